@@ -4,3 +4,8 @@
 //! everything else is a thin layer of I/O around it.
 
 pub mod domain;
+pub mod clock;
+pub mod config;
+pub mod gate;
+pub mod keys;
+pub mod store;

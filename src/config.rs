@@ -1,0 +1,289 @@
+//! `gatepass.toml`: read once, checked whole, passed around as a value.
+//!
+//! Unknown keys are refused, and every one of them is named (not just the
+//! first), so a committee member fixing a file before deployment sees the
+//! whole list at once (`gatepass config check`).
+
+use crate::domain::policy::{Policy, PolicyDoc};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::Path;
+
+pub const FILE_NAME: &str = "gatepass.toml";
+
+/// Keys each section may hold. Kept in one table so `config check` can name
+/// every wrong key before the typed parse (which stops at the first).
+const SCHEMA: &[(&str, &[&str])] = &[
+    ("gate", &["listen", "name", "community", "share_names", "simulated", "trust_clock"]),
+    (
+        "thermometer",
+        &["kind", "path", "baud", "protocol", "pattern", "max_age_ms", "offset_c", "bus", "address"],
+    ),
+    ("scanner", &["kind", "path", "baud", "grab"]),
+    (
+        "signals",
+        &["enabled", "green_pin", "red_pin", "buzzer_pin", "relay_pin", "relay_pulse_ms", "lamp_ms"],
+    ),
+    (
+        "policy",
+        &[
+            "fever_c",
+            "max_members_out",
+            "outings_per_period",
+            "period_days",
+            "hours",
+            "max_outing_minutes",
+            "require_temperature",
+            "timezone",
+            "anti_passback",
+        ],
+    ),
+    ("retention", &["days"]),
+];
+const ROOT_KEYS: &[&str] = &["simulated"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GateSection {
+    pub listen: String,
+    pub name: String,
+    pub community: String,
+    /// Hand residents' names to the district with the events (off: ids only).
+    pub share_names: bool,
+    pub simulated: Option<bool>,
+    /// Treat the wall clock as confirmed even without NTP or an RTC (a gate
+    /// whose time is set by hand by the guard each morning).
+    pub trust_clock: bool,
+}
+
+impl Default for GateSection {
+    fn default() -> Self {
+        GateSection {
+            listen: "0.0.0.0:8080".into(),
+            name: "gate".into(),
+            community: String::new(),
+            share_names: false,
+            simulated: None,
+            trust_clock: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSection {
+    /// Keep events this many days once the district has collected them
+    /// (0 = keep for ever).
+    pub days: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    simulated: Option<bool>,
+    #[serde(default)]
+    gate: GateSection,
+    #[serde(default)]
+    thermometer: Option<toml::Table>,
+    #[serde(default)]
+    scanner: Option<toml::Table>,
+    #[serde(default)]
+    signals: Option<toml::Table>,
+    #[serde(default)]
+    policy: PolicyDoc,
+    #[serde(default)]
+    retention: RetentionSection,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub gate: GateSection,
+    pub listen: SocketAddr,
+    /// `[policy]` from the file; the committee can override it in the database.
+    pub policy: Policy,
+    pub policy_doc: PolicyDoc,
+    pub retention: RetentionSection,
+    pub simulated: bool,
+    pub thermometer: toml::Table,
+    pub scanner: toml::Table,
+    pub signals: toml::Table,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source} (is --data-dir right? run `gatepass init` first)")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {problems}", problems = .problems.join("; "))]
+    Invalid { path: String, problems: Vec<String> },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Config::parse(&text).map_err(|problems| ConfigError::Invalid { path: path.display().to_string(), problems })
+    }
+
+    /// Parses and checks a whole file; the error lists every problem found.
+    pub fn parse(text: &str) -> Result<Config, Vec<String>> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| vec![format!("not valid TOML: {}", e.message())])?;
+        let mut problems = unknown_keys(&table);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let raw: RawConfig = match RawConfig::deserialize(toml::Value::Table(table)) {
+            Ok(r) => r,
+            Err(e) => return Err(vec![e.message().to_string()]),
+        };
+        let listen = match raw.gate.listen.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                problems.push(format!("gate.listen = '{}' must be an address:port such as 0.0.0.0:8080", raw.gate.listen));
+                None
+            }
+        };
+        let policy = match Policy::default().apply(&raw.policy) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        };
+        match (listen, policy, problems.is_empty()) {
+            (Some(listen), Some(policy), true) => Ok(Config {
+                simulated: raw.gate.simulated.or(raw.simulated).unwrap_or(false),
+                gate: raw.gate,
+                listen,
+                policy,
+                policy_doc: raw.policy,
+                retention: raw.retention,
+                thermometer: raw.thermometer.unwrap_or_default(),
+                scanner: raw.scanner.unwrap_or_default(),
+                signals: raw.signals.unwrap_or_default(),
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+fn unknown_keys(table: &toml::Table) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, value) in table {
+        if ROOT_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let Some((_, keys)) = SCHEMA.iter().find(|(s, _)| s == key) else {
+            out.push(format!("unknown key '{key}'"));
+            continue;
+        };
+        let Some(section) = value.as_table() else {
+            out.push(format!("'{key}' must be a [{key}] section"));
+            continue;
+        };
+        for k in section.keys() {
+            if !keys.contains(&k.as_str()) {
+                out.push(format!("unknown key '{key}.{k}' (known: {})", keys.join(", ")));
+            }
+        }
+    }
+    out
+}
+
+/// The file `gatepass init` writes: every key a gate needs, with comments.
+pub fn default_file(community: &str, gate: &str) -> String {
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    format!(
+        r#"# gatepass configuration. Check it with `gatepass config check`.
+
+[gate]
+name = "{gate}"
+community = "{community}"
+listen = "0.0.0.0:8080"
+share_names = false        # hand residents' names to the district (default: ids only)
+# simulated = true         # use simulated devices even on a Raspberry Pi
+
+[thermometer]
+kind = "none"              # serial | mlx90614 | none (temperatures typed in by the guard)
+# path = "/dev/ttyUSB0"    # serial: any tty, a USB adapter or the Pi's UART
+# baud = 9600
+# protocol = "text"        # text | gy-mcu90615 | cjmcu-90614
+# pattern = '(\d+\.\d+)'   # text: each match is a reading; group 1 is °C
+max_age_ms = 10000         # an older reading is not used for a scan
+offset_c = 0.0             # added to the raw reading (forehead to body)
+# bus = 1                  # mlx90614
+# address = 0x5A           # mlx90614
+
+[scanner]
+kind = "none"              # none (guard page only) | serial | hid
+# path = "/dev/ttyACM0"    # serial: /dev/ttyACM0; hid: /dev/input/by-id/...-event-kbd
+
+[signals]
+enabled = false            # GPIO lamps, buzzer and barrier relay (BCM pin numbers)
+# green_pin = 17
+# red_pin = 27
+# buzzer_pin = 22
+# relay_pin = 23
+# relay_pulse_ms = 1500
+
+[policy]
+fever_c = 37.3
+max_members_out = 1
+outings_per_period = 1
+period_days = 3
+hours = "06:00-20:00"
+max_outing_minutes = 180
+require_temperature = "both"   # both | out | in | none
+timezone = "Asia/Shanghai"
+anti_passback = true
+
+[retention]
+days = 0                   # purge collected events older than this (0 = keep)
+"#,
+        gate = esc(gate),
+        community = esc(community)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_parses() {
+        let c = Config::parse(&default_file("Sunny \"Garden\"", "east")).unwrap();
+        assert_eq!(c.gate.name, "east");
+        assert_eq!(c.gate.community, "Sunny \"Garden\"");
+        assert_eq!(c.policy, Policy::default());
+        assert_eq!(c.listen.port(), 8080);
+    }
+
+    #[test]
+    fn names_every_wrong_key() {
+        let text = "[gate]\nlisten='0.0.0.0:1'\ncolour='red'\n[policy]\nfever=37\n[thermometer]\nkind='none'\nspeed=3\n[extra]\n";
+        let errs = Config::parse(text).unwrap_err();
+        let all = errs.join("\n");
+        for k in ["gate.colour", "policy.fever", "thermometer.speed", "'extra'"] {
+            assert!(all.contains(k), "{k} missing from {all}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let errs = Config::parse("[gate]\nlisten='nowhere'\n").unwrap_err();
+        assert!(errs[0].contains("gate.listen"));
+        let errs = Config::parse("[policy]\nhours='6-20'\n").unwrap_err();
+        assert!(errs[0].contains("policy.hours"));
+        let errs = Config::parse("[policy]\nfever_c='hot'\n").unwrap_err();
+        assert!(!errs.is_empty());
+        assert!(Config::parse("this is not toml").is_err());
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = Config::parse("").unwrap();
+        assert!(!c.simulated);
+        assert_eq!(c.policy, Policy::default());
+    }
+}

@@ -1,0 +1,264 @@
+//! The event chain table and the state derived from it (who is out, the
+//! household's outings), written together in one transaction per batch.
+
+use super::people::{PassRow, ResidentView};
+use super::{Result, Store};
+use crate::domain::chain::{ChainedEvent, EventBody, GENESIS};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+
+/// A write transaction for a batch of scans (group commit: one fsync for
+/// all of them, and nothing is answered before it).
+pub struct ScanTx<'a> {
+    tx: Transaction<'a>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutRow {
+    pub resident_id: u32,
+    pub name: String,
+    pub household: String,
+    pub since_ms: i64,
+    pub seq: u64,
+}
+
+impl Store {
+    pub fn begin_scans(&mut self) -> Result<ScanTx<'_>> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Ok(ScanTx { tx })
+    }
+
+    /// The newest (seq, hash), or (0, genesis) for an empty log.
+    pub fn head(&self) -> Result<(u64, String)> {
+        head(&self.conn)
+    }
+
+    pub fn newest_event_ms(&self) -> Result<Option<i64>> {
+        Ok(self.conn.query_row("SELECT MAX(at_ms) FROM events", [], |r| r.get(0))?)
+    }
+
+    /// Events after `after`, in sequence order, at most `limit`.
+    pub fn events_after(&self, after: u64, limit: u32) -> Result<Vec<ChainedEvent>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT body, prev_hash, hash, sig FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = st.query_map(params![after, limit], event_from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` for every event in order without loading them all.
+    pub fn for_each_event(&self, after: u64, mut f: impl FnMut(Result<ChainedEvent>) -> bool) -> Result<()> {
+        let mut st = self.conn.prepare("SELECT body, prev_hash, hash, sig FROM events WHERE seq > ?1 ORDER BY seq")?;
+        let mut rows = st.query([after])?;
+        while let Some(r) = rows.next()? {
+            let ev = event_from_row(r).map_err(Into::into).and_then(|x| x);
+            if !f(ev) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn event_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
+    }
+
+    /// Everyone out right now, longest out first.
+    pub fn out_now(&self) -> Result<Vec<OutRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT p.resident_id, r.name, h.code, p.since_ms, p.seq FROM presence p
+             JOIN residents r ON r.id = p.resident_id JOIN households h ON h.id = r.household_id
+             WHERE p.state = 'out' ORDER BY p.since_ms",
+        )?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(OutRow { resident_id: r.get(0)?, name: r.get(1)?, household: r.get(2)?, since_ms: r.get(3)?, seq: r.get(4)? })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Recent events of one kind of interest for the alerts page.
+    pub fn alerts(&self, limit: u32) -> Result<Vec<ChainedEvent>> {
+        let mut st = self.conn.prepare(
+            "SELECT body, prev_hash, hash, sig FROM events WHERE decision != 'allow' OR body LIKE '%\"overdue\"%'
+             ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = st.query_map([limit], event_from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
+    /// Counts of decisions since a time, for /metrics.
+    pub fn decision_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        let mut st = self.conn.prepare(
+            "SELECT decision, COALESCE(direction, 'none'), COUNT(*) FROM events GROUP BY decision, direction",
+        )?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+}
+
+fn head(conn: &rusqlite::Connection) -> Result<(u64, String)> {
+    Ok(conn
+        .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or((0, GENESIS.to_string())))
+}
+
+fn event_from_row(r: &rusqlite::Row) -> rusqlite::Result<Result<ChainedEvent>> {
+    let body: String = r.get(0)?;
+    let parsed: std::result::Result<EventBody, _> = serde_json::from_str(&body);
+    Ok(match parsed {
+        Ok(body) => Ok(ChainedEvent { body, prev_hash: r.get(1)?, hash: r.get(2)?, sig: r.get(3)? }),
+        Err(e) => Err(super::StoreError::Invalid(format!("stored event is not readable: {e}"))),
+    })
+}
+
+impl ScanTx<'_> {
+    pub fn head(&self) -> Result<(u64, String)> {
+        head(&self.tx)
+    }
+
+    pub fn pass(&self, pass_id: u32) -> Result<Option<PassRow>> {
+        // the same query as Store::pass, inside this transaction
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT id, resident_id, key_id, valid_from, valid_until, payload, issued_at, revoked_at, revoke_reason FROM passes WHERE id = ?1",
+                [pass_id],
+                |r| {
+                    let from: String = r.get(3)?;
+                    let until: String = r.get(4)?;
+                    Ok(PassRow {
+                        pass_id: r.get(0)?,
+                        resident_id: r.get(1)?,
+                        key_id: r.get(2)?,
+                        valid_from: from.parse().unwrap_or(chrono::NaiveDate::MIN),
+                        valid_until: until.parse().unwrap_or(chrono::NaiveDate::MIN),
+                        payload: r.get(5)?,
+                        issued_at: r.get(6)?,
+                        revoked_at: r.get(7)?,
+                        revoke_reason: r.get(8)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn resident(&self, id: u32) -> Result<Option<ResidentView>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT r.id, r.name, h.code, h.id, h.address, h.grid, r.phone, r.category, r.category_until
+                 FROM residents r JOIN households h ON h.id = r.household_id WHERE r.id = ?1",
+                [id],
+                |r| {
+                    let cat: String = r.get(7)?;
+                    let until: Option<String> = r.get(8)?;
+                    Ok(ResidentView {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        household: r.get(2)?,
+                        household_id: r.get(3)?,
+                        address: r.get(4)?,
+                        grid: r.get(5)?,
+                        phone: r.get(6)?,
+                        category: cat.parse().unwrap_or(crate::domain::Category::Normal),
+                        category_until: until.and_then(|u| u.parse().ok()),
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// ("in"|"out", since_ms) of a resident, if ever seen.
+    pub fn presence(&self, resident_id: u32) -> Result<Option<(String, i64)>> {
+        Ok(self
+            .tx
+            .query_row("SELECT state, since_ms FROM presence WHERE resident_id = ?1", [resident_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?)
+    }
+
+    /// Other members of the household out now, with their category and
+    /// category end date (the caller decides who counts).
+    pub fn others_out(&self, household_id: u32, resident_id: u32) -> Result<Vec<(String, String, Option<String>)>> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT r.name, r.category, r.category_until FROM presence p JOIN residents r ON r.id = p.resident_id
+             WHERE r.household_id = ?1 AND p.state = 'out' AND r.id != ?2",
+        )?;
+        let rows = st
+            .query_map(params![household_id, resident_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Counted outings of a household in [from_ms, to_ms].
+    pub fn household_exits(&self, household_id: u32, from_ms: i64, to_ms: i64) -> Result<Vec<i64>> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT at_ms FROM outings WHERE household_id = ?1 AND counted = 1 AND at_ms >= ?2 AND at_ms <= ?3",
+        )?;
+        let rows = st
+            .query_map(params![household_id, from_ms, to_ms], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn append(&self, ev: &ChainedEvent, at_ms: i64) -> Result<()> {
+        let b = &ev.body;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO events (seq, at_ms, resident_id, household, direction, decision, body, prev_hash, hash, sig)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                b.seq,
+                at_ms,
+                b.resident_id,
+                b.household,
+                b.direction,
+                b.decision,
+                crate::domain::chain::body_json(b),
+                ev.prev_hash,
+                ev.hash,
+                ev.sig
+            ])?;
+        Ok(())
+    }
+
+    /// Records a crossing. A backfilled crossing older than what is known
+    /// does not move the person: the newer knowledge wins.
+    pub fn set_presence(&self, resident_id: u32, state: &str, since_ms: i64, seq: u64) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO presence (resident_id, state, since_ms, seq) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(resident_id) DO UPDATE SET state = excluded.state, since_ms = excluded.since_ms, seq = excluded.seq
+                 WHERE excluded.since_ms >= presence.since_ms",
+            )?
+            .execute(params![resident_id, state, since_ms, seq])?;
+        Ok(())
+    }
+
+    pub fn add_outing(&self, seq: u64, household_id: u32, resident_id: u32, at_ms: i64, counted: bool) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT INTO outings (seq, household_id, resident_id, at_ms, counted) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![seq, household_id, resident_id, at_ms, counted])?;
+        Ok(())
+    }
+
+    pub fn commit(self) -> Result<()> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,233 @@
+//! All SQL lives under this module. One SQLite file per gate, in WAL mode
+//! with `synchronous=FULL`: a committed transaction survives a power cut
+//! (if the card honours fsync), and readers never block the writer.
+//!
+//! Schema changes are numbered migrations applied in order at open.
+
+mod events;
+mod people;
+mod security;
+
+pub use events::*;
+pub use people::*;
+pub use security::*;
+
+use rusqlite::{Connection, OptionalExtension};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the disk is full: the entry log cannot be written (free space on the SD card; scans resume by themselves)")]
+    DiskFull,
+    #[error("the database is busy (another gatepass command holds it); try again")]
+    Busy,
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("this data directory was made by a newer gatepass (schema {found}, this build knows {known}); upgrade gatepass")]
+    TooNew { found: i64, known: i64 },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::DiskFull,
+            Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        if e.raw_os_error() == Some(libc::ENOSPC) {
+            StoreError::DiskFull
+        } else {
+            StoreError::Invalid(e.to_string())
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the register, passes, keys, the event chain, access control, audit
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE households (
+        id INTEGER PRIMARY KEY,
+        code TEXT NOT NULL UNIQUE,
+        address TEXT NOT NULL DEFAULT '',
+        grid TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE residents (
+        id INTEGER PRIMARY KEY,
+        household_id INTEGER NOT NULL REFERENCES households(id),
+        name TEXT NOT NULL,
+        phone TEXT,
+        category TEXT NOT NULL DEFAULT 'normal',
+        category_until TEXT,
+        UNIQUE (household_id, name)
+    );
+    CREATE TABLE community_keys (
+        key_id INTEGER PRIMARY KEY,
+        public_key TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        retired_at TEXT
+    );
+    CREATE TABLE passes (
+        id INTEGER PRIMARY KEY,
+        resident_id INTEGER NOT NULL REFERENCES residents(id),
+        key_id INTEGER NOT NULL,
+        valid_from TEXT NOT NULL,
+        valid_until TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        revoked_at TEXT,
+        revoke_reason TEXT
+    );
+    CREATE INDEX passes_resident ON passes(resident_id);
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        resident_id INTEGER,
+        household TEXT,
+        direction TEXT,
+        decision TEXT NOT NULL,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        sig TEXT NOT NULL
+    );
+    CREATE INDEX events_resident ON events(resident_id, seq);
+    CREATE TABLE presence (
+        resident_id INTEGER PRIMARY KEY,
+        state TEXT NOT NULL,
+        since_ms INTEGER NOT NULL,
+        seq INTEGER NOT NULL
+    );
+    CREATE TABLE outings (
+        seq INTEGER PRIMARY KEY,
+        household_id INTEGER NOT NULL,
+        resident_id INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        counted INTEGER NOT NULL
+    );
+    CREATE INDEX outings_household ON outings(household_id, at_ms);
+    CREATE TABLE tokens (
+        hash TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE TABLE policy_override (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL);
+    "#,
+];
+
+pub struct Store {
+    pub(crate) conn: Connection,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)?;
+        Self::setup(conn)
+    }
+
+    pub fn open_in_memory() -> Result<Store> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(conn: Connection) -> Result<Store> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // WAL + FULL: every commit is fsynced to the WAL before it returns.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew { found: version, known });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Writes the WAL back into the main file (clean shutdown, backups).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.db");
+        {
+            let s = Store::open(&p).unwrap();
+            s.set_meta("x", "1").unwrap();
+        }
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.meta("x").unwrap().as_deref(), Some("1"));
+        let mode: String = s.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = s.conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
+        assert_eq!(sync, 2);
+    }
+
+    #[test]
+    fn refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.db");
+        Store::open(&p).unwrap().conn.pragma_update(None, "user_version", 99).unwrap();
+        assert!(matches!(Store::open(&p), Err(StoreError::TooNew { found: 99, .. })));
+    }
+}
