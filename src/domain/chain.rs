@@ -11,6 +11,21 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// One line of `gatepass events export` (and of the events API): the event
+/// with its chain fields, plus what a verifier without the gate's database
+/// needs. `gate_key` and `resident_name` are outside the hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportedEvent {
+    #[serde(flatten)]
+    pub event: ChainedEvent,
+    /// The gate's public key (hex), so a carried file can be checked.
+    #[serde(default)]
+    pub gate_key: Option<String>,
+    /// Only when the community set `share_names = true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident_name: Option<String>,
+}
+
 /// The hash before the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

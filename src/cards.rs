@@ -1,0 +1,131 @@
+//! Printing passes: a QR PNG per pass, `passes.csv` for scripts, and an A4
+//! sheet of cards (`index.html`) in Chinese with the holder's name for the
+//! guard to compare. The QR holds only the signed token, never the name.
+
+use crate::store::{PassRow, ResidentView};
+use image::{ImageBuffer, Luma};
+use qrcode::{EcLevel, QrCode};
+use std::io::Write;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    #[error("cannot encode the QR code: {0}")]
+    Qr(String),
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+/// Renders a payload as a PNG: error correction Q (a scratched or folded
+/// card still scans) and the standard 4-module quiet zone.
+pub fn qr_png(payload: &str, module_px: u32) -> Result<Vec<u8>, CardError> {
+    let code = QrCode::with_error_correction_level(payload.as_bytes(), EcLevel::Q).map_err(|e| CardError::Qr(e.to_string()))?;
+    let img: ImageBuffer<Luma<u8>, Vec<u8>> = code.render::<Luma<u8>>().module_dimensions(module_px, module_px).quiet_zone(true).build();
+    let mut out = Vec::new();
+    image::DynamicImage::ImageLuma8(img)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .map_err(|e| CardError::Qr(e.to_string()))?;
+    Ok(out)
+}
+
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
+/// The printable sheet. `img_src` gives each card's image URL (a file name
+/// for the folder, a data: URI for the page served by the daemon).
+pub fn sheet_html(community: &str, passes: &[(PassRow, ResidentView)], img_src: impl Fn(&PassRow) -> String) -> String {
+    let mut h = String::with_capacity(2048 + passes.len() * 900);
+    h.push_str(&format!(
+        r#"<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{c} 出入证</title>
+<style>
+@page {{ size: A4; margin: 10mm; }}
+body {{ font-family: "Noto Sans CJK SC", "WenQuanYi Micro Hei", "Microsoft YaHei", sans-serif; margin: 0; }}
+.sheet {{ display: grid; grid-template-columns: repeat(2, 90mm); gap: 4mm 6mm; justify-content: center; }}
+.card {{ width: 90mm; height: 55mm; border: 0.3mm dashed #888; box-sizing: border-box; padding: 3mm; display: flex; gap: 3mm; break-inside: avoid; page-break-inside: avoid; }}
+.card img {{ width: 42mm; height: 42mm; image-rendering: pixelated; }}
+.info {{ display: flex; flex-direction: column; font-size: 3.2mm; line-height: 1.35; min-width: 0; }}
+.title {{ font-weight: bold; font-size: 3.8mm; border-bottom: 0.3mm solid #c00; color: #c00; margin-bottom: 1mm; }}
+.name {{ font-size: 6mm; font-weight: bold; }}
+.no {{ font-family: monospace; font-size: 3.4mm; margin-top: auto; }}
+.hint {{ font-size: 2.6mm; color: #555; }}
+@media screen {{ body {{ background: #eee; }} .sheet {{ padding: 10mm 0; }} .card {{ background: #fff; }} }}
+</style></head><body><div class="sheet">
+"#,
+        c = escape(community)
+    ));
+    for (p, r) in passes {
+        h.push_str(&format!(
+            r#"<div class="card"><img src="{src}" alt="QR {no}"><div class="info"><div class="title">{c} · 出入证</div><div class="name">{name}</div><div>户号 {hh}</div><div>{addr}</div><div>有效期 {from} 至 {until}</div><div class="no">证号 {no}</div><div class="hint">一人一证 · 遗失请告知社区</div></div></div>
+"#,
+            src = escape(&img_src(p)),
+            no = p.pass_id,
+            c = escape(community),
+            name = escape(&r.name),
+            hh = escape(&r.household),
+            addr = escape(&r.address),
+            from = p.valid_from,
+            until = p.valid_until,
+        ));
+    }
+    h.push_str("</div></body></html>\n");
+    h
+}
+
+/// Writes `<pass_id>.png` for each pass, `passes.csv` and `index.html`.
+pub fn write_folder(dir: &Path, community: &str, passes: &[(PassRow, ResidentView)]) -> Result<(), CardError> {
+    let werr = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| CardError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(werr(dir))?;
+    let csv_path = dir.join("passes.csv");
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let _ = csv.write_record(["pass_id", "household", "name", "payload"]);
+    for (p, r) in passes {
+        let png = qr_png(&p.payload, 8)?;
+        let path = dir.join(format!("{}.png", p.pass_id));
+        std::fs::write(&path, png).map_err(werr(&path))?;
+        let _ = csv.write_record([p.pass_id.to_string().as_str(), &r.household, &r.name, &p.payload]);
+    }
+    let bytes = csv.into_inner().map_err(|e| CardError::Write { path: csv_path.display().to_string(), source: e.into_error() })?;
+    let mut f = std::fs::File::create(&csv_path).map_err(werr(&csv_path))?;
+    f.write_all(&bytes).map_err(werr(&csv_path))?;
+    let html_path = dir.join("index.html");
+    std::fs::write(&html_path, sheet_html(community, passes, |p| format!("{}.png", p.pass_id))).map_err(werr(&html_path))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qr_decodes_back() {
+        let payload = "GP1:6BFOXN*TS0BI$ZDFRH6BFOXN*TS0BI$ZD 1234";
+        let png = qr_png(payload, 4).unwrap();
+        let img = image::load_from_memory(&png).unwrap().to_luma8();
+        let mut prepared = rqrr::PreparedImage::prepare(img);
+        let grids = prepared.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, content) = grids[0].decode().unwrap();
+        assert_eq!(content, payload);
+    }
+
+    #[test]
+    fn escapes_html() {
+        assert_eq!(escape("<script>\"&'"), "&lt;script&gt;&quot;&amp;&#39;");
+    }
+}

@@ -1,0 +1,164 @@
+//! `gatepass events export | verify`
+
+use super::print_json;
+use crate::domain::chain::{ChainVerifier, ExportedEvent};
+use crate::export::{self, VerifyError};
+use crate::gate::Gate;
+use clap::Subcommand;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCmd {
+    /// Print the gate's events as NDJSON with the chain fields.
+    Export {
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check the hash chain and gate signature of this database or of an export file. Exit 0 only if intact.
+    Verify { file: Option<PathBuf> },
+}
+
+pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
+    match cmd {
+        EventsCmd::Export { after, out } => {
+            let gate = Gate::open(dir)?;
+            let key = hex::encode(gate.gate_public_key().to_bytes());
+            let names = gate.config.gate.share_names;
+            let residents: std::collections::HashMap<u32, String> = if names {
+                gate.store.residents()?.into_iter().map(|r| (r.id, r.name)).collect()
+            } else {
+                Default::default()
+            };
+            let mut sink: Box<dyn Write> = match &out {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let mut failure: Option<anyhow::Error> = None;
+            gate.store.for_each_event(after, |ev| match ev {
+                Ok(event) => {
+                    let resident_name = event.body.resident_id.and_then(|id| residents.get(&id).cloned());
+                    let line = ExportedEvent { event, gate_key: Some(key.clone()), resident_name };
+                    let r = serde_json::to_writer(&mut sink, &line).map_err(anyhow::Error::from).and_then(|_| {
+                        sink.write_all(b"\n").map_err(anyhow::Error::from)
+                    });
+                    match r {
+                        Ok(()) => true,
+                        Err(e) => {
+                            failure = Some(e);
+                            false
+                        }
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e.into());
+                    false
+                }
+            })?;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            sink.flush()?;
+            if let Some(p) = out {
+                if let Ok(f) = std::fs::File::open(&p) {
+                    let _ = f.sync_all();
+                }
+            }
+            Ok(super::exit::OK)
+        }
+        EventsCmd::Verify { file: Some(file) } => {
+            let f = std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            // Inside a gate's data directory, its own key is the one to trust.
+            let own = Gate::open(dir).ok().map(|g| (g.identity.gate.clone(), g.gate_public_key()));
+            let first_gate = peek_gate(&file);
+            let pinned = own.as_ref().filter(|(g, _)| Some(g) == first_gate.as_ref()).map(|(_, k)| k);
+            let res = export::verify_lines(std::io::BufReader::new(f), pinned, None, |_| {});
+            report(res, json, &file.display().to_string(), pinned.is_some())
+        }
+        EventsCmd::Verify { file: None } => {
+            let gate = Gate::open(dir)?;
+            let key = gate.gate_public_key();
+            let mut v = ChainVerifier::from_genesis();
+            let mut err: Option<VerifyError> = None;
+            let mut first = None;
+            gate.store.for_each_event(0, |ev| match ev {
+                Ok(ev) => {
+                    first.get_or_insert(ev.body.seq);
+                    let seq = ev.body.seq;
+                    if let Err(source) = v.push(ev) {
+                        err = Some(VerifyError::Chain { line: seq, source });
+                        return false;
+                    }
+                    true
+                }
+                Err(e) => {
+                    err = Some(VerifyError::Io(e.to_string()));
+                    false
+                }
+            })?;
+            let res = match err {
+                Some(e) => Err(e),
+                None => {
+                    let count = v.count;
+                    v.finish(&key)
+                        .map_err(|source| VerifyError::Chain { line: count, source })
+                        .map(|head| export::VerifyReport {
+                            events: count,
+                            first_seq: first,
+                            last_seq: head.as_ref().map(|h| h.body.seq),
+                            head_hash: head.map(|h| h.hash),
+                            gate: Some(gate.identity.gate.clone()),
+                            community: Some(gate.identity.community.clone()),
+                            gate_key: Some(hex::encode(key.to_bytes())),
+                        })
+                }
+            };
+            report(res, json, "the database", true)
+        }
+    }
+}
+
+fn peek_gate(file: &Path) -> Option<String> {
+    use std::io::BufRead;
+    let f = std::fs::File::open(file).ok()?;
+    let line = std::io::BufReader::new(f).lines().map_while(Result::ok).find(|l| !l.trim().is_empty())?;
+    let v: serde_json::Value = serde_json::from_str(&line).ok()?;
+    v.get("gate")?.as_str().map(str::to_string)
+}
+
+fn report(res: Result<export::VerifyReport, VerifyError>, json: bool, what: &str, pinned: bool) -> anyhow::Result<i32> {
+    match res {
+        Ok(r) => {
+            if json {
+                print_json(&serde_json::json!({"intact": true, "report": r, "key_pinned": pinned}))?;
+            } else {
+                match (r.first_seq, r.last_seq) {
+                    (Some(a), Some(b)) => println!(
+                        "intact: {} events (seq {a}..{b}) from gate {} of {}, head {}",
+                        r.events,
+                        r.gate.as_deref().unwrap_or("?"),
+                        r.community.as_deref().unwrap_or("?"),
+                        r.head_hash.as_deref().unwrap_or("")
+                    ),
+                    _ => println!("intact: no events in {what}"),
+                }
+                if !pinned {
+                    println!("note: checked with the key the file carries; compare it with the gate's key to prove its origin");
+                }
+            }
+            Ok(super::exit::OK)
+        }
+        Err(e) => {
+            if json {
+                print_json(&serde_json::json!({"intact": false, "error": e.to_string(), "line": e.line()}))?;
+            }
+            eprintln!("error: {what} is NOT intact: {e}");
+            Ok(super::exit::BROKEN)
+        }
+    }
+}

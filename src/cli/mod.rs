@@ -1,0 +1,120 @@
+//! The command line: one file per group of subcommands, each a thin layer
+//! over `Gate` (or the district). Errors become one line on stderr and a
+//! non-zero exit code; `--json` gives scripts a stable shape on stdout.
+
+mod admin;
+mod events;
+mod passes;
+mod register;
+mod scan;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit codes scripts can rely on.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const ERROR: i32 = 1;
+    pub const USAGE: i32 = 2;
+    /// `events verify` found a broken chain.
+    pub const BROKEN: i32 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "gatepass", version, about = "Checkpoint daemon for a closed-off community: signed QR passes, household outing rules, thermometer, tamper-evident entry log")]
+pub struct Cli {
+    /// The data directory (database, keys, gatepass.toml).
+    #[arg(long, global = true, env = "GATEPASS_DATA_DIR", default_value = "/var/lib/gatepass")]
+    pub data_dir: PathBuf,
+    /// Print JSON for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new data directory: database, community signing key, gate key, default gatepass.toml.
+    Init {
+        #[arg(long)]
+        community: String,
+        #[arg(long)]
+        gate: String,
+    },
+    /// A throw-away demo community with simulated hardware, served on localhost.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Run the gate daemon.
+    Serve {
+        /// Overrides [gate] listen.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// The register of households.
+    #[command(subcommand)]
+    Household(register::HouseholdCmd),
+    /// Residents.
+    #[command(subcommand)]
+    Resident(register::ResidentCmd),
+    /// Issue, list and revoke passes.
+    #[command(subcommand)]
+    Pass(passes::PassCmd),
+    /// Decide a scan exactly as the gate does, and record it.
+    Scan(scan::ScanArgs),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(admin::TokenCmd),
+    /// Page logins (name and password) for guards, committee and district.
+    #[command(subcommand)]
+    User(admin::UserCmd),
+    /// The entry log.
+    #[command(subcommand)]
+    Events(events::EventsCmd),
+    /// Community signing keys.
+    #[command(subcommand)]
+    Key(admin::KeyCmd),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(admin::ConfigCmd),
+    /// The committee's audit trail.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+/// Runs a parsed command and returns the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let dir = cli.data_dir.clone();
+    let json = cli.json;
+    match cli.command {
+        Command::Init { community, gate } => admin::init(&dir, &community, &gate, json),
+        Command::Demo { listen } => crate::demo::run(&listen),
+        Command::Serve { listen } => crate::http::serve_data_dir(&dir, listen.as_deref()),
+        Command::Household(c) => register::household(&dir, c, json),
+        Command::Resident(c) => register::resident(&dir, c, json),
+        Command::Pass(c) => passes::run(&dir, c, json),
+        Command::Scan(a) => scan::run(&dir, a, json),
+        Command::Token(c) => admin::token(&dir, c, json),
+        Command::User(c) => admin::user(&dir, c, json),
+        Command::Events(c) => events::run(&dir, c, json),
+        Command::Key(c) => admin::key(&dir, c, json),
+        Command::Config(c) => admin::config(&dir, c, json),
+        Command::Audit { limit } => admin::audit(&dir, limit, json),
+    }
+}
+
+pub(crate) fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// `YYYY-MM-DD`, with an error a committee member understands.
+pub(crate) fn parse_date(s: &str, flag: &str) -> anyhow::Result<chrono::NaiveDate> {
+    s.trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{flag} '{s}' is not a date; write it as YYYY-MM-DD, e.g. 2026-12-01"))
+}
