@@ -4,3 +4,4 @@
 //! everything else is a thin layer of I/O around it.
 
 pub mod domain;
+pub mod hw;
