@@ -3,6 +3,7 @@
 //! any socket, so tests and `serve` share it.
 
 mod api;
+pub use api::perform_scan;
 pub mod auth;
 mod committee;
 pub mod error;
@@ -117,6 +118,13 @@ pub fn serve_data_dir(dir: &Path, listen: Option<&str>) -> anyhow::Result<i32> {
         Some(l) => l.parse().map_err(|_| anyhow::anyhow!("--listen '{l}' must be address:port, e.g. 0.0.0.0:8080"))?,
         None => gate.config.listen,
     };
+    run_daemon(gate, addr, |_| {})
+}
+
+/// Runs the daemon until SIGTERM or Ctrl-C. The first line on stdout is
+/// `gatepass listening on http://ADDR` (scripts and tests read the port from
+/// it); `after_bind` can print more.
+pub fn run_daemon(gate: Gate, addr: std::net::SocketAddr, after_bind: impl FnOnce(std::net::SocketAddr)) -> anyhow::Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -127,8 +135,8 @@ pub fn serve_data_dir(dir: &Path, listen: Option<&str>) -> anyhow::Result<i32> {
         let hardware = crate::hw_glue::start(&gate.config, codes_tx);
         let state = AppState::new(gate, hardware)?;
         crate::hw_glue::spawn_scanner_loop(state.clone(), codes_rx);
-        // The first line on stdout is the address: scripts and tests read it.
         println!("gatepass listening on http://{local}");
+        after_bind(local);
         use std::io::Write;
         let _ = std::io::stdout().flush();
         tracing::info!(gate = %state.inner.identity.gate, community = %state.inner.identity.community, "serving on {local}");
