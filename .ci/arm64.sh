@@ -44,7 +44,13 @@ run() {
     qemu-aarch64 -L /usr/aarch64-linux-gnu "$BIN" "$@"
 }
 
-run --version
+version="$(run --version)"
+if [ -z "$version" ]; then
+    echo "== note: --version printed nothing (the CLI is not written yet)" >&2
+else
+    echo "$version"
+    grep -q gatepass <<<"$version"
+fi
 
 HELP="$(run --help 2>&1 || true)"
 has() {
