@@ -293,6 +293,12 @@ fn simulated_devices() {
     h.signals
         .show(gatepass::domain::rules::Decision::Allow, true);
     assert_eq!(h.signals.status().readings, 1);
+    // The relay goes on before `show` returns; the recorder proves it.
+    let rec = h.signals.simulated().unwrap();
+    assert!(rec.take_actions().contains(&hw::SignalAction {
+        output: hw::signals::Output::Relay,
+        on: true
+    }));
 }
 
 #[test]
