@@ -104,20 +104,14 @@ mod tests {
             assert_eq!(c.as_str().parse::<Category>().unwrap(), c);
             assert_eq!(c.zh().parse::<Category>().unwrap(), c);
         }
-        assert_eq!(
-            "Home-Quarantine".parse::<Category>().unwrap(),
-            Category::HomeQuarantine
-        );
+        assert_eq!("Home-Quarantine".parse::<Category>().unwrap(), Category::HomeQuarantine);
         assert_eq!("".parse::<Category>().unwrap(), Category::Normal);
         assert!("zombie".parse::<Category>().is_err());
     }
 
     #[test]
     fn only_normal_and_essential_go_out() {
-        let out: Vec<_> = Category::ALL
-            .into_iter()
-            .filter(|c| c.may_go_out())
-            .collect();
+        let out: Vec<_> = Category::ALL.into_iter().filter(|c| c.may_go_out()).collect();
         assert_eq!(out, vec![Category::Normal, Category::Essential]);
     }
 }

@@ -95,26 +95,13 @@ fn signed_message(seq: u64, hash: &str) -> Vec<u8> {
 pub fn seal(body: EventBody, prev_hash: &str, gate_key: &SigningKey) -> ChainedEvent {
     let hash = event_hash(prev_hash, &body);
     let sig = hex::encode(gate_key.sign(&signed_message(body.seq, &hash)).to_bytes());
-    ChainedEvent {
-        body,
-        prev_hash: prev_hash.to_string(),
-        hash,
-        sig,
-    }
+    ChainedEvent { body, prev_hash: prev_hash.to_string(), hash, sig }
 }
 
 pub fn check_signature(ev: &ChainedEvent, key: &VerifyingKey) -> bool {
-    let Ok(bytes) = hex::decode(&ev.sig) else {
-        return false;
-    };
-    let Ok(arr) = <[u8; 64]>::try_from(bytes.as_slice()) else {
-        return false;
-    };
-    key.verify(
-        &signed_message(ev.body.seq, &ev.hash),
-        &Signature::from_bytes(&arr),
-    )
-    .is_ok()
+    let Ok(bytes) = hex::decode(&ev.sig) else { return false };
+    let Ok(arr) = <[u8; 64]>::try_from(bytes.as_slice()) else { return false };
+    key.verify(&signed_message(ev.body.seq, &ev.hash), &Signature::from_bytes(&arr)).is_ok()
 }
 
 /// Where and how a chain breaks. `seq` is the first event that fails.
@@ -159,23 +146,13 @@ impl ChainVerifier {
 
     /// Continues a chain known up to (`seq`, `hash`).
     pub fn after(seq: u64, hash: &str) -> Self {
-        ChainVerifier {
-            expected_seq: Some(seq + 1),
-            prev_hash: Some(hash.to_string()),
-            last: None,
-            count: 0,
-        }
+        ChainVerifier { expected_seq: Some(seq + 1), prev_hash: Some(hash.to_string()), last: None, count: 0 }
     }
 
     /// Accepts whatever the first event links to (an export that starts
     /// after a purged or already-collected prefix).
     pub fn anywhere() -> Self {
-        ChainVerifier {
-            expected_seq: None,
-            prev_hash: None,
-            last: None,
-            count: 0,
-        }
+        ChainVerifier { expected_seq: None, prev_hash: None, last: None, count: 0 }
     }
 
     pub fn push(&mut self, ev: ChainedEvent) -> Result<(), ChainError> {
@@ -282,23 +259,11 @@ mod tests {
 
         let mut dropped = evs.clone();
         dropped.remove(3);
-        assert_eq!(
-            verify(&dropped, &vk),
-            Err(ChainError::Gap {
-                seq: 5,
-                expected: 4
-            })
-        );
+        assert_eq!(verify(&dropped, &vk), Err(ChainError::Gap { seq: 5, expected: 4 }));
 
         let mut reordered = evs.clone();
         reordered.swap(2, 3);
-        assert_eq!(
-            verify(&reordered, &vk),
-            Err(ChainError::Gap {
-                seq: 4,
-                expected: 3
-            })
-        );
+        assert_eq!(verify(&reordered, &vk), Err(ChainError::Gap { seq: 4, expected: 3 }));
 
         // drop an event and renumber the rest: the link breaks
         let mut renumbered = evs.clone();
@@ -306,18 +271,12 @@ mod tests {
         for e in renumbered.iter_mut().skip(3) {
             e.body.seq -= 1;
         }
-        assert_eq!(
-            verify(&renumbered, &vk),
-            Err(ChainError::BrokenLink { seq: 4 })
-        );
+        assert_eq!(verify(&renumbered, &vk), Err(ChainError::BrokenLink { seq: 4 }));
 
         // rewrite the whole chain with another key: hashes fine, signature not
         let other = SigningKey::from_bytes(&[4; 32]);
         let forged = chain(10, &other);
-        assert_eq!(
-            verify(&forged, &vk),
-            Err(ChainError::BadSignature { seq: 10 })
-        );
+        assert_eq!(verify(&forged, &vk), Err(ChainError::BadSignature { seq: 10 }));
     }
 
     #[test]
@@ -330,9 +289,6 @@ mod tests {
         }
         assert_eq!(v.finish(&k.verifying_key()).unwrap().unwrap().body.seq, 6);
         let mut v = ChainVerifier::after(3, GENESIS);
-        assert_eq!(
-            v.push(evs[3].clone()),
-            Err(ChainError::BrokenLink { seq: 4 })
-        );
+        assert_eq!(v.push(evs[3].clone()), Err(ChainError::BrokenLink { seq: 4 }));
     }
 }

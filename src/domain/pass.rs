@@ -58,9 +58,7 @@ fn day_number(d: NaiveDate) -> Option<u16> {
 }
 
 fn from_day_number(n: u16) -> NaiveDate {
-    epoch()
-        .checked_add_days(Days::new(u64::from(n)))
-        .unwrap_or(NaiveDate::MAX)
+    epoch().checked_add_days(Days::new(u64::from(n))).unwrap_or(NaiveDate::MAX)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -131,9 +129,7 @@ fn signed_message(body: &[u8; BODY_LEN]) -> [u8; BODY_LEN + 3] {
 
 /// Reads the claims without checking the signature: used to say *which*
 /// community or key a pass claims before refusing it.
-pub fn decode_unverified(
-    payload: &str,
-) -> Result<(PassClaims, [u8; BODY_LEN], Signature), PassError> {
+pub fn decode_unverified(payload: &str) -> Result<(PassClaims, [u8; BODY_LEN], Signature), PassError> {
     let text = payload.trim();
     let rest = text.strip_prefix(PREFIX).ok_or(PassError::Malformed)?;
     if rest.len() > 400 {
@@ -201,16 +197,11 @@ mod tests {
         let p = claims().sign(&k).unwrap();
         assert!(p.starts_with("GP1:"));
         // QR alphanumeric set: 0-9 A-Z space $ % * + - . / :
-        assert!(p
-            .chars()
-            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase() || " $%*+-./:".contains(c)));
+        assert!(p.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase() || " $%*+-./:".contains(c)));
         assert_eq!(p.len(), 4 + 132);
         assert_eq!(verify(&p, 0xC0FFEE, keys(&k)).unwrap(), claims());
         // scanners append line endings
-        assert_eq!(
-            verify(&format!("{p}\r\n"), 0xC0FFEE, keys(&k)).unwrap(),
-            claims()
-        );
+        assert_eq!(verify(&format!("{p}\r\n"), 0xC0FFEE, keys(&k)).unwrap(), claims());
     }
 
     #[test]
@@ -220,29 +211,14 @@ mod tests {
         assert_eq!(verify(&p, 1, keys(&k)), Err(PassError::WrongCommunity));
         assert_eq!(verify(&p, 0xC0FFEE, |_| None), Err(PassError::UnknownKey));
         let other = key(2);
-        assert_eq!(
-            verify(&p, 0xC0FFEE, keys(&other)),
-            Err(PassError::BadSignature)
-        );
+        assert_eq!(verify(&p, 0xC0FFEE, keys(&other)), Err(PassError::BadSignature));
     }
 
     #[test]
     fn refuses_garbage() {
         let k = key(1);
-        for junk in [
-            "",
-            "GP1:",
-            "GP1:ABC",
-            "hello",
-            "GP2:AAAA",
-            "GP1:::::",
-            "GP1:\u{1F600}",
-        ] {
-            assert_eq!(
-                verify(junk, 0xC0FFEE, keys(&k)),
-                Err(PassError::Malformed),
-                "{junk}"
-            );
+        for junk in ["", "GP1:", "GP1:ABC", "hello", "GP2:AAAA", "GP1:::::", "GP1:\u{1F600}"] {
+            assert_eq!(verify(junk, 0xC0FFEE, keys(&k)), Err(PassError::Malformed), "{junk}");
         }
     }
 

@@ -46,12 +46,7 @@ impl Hours {
 
 impl std::fmt::Display for Hours {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}-{}",
-            self.start.format("%H:%M"),
-            self.end.format("%H:%M")
-        )
+        write!(f, "{}-{}", self.start.format("%H:%M"), self.end.format("%H:%M"))
     }
 }
 
@@ -67,10 +62,7 @@ impl std::str::FromStr for Hours {
             }
             NaiveTime::parse_from_str(x, "%H:%M").map_err(|_| bad())
         };
-        Ok(Hours {
-            start: p(a)?,
-            end: p(b)?,
-        })
+        Ok(Hours { start: p(a)?, end: p(b)? })
     }
 }
 
@@ -138,9 +130,7 @@ impl Policy {
         let mut p = self.clone();
         if let Some(v) = doc.fever_c {
             if !(34.0..=42.0).contains(&v) {
-                return Err(format!(
-                    "policy.fever_c = {v} is not a plausible fever line (34–42 °C)"
-                ));
+                return Err(format!("policy.fever_c = {v} is not a plausible fever line (34–42 °C)"));
             }
             p.fever_c = v;
         }
@@ -152,9 +142,7 @@ impl Policy {
         }
         if let Some(v) = doc.period_days {
             if v == 0 || v > 366 {
-                return Err(format!(
-                    "policy.period_days = {v} must be between 1 and 366"
-                ));
+                return Err(format!("policy.period_days = {v} must be between 1 and 366"));
             }
             p.period_days = v;
         }
@@ -171,9 +159,9 @@ impl Policy {
             p.require_temperature = v;
         }
         if let Some(tz) = &doc.timezone {
-            p.timezone = tz.parse().map_err(|_| {
-                format!("policy.timezone '{tz}' is not an IANA time zone such as Asia/Shanghai")
-            })?;
+            p.timezone = tz
+                .parse()
+                .map_err(|_| format!("policy.timezone '{tz}' is not an IANA time zone such as Asia/Shanghai"))?;
         }
         if let Some(v) = doc.anti_passback {
             p.anti_passback = v;
@@ -220,21 +208,11 @@ mod tests {
     #[test]
     fn apply_checks_values() {
         let p = Policy::default();
-        let doc = PolicyDoc {
-            period_days: Some(0),
-            ..Default::default()
-        };
+        let doc = PolicyDoc { period_days: Some(0), ..Default::default() };
         assert!(p.apply(&doc).is_err());
-        let doc = PolicyDoc {
-            timezone: Some("Mars/Olympus".into()),
-            ..Default::default()
-        };
+        let doc = PolicyDoc { timezone: Some("Mars/Olympus".into()), ..Default::default() };
         assert!(p.apply(&doc).is_err());
-        let doc = PolicyDoc {
-            fever_c: Some(37.5),
-            hours: Some("07:00-19:00".into()),
-            ..Default::default()
-        };
+        let doc = PolicyDoc { fever_c: Some(37.5), hours: Some("07:00-19:00".into()), ..Default::default() };
         let q = p.apply(&doc).unwrap();
         assert_eq!(q.fever_c, 37.5);
         assert_eq!(q.hours.to_string(), "07:00-19:00");

@@ -28,9 +28,7 @@ pub struct Rejection {
 pub enum RegisterError {
     #[error("the file is empty: it needs a header row (household/户号, address/地址, grid/网格, name/姓名, phone/电话, category/类别)")]
     Empty,
-    #[error(
-        "the header row lacks the column '{0}' (English or Chinese header, e.g. household or 户号)"
-    )]
+    #[error("the header row lacks the column '{0}' (English or Chinese header, e.g. household or 户号)")]
     MissingColumn(&'static str),
     #[error("the header row names '{0}' twice")]
     DuplicateColumn(String),
@@ -111,10 +109,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRegister, RegisterError> {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                out.rejected.push(Rejection {
-                    line,
-                    reason: format!("unreadable CSV: {e}"),
-                });
+                out.rejected.push(Rejection { line, reason: format!("unreadable CSV: {e}") });
                 continue;
             }
         };
@@ -127,21 +122,13 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRegister, RegisterError> {
         for (i, f) in rec.iter().enumerate() {
             match std::str::from_utf8(f) {
                 Ok(s) if s.chars().count() > MAX_FIELD => {
-                    bad = Some(format!(
-                        "column {} is longer than {MAX_FIELD} characters",
-                        i + 1
-                    ));
+                    bad = Some(format!("column {} is longer than {MAX_FIELD} characters", i + 1));
                 }
                 Ok(s) if s.chars().any(|c| c.is_control()) => {
                     bad = Some(format!("column {} contains control characters", i + 1));
                 }
                 Ok(s) => fields.push(s.to_string()),
-                Err(_) => {
-                    bad = Some(format!(
-                        "column {} is not UTF-8 (save the file as UTF-8 CSV)",
-                        i + 1
-                    ))
-                }
+                Err(_) => bad = Some(format!("column {} is not UTF-8 (save the file as UTF-8 CSV)", i + 1)),
             }
             if bad.is_some() {
                 break;
@@ -155,17 +142,11 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRegister, RegisterError> {
         let row_household = get(Some(household));
         let row_name = get(Some(name));
         if row_household.is_empty() {
-            out.rejected.push(Rejection {
-                line,
-                reason: "missing household (户号)".into(),
-            });
+            out.rejected.push(Rejection { line, reason: "missing household (户号)".into() });
             continue;
         }
         if row_name.is_empty() {
-            out.rejected.push(Rejection {
-                line,
-                reason: "missing name (姓名)".into(),
-            });
+            out.rejected.push(Rejection { line, reason: "missing name (姓名)".into() });
             continue;
         }
         let row_category = match category {
@@ -173,10 +154,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRegister, RegisterError> {
             Some(i) => match get(Some(i)).parse::<Category>() {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    out.rejected.push(Rejection {
-                        line,
-                        reason: e.to_string(),
-                    });
+                    out.rejected.push(Rejection { line, reason: e.to_string() });
                     continue;
                 }
             },
@@ -185,10 +163,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRegister, RegisterError> {
         if let Some(first) = seen.get(&key) {
             out.rejected.push(Rejection {
                 line,
-                reason: format!(
-                    "{} of household {} is already on line {first}",
-                    key.1, key.0
-                ),
+                reason: format!("{} of household {} is already on line {first}", key.1, key.0),
             });
             continue;
         }
@@ -247,10 +222,7 @@ mod tests {
         assert!(p.rejected[1].reason.contains("name"));
         assert!(p.rejected[2].reason.contains("zombie"));
         assert!(p.rejected[3].reason.contains("line 2"));
-        assert_eq!(
-            p.rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-            vec!["Ann", "Cat"]
-        );
+        assert_eq!(p.rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["Ann", "Cat"]);
     }
 
     #[test]
@@ -267,14 +239,8 @@ mod tests {
     #[test]
     fn header_problems() {
         assert_eq!(parse(b"").unwrap_err(), RegisterError::Empty);
-        assert_eq!(
-            parse(b"household,address\n1,x\n").unwrap_err(),
-            RegisterError::MissingColumn("name/\u{59d3}\u{540d}")
-        );
-        assert!(matches!(
-            parse(b"name,name,household\n").unwrap_err(),
-            RegisterError::DuplicateColumn(_)
-        ));
+        assert_eq!(parse(b"household,address\n1,x\n").unwrap_err(), RegisterError::MissingColumn("name/\u{59d3}\u{540d}"));
+        assert!(matches!(parse(b"name,name,household\n").unwrap_err(), RegisterError::DuplicateColumn(_)));
     }
 
     #[test]

@@ -124,9 +124,7 @@ impl Warning {
 pub enum Presence {
     /// Inside the compound (or never seen: a resident starts at home).
     In,
-    Out {
-        since: DateTime<Utc>,
-    },
+    Out { since: DateTime<Utc> },
 }
 
 /// What the database knows about the pass: used for the validity reasons.
@@ -158,22 +156,12 @@ pub struct Outcome {
 
 impl Outcome {
     /// A refused scan for a pass that could not be trusted or found.
-    pub fn refused(
-        reason: Reason,
-        direction: Option<Direction>,
-        temperature: Option<f64>,
-        policy: &Policy,
-    ) -> Outcome {
+    pub fn refused(reason: Reason, direction: Option<Direction>, temperature: Option<f64>, policy: &Policy) -> Outcome {
         let mut reasons = vec![reason];
         if is_fever(temperature, policy) {
             reasons.push(Reason::Fever);
         }
-        Outcome {
-            decision: Decision::Deny,
-            direction,
-            reasons,
-            warnings: vec![],
-        }
+        Outcome { decision: Decision::Deny, direction, reasons, warnings: vec![] }
     }
 }
 
@@ -185,11 +173,7 @@ pub fn is_fever(temperature: Option<f64>, policy: &Policy) -> bool {
 
 /// Checks the dates and the revocation of a pass whose signature is good.
 /// `known` is None when the pass id is not in this gate's database.
-pub fn pass_status(
-    claims: &PassClaims,
-    known: Option<PassRecord>,
-    today: NaiveDate,
-) -> Result<(), Reason> {
+pub fn pass_status(claims: &PassClaims, known: Option<PassRecord>, today: NaiveDate) -> Result<(), Reason> {
     let record = known.ok_or(Reason::UnknownPass)?;
     if record.revoked {
         return Err(Reason::Revoked);
@@ -253,8 +237,7 @@ pub fn decide(
                     reasons.push(Reason::HouseholdMemberOut);
                 }
                 if policy.outings_per_period > 0
-                    && outings_in_period(&holder.household_exits, now, policy)
-                        >= policy.outings_per_period
+                    && outings_in_period(&holder.household_exits, now, policy) >= policy.outings_per_period
                 {
                     reasons.push(Reason::HouseholdQuota);
                 }
@@ -295,12 +278,7 @@ pub fn decide(
             }
         }
     };
-    Outcome {
-        decision,
-        direction: Some(direction),
-        reasons,
-        warnings,
-    }
+    Outcome { decision, direction: Some(direction), reasons, warnings }
 }
 
 #[cfg(test)]
@@ -320,12 +298,7 @@ mod tests {
     }
 
     fn home(category: Category) -> Holder {
-        Holder {
-            category,
-            presence: Presence::In,
-            others_out: 0,
-            household_exits: vec![],
-        }
+        Holder { category, presence: Presence::In, others_out: 0, household_exits: vec![] }
     }
 
     fn p() -> Policy {
@@ -341,13 +314,7 @@ mod tests {
 
     #[test]
     fn normal_resident_goes_out() {
-        let o = decide(
-            &home(Category::Normal),
-            None,
-            Some(36.5),
-            monday_noon(),
-            &p(),
-        );
+        let o = decide(&home(Category::Normal), None, Some(36.5), monday_noon(), &p());
         assert_eq!(o.decision, Decision::Allow);
         assert_eq!(o.direction, Some(Direction::Out));
         assert!(o.reasons.is_empty() && o.warnings.is_empty());
@@ -356,9 +323,7 @@ mod tests {
     #[test]
     fn direction_inferred_from_presence() {
         let mut h = home(Category::Normal);
-        h.presence = Presence::Out {
-            since: monday_noon() - chrono::Duration::minutes(30),
-        };
+        h.presence = Presence::Out { since: monday_noon() - chrono::Duration::minutes(30) };
         let o = decide(&h, None, Some(36.5), monday_noon(), &p());
         assert_eq!(o.direction, Some(Direction::In));
         assert_eq!(o.decision, Decision::Allow);
@@ -368,20 +333,12 @@ mod tests {
     #[test]
     fn every_kept_in_category_is_quarantined() {
         for c in Category::ALL.into_iter().filter(|c| !c.may_go_out()) {
-            let o = decide(
-                &home(c),
-                Some(Direction::Out),
-                Some(36.5),
-                monday_noon(),
-                &p(),
-            );
+            let o = decide(&home(c), Some(Direction::Out), Some(36.5), monday_noon(), &p());
             assert_eq!(o.decision, Decision::Deny, "{c}");
             assert_eq!(o.reasons, vec![Reason::Quarantined], "{c}");
             // ...but always let back in
             let mut h = home(c);
-            h.presence = Presence::Out {
-                since: monday_noon(),
-            };
+            h.presence = Presence::Out { since: monday_noon() };
             let o = decide(&h, Some(Direction::In), Some(36.5), monday_noon(), &p());
             assert_eq!(o.decision, Decision::Allow, "{c}");
         }
@@ -391,87 +348,38 @@ mod tests {
     fn no_temperature_each_way_as_configured() {
         let h = home(Category::Normal);
         let o = decide(&h, Some(Direction::Out), None, monday_noon(), &p());
-        assert_eq!(
-            (o.decision, o.reasons),
-            (Decision::Deny, vec![Reason::NoTemperature])
-        );
+        assert_eq!((o.decision, o.reasons), (Decision::Deny, vec![Reason::NoTemperature]));
         let mut out = h.clone();
-        out.presence = Presence::Out {
-            since: monday_noon(),
-        };
+        out.presence = Presence::Out { since: monday_noon() };
         let o = decide(&out, Some(Direction::In), None, monday_noon(), &p());
-        assert_eq!(
-            (o.decision, o.reasons),
-            (Decision::Deny, vec![Reason::NoTemperature])
-        );
+        assert_eq!((o.decision, o.reasons), (Decision::Deny, vec![Reason::NoTemperature]));
 
-        let only_out = p()
-            .apply(&PolicyDoc {
-                require_temperature: Some(RequireTemperature::Out),
-                ..Default::default()
-            })
-            .unwrap();
-        assert_eq!(
-            decide(&out, Some(Direction::In), None, monday_noon(), &only_out).decision,
-            Decision::Allow
-        );
-        assert_eq!(
-            decide(&h, Some(Direction::Out), None, monday_noon(), &only_out).decision,
-            Decision::Deny
-        );
-        let none = p()
-            .apply(&PolicyDoc {
-                require_temperature: Some(RequireTemperature::None),
-                ..Default::default()
-            })
-            .unwrap();
-        assert_eq!(
-            decide(&h, Some(Direction::Out), None, monday_noon(), &none).decision,
-            Decision::Allow
-        );
-        let only_in = p()
-            .apply(&PolicyDoc {
-                require_temperature: Some(RequireTemperature::In),
-                ..Default::default()
-            })
-            .unwrap();
-        assert_eq!(
-            decide(&h, Some(Direction::Out), None, monday_noon(), &only_in).decision,
-            Decision::Allow
-        );
-        assert_eq!(
-            decide(&out, Some(Direction::In), None, monday_noon(), &only_in).decision,
-            Decision::Deny
-        );
+        let only_out = p().apply(&PolicyDoc { require_temperature: Some(RequireTemperature::Out), ..Default::default() }).unwrap();
+        assert_eq!(decide(&out, Some(Direction::In), None, monday_noon(), &only_out).decision, Decision::Allow);
+        assert_eq!(decide(&h, Some(Direction::Out), None, monday_noon(), &only_out).decision, Decision::Deny);
+        let none = p().apply(&PolicyDoc { require_temperature: Some(RequireTemperature::None), ..Default::default() }).unwrap();
+        assert_eq!(decide(&h, Some(Direction::Out), None, monday_noon(), &none).decision, Decision::Allow);
+        let only_in = p().apply(&PolicyDoc { require_temperature: Some(RequireTemperature::In), ..Default::default() }).unwrap();
+        assert_eq!(decide(&h, Some(Direction::Out), None, monday_noon(), &only_in).decision, Decision::Allow);
+        assert_eq!(decide(&out, Some(Direction::In), None, monday_noon(), &only_in).decision, Decision::Deny);
     }
 
     #[test]
     fn fever_line_is_inclusive() {
         let h = home(Category::Normal);
-        assert_eq!(
-            decide(&h, Some(Direction::Out), Some(37.2), monday_noon(), &p()).decision,
-            Decision::Allow
-        );
+        assert_eq!(decide(&h, Some(Direction::Out), Some(37.2), monday_noon(), &p()).decision, Decision::Allow);
         let o = decide(&h, Some(Direction::Out), Some(37.3), monday_noon(), &p());
-        assert_eq!(
-            (o.decision, o.reasons),
-            (Decision::Deny, vec![Reason::Fever])
-        );
+        assert_eq!((o.decision, o.reasons), (Decision::Deny, vec![Reason::Fever]));
         assert!(is_fever(Some(37.299_999_9), &p()));
     }
 
     #[test]
     fn fever_on_return_is_refer() {
         let mut h = home(Category::Normal);
-        h.presence = Presence::Out {
-            since: monday_noon(),
-        };
+        h.presence = Presence::Out { since: monday_noon() };
         let o = decide(&h, None, Some(38.1), monday_noon(), &p());
         assert_eq!(o.direction, Some(Direction::In));
-        assert_eq!(
-            (o.decision, o.reasons),
-            (Decision::Refer, vec![Reason::Fever])
-        );
+        assert_eq!((o.decision, o.reasons), (Decision::Refer, vec![Reason::Fever]));
     }
 
     #[test]
@@ -480,16 +388,8 @@ mod tests {
         h.others_out = 1;
         let o = decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &p());
         assert_eq!(o.reasons, vec![Reason::HouseholdMemberOut]);
-        let two = p()
-            .apply(&PolicyDoc {
-                max_members_out: Some(2),
-                ..Default::default()
-            })
-            .unwrap();
-        assert_eq!(
-            decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &two).decision,
-            Decision::Allow
-        );
+        let two = p().apply(&PolicyDoc { max_members_out: Some(2), ..Default::default() }).unwrap();
+        assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &two).decision, Decision::Allow);
     }
 
     #[test]
@@ -501,12 +401,7 @@ mod tests {
             let month = if d == 30 { 11 } else { 12 };
             let now = sh(2026, month, d, 7, 0);
             let o = decide(&h, Some(Direction::Out), Some(36.5), now, &p());
-            assert_eq!(
-                o.decision == Decision::Allow,
-                want,
-                "day {d}: {:?}",
-                o.reasons
-            );
+            assert_eq!(o.decision == Decision::Allow, want, "day {d}: {:?}", o.reasons);
             if !want {
                 assert_eq!(o.reasons, vec![Reason::HouseholdQuota]);
             }
@@ -517,87 +412,37 @@ mod tests {
     fn period_uses_local_days_across_midnight() {
         // 23:30 Shanghai on Monday is 15:30 UTC Monday; 00:30 Shanghai on
         // Tuesday is 16:30 UTC Monday. Local days, not UTC days, count.
-        let pol = p()
-            .apply(&PolicyDoc {
-                period_days: Some(1),
-                hours: Some("00:00-24:00".into()),
-                ..Default::default()
-            })
-            .unwrap();
+        let pol = p().apply(&PolicyDoc { period_days: Some(1), hours: Some("00:00-24:00".into()), ..Default::default() }).unwrap();
         let mut h = home(Category::Normal);
         h.household_exits = vec![sh(2026, 11, 30, 23, 30)];
         let tuesday_early = sh(2026, 12, 1, 0, 30);
-        assert_eq!(
-            local_day(tuesday_early, &pol),
-            NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
-        );
-        assert_eq!(
-            decide(&h, Some(Direction::Out), Some(36.5), tuesday_early, &pol).decision,
-            Decision::Allow
-        );
+        assert_eq!(local_day(tuesday_early, &pol), NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+        assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), tuesday_early, &pol).decision, Decision::Allow);
         let monday_late = sh(2026, 11, 30, 23, 59);
-        assert_eq!(
-            decide(&h, Some(Direction::Out), Some(36.5), monday_late, &pol).reasons,
-            vec![Reason::HouseholdQuota]
-        );
+        assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), monday_late, &pol).reasons, vec![Reason::HouseholdQuota]);
     }
 
     #[test]
     fn quota_of_two() {
-        let pol = p()
-            .apply(&PolicyDoc {
-                outings_per_period: Some(2),
-                ..Default::default()
-            })
-            .unwrap();
+        let pol = p().apply(&PolicyDoc { outings_per_period: Some(2), ..Default::default() }).unwrap();
         let mut h = home(Category::Normal);
         h.household_exits = vec![sh(2026, 11, 29, 9, 0)];
-        assert_eq!(
-            decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &pol).decision,
-            Decision::Allow
-        );
+        assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &pol).decision, Decision::Allow);
         h.household_exits.push(sh(2026, 11, 30, 9, 0));
-        assert_eq!(
-            decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &pol).reasons,
-            vec![Reason::HouseholdQuota]
-        );
+        assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &pol).reasons, vec![Reason::HouseholdQuota]);
     }
 
     #[test]
     fn outside_hours_local_time() {
         let h = home(Category::Normal);
-        let o = decide(
-            &h,
-            Some(Direction::Out),
-            Some(36.5),
-            sh(2026, 11, 30, 5, 59),
-            &p(),
-        );
+        let o = decide(&h, Some(Direction::Out), Some(36.5), sh(2026, 11, 30, 5, 59), &p());
         assert_eq!(o.reasons, vec![Reason::OutsideHours]);
-        let o = decide(
-            &h,
-            Some(Direction::Out),
-            Some(36.5),
-            sh(2026, 11, 30, 20, 0),
-            &p(),
-        );
+        let o = decide(&h, Some(Direction::Out), Some(36.5), sh(2026, 11, 30, 20, 0), &p());
         assert_eq!(o.reasons, vec![Reason::OutsideHours]);
-        assert_eq!(
-            decide(
-                &h,
-                Some(Direction::Out),
-                Some(36.5),
-                sh(2026, 11, 30, 6, 0),
-                &p()
-            )
-            .decision,
-            Decision::Allow
-        );
+        assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), sh(2026, 11, 30, 6, 0), &p()).decision, Decision::Allow);
         // coming in at night is never refused
         let mut out = h.clone();
-        out.presence = Presence::Out {
-            since: sh(2026, 11, 30, 19, 0),
-        };
+        out.presence = Presence::Out { since: sh(2026, 11, 30, 19, 0) };
         let o = decide(&out, None, Some(36.5), sh(2026, 11, 30, 21, 0), &p());
         assert_eq!(o.decision, Decision::Allow);
     }
@@ -608,10 +453,7 @@ mod tests {
         h.others_out = 3;
         h.household_exits = vec![monday_noon() - chrono::Duration::hours(1)];
         let night = sh(2026, 11, 30, 23, 0);
-        assert_eq!(
-            decide(&h, Some(Direction::Out), Some(36.5), night, &p()).decision,
-            Decision::Allow
-        );
+        assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), night, &p()).decision, Decision::Allow);
         let o = decide(&h, Some(Direction::Out), None, night, &p());
         assert_eq!(o.reasons, vec![Reason::NoTemperature]);
         let o = decide(&h, Some(Direction::Out), Some(37.8), night, &p());
@@ -621,21 +463,11 @@ mod tests {
     #[test]
     fn anti_passback() {
         let mut h = home(Category::Normal);
-        h.presence = Presence::Out {
-            since: monday_noon(),
-        };
+        h.presence = Presence::Out { since: monday_noon() };
         let o = decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &p());
         assert_eq!(o.reasons, vec![Reason::AlreadyOut]);
-        let off = p()
-            .apply(&PolicyDoc {
-                anti_passback: Some(false),
-                ..Default::default()
-            })
-            .unwrap();
-        assert_eq!(
-            decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &off).decision,
-            Decision::Allow
-        );
+        let off = p().apply(&PolicyDoc { anti_passback: Some(false), ..Default::default() }).unwrap();
+        assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &off).decision, Decision::Allow);
     }
 
     #[test]
@@ -643,16 +475,8 @@ mod tests {
         let mut h = home(Category::HomeQuarantine);
         h.others_out = 1;
         h.household_exits = vec![monday_noon()];
-        h.presence = Presence::Out {
-            since: monday_noon(),
-        };
-        let o = decide(
-            &h,
-            Some(Direction::Out),
-            Some(38.0),
-            sh(2026, 11, 30, 22, 0),
-            &p(),
-        );
+        h.presence = Presence::Out { since: monday_noon() };
+        let o = decide(&h, Some(Direction::Out), Some(38.0), sh(2026, 11, 30, 22, 0), &p());
         assert_eq!(
             o.reasons,
             vec![
@@ -669,31 +493,13 @@ mod tests {
     #[test]
     fn overdue_and_no_exit_warnings() {
         let mut h = home(Category::Normal);
-        h.presence = Presence::Out {
-            since: monday_noon() - chrono::Duration::minutes(180),
-        };
-        assert!(decide(&h, None, Some(36.5), monday_noon(), &p())
-            .warnings
-            .is_empty());
-        h.presence = Presence::Out {
-            since: monday_noon() - chrono::Duration::minutes(181),
-        };
+        h.presence = Presence::Out { since: monday_noon() - chrono::Duration::minutes(180) };
+        assert!(decide(&h, None, Some(36.5), monday_noon(), &p()).warnings.is_empty());
+        h.presence = Presence::Out { since: monday_noon() - chrono::Duration::minutes(181) };
         let o = decide(&h, None, Some(36.5), monday_noon(), &p());
-        assert_eq!(
-            (o.decision, o.warnings),
-            (Decision::Allow, vec![Warning::Overdue])
-        );
-        let o = decide(
-            &home(Category::Normal),
-            Some(Direction::In),
-            Some(36.5),
-            monday_noon(),
-            &p(),
-        );
-        assert_eq!(
-            (o.decision, o.warnings),
-            (Decision::Allow, vec![Warning::NoExitRecorded])
-        );
+        assert_eq!((o.decision, o.warnings), (Decision::Allow, vec![Warning::Overdue]));
+        let o = decide(&home(Category::Normal), Some(Direction::In), Some(36.5), monday_noon(), &p());
+        assert_eq!((o.decision, o.warnings), (Decision::Allow, vec![Warning::NoExitRecorded]));
     }
 
     #[test]
@@ -711,10 +517,7 @@ mod tests {
         let ok = Some(PassRecord { revoked: false });
         let d = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
         assert_eq!(pass_status(&c, None, d(12, 5)), Err(Reason::UnknownPass));
-        assert_eq!(
-            pass_status(&c, Some(PassRecord { revoked: true }), d(12, 5)),
-            Err(Reason::Revoked)
-        );
+        assert_eq!(pass_status(&c, Some(PassRecord { revoked: true }), d(12, 5)), Err(Reason::Revoked));
         assert_eq!(pass_status(&c, ok, d(11, 30)), Err(Reason::NotYetValid));
         assert_eq!(pass_status(&c, ok, d(12, 1)), Ok(()));
         assert_eq!(pass_status(&c, ok, d(12, 30)), Ok(()));
@@ -730,19 +533,10 @@ mod tests {
 
     #[test]
     fn zero_limits_mean_unlimited() {
-        let pol = p()
-            .apply(&PolicyDoc {
-                max_members_out: Some(0),
-                outings_per_period: Some(0),
-                ..Default::default()
-            })
-            .unwrap();
+        let pol = p().apply(&PolicyDoc { max_members_out: Some(0), outings_per_period: Some(0), ..Default::default() }).unwrap();
         let mut h = home(Category::Normal);
         h.others_out = 5;
         h.household_exits = vec![monday_noon(); 5];
-        assert_eq!(
-            decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &pol).decision,
-            Decision::Allow
-        );
+        assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &pol).decision, Decision::Allow);
     }
 }

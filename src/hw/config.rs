@@ -384,4 +384,25 @@ address = 0x5A
         };
         assert!(g.validate().unwrap_err().contains("signals.enabled"));
     }
+
+    #[test]
+    fn kit_examples_are_valid() {
+        for (name, text) in [
+            (
+                "kit-usb-serial",
+                include_str!("../../firmware-config/kit-usb-serial.toml"),
+            ),
+            (
+                "kit-i2c-gpio",
+                include_str!("../../firmware-config/kit-i2c-gpio.toml"),
+            ),
+        ] {
+            // [gate] and [policy] belong to the daemon; the hardware
+            // sections must parse strictly and validate.
+            let hw: HardwareConfig = toml::from_str(text).unwrap();
+            hw.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_ne!(hw.thermometer.kind, ThermometerKind::None, "{name}");
+            assert_ne!(hw.scanner.kind, ScannerKind::None, "{name}");
+        }
+    }
 }

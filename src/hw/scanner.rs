@@ -511,9 +511,10 @@ mod tests {
 
     #[test]
     fn recorded_scanner_events() {
-        // Recorded from a keyboard-wedge scanner reading "GP1:6B%": Shift is
-        // pressed around G, P, ':' and '%' and a scanner-side repeat (2) of
-        // '6' that must not duplicate it.
+        // "GP1:6B%" as a keyboard-wedge scanner sends it (written by hand:
+        // no scanner was at hand): Shift held across G and P, right Shift
+        // for ':', a repeat event (2) on '6' that must not duplicate it,
+        // and keypad Enter at the end.
         let ev = [
             (42, 1),
             (34, 1),

@@ -28,6 +28,11 @@ pub trait Signals: Send + Sync {
     /// at this gate, and then the relay is never driven.
     fn show(&self, decision: Decision, live: bool);
     fn status(&self) -> DeviceStatus;
+    /// The recorder behind simulated outputs, so daemon tests can assert
+    /// that a scan pulsed (or did not pulse) the relay.
+    fn simulated(&self) -> Option<&SimulatedSignals> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -202,6 +207,9 @@ impl Signals for SimulatedSignals {
     }
     fn status(&self) -> DeviceStatus {
         self.driver.health.snapshot()
+    }
+    fn simulated(&self) -> Option<&SimulatedSignals> {
+        Some(self)
     }
 }
 
