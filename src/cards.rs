@@ -19,8 +19,10 @@ pub enum CardError {
 /// Renders a payload as a PNG: error correction Q (a scratched or folded
 /// card still scans) and the standard 4-module quiet zone.
 pub fn qr_png(payload: &str, module_px: u32) -> Result<Vec<u8>, CardError> {
-    let code = QrCode::with_error_correction_level(payload.as_bytes(), EcLevel::Q).map_err(|e| CardError::Qr(e.to_string()))?;
-    let img: ImageBuffer<Luma<u8>, Vec<u8>> = code.render::<Luma<u8>>().module_dimensions(module_px, module_px).quiet_zone(true).build();
+    let code = QrCode::with_error_correction_level(payload.as_bytes(), EcLevel::Q)
+        .map_err(|e| CardError::Qr(e.to_string()))?;
+    let img: ImageBuffer<Luma<u8>, Vec<u8>> =
+        code.render::<Luma<u8>>().module_dimensions(module_px, module_px).quiet_zone(true).build();
     let mut out = Vec::new();
     image::DynamicImage::ImageLuma8(img)
         .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
@@ -100,11 +102,14 @@ pub fn write_folder(dir: &Path, community: &str, passes: &[(PassRow, ResidentVie
         std::fs::write(&path, png).map_err(werr(&path))?;
         let _ = csv.write_record([p.pass_id.to_string().as_str(), &r.household, &r.name, &p.payload]);
     }
-    let bytes = csv.into_inner().map_err(|e| CardError::Write { path: csv_path.display().to_string(), source: e.into_error() })?;
+    let bytes = csv
+        .into_inner()
+        .map_err(|e| CardError::Write { path: csv_path.display().to_string(), source: e.into_error() })?;
     let mut f = std::fs::File::create(&csv_path).map_err(werr(&csv_path))?;
     f.write_all(&bytes).map_err(werr(&csv_path))?;
     let html_path = dir.join("index.html");
-    std::fs::write(&html_path, sheet_html(community, passes, |p| format!("{}.png", p.pass_id))).map_err(werr(&html_path))?;
+    std::fs::write(&html_path, sheet_html(community, passes, |p| format!("{}.png", p.pass_id)))
+        .map_err(werr(&html_path))?;
     Ok(())
 }
 

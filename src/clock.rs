@@ -26,7 +26,10 @@ pub fn assess(now: DateTime<Utc>, source: Option<&str>, newest_event: Option<Dat
     let (trusted, detail) = if now.date_naive() < EARLIEST_PLAUSIBLE {
         (false, format!("clock says {} — before this software was built; set the time", now.format("%Y-%m-%d")))
     } else if let Some(newest) = newest_event.filter(|n| now < *n) {
-        (false, format!("clock went backwards: now {} but the log already has {}", now.to_rfc3339(), newest.to_rfc3339()))
+        (
+            false,
+            format!("clock went backwards: now {} but the log already has {}", now.to_rfc3339(), newest.to_rfc3339()),
+        )
     } else if source.is_none() {
         (false, "time not confirmed (no NTP sync, no RTC): events are marked clock_suspect".to_string())
     } else {

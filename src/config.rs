@@ -16,14 +16,20 @@ pub const FILE_NAME: &str = "gatepass.toml";
 /// every wrong key before the typed parse (which stops at the first).
 const SCHEMA: &[(&str, &[&str])] = &[
     ("gate", &["listen", "name", "community", "share_names", "simulated", "trust_clock"]),
-    (
-        "thermometer",
-        &["kind", "path", "baud", "protocol", "pattern", "max_age_ms", "offset_c", "bus", "address"],
-    ),
+    ("thermometer", &["kind", "path", "baud", "protocol", "pattern", "max_age_ms", "offset_c", "bus", "address"]),
     ("scanner", &["kind", "path", "baud", "grab"]),
     (
         "signals",
-        &["enabled", "green_pin", "red_pin", "buzzer_pin", "relay_pin", "relay_pulse_ms", "lamp_ms"],
+        &[
+            "enabled",
+            "green_pin",
+            "red_pin",
+            "buzzer_pin",
+            "relay_pin",
+            "relay_pulse_ms",
+            "relay_active_low",
+            "lamp_ms",
+        ],
     ),
     (
         "policy",
@@ -139,7 +145,8 @@ impl Config {
         let listen = match raw.gate.listen.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
-                problems.push(format!("gate.listen = '{}' must be an address:port such as 0.0.0.0:8080", raw.gate.listen));
+                problems
+                    .push(format!("gate.listen = '{}' must be an address:port such as 0.0.0.0:8080", raw.gate.listen));
                 None
             }
         };
@@ -183,7 +190,11 @@ impl Config {
 
 /// A hardware section as its typed struct; a wrong value becomes a problem
 /// naming the section, and the defaults stand in so checking goes on.
-fn typed<T: serde::de::DeserializeOwned + Default>(name: &str, t: Option<toml::Table>, problems: &mut Vec<String>) -> T {
+fn typed<T: serde::de::DeserializeOwned + Default>(
+    name: &str,
+    t: Option<toml::Table>,
+    problems: &mut Vec<String>,
+) -> T {
     match t.map(|t| toml::Value::Table(t).try_into::<T>()) {
         None => T::default(),
         Some(Ok(v)) => v,

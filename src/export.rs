@@ -36,7 +36,9 @@ pub enum VerifyError {
 impl VerifyError {
     pub fn line(&self) -> Option<u64> {
         match self {
-            VerifyError::NotAnEvent { line, .. } | VerifyError::Chain { line, .. } | VerifyError::MixedGates { line } => Some(*line),
+            VerifyError::NotAnEvent { line, .. }
+            | VerifyError::Chain { line, .. }
+            | VerifyError::MixedGates { line } => Some(*line),
             _ => None,
         }
     }
@@ -59,8 +61,15 @@ pub fn verify_lines(
     mut each: impl FnMut(&ExportedEvent),
 ) -> Result<VerifyReport, VerifyError> {
     let mut verifier: Option<ChainVerifier> = start.map(|(s, h)| ChainVerifier::after(s, h));
-    let mut report =
-        VerifyReport { events: 0, first_seq: None, last_seq: None, head_hash: None, gate: None, community: None, gate_key: None };
+    let mut report = VerifyReport {
+        events: 0,
+        first_seq: None,
+        last_seq: None,
+        head_hash: None,
+        gate: None,
+        community: None,
+        gate_key: None,
+    };
     let mut line_no = 0u64;
     for line in reader.lines() {
         line_no += 1;

@@ -259,7 +259,8 @@ impl Gate {
                         .iter()
                         .filter(|(_, cat, until)| {
                             let c: Category = cat.parse().unwrap_or(Category::Normal);
-                            let ended = until.as_deref().and_then(|u| u.parse::<NaiveDate>().ok()).is_some_and(|u| today > u);
+                            let ended =
+                                until.as_deref().and_then(|u| u.parse::<NaiveDate>().ok()).is_some_and(|u| today > u);
                             ended || !c.is_essential()
                         })
                         .count() as u32;
@@ -331,9 +332,11 @@ impl Gate {
                 reasons: outcome.reasons,
                 warnings: outcome.warnings,
                 event_seq: seq,
-                resident: resident
-                    .as_ref()
-                    .map(|(r, ..)| ResidentRef { id: r.id, name: r.name.clone(), household: r.household.clone() }),
+                resident: resident.as_ref().map(|(r, ..)| ResidentRef {
+                    id: r.id,
+                    name: r.name.clone(),
+                    household: r.household.clone(),
+                }),
                 temperature_c: t,
                 temperature_source: temp.map(|t| t.source),
                 at: at.with_timezone(&policy.timezone).to_rfc3339_opts(SecondsFormat::Millis, false),
@@ -350,7 +353,12 @@ impl Gate {
 
     // ---- the register ------------------------------------------------------
 
-    pub fn import_register(&mut self, csv: &[u8], actor: &str, now: DateTime<Utc>) -> Result<(ImportCounts, Vec<Rejection>)> {
+    pub fn import_register(
+        &mut self,
+        csv: &[u8],
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(ImportCounts, Vec<Rejection>)> {
         let parsed = register::parse(csv).map_err(|e| GateError::Usage(e.to_string()))?;
         let counts = self.store.import_register(&parsed.rows)?;
         self.store.audit(
@@ -418,14 +426,18 @@ impl Gate {
         let residents: Vec<ResidentView> = match household {
             Some(code) => {
                 if !self.store.household_exists(code)? {
-                    return Err(GateError::Usage(format!("no household '{code}' in the register (see `gatepass household list`)")));
+                    return Err(GateError::Usage(format!(
+                        "no household '{code}' in the register (see `gatepass household list`)"
+                    )));
                 }
                 self.store.residents()?.into_iter().filter(|r| r.household == code).collect()
             }
             None => self.store.residents()?,
         };
         if residents.is_empty() {
-            return Err(GateError::Usage("the register is empty: import it first with `gatepass household import FILE.csv`".into()));
+            return Err(GateError::Usage(
+                "the register is empty: import it first with `gatepass household import FILE.csv`".into(),
+            ));
         }
         let community = self.identity.community_id;
         let stamp = now_text(now);
@@ -461,8 +473,12 @@ impl Gate {
             return Err(GateError::Usage("give a reason (--reason \"lost\")".into()));
         }
         self.store.revoke_pass(pass_id, reason.trim(), &now_text(now))?;
-        self.store
-            .audit(&now_text(now), actor, "pass.revoke", &serde_json::json!({"pass_id": pass_id, "reason": reason.trim()}))?;
+        self.store.audit(
+            &now_text(now),
+            actor,
+            "pass.revoke",
+            &serde_json::json!({"pass_id": pass_id, "reason": reason.trim()}),
+        )?;
         Ok(())
     }
 

@@ -3,8 +3,7 @@
 //! path exactly as it would open /dev/ttyUSB0.
 
 use gatepass::hw::config::{
-    HardwareConfig, ScannerConfig, ScannerKind, SerialProtocol, SignalsConfig, ThermometerConfig,
-    ThermometerKind,
+    HardwareConfig, ScannerConfig, ScannerKind, SerialProtocol, SignalsConfig, ThermometerConfig, ThermometerKind,
 };
 use gatepass::hw::thermometer::BinaryProtocol;
 use gatepass::hw::{self, DeviceState, Hardware, ReadingSource};
@@ -22,15 +21,7 @@ struct Pty {
 
 fn pty() -> Pty {
     let (mut m, mut s) = (0, 0);
-    let rc = unsafe {
-        libc::openpty(
-            &mut m,
-            &mut s,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
+    let rc = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
     unsafe {
         // Raw, so CR/LF and binary bytes arrive untouched and nothing echoes.
@@ -42,14 +33,8 @@ fn pty() -> Pty {
     let mut name = [0 as libc::c_char; 128];
     let rc = unsafe { libc::ttyname_r(s, name.as_mut_ptr(), name.len()) };
     assert_eq!(rc, 0);
-    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
-        .to_string_lossy()
-        .into_owned();
-    Pty {
-        master: unsafe { File::from_raw_fd(m) },
-        _slave: unsafe { File::from_raw_fd(s) },
-        path: path.into(),
-    }
+    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned();
+    Pty { master: unsafe { File::from_raw_fd(m) }, _slave: unsafe { File::from_raw_fd(s) }, path: path.into() }
 }
 
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
@@ -93,9 +78,7 @@ fn text_readings_offset_and_absurd_values() {
     let mut cfg = thermometer(&p.path, SerialProtocol::Text, r"T=(-?\d+\.\d+)");
     cfg.thermometer.offset_c = 0.4;
     let (h, _rx) = start(&cfg);
-    wait_for("serial thermometer ok", || {
-        h.thermometer.status().state == DeviceState::Ok
-    });
+    wait_for("serial thermometer ok", || h.thermometer.status().state == DeviceState::Ok);
 
     p.master.write_all(b"noise\xff\x00T=36.2\r\n").unwrap();
     wait_for("first reading", || latest_c(&h).is_some());
@@ -109,9 +92,7 @@ fn text_readings_offset_and_absurd_values() {
     assert_eq!(h.thermometer.latest(FRESH).unwrap().raw_celsius, 36.2);
     // The half line completes on the next write.
     p.master.write_all(b"8\r\n").unwrap();
-    wait_for("split reading", || {
-        h.thermometer.latest(FRESH).map(|r| r.raw_celsius) == Some(36.8)
-    });
+    wait_for("split reading", || h.thermometer.latest(FRESH).map(|r| r.raw_celsius) == Some(36.8));
     let st = h.thermometer.status();
     assert_eq!((st.readings, st.rejected), (2, 2));
     assert!(st.last_reading_age_ms.is_some());
@@ -125,9 +106,7 @@ fn gy_mcu90615_frames_with_noise_bad_sums_and_splits() {
     let mut p = pty();
     let cfg = thermometer(&p.path, SerialProtocol::GyMcu90615, "");
     let (h, _rx) = start(&cfg);
-    wait_for("serial thermometer ok", || {
-        h.thermometer.status().state == DeviceState::Ok
-    });
+    wait_for("serial thermometer ok", || h.thermometer.status().state == DeviceState::Ok);
 
     // The module is told to stream on open.
     let mut cmd = [0u8; 3];
@@ -142,9 +121,7 @@ fn gy_mcu90615_frames_with_noise_bad_sums_and_splits() {
     stream.extend_from_slice(&bad);
     stream.extend_from_slice(&good[..5]);
     p.master.write_all(&stream).unwrap();
-    wait_for("bad checksum counted", || {
-        h.thermometer.status().rejected == 1
-    });
+    wait_for("bad checksum counted", || h.thermometer.status().rejected == 1);
     assert!(latest_c(&h).is_none());
     std::thread::sleep(Duration::from_millis(30));
     p.master.write_all(&good[5..]).unwrap();
@@ -164,9 +141,7 @@ fn cjmcu_90614_frames() {
     let mut p = pty();
     let cfg = thermometer(&p.path, SerialProtocol::Cjmcu90614, "");
     let (h, _rx) = start(&cfg);
-    wait_for("serial thermometer ok", || {
-        h.thermometer.status().state == DeviceState::Ok
-    });
+    wait_for("serial thermometer ok", || h.thermometer.status().state == DeviceState::Ok);
     let mut cmd = [0u8; 4];
     p.master.read_exact(&mut cmd).unwrap();
     assert_eq!(cmd, [0x66, 0x66, 0x01, 0x56]);
@@ -203,27 +178,16 @@ fn unplug_reports_down_and_replug_recovers() {
 
     let mut second = pty();
     retarget(&second.path);
-    wait_for("reopened", || {
-        h.thermometer.status().state == DeviceState::Ok
-    });
+    wait_for("reopened", || h.thermometer.status().state == DeviceState::Ok);
     second.master.write_all(b"37.0\n").unwrap();
     wait_for("reading after replug", || latest_c(&h) == Some(37.0));
 }
 
 #[test]
 fn missing_device_is_down_with_a_clear_message() {
-    let cfg = thermometer(
-        Path::new("/dev/gatepass-no-such-tty"),
-        SerialProtocol::Text,
-        r"(\d+\.\d+)",
-    );
+    let cfg = thermometer(Path::new("/dev/gatepass-no-such-tty"), SerialProtocol::Text, r"(\d+\.\d+)");
     let (h, _rx) = start(&cfg);
-    wait_for("down", || {
-        h.thermometer
-            .status()
-            .detail
-            .contains("/dev/gatepass-no-such-tty")
-    });
+    wait_for("down", || h.thermometer.status().detail.contains("/dev/gatepass-no-such-tty"));
     let st = h.thermometer.status();
     assert_eq!(st.state, DeviceState::Down);
     assert!(!st.detail.contains('\n'));
@@ -263,42 +227,24 @@ fn serial_scanner_codes_with_cr_lf_crlf_and_garbage() {
 #[test]
 fn simulated_devices() {
     let cfg = HardwareConfig {
-        thermometer: ThermometerConfig {
-            kind: ThermometerKind::Mlx90614,
-            ..Default::default()
-        },
-        scanner: ScannerConfig {
-            kind: ScannerKind::Hid,
-            path: Some("/dev/input/event0".into()),
-            ..Default::default()
-        },
-        signals: SignalsConfig {
-            enabled: true,
-            green_pin: Some(17),
-            relay_pin: Some(23),
-            ..Default::default()
-        },
+        thermometer: ThermometerConfig { kind: ThermometerKind::Mlx90614, ..Default::default() },
+        scanner: ScannerConfig { kind: ScannerKind::Hid, path: Some("/dev/input/event0".into()), ..Default::default() },
+        signals: SignalsConfig { enabled: true, green_pin: Some(17), relay_pin: Some(23), ..Default::default() },
     };
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
     let h = hw::start(&cfg, true, tx).unwrap();
-    wait_for("simulated reading", || {
-        h.thermometer.latest(FRESH).is_some()
-    });
+    wait_for("simulated reading", || h.thermometer.latest(FRESH).is_some());
     let r = h.thermometer.latest(FRESH).unwrap();
     assert!((36.2..=36.9).contains(&r.celsius), "{}", r.celsius);
     assert_eq!(r.source, ReadingSource::I2c);
     for (name, st) in h.statuses() {
         assert_eq!(st.state, DeviceState::Simulated, "{name}");
     }
-    h.signals
-        .show(gatepass::domain::rules::Decision::Allow, true);
+    h.signals.show(gatepass::domain::rules::Decision::Allow, true);
     assert_eq!(h.signals.status().readings, 1);
     // The relay goes on before `show` returns; the recorder proves it.
     let rec = h.signals.simulated().unwrap();
-    assert!(rec.take_actions().contains(&hw::SignalAction {
-        output: hw::signals::Output::Relay,
-        on: true
-    }));
+    assert!(rec.take_actions().contains(&hw::SignalAction { output: hw::signals::Output::Relay, on: true }));
 }
 
 #[test]
@@ -307,15 +253,8 @@ fn off_a_pi_i2c_and_gpio_fall_back_to_simulation() {
         return; // on a real Pi the real devices are used
     }
     let cfg = HardwareConfig {
-        thermometer: ThermometerConfig {
-            kind: ThermometerKind::Mlx90614,
-            ..Default::default()
-        },
-        signals: SignalsConfig {
-            enabled: true,
-            red_pin: Some(27),
-            ..Default::default()
-        },
+        thermometer: ThermometerConfig { kind: ThermometerKind::Mlx90614, ..Default::default() },
+        signals: SignalsConfig { enabled: true, red_pin: Some(27), ..Default::default() },
         ..Default::default()
     };
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
@@ -331,10 +270,7 @@ fn off_a_pi_i2c_and_gpio_fall_back_to_simulation() {
 #[test]
 fn invalid_config_is_refused_at_start() {
     let cfg = HardwareConfig {
-        thermometer: ThermometerConfig {
-            kind: ThermometerKind::Serial,
-            ..Default::default()
-        },
+        thermometer: ThermometerConfig { kind: ThermometerKind::Serial, ..Default::default() },
         ..Default::default()
     };
     let (tx, _rx) = tokio::sync::mpsc::channel(1);

@@ -47,7 +47,12 @@ pub fn token(dir: &Path, cmd: TokenCmd, json: bool) -> anyhow::Result<i32> {
             let token = auth::new_token();
             let hash = auth::token_hash(&token);
             gate.store.add_token(&hash, role.as_str(), &name, &now)?;
-            gate.store.audit(&now, "cli", "token.create", &serde_json::json!({"role": role, "name": name, "id": &hash[..8]}))?;
+            gate.store.audit(
+                &now,
+                "cli",
+                "token.create",
+                &serde_json::json!({"role": role, "name": name, "id": &hash[..8]}),
+            )?;
             if json {
                 print_json(&serde_json::json!({"token": token, "role": role, "name": name, "id": &hash[..8]}))?;
             } else {
@@ -60,7 +65,14 @@ pub fn token(dir: &Path, cmd: TokenCmd, json: bool) -> anyhow::Result<i32> {
                 print_json(&rows)?;
             } else {
                 for t in rows {
-                    println!("{}  {:9}  {}  {}{}", t.id, t.role, t.created_at, t.name, if t.revoked_at.is_some() { "  (revoked)" } else { "" });
+                    println!(
+                        "{}  {:9}  {}  {}{}",
+                        t.id,
+                        t.role,
+                        t.created_at,
+                        t.name,
+                        if t.revoked_at.is_some() { "  (revoked)" } else { "" }
+                    );
                 }
             }
         }
@@ -149,7 +161,13 @@ pub fn key(dir: &Path, cmd: KeyCmd, json: bool) -> anyhow::Result<i32> {
                 print_json(&keys)?;
             } else {
                 for k in keys {
-                    println!("{}  {}  {}  {}", k.key_id, &k.public_key[..16], k.created_at, k.retired_at.map(|r| format!("retired {r}")).unwrap_or_else(|| "active".into()));
+                    println!(
+                        "{}  {}  {}  {}",
+                        k.key_id,
+                        &k.public_key[..16],
+                        k.created_at,
+                        k.retired_at.map(|r| format!("retired {r}")).unwrap_or_else(|| "active".into())
+                    );
                 }
             }
         }
@@ -167,7 +185,8 @@ pub fn config(dir: &Path, cmd: ConfigCmd, json: bool) -> anyhow::Result<i32> {
     match cmd {
         ConfigCmd::Check { file } => {
             let path = file.unwrap_or_else(|| dir.join(config::FILE_NAME));
-            let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
             match Config::parse(&text) {
                 Ok(_) => {
                     if json {

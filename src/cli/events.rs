@@ -44,9 +44,9 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
                 Ok(event) => {
                     let resident_name = event.body.resident_id.and_then(|id| residents.get(&id).cloned());
                     let line = ExportedEvent { event, gate_key: Some(key.clone()), resident_name };
-                    let r = serde_json::to_writer(&mut sink, &line).map_err(anyhow::Error::from).and_then(|_| {
-                        sink.write_all(b"\n").map_err(anyhow::Error::from)
-                    });
+                    let r = serde_json::to_writer(&mut sink, &line)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|_| sink.write_all(b"\n").map_err(anyhow::Error::from));
                     match r {
                         Ok(()) => true,
                         Err(e) => {
@@ -105,9 +105,8 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
                 Some(e) => Err(e),
                 None => {
                     let count = v.count;
-                    v.finish(&key)
-                        .map_err(|source| VerifyError::Chain { line: count, source })
-                        .map(|head| export::VerifyReport {
+                    v.finish(&key).map_err(|source| VerifyError::Chain { line: count, source }).map(|head| {
+                        export::VerifyReport {
                             events: count,
                             first_seq: first,
                             last_seq: head.as_ref().map(|h| h.body.seq),
@@ -115,7 +114,8 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
                             gate: Some(gate.identity.gate.clone()),
                             community: Some(gate.identity.community.clone()),
                             gate_key: Some(hex::encode(key.to_bytes())),
-                        })
+                        }
+                    })
                 }
             };
             report(res, json, "the database", true)

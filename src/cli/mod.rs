@@ -21,7 +21,11 @@ pub mod exit {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "gatepass", version, about = "Checkpoint daemon for a closed-off community: signed QR passes, household outing rules, thermometer, tamper-evident entry log")]
+#[command(
+    name = "gatepass",
+    version,
+    about = "Checkpoint daemon for a closed-off community: signed QR passes, household outing rules, thermometer, tamper-evident entry log"
+)]
 pub struct Cli {
     /// The data directory (database, keys, gatepass.toml).
     #[arg(long, global = true, env = "GATEPASS_DATA_DIR", default_value = "/var/lib/gatepass")]
@@ -114,7 +118,5 @@ pub(crate) fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 
 /// `YYYY-MM-DD`, with an error a committee member understands.
 pub(crate) fn parse_date(s: &str, flag: &str) -> anyhow::Result<chrono::NaiveDate> {
-    s.trim()
-        .parse()
-        .map_err(|_| anyhow::anyhow!("{flag} '{s}' is not a date; write it as YYYY-MM-DD, e.g. 2026-12-01"))
+    s.trim().parse().map_err(|_| anyhow::anyhow!("{flag} '{s}' is not a date; write it as YYYY-MM-DD, e.g. 2026-12-01"))
 }

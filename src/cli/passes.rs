@@ -55,7 +55,12 @@ pub fn run(dir: &Path, cmd: PassCmd, json: bool) -> anyhow::Result<i32> {
                     .collect();
                 print_json(&serde_json::json!({"issued": passes.len(), "out": out, "passes": list}))?;
             } else {
-                println!("issued {} passes, valid {} to {}", passes.len(), from, passes.first().map(|p| p.0.valid_until).unwrap_or(from));
+                println!(
+                    "issued {} passes, valid {} to {}",
+                    passes.len(),
+                    from,
+                    passes.first().map(|p| p.0.valid_until).unwrap_or(from)
+                );
                 println!("cards: {}", out.join("index.html").display());
                 println!("list:  {}", out.join("passes.csv").display());
             }
@@ -80,7 +85,10 @@ pub fn run(dir: &Path, cmd: PassCmd, json: bool) -> anyhow::Result<i32> {
                         Some(_) => format!("revoked ({})", p.revoke_reason.as_deref().unwrap_or("")),
                         None => "active".into(),
                     };
-                    println!("{}  resident {}  {}..{}  key {}  {}", p.pass_id, p.resident_id, p.valid_from, p.valid_until, p.key_id, state);
+                    println!(
+                        "{}  resident {}  {}..{}  key {}  {}",
+                        p.pass_id, p.resident_id, p.valid_from, p.valid_until, p.key_id, state
+                    );
                 }
             }
             Ok(super::exit::OK)

@@ -34,8 +34,7 @@ pub fn household(dir: &Path, cmd: HouseholdCmd, json: bool) -> anyhow::Result<i3
     let mut gate = Gate::open(dir)?;
     match cmd {
         HouseholdCmd::Import { file } => {
-            let bytes = std::fs::read(&file)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let bytes = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let (counts, rejected) = gate.import_register(&bytes, "cli", Utc::now())?;
             if json {
                 print_json(&serde_json::json!({

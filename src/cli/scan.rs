@@ -39,7 +39,9 @@ pub fn run(dir: &Path, a: ScanArgs, json: bool) -> anyhow::Result<i32> {
         None => None,
         Some(s) => {
             let t = DateTime::parse_from_rfc3339(s.trim())
-                .map_err(|_| anyhow::anyhow!("--at '{s}' is not a time; write it as RFC 3339, e.g. 2026-11-29T08:30:00+08:00"))?
+                .map_err(|_| {
+                    anyhow::anyhow!("--at '{s}' is not a time; write it as RFC 3339, e.g. 2026-11-29T08:30:00+08:00")
+                })?
                 .with_timezone(&Utc);
             if t > now + chrono::Duration::minutes(5) {
                 anyhow::bail!("--at {s} is in the future; a backfill records a crossing that already happened");
@@ -49,11 +51,8 @@ pub fn run(dir: &Path, a: ScanArgs, json: bool) -> anyhow::Result<i32> {
     };
     let mut gate = Gate::open(dir)?;
     let req = ScanRequest { payload: a.payload, direction, temperature, backfill_at };
-    let outcome = gate
-        .scan_batch(&[req], now)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no decision was recorded"))?;
+    let outcome =
+        gate.scan_batch(&[req], now)?.into_iter().next().ok_or_else(|| anyhow::anyhow!("no decision was recorded"))?;
     if json {
         print_json(&outcome)?;
     } else {

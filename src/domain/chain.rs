@@ -240,10 +240,8 @@ mod tests {
         let k = SigningKey::from_bytes(&[3; 32]);
         let evs = chain(20, &k);
         assert_eq!(verify(&evs, &k.verifying_key()), Ok(20));
-        let reparsed: Vec<ChainedEvent> = evs
-            .iter()
-            .map(|e| serde_json::from_str(&serde_json::to_string(e).unwrap()).unwrap())
-            .collect();
+        let reparsed: Vec<ChainedEvent> =
+            evs.iter().map(|e| serde_json::from_str(&serde_json::to_string(e).unwrap()).unwrap()).collect();
         assert_eq!(verify(&reparsed, &k.verifying_key()), Ok(20));
     }
 

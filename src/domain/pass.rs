@@ -160,8 +160,7 @@ pub fn verify(
         return Err(PassError::WrongCommunity);
     }
     let key = key_for(claims.key_id).ok_or(PassError::UnknownKey)?;
-    key.verify(&signed_message(&body), &sig)
-        .map_err(|_| PassError::BadSignature)?;
+    key.verify(&signed_message(&body), &sig).map_err(|_| PassError::BadSignature)?;
     Ok(claims)
 }
 

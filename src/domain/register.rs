@@ -72,11 +72,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRegister, RegisterError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(RegisterError::Empty);
     }
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(bytes);
     let mut records = rdr.byte_records();
     let header = match records.next() {
         Some(Ok(h)) => h,
@@ -239,7 +235,10 @@ mod tests {
     #[test]
     fn header_problems() {
         assert_eq!(parse(b"").unwrap_err(), RegisterError::Empty);
-        assert_eq!(parse(b"household,address\n1,x\n").unwrap_err(), RegisterError::MissingColumn("name/\u{59d3}\u{540d}"));
+        assert_eq!(
+            parse(b"household,address\n1,x\n").unwrap_err(),
+            RegisterError::MissingColumn("name/\u{59d3}\u{540d}")
+        );
         assert!(matches!(parse(b"name,name,household\n").unwrap_err(), RegisterError::DuplicateColumn(_)));
     }
 

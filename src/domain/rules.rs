@@ -124,7 +124,9 @@ impl Warning {
 pub enum Presence {
     /// Inside the compound (or never seen: a resident starts at home).
     In,
-    Out { since: DateTime<Utc> },
+    Out {
+        since: DateTime<Utc>,
+    },
 }
 
 /// What the database knows about the pass: used for the validity reasons.
@@ -195,14 +197,9 @@ pub fn local_day(at: DateTime<Utc>, policy: &Policy) -> NaiveDate {
 /// Outings the household made on days D−P+1 … D (D = the day of `now`).
 pub fn outings_in_period(exits: &[DateTime<Utc>], now: DateTime<Utc>, policy: &Policy) -> u32 {
     let today = local_day(now, policy);
-    let first = today
-        .checked_sub_days(Days::new(u64::from(policy.period_days.saturating_sub(1))))
-        .unwrap_or(NaiveDate::MIN);
-    let n = exits
-        .iter()
-        .map(|e| local_day(*e, policy))
-        .filter(|d| *d >= first && *d <= today)
-        .count();
+    let first =
+        today.checked_sub_days(Days::new(u64::from(policy.period_days.saturating_sub(1)))).unwrap_or(NaiveDate::MIN);
+    let n = exits.iter().map(|e| local_day(*e, policy)).filter(|d| *d >= first && *d <= today).count();
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
@@ -290,11 +287,7 @@ mod tests {
 
     /// A Shanghai wall-clock time as UTC.
     fn sh(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        chrono_tz::Asia::Shanghai
-            .with_ymd_and_hms(y, mo, d, h, mi, 0)
-            .single()
-            .unwrap()
-            .with_timezone(&Utc)
+        chrono_tz::Asia::Shanghai.with_ymd_and_hms(y, mo, d, h, mi, 0).single().unwrap().with_timezone(&Utc)
     }
 
     fn home(category: Category) -> Holder {
@@ -354,12 +347,16 @@ mod tests {
         let o = decide(&out, Some(Direction::In), None, monday_noon(), &p());
         assert_eq!((o.decision, o.reasons), (Decision::Deny, vec![Reason::NoTemperature]));
 
-        let only_out = p().apply(&PolicyDoc { require_temperature: Some(RequireTemperature::Out), ..Default::default() }).unwrap();
+        let only_out =
+            p().apply(&PolicyDoc { require_temperature: Some(RequireTemperature::Out), ..Default::default() }).unwrap();
         assert_eq!(decide(&out, Some(Direction::In), None, monday_noon(), &only_out).decision, Decision::Allow);
         assert_eq!(decide(&h, Some(Direction::Out), None, monday_noon(), &only_out).decision, Decision::Deny);
-        let none = p().apply(&PolicyDoc { require_temperature: Some(RequireTemperature::None), ..Default::default() }).unwrap();
+        let none = p()
+            .apply(&PolicyDoc { require_temperature: Some(RequireTemperature::None), ..Default::default() })
+            .unwrap();
         assert_eq!(decide(&h, Some(Direction::Out), None, monday_noon(), &none).decision, Decision::Allow);
-        let only_in = p().apply(&PolicyDoc { require_temperature: Some(RequireTemperature::In), ..Default::default() }).unwrap();
+        let only_in =
+            p().apply(&PolicyDoc { require_temperature: Some(RequireTemperature::In), ..Default::default() }).unwrap();
         assert_eq!(decide(&h, Some(Direction::Out), None, monday_noon(), &only_in).decision, Decision::Allow);
         assert_eq!(decide(&out, Some(Direction::In), None, monday_noon(), &only_in).decision, Decision::Deny);
     }
@@ -412,14 +409,19 @@ mod tests {
     fn period_uses_local_days_across_midnight() {
         // 23:30 Shanghai on Monday is 15:30 UTC Monday; 00:30 Shanghai on
         // Tuesday is 16:30 UTC Monday. Local days, not UTC days, count.
-        let pol = p().apply(&PolicyDoc { period_days: Some(1), hours: Some("00:00-24:00".into()), ..Default::default() }).unwrap();
+        let pol = p()
+            .apply(&PolicyDoc { period_days: Some(1), hours: Some("00:00-24:00".into()), ..Default::default() })
+            .unwrap();
         let mut h = home(Category::Normal);
         h.household_exits = vec![sh(2026, 11, 30, 23, 30)];
         let tuesday_early = sh(2026, 12, 1, 0, 30);
         assert_eq!(local_day(tuesday_early, &pol), NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
         assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), tuesday_early, &pol).decision, Decision::Allow);
         let monday_late = sh(2026, 11, 30, 23, 59);
-        assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), monday_late, &pol).reasons, vec![Reason::HouseholdQuota]);
+        assert_eq!(
+            decide(&h, Some(Direction::Out), Some(36.5), monday_late, &pol).reasons,
+            vec![Reason::HouseholdQuota]
+        );
     }
 
     #[test]
@@ -429,7 +431,10 @@ mod tests {
         h.household_exits = vec![sh(2026, 11, 29, 9, 0)];
         assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &pol).decision, Decision::Allow);
         h.household_exits.push(sh(2026, 11, 30, 9, 0));
-        assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &pol).reasons, vec![Reason::HouseholdQuota]);
+        assert_eq!(
+            decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &pol).reasons,
+            vec![Reason::HouseholdQuota]
+        );
     }
 
     #[test]
@@ -439,7 +444,10 @@ mod tests {
         assert_eq!(o.reasons, vec![Reason::OutsideHours]);
         let o = decide(&h, Some(Direction::Out), Some(36.5), sh(2026, 11, 30, 20, 0), &p());
         assert_eq!(o.reasons, vec![Reason::OutsideHours]);
-        assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), sh(2026, 11, 30, 6, 0), &p()).decision, Decision::Allow);
+        assert_eq!(
+            decide(&h, Some(Direction::Out), Some(36.5), sh(2026, 11, 30, 6, 0), &p()).decision,
+            Decision::Allow
+        );
         // coming in at night is never refused
         let mut out = h.clone();
         out.presence = Presence::Out { since: sh(2026, 11, 30, 19, 0) };
@@ -533,7 +541,9 @@ mod tests {
 
     #[test]
     fn zero_limits_mean_unlimited() {
-        let pol = p().apply(&PolicyDoc { max_members_out: Some(0), outings_per_period: Some(0), ..Default::default() }).unwrap();
+        let pol = p()
+            .apply(&PolicyDoc { max_members_out: Some(0), outings_per_period: Some(0), ..Default::default() })
+            .unwrap();
         let mut h = home(Category::Normal);
         h.others_out = 5;
         h.household_exits = vec![monday_noon(); 5];

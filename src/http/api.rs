@@ -104,7 +104,11 @@ pub async fn perform_scan(
     Ok(outcome)
 }
 
-async fn scan(State(state): State<AppState>, _who: GuardAccess, ApiJson(body): ApiJson<ScanBody>) -> Result<Json<ScanOutcome>, ApiError> {
+async fn scan(
+    State(state): State<AppState>,
+    _who: GuardAccess,
+    ApiJson(body): ApiJson<ScanBody>,
+) -> Result<Json<ScanOutcome>, ApiError> {
     let direction = match body.direction.as_deref() {
         None | Some("") => None,
         Some(d) => Some(d.parse::<Direction>().map_err(ApiError::BadRequest)?),
@@ -121,7 +125,11 @@ struct EventsQuery {
 
 const MAX_PAGE: u32 = 5000;
 
-async fn events(State(state): State<AppState>, _who: ReaderAccess, Query(q): Query<EventsQuery>) -> Result<Response, ApiError> {
+async fn events(
+    State(state): State<AppState>,
+    _who: ReaderAccess,
+    Query(q): Query<EventsQuery>,
+) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(1000).min(MAX_PAGE);
     let (events, head) = {
         let store = state.reader()?;
@@ -170,7 +178,9 @@ async fn out(State(state): State<AppState>, _who: GuardAccess) -> Result<Json<se
         })
         .collect();
     let overdue = list.iter().filter(|v| v["overdue"] == true).count();
-    Ok(Json(serde_json::json!({"out": list, "count": list.len(), "overdue": overdue, "max_outing_minutes": policy.max_outing_minutes})))
+    Ok(Json(
+        serde_json::json!({"out": list, "count": list.len(), "overdue": overdue, "max_outing_minutes": policy.max_outing_minutes}),
+    ))
 }
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -200,7 +210,10 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         }
         None => {
             for name in ["thermometer", "scanner", "signals"] {
-                devices.insert(name.into(), serde_json::json!({"kind": "none", "state": "off", "detail": "no hardware started"}));
+                devices.insert(
+                    name.into(),
+                    serde_json::json!({"kind": "none", "state": "off", "detail": "no hardware started"}),
+                );
             }
         }
     }
@@ -259,12 +272,20 @@ async fn metrics(State(state): State<AppState>) -> Response {
         out.push_str("# TYPE gatepass_device_up gauge\n");
         for (name, st) in hw.statuses() {
             let up = matches!(st.state, crate::hw::DeviceState::Ok | crate::hw::DeviceState::Simulated);
-            out.push_str(&format!("gatepass_device_up{{device=\"{name}\",kind=\"{}\",state=\"{}\"}} {}\n", label(&st.kind), st.state.as_str(), u8::from(up)));
+            out.push_str(&format!(
+                "gatepass_device_up{{device=\"{name}\",kind=\"{}\",state=\"{}\"}} {}\n",
+                label(&st.kind),
+                st.state.as_str(),
+                u8::from(up)
+            ));
         }
         out.push_str("# TYPE gatepass_device_last_reading_age_seconds gauge\n");
         for (name, st) in hw.statuses() {
             if let Some(ms) = st.last_reading_age_ms {
-                out.push_str(&format!("gatepass_device_last_reading_age_seconds{{device=\"{name}\"}} {:.3}\n", ms as f64 / 1000.0));
+                out.push_str(&format!(
+                    "gatepass_device_last_reading_age_seconds{{device=\"{name}\"}} {:.3}\n",
+                    ms as f64 / 1000.0
+                ));
             }
         }
         out.push_str("# TYPE gatepass_device_rejected_total counter\n");
@@ -277,7 +298,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 /// Server-sent events: every decision as it is made, for the guard page
 /// (scans from the USB scanner appear without a click).
-async fn stream(State(state): State<AppState>, _who: GuardAccess) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+async fn stream(
+    State(state): State<AppState>,
+    _who: GuardAccess,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
     let rx = state.inner.live.subscribe();
     let s = futures_util::stream::unfold(rx, |mut rx| async move {
         loop {
@@ -348,4 +372,3 @@ async fn me(State(state): State<AppState>, who: AnyAccess) -> Json<serde_json::V
         "gate": state.inner.identity.gate, "community": state.inner.identity.community,
     }))
 }
-

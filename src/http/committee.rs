@@ -57,13 +57,13 @@ async fn households(State(state): State<AppState>, _w: CommitteeAccess) -> Resul
     Ok(Json(serde_json::json!({"households": hs, "household_count": hs.len(), "resident_count": residents})))
 }
 
-async fn import(State(state): State<AppState>, who: CommitteeAccess, body: Bytes) -> Result<Json<serde_json::Value>, ApiError> {
+async fn import(
+    State(state): State<AppState>,
+    who: CommitteeAccess,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let actor = who.principal().actor();
-    let (counts, rejected) = state
-        .inner
-        .writer
-        .run(move |g| g.import_register(&body, &actor, Utc::now()))
-        .await??;
+    let (counts, rejected) = state.inner.writer.run(move |g| g.import_register(&body, &actor, Utc::now())).await??;
     Ok(Json(serde_json::json!({
         "added": counts.added, "updated": counts.updated, "unchanged": counts.unchanged,
         "rejected": rejected.len(), "rejections": rejected,
@@ -83,14 +83,21 @@ async fn set_category(
     Path(id): Path<u32>,
     ApiJson(body): ApiJson<CategoryBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let category: Category = body.category.parse().map_err(|e: crate::domain::category::UnknownCategory| ApiError::BadRequest(e.to_string()))?;
+    let category: Category = body
+        .category
+        .parse()
+        .map_err(|e: crate::domain::category::UnknownCategory| ApiError::BadRequest(e.to_string()))?;
     let until = match body.until.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(u) => Some(u.parse::<NaiveDate>().map_err(|_| ApiError::BadRequest(format!("until '{u}' must be YYYY-MM-DD")))?),
+        Some(u) => {
+            Some(u.parse::<NaiveDate>().map_err(|_| ApiError::BadRequest(format!("until '{u}' must be YYYY-MM-DD")))?)
+        }
     };
     let actor = who.principal().actor();
     let r = state.inner.writer.run(move |g| g.set_category_by_id(id, category, until, &actor, Utc::now())).await??;
-    Ok(Json(serde_json::json!({"id": r.id, "name": r.name, "household": r.household, "category": r.category, "until": r.category_until})))
+    Ok(Json(
+        serde_json::json!({"id": r.id, "name": r.name, "household": r.household, "category": r.category, "until": r.category_until}),
+    ))
 }
 
 async fn passes(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
@@ -125,7 +132,11 @@ struct IssueBody {
     valid_days: Option<u32>,
 }
 
-async fn issue(State(state): State<AppState>, who: CommitteeAccess, ApiJson(body): ApiJson<IssueBody>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn issue(
+    State(state): State<AppState>,
+    who: CommitteeAccess,
+    ApiJson(body): ApiJson<IssueBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let household = body.household.filter(|h| !h.trim().is_empty());
     if household.is_none() && !body.all {
         return Err(ApiError::BadRequest("say which passes: \"all\": true or a \"household\"".into()));
@@ -137,15 +148,14 @@ async fn issue(State(state): State<AppState>, who: CommitteeAccess, ApiJson(body
     };
     let days = body.valid_days.unwrap_or(30);
     let actor = who.principal().actor();
-    let issued = state
-        .inner
-        .writer
-        .run(move |g| g.issue_passes(household.as_deref(), from, days, &actor, Utc::now()))
-        .await??;
+    let issued =
+        state.inner.writer.run(move |g| g.issue_passes(household.as_deref(), from, days, &actor, Utc::now())).await??;
     let list: Vec<_> = issued
         .iter()
-        .map(|(p, r)| serde_json::json!({"pass_id": p.pass_id, "resident_id": r.id, "name": r.name, "household": r.household,
-            "valid_from": p.valid_from, "valid_until": p.valid_until, "payload": p.payload}))
+        .map(|(p, r)| {
+            serde_json::json!({"pass_id": p.pass_id, "resident_id": r.id, "name": r.name, "household": r.household,
+            "valid_from": p.valid_from, "valid_until": p.valid_until, "payload": p.payload})
+        })
         .collect();
     Ok(Json(serde_json::json!({"issued": list.len(), "passes": list})))
 }
@@ -157,7 +167,11 @@ struct SheetQuery {
 }
 
 /// The printable card sheet of the active passes, images inline.
-async fn sheet(State(state): State<AppState>, _w: CommitteeAccess, Query(q): Query<SheetQuery>) -> Result<Response, ApiError> {
+async fn sheet(
+    State(state): State<AppState>,
+    _w: CommitteeAccess,
+    Query(q): Query<SheetQuery>,
+) -> Result<Response, ApiError> {
     let (cards, community) = {
         let store = state.reader()?;
         let residents: std::collections::HashMap<u32, crate::store::ResidentView> =
@@ -209,7 +223,11 @@ async fn policy(State(state): State<AppState>, _w: GuardAccess) -> Result<Json<P
     Ok(Json(state.policy()?.to_doc()))
 }
 
-async fn set_policy(State(state): State<AppState>, who: CommitteeAccess, ApiJson(doc): ApiJson<PolicyDoc>) -> Result<Json<PolicyDoc>, ApiError> {
+async fn set_policy(
+    State(state): State<AppState>,
+    who: CommitteeAccess,
+    ApiJson(doc): ApiJson<PolicyDoc>,
+) -> Result<Json<PolicyDoc>, ApiError> {
     let actor = who.principal().actor();
     let p = state.inner.writer.run(move |g| g.set_policy(&doc, &actor, Utc::now())).await??;
     Ok(Json(p.to_doc()))
@@ -226,7 +244,11 @@ struct TokenBody {
     name: String,
 }
 
-async fn create_token(State(state): State<AppState>, who: CommitteeAccess, ApiJson(body): ApiJson<TokenBody>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn create_token(
+    State(state): State<AppState>,
+    who: CommitteeAccess,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let role: Role = body.role.parse().map_err(ApiError::BadRequest)?;
     let token = auth::new_token();
     let hash = auth::token_hash(&token);
@@ -239,14 +261,23 @@ async fn create_token(State(state): State<AppState>, who: CommitteeAccess, ApiJs
         .run(move |g| {
             let now = now_text(Utc::now());
             g.store.add_token(&h2, role.as_str(), &name, &now)?;
-            g.store.audit(&now, &actor, "token.create", &serde_json::json!({"role": role, "name": name, "id": &h2[..8]}))?;
+            g.store.audit(
+                &now,
+                &actor,
+                "token.create",
+                &serde_json::json!({"role": role, "name": name, "id": &h2[..8]}),
+            )?;
             Ok(())
         })
         .await??;
     Ok(Json(serde_json::json!({"token": token, "role": role, "name": body.name, "id": &hash[..8]})))
 }
 
-async fn revoke_token(State(state): State<AppState>, who: CommitteeAccess, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn revoke_token(
+    State(state): State<AppState>,
+    who: CommitteeAccess,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let actor = who.principal().actor();
     let id2 = id.clone();
     state
@@ -270,7 +301,8 @@ async fn audit(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Jso
 /// overdue returns, newest first, with names for the committee.
 async fn alerts(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
     let store = state.reader()?;
-    let names: std::collections::HashMap<u32, String> = store.residents()?.into_iter().map(|r| (r.id, r.name)).collect();
+    let names: std::collections::HashMap<u32, String> =
+        store.residents()?.into_iter().map(|r| (r.id, r.name)).collect();
     let list: Vec<_> = store
         .alerts(200)?
         .into_iter()

@@ -31,9 +31,11 @@ impl ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "your role may not do this".into()),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
-            ApiError::TooManyRequests => {
-                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "too many attempts; wait a minute and try again".into())
-            }
+            ApiError::TooManyRequests => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many attempts; wait a minute and try again".into(),
+            ),
             ApiError::LogUnavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", m.clone()),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,

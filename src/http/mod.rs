@@ -124,7 +124,11 @@ pub fn serve_data_dir(dir: &Path, listen: Option<&str>) -> anyhow::Result<i32> {
 /// Runs the daemon until SIGTERM or Ctrl-C. The first line on stdout is
 /// `gatepass listening on http://ADDR` (scripts and tests read the port from
 /// it); `after_bind` can print more.
-pub fn run_daemon(gate: Gate, addr: std::net::SocketAddr, after_bind: impl FnOnce(std::net::SocketAddr)) -> anyhow::Result<i32> {
+pub fn run_daemon(
+    gate: Gate,
+    addr: std::net::SocketAddr,
+    after_bind: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)

@@ -10,7 +10,13 @@ use super::AppState;
 
 macro_rules! asset {
     ($path:literal, $mime:literal) => {
-        || async { ([(header::CONTENT_TYPE, $mime), (header::CACHE_CONTROL, "no-cache")], include_str!(concat!("../../static/", $path))).into_response() }
+        || async {
+            (
+                [(header::CONTENT_TYPE, $mime), (header::CACHE_CONTROL, "no-cache")],
+                include_str!(concat!("../../static/", $path)),
+            )
+                .into_response()
+        }
     };
 }
 
@@ -25,4 +31,3 @@ pub fn router() -> Router<AppState> {
         .route("/static/guard.js", get(asset!("guard.js", "text/javascript; charset=utf-8")))
         .route("/static/committee.js", get(asset!("committee.js", "text/javascript; charset=utf-8")))
 }
-

@@ -53,7 +53,9 @@ pub fn confirmed_at(root: &Path) -> ClockState {
     ClockState {
         confirmed: false,
         source: "none",
-        detail: "no network time yet and no hardware clock: event times are suspect (fit a DS3231, see docs/hardware.md)".into(),
+        detail:
+            "no network time yet and no hardware clock: event times are suspect (fit a DS3231, see docs/hardware.md)"
+                .into(),
     }
 }
 
@@ -88,11 +90,7 @@ mod tests {
         assert_eq!(s.source, "none");
 
         std::fs::create_dir_all(d.path().join("sys/class/rtc/rtc0")).unwrap();
-        std::fs::write(
-            d.path().join("sys/class/rtc/rtc0/name"),
-            "rtc-ds1307 1-0068\n",
-        )
-        .unwrap();
+        std::fs::write(d.path().join("sys/class/rtc/rtc0/name"), "rtc-ds1307 1-0068\n").unwrap();
         let s = p.state();
         assert!(s.confirmed);
         assert_eq!(s.source, "rtc");

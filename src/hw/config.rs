@@ -83,11 +83,7 @@ impl ThermometerConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.kind == ThermometerKind::Serial {
             match self.path.as_deref() {
-                None | Some("") => {
-                    return Err(
-                        "thermometer.path is required when thermometer.kind = \"serial\"".into(),
-                    )
-                }
+                None | Some("") => return Err("thermometer.path is required when thermometer.kind = \"serial\"".into()),
                 Some(_) => {}
             }
             validate_baud("thermometer.baud", self.baud)?;
@@ -139,12 +135,7 @@ pub struct ScannerConfig {
 
 impl Default for ScannerConfig {
     fn default() -> Self {
-        ScannerConfig {
-            kind: ScannerKind::None,
-            path: None,
-            baud: 9600,
-            grab: true,
-        }
+        ScannerConfig { kind: ScannerKind::None, path: None, baud: 9600, grab: true }
     }
 }
 
@@ -156,9 +147,7 @@ impl ScannerConfig {
             ScannerKind::Hid => "hid",
         };
         if matches!(self.path.as_deref(), None | Some("")) {
-            return Err(format!(
-                "scanner.path is required when scanner.kind = \"{kind}\""
-            ));
+            return Err(format!("scanner.path is required when scanner.kind = \"{kind}\""));
         }
         if self.kind == ScannerKind::Serial {
             validate_baud("scanner.baud", self.baud)?;
@@ -223,13 +212,13 @@ impl SignalsConfig {
         }
         for (i, (key, pin)) in pins.iter().enumerate() {
             if let Some((other, _)) = pins[..i].iter().find(|(_, p)| p == pin) {
-                return Err(format!(
-                    "{key} and {other} are both GPIO {pin}: each output needs its own pin"
-                ));
+                return Err(format!("{key} and {other} are both GPIO {pin}: each output needs its own pin"));
             }
         }
         if self.enabled && pins.is_empty() {
-            return Err("signals.enabled = true but no pin is set: set green_pin, red_pin, buzzer_pin or relay_pin".into());
+            return Err(
+                "signals.enabled = true but no pin is set: set green_pin, red_pin, buzzer_pin or relay_pin".into()
+            );
         }
         if self.relay_pulse_ms == 0 || self.relay_pulse_ms > 60_000 {
             return Err("signals.relay_pulse_ms must be between 1 and 60000".into());
@@ -245,9 +234,7 @@ fn validate_baud(key: &str, baud: u32) -> Result<(), String> {
     if (50..=4_000_000).contains(&baud) {
         Ok(())
     } else {
-        Err(format!(
-            "{key} = {baud} is not a usable baud rate (e.g. 9600 or 115200)"
-        ))
+        Err(format!("{key} = {baud} is not a usable baud rate (e.g. 9600 or 115200)"))
     }
 }
 
@@ -324,9 +311,7 @@ address = 0x5A
 
     #[test]
     fn unknown_key_is_named() {
-        let e = parse("[thermometer]\nkind = \"serial\"\nbaudrate = 9600\n")
-            .err()
-            .unwrap();
+        let e = parse("[thermometer]\nkind = \"serial\"\nbaudrate = 9600\n").err().unwrap();
         assert!(e.contains("baudrate"), "{e}");
         let e = parse("[signals]\ngreen = 5\n").err().unwrap();
         assert!(e.contains("green"), "{e}");
@@ -334,14 +319,8 @@ address = 0x5A
 
     #[test]
     fn validation_names_the_key() {
-        let t = ThermometerConfig {
-            kind: ThermometerKind::Serial,
-            ..Default::default()
-        };
-        assert_eq!(
-            t.validate().unwrap_err(),
-            "thermometer.path is required when thermometer.kind = \"serial\""
-        );
+        let t = ThermometerConfig { kind: ThermometerKind::Serial, ..Default::default() };
+        assert_eq!(t.validate().unwrap_err(), "thermometer.path is required when thermometer.kind = \"serial\"");
         let t = ThermometerConfig {
             kind: ThermometerKind::Serial,
             path: Some("/dev/ttyUSB0".into()),
@@ -356,46 +335,22 @@ address = 0x5A
             ..Default::default()
         };
         assert!(t.validate().unwrap_err().contains("thermometer.pattern"));
-        let s = ScannerConfig {
-            kind: ScannerKind::Hid,
-            ..Default::default()
-        };
+        let s = ScannerConfig { kind: ScannerKind::Hid, ..Default::default() };
         assert!(s.validate().unwrap_err().contains("scanner.path"));
-        let g = SignalsConfig {
-            enabled: true,
-            green_pin: Some(28),
-            ..Default::default()
-        };
+        let g = SignalsConfig { enabled: true, green_pin: Some(28), ..Default::default() };
         assert!(g.validate().unwrap_err().contains("signals.green_pin"));
-        let g = SignalsConfig {
-            enabled: true,
-            green_pin: Some(17),
-            relay_pin: Some(17),
-            ..Default::default()
-        };
+        let g = SignalsConfig { enabled: true, green_pin: Some(17), relay_pin: Some(17), ..Default::default() };
         let e = g.validate().unwrap_err();
-        assert!(
-            e.contains("signals.relay_pin") && e.contains("signals.green_pin"),
-            "{e}"
-        );
-        let g = SignalsConfig {
-            enabled: true,
-            ..Default::default()
-        };
+        assert!(e.contains("signals.relay_pin") && e.contains("signals.green_pin"), "{e}");
+        let g = SignalsConfig { enabled: true, ..Default::default() };
         assert!(g.validate().unwrap_err().contains("signals.enabled"));
     }
 
     #[test]
     fn kit_examples_are_valid() {
         for (name, text) in [
-            (
-                "kit-usb-serial",
-                include_str!("../../firmware-config/kit-usb-serial.toml"),
-            ),
-            (
-                "kit-i2c-gpio",
-                include_str!("../../firmware-config/kit-i2c-gpio.toml"),
-            ),
+            ("kit-usb-serial", include_str!("../../firmware-config/kit-usb-serial.toml")),
+            ("kit-i2c-gpio", include_str!("../../firmware-config/kit-i2c-gpio.toml")),
         ] {
             // [gate] and [policy] belong to the daemon; the hardware
             // sections must parse strictly and validate.

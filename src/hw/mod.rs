@@ -96,11 +96,7 @@ pub enum HwError {
     /// program or overlay, or no access to /dev/gpiomem). Reported at start
     /// so a wrong pin is noticed at installation, not at the first allow.
     #[error("GPIO {pin} ({key}): {message}")]
-    Gpio {
-        key: &'static str,
-        pin: u8,
-        message: String,
-    },
+    Gpio { key: &'static str, pin: u8, message: String },
     #[error("cannot start device thread: {0}")]
     Thread(#[from] std::io::Error),
 }
@@ -145,13 +141,7 @@ pub fn start(
     let thermometer = thermometer::start(&cfg.thermometer, simulated, &stop)?;
     let scanner = scanner::start(&cfg.scanner, simulated, codes, &stop)?;
     let signals = signals::start(&cfg.signals, simulated)?;
-    Ok(Hardware {
-        thermometer,
-        signals,
-        scanner,
-        clock: ClockProbe::system(),
-        stop,
-    })
+    Ok(Hardware { thermometer, signals, scanner, clock: ClockProbe::system(), stop })
 }
 
 /// Shared stop flag for the reader threads.
@@ -244,9 +234,7 @@ impl Health {
             kind: h.kind.clone(),
             state: h.state,
             detail: h.detail.clone(),
-            last_reading_age_ms: h
-                .last
-                .map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)),
+            last_reading_age_ms: h.last.map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)),
             readings: h.readings,
             rejected: h.rejected,
         }
@@ -269,12 +257,9 @@ pub(crate) fn open_error(path: &str, err: &std::io::Error, group: &str) -> Strin
 
 /// Whether rppal recognises this board; `Err` carries why not.
 pub(crate) fn raspberry_pi() -> Result<(), String> {
-    rppal::system::DeviceInfo::new().map(|_| ()).map_err(|e| {
-        format!(
-            "not a Raspberry Pi (rppal: {})",
-            e.to_string().to_lowercase()
-        )
-    })
+    rppal::system::DeviceInfo::new()
+        .map(|_| ())
+        .map_err(|e| format!("not a Raspberry Pi (rppal: {})", e.to_string().to_lowercase()))
 }
 
 #[cfg(test)]
@@ -285,26 +270,14 @@ mod tests {
     fn open_error_names_path_and_group() {
         let e = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
         let m = open_error("/dev/ttyUSB0", &e, "dialout");
-        assert!(
-            m.contains("/dev/ttyUSB0") && m.contains("group dialout"),
-            "{m}"
-        );
+        assert!(m.contains("/dev/ttyUSB0") && m.contains("group dialout"), "{m}");
         assert!(!m.contains('\n'));
     }
 
     #[test]
     fn reading_source_serialises_as_spec() {
-        assert_eq!(
-            serde_json::to_string(&ReadingSource::I2c).unwrap(),
-            "\"i2c\""
-        );
-        assert_eq!(
-            serde_json::to_string(&ReadingSource::Serial).unwrap(),
-            "\"serial\""
-        );
-        assert_eq!(
-            serde_json::to_string(&DeviceState::Simulated).unwrap(),
-            "\"simulated\""
-        );
+        assert_eq!(serde_json::to_string(&ReadingSource::I2c).unwrap(), "\"i2c\"");
+        assert_eq!(serde_json::to_string(&ReadingSource::Serial).unwrap(), "\"serial\"");
+        assert_eq!(serde_json::to_string(&DeviceState::Simulated).unwrap(), "\"simulated\"");
     }
 }

@@ -46,27 +46,15 @@ pub(crate) fn start(
 ) -> Result<ScannerHandle, HwError> {
     let (kind, group) = match cfg.kind {
         ScannerKind::None => {
-            let h = Health::new(
-                "none",
-                DeviceState::Off,
-                "no scanner configured; codes come from the guard page",
-            );
-            return Ok(ScannerHandle {
-                health: Arc::new(h),
-            });
+            let h = Health::new("none", DeviceState::Off, "no scanner configured; codes come from the guard page");
+            return Ok(ScannerHandle { health: Arc::new(h) });
         }
         ScannerKind::Serial => ("serial", "dialout"),
         ScannerKind::Hid => ("hid", "input"),
     };
     if simulated {
-        let h = Health::new(
-            kind,
-            DeviceState::Simulated,
-            "simulated = true; scan codes on the guard page",
-        );
-        return Ok(ScannerHandle {
-            health: Arc::new(h),
-        });
+        let h = Health::new(kind, DeviceState::Simulated, "simulated = true; scan codes on the guard page");
+        return Ok(ScannerHandle { health: Arc::new(h) });
     }
     let health = Arc::new(Health::new(kind, DeviceState::Down, "starting"));
     let path = cfg.path.clone().unwrap_or_default();
@@ -153,10 +141,7 @@ fn deliver(line: Line, health: &Health, codes: &Sender<String>) -> bool {
 fn run_serial(path: &str, baud: u32, health: &Health, codes: &Sender<String>, stop: &Stop) {
     let mut buf = [0u8; 256];
     while !stop.stopped() {
-        let mut port = match serialport::new(path, baud)
-            .timeout(Duration::from_millis(200))
-            .open_native()
-        {
+        let mut port = match serialport::new(path, baud).timeout(Duration::from_millis(200)).open_native() {
             Ok(p) => p,
             Err(e) => {
                 let msg = if e.kind() == serialport::ErrorKind::NoDevice {
@@ -169,10 +154,7 @@ fn run_serial(path: &str, baud: u32, health: &Health, codes: &Sender<String>, st
                 continue;
             }
         };
-        health.set(
-            DeviceState::Ok,
-            format!("reading codes from {path} at {baud} baud"),
-        );
+        health.set(DeviceState::Ok, format!("reading codes from {path} at {baud} baud"));
         let mut lines = LineAssembler::default();
         let why = loop {
             if stop.stopped() {
@@ -190,13 +172,9 @@ fn run_serial(path: &str, baud: u32, health: &Health, codes: &Sender<String>, st
                 Err(e)
                     if matches!(
                         e.kind(),
-                        std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::Interrupted
+                        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
                     ) => {}
-                Err(e) => {
-                    break format!("{path}: read failed ({e}), unplugged?; reopening every second")
-                }
+                Err(e) => break format!("{path}: read failed ({e}), unplugged?; reopening every second"),
             }
         };
         health.set(DeviceState::Down, why);
@@ -354,14 +332,7 @@ impl KeyTranslator {
     }
 }
 
-fn run_hid(
-    path: &str,
-    grab: bool,
-    group: &str,
-    health: &Health,
-    codes: &Sender<String>,
-    stop: &Stop,
-) {
+fn run_hid(path: &str, grab: bool, group: &str, health: &Health, codes: &Sender<String>, stop: &Stop) {
     while !stop.stopped() {
         let mut dev = match evdev::Device::open(path) {
             Ok(d) => d,
@@ -373,19 +344,13 @@ fn run_hid(
         };
         if grab {
             if let Err(e) = dev.grab() {
-                health.set(
-                    DeviceState::Down,
-                    format!("cannot grab {path} ({e}): another program holds it; retrying"),
-                );
+                health.set(DeviceState::Down, format!("cannot grab {path} ({e}): another program holds it; retrying"));
                 stop.sleep(Duration::from_secs(1));
                 continue;
             }
         }
         let name = dev.name().unwrap_or("keyboard").to_string();
-        health.set(
-            DeviceState::Ok,
-            format!("reading codes from {path} ({name})"),
-        );
+        health.set(DeviceState::Ok, format!("reading codes from {path} ({name})"));
         let mut keys = KeyTranslator::default();
         let why = 'read: loop {
             if stop.stopped() {
@@ -404,11 +369,7 @@ fn run_hid(
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    break 'read format!(
-                        "{path}: read failed ({e}), unplugged?; reopening every second"
-                    )
-                }
+                Err(e) => break 'read format!("{path}: read failed ({e}), unplugged?; reopening every second"),
             }
         };
         health.set(DeviceState::Down, why);
@@ -441,28 +402,13 @@ mod tests {
         let mut a = LineAssembler::default();
         assert_eq!(a.feed(b"GP1:A"), vec![]);
         assert_eq!(a.feed(b"B\n"), vec![Line::Code("GP1:AB".into())]);
-        assert_eq!(
-            a.feed(&[0xFF, 0xFE, b'\n']),
-            vec![Line::Rejected("not UTF-8")]
-        );
-        assert_eq!(
-            a.feed(&[0x01, b'x', b'\n']),
-            vec![Line::Rejected("control characters")]
-        );
+        assert_eq!(a.feed(&[0xFF, 0xFE, b'\n']), vec![Line::Rejected("not UTF-8")]);
+        assert_eq!(a.feed(&[0x01, b'x', b'\n']), vec![Line::Rejected("control characters")]);
         let long = vec![b'A'; 2000];
         assert_eq!(a.feed(&long), vec![]);
-        assert_eq!(
-            a.feed(b"\nOK\n"),
-            vec![
-                Line::Rejected("longer than 512 bytes"),
-                Line::Code("OK".into())
-            ]
-        );
+        assert_eq!(a.feed(b"\nOK\n"), vec![Line::Rejected("longer than 512 bytes"), Line::Code("OK".into())]);
         // Non-ASCII text in serial mode is fine (vendors' reason for CDC mode).
-        assert_eq!(
-            a.feed("通行证\n".as_bytes()),
-            vec![Line::Code("通行证".into())]
-        );
+        assert_eq!(a.feed("通行证\n".as_bytes()), vec![Line::Code("通行证".into())]);
     }
 
     /// Presses and releases for `s` as a US-layout scanner sends them.
@@ -503,10 +449,7 @@ mod tests {
     #[test]
     fn base45_alphabet_round_trips() {
         let code = "GP1:0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
-        assert_eq!(
-            run(&type_string(code)),
-            vec![Line::Code(code.trim().into())]
-        );
+        assert_eq!(run(&type_string(code)), vec![Line::Code(code.trim().into())]);
     }
 
     #[test]

@@ -125,25 +125,23 @@ impl Driver {
         for s in now {
             sink(s.output, s.on);
         }
-        let spawned = std::thread::Builder::new()
-            .name("gatepass-signals".into())
-            .spawn(move || {
-                let start = std::time::Instant::now();
-                for s in later {
-                    let due = start + Duration::from_millis(s.at_ms);
-                    let now = std::time::Instant::now();
-                    if due > now {
-                        std::thread::sleep(due - now);
-                    }
-                    // A newer decision owns the lamps now; but buzzer and
-                    // relay always get their "off" so nothing stays on.
-                    let superseded = generation.load(Ordering::SeqCst) != me;
-                    if superseded && matches!(s.output, Output::Green | Output::Red) {
-                        continue;
-                    }
-                    sink(s.output, s.on);
+        let spawned = std::thread::Builder::new().name("gatepass-signals".into()).spawn(move || {
+            let start = std::time::Instant::now();
+            for s in later {
+                let due = start + Duration::from_millis(s.at_ms);
+                let now = std::time::Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
                 }
-            });
+                // A newer decision owns the lamps now; but buzzer and
+                // relay always get their "off" so nothing stays on.
+                let superseded = generation.load(Ordering::SeqCst) != me;
+                if superseded && matches!(s.output, Output::Green | Output::Red) {
+                    continue;
+                }
+                sink(s.output, s.on);
+            }
+        });
         if let Err(e) = spawned {
             // Without the timing thread, switch everything off rather than
             // leave the relay energised.
@@ -180,9 +178,7 @@ impl SimulatedSignals {
         let log: Arc<Mutex<Vec<SignalAction>>> = Arc::default();
         let l = log.clone();
         let sink: Sink = Arc::new(move |output, on| {
-            l.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(SignalAction { output, on });
+            l.lock().unwrap_or_else(|e| e.into_inner()).push(SignalAction { output, on });
         });
         SimulatedSignals {
             driver: Driver {
@@ -235,16 +231,10 @@ pub(crate) fn start(cfg: &SignalsConfig, simulated: bool) -> Result<Arc<dyn Sign
         return Ok(Arc::new(NoSignals));
     }
     if simulated {
-        return Ok(Arc::new(SimulatedSignals::new(
-            cfg,
-            "simulated = true; using simulated GPIO",
-        )));
+        return Ok(Arc::new(SimulatedSignals::new(cfg, "simulated = true; using simulated GPIO")));
     }
     if let Err(why) = raspberry_pi() {
-        return Ok(Arc::new(SimulatedSignals::new(
-            cfg,
-            format!("{why}; using simulated GPIO"),
-        )));
+        return Ok(Arc::new(SimulatedSignals::new(cfg, format!("{why}; using simulated GPIO"))));
     }
     let gpio = match rppal::gpio::Gpio::new() {
         Ok(g) => g,
@@ -256,11 +246,7 @@ pub(crate) fn start(cfg: &SignalsConfig, simulated: bool) -> Result<Arc<dyn Sign
         }
         Err(e) => {
             let (key, pin) = cfg.pins().first().copied().unwrap_or(("signals", 0));
-            return Err(HwError::Gpio {
-                key,
-                pin,
-                message: gpio_error(&e),
-            });
+            return Err(HwError::Gpio { key, pin, message: gpio_error(&e) });
         }
     };
     let mut pins = std::collections::HashMap::new();
@@ -271,17 +257,9 @@ pub(crate) fn start(cfg: &SignalsConfig, simulated: bool) -> Result<Arc<dyn Sign
             "signals.buzzer_pin" => Output::Buzzer,
             _ => Output::Relay,
         };
-        let p = gpio.get(pin).map_err(|e| HwError::Gpio {
-            key,
-            pin,
-            message: gpio_error(&e),
-        })?;
+        let p = gpio.get(pin).map_err(|e| HwError::Gpio { key, pin, message: gpio_error(&e) })?;
         let idle_high = output == Output::Relay && cfg.relay_active_low;
-        let p = if idle_high {
-            p.into_output_high()
-        } else {
-            p.into_output_low()
-        };
+        let p = if idle_high { p.into_output_high() } else { p.into_output_low() };
         pins.insert(output, p);
     }
     let pins = Mutex::new(pins);
@@ -289,11 +267,7 @@ pub(crate) fn start(cfg: &SignalsConfig, simulated: bool) -> Result<Arc<dyn Sign
     let sink: Sink = Arc::new(move |output, on| {
         let mut pins = pins.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = pins.get_mut(&output) {
-            let high = if output == Output::Relay && active_low {
-                !on
-            } else {
-                on
-            };
+            let high = if output == Output::Relay && active_low { !on } else { on };
             if high {
                 p.set_high();
             } else {
@@ -354,16 +328,10 @@ mod tests {
     #[test]
     fn relay_only_on_live_allow() {
         let c = cfg();
-        assert_eq!(
-            count(&timeline(&c, Decision::Allow, true), Output::Relay, true),
-            1
-        );
-        for (d, live) in [
-            (Decision::Allow, false),
-            (Decision::Deny, true),
-            (Decision::Refer, true),
-            (Decision::Deny, false),
-        ] {
+        assert_eq!(count(&timeline(&c, Decision::Allow, true), Output::Relay, true), 1);
+        for (d, live) in
+            [(Decision::Allow, false), (Decision::Deny, true), (Decision::Refer, true), (Decision::Deny, false)]
+        {
             let t = timeline(&c, d, live);
             assert_eq!(count(&t, Output::Relay, true), 0, "{d:?} live={live}");
         }
@@ -374,45 +342,22 @@ mod tests {
         let c = cfg();
         let allow = timeline(&c, Decision::Allow, true);
         assert_eq!(count(&allow, Output::Buzzer, true), 1);
-        assert!(allow.contains(&Step {
-            at_ms: 0,
-            output: Output::Green,
-            on: true
-        }));
-        assert!(allow.contains(&Step {
-            at_ms: 3000,
-            output: Output::Green,
-            on: false
-        }));
-        assert!(allow.contains(&Step {
-            at_ms: 1500,
-            output: Output::Relay,
-            on: false
-        }));
+        assert!(allow.contains(&Step { at_ms: 0, output: Output::Green, on: true }));
+        assert!(allow.contains(&Step { at_ms: 3000, output: Output::Green, on: false }));
+        assert!(allow.contains(&Step { at_ms: 1500, output: Output::Relay, on: false }));
         let deny = timeline(&c, Decision::Deny, true);
         assert_eq!(count(&deny, Output::Buzzer, true), 3);
         assert_eq!(count(&deny, Output::Buzzer, false), 3);
-        assert!(deny.contains(&Step {
-            at_ms: 0,
-            output: Output::Red,
-            on: true
-        }));
+        assert!(deny.contains(&Step { at_ms: 0, output: Output::Red, on: true }));
         let refer = timeline(&c, Decision::Refer, false);
-        let beep: Vec<_> = refer
-            .iter()
-            .filter(|s| s.output == Output::Buzzer)
-            .collect();
+        let beep: Vec<_> = refer.iter().filter(|s| s.output == Output::Buzzer).collect();
         assert_eq!(beep.len(), 2);
         assert_eq!(beep[1].at_ms - beep[0].at_ms, LONG_BEEP_MS);
     }
 
     #[test]
     fn unset_pins_are_skipped() {
-        let c = SignalsConfig {
-            enabled: true,
-            relay_pin: Some(23),
-            ..Default::default()
-        };
+        let c = SignalsConfig { enabled: true, relay_pin: Some(23), ..Default::default() };
         let t = timeline(&c, Decision::Allow, true);
         assert!(t.iter().all(|s| s.output == Output::Relay));
         assert_eq!(t.len(), 2);
@@ -420,34 +365,22 @@ mod tests {
 
     #[test]
     fn simulated_records_pulses_and_ends_off() {
-        let c = SignalsConfig {
-            relay_pulse_ms: 30,
-            lamp_ms: 40,
-            ..cfg()
-        };
+        let c = SignalsConfig { relay_pulse_ms: 30, lamp_ms: 40, ..cfg() };
         let s = SimulatedSignals::new(&c, "test");
         s.show(Decision::Allow, true);
         let deadline = std::time::Instant::now() + Duration::from_secs(3);
         let mut all = Vec::new();
         while std::time::Instant::now() < deadline {
             all.extend(s.take_actions());
-            if all.contains(&SignalAction {
-                output: Output::Relay,
-                on: false,
-            }) && all.contains(&SignalAction {
-                output: Output::Green,
-                on: false,
-            }) && all.iter().filter(|a| a.output == Output::Buzzer).count() == 2
+            if all.contains(&SignalAction { output: Output::Relay, on: false })
+                && all.contains(&SignalAction { output: Output::Green, on: false })
+                && all.iter().filter(|a| a.output == Output::Buzzer).count() == 2
             {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let relay: Vec<bool> = all
-            .iter()
-            .filter(|a| a.output == Output::Relay)
-            .map(|a| a.on)
-            .collect();
+        let relay: Vec<bool> = all.iter().filter(|a| a.output == Output::Relay).map(|a| a.on).collect();
         assert_eq!(relay, vec![true, false]);
         assert_eq!(s.status().readings, 1);
         assert_eq!(s.status().state, DeviceState::Simulated);

@@ -18,10 +18,7 @@
 //!   `firmware-config/i2c.txt`; user in group `i2c`.
 
 use super::config::{SerialProtocol, ThermometerConfig, ThermometerKind};
-use super::{
-    open_error, raspberry_pi, DeviceState, DeviceStatus, Health, HwError, Reading, ReadingSource,
-    Stop,
-};
+use super::{open_error, raspberry_pi, DeviceState, DeviceStatus, Health, HwError, Reading, ReadingSource, Stop};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
@@ -60,13 +57,7 @@ pub struct ReadingStore {
 
 impl ReadingStore {
     fn new(health: Health, source: ReadingSource, offset_c: f64, pick: Pick) -> ReadingStore {
-        ReadingStore {
-            health,
-            readings: Mutex::new(VecDeque::with_capacity(KEEP)),
-            source,
-            offset_c,
-            pick,
-        }
+        ReadingStore { health, readings: Mutex::new(VecDeque::with_capacity(KEEP)), source, offset_c, pick }
     }
 
     /// Applies the offset and the plausibility check; returns whether kept.
@@ -81,12 +72,7 @@ impl ReadingStore {
         if q.len() == KEEP {
             q.pop_front();
         }
-        q.push_back(Reading {
-            celsius,
-            raw_celsius: raw,
-            source: self.source,
-            at: Instant::now(),
-        });
+        q.push_back(Reading { celsius, raw_celsius: raw, source: self.source, at: Instant::now() });
         drop(q);
         self.health.accepted();
         true
@@ -136,11 +122,7 @@ impl Thermometer for NoThermometer {
     }
 }
 
-pub(crate) fn start(
-    cfg: &ThermometerConfig,
-    simulated: bool,
-    stop: &Stop,
-) -> Result<Arc<dyn Thermometer>, HwError> {
+pub(crate) fn start(cfg: &ThermometerConfig, simulated: bool, stop: &Stop) -> Result<Arc<dyn Thermometer>, HwError> {
     let (kind, source, pick) = match cfg.kind {
         ThermometerKind::None => return Ok(Arc::new(NoThermometer)),
         ThermometerKind::Serial => ("serial", ReadingSource::Serial, Pick::Newest),
@@ -149,19 +131,13 @@ pub(crate) fn start(
     let why_simulated = if simulated {
         Some("simulated = true; using a simulated thermometer".to_string())
     } else if cfg.kind == ThermometerKind::Mlx90614 {
-        raspberry_pi()
-            .err()
-            .map(|why| format!("{why}; using a simulated thermometer"))
+        raspberry_pi().err().map(|why| format!("{why}; using a simulated thermometer"))
     } else {
         None
     };
     if let Some(why) = why_simulated {
-        let store = Arc::new(ReadingStore::new(
-            Health::new(kind, DeviceState::Simulated, why),
-            source,
-            cfg.offset_c,
-            pick,
-        ));
+        let store =
+            Arc::new(ReadingStore::new(Health::new(kind, DeviceState::Simulated, why), source, cfg.offset_c, pick));
         spawn("gatepass-thermo-sim", {
             let store = store.clone();
             let stop = stop.clone();
@@ -169,12 +145,8 @@ pub(crate) fn start(
         })?;
         return Ok(store);
     }
-    let store = Arc::new(ReadingStore::new(
-        Health::new(kind, DeviceState::Down, "starting"),
-        source,
-        cfg.offset_c,
-        pick,
-    ));
+    let store =
+        Arc::new(ReadingStore::new(Health::new(kind, DeviceState::Down, "starting"), source, cfg.offset_c, pick));
     match cfg.kind {
         ThermometerKind::Serial => {
             let path = cfg.path.clone().unwrap_or_default();
@@ -182,16 +154,12 @@ pub(crate) fn start(
                 .map_err(|e| HwError::Config(format!("thermometer.pattern: {e}")))?;
             let (baud, protocol) = (cfg.baud, cfg.protocol);
             let (store, stop) = (store.clone(), stop.clone());
-            spawn("gatepass-thermo", move || {
-                run_serial(&path, baud, protocol, framer, &store, &stop)
-            })?;
+            spawn("gatepass-thermo", move || run_serial(&path, baud, protocol, framer, &store, &stop))?;
         }
         ThermometerKind::Mlx90614 => {
             let (bus, address) = (cfg.bus, cfg.address);
             let (store, stop) = (store.clone(), stop.clone());
-            spawn("gatepass-mlx90614", move || {
-                run_mlx(bus, address, &store, &stop)
-            })?;
+            spawn("gatepass-mlx90614", move || run_mlx(bus, address, &store, &stop))?;
         }
         ThermometerKind::None => {}
     }
@@ -199,9 +167,7 @@ pub(crate) fn start(
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), HwError> {
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(f)?;
+    std::thread::Builder::new().name(name.to_string()).spawn(f)?;
     Ok(())
 }
 
@@ -224,14 +190,8 @@ fn simulate(store: &ReadingStore, stop: &Stop) {
 /// `feed` returns `Some(raw °C)` per good reading and `None` per frame with a
 /// bad checksum; partial frames are kept for the next call.
 pub enum Framer {
-    Text {
-        re: regex::bytes::Regex,
-        buf: Vec<u8>,
-    },
-    Binary {
-        protocol: BinaryProtocol,
-        buf: Vec<u8>,
-    },
+    Text { re: regex::bytes::Regex, buf: Vec<u8> },
+    Binary { protocol: BinaryProtocol, buf: Vec<u8> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,18 +266,9 @@ impl BinaryProtocol {
 impl Framer {
     pub fn new(protocol: SerialProtocol, pattern: &str) -> Result<Framer, regex::Error> {
         Ok(match protocol {
-            SerialProtocol::Text => Framer::Text {
-                re: regex::bytes::Regex::new(pattern)?,
-                buf: Vec::new(),
-            },
-            SerialProtocol::GyMcu90615 => Framer::Binary {
-                protocol: BinaryProtocol::GyMcu90615,
-                buf: Vec::new(),
-            },
-            SerialProtocol::Cjmcu90614 => Framer::Binary {
-                protocol: BinaryProtocol::Cjmcu90614,
-                buf: Vec::new(),
-            },
+            SerialProtocol::Text => Framer::Text { re: regex::bytes::Regex::new(pattern)?, buf: Vec::new() },
+            SerialProtocol::GyMcu90615 => Framer::Binary { protocol: BinaryProtocol::GyMcu90615, buf: Vec::new() },
+            SerialProtocol::Cjmcu90614 => Framer::Binary { protocol: BinaryProtocol::Cjmcu90614, buf: Vec::new() },
         })
     }
 
@@ -354,10 +305,8 @@ fn feed_text(re: &regex::bytes::Regex, buf: &mut Vec<u8>, bytes: &[u8]) -> Vec<O
             break;
         }
         consumed = whole.end();
-        let value = caps
-            .get(1)
-            .and_then(|g| std::str::from_utf8(g.as_bytes()).ok())
-            .and_then(|s| s.trim().parse::<f64>().ok());
+        let value =
+            caps.get(1).and_then(|g| std::str::from_utf8(g.as_bytes()).ok()).and_then(|s| s.trim().parse::<f64>().ok());
         out.push(value);
     }
     let keep_from = consumed.max(buf.len().saturating_sub(TEXT_TAIL));
@@ -417,25 +366,14 @@ fn serial_open_error(path: &str, e: serialport::Error) -> String {
     open_error(path, &std::io::Error::from(e), "dialout")
 }
 
-fn run_serial(
-    path: &str,
-    baud: u32,
-    protocol: SerialProtocol,
-    mut framer: Framer,
-    store: &ReadingStore,
-    stop: &Stop,
-) {
+fn run_serial(path: &str, baud: u32, protocol: SerialProtocol, mut framer: Framer, store: &ReadingStore, stop: &Stop) {
     let mut buf = [0u8; 256];
     while !stop.stopped() {
-        let port = serialport::new(path, baud)
-            .timeout(Duration::from_millis(200))
-            .open_native();
+        let port = serialport::new(path, baud).timeout(Duration::from_millis(200)).open_native();
         let mut port = match port {
             Ok(p) => p,
             Err(e) => {
-                store
-                    .health
-                    .set(DeviceState::Down, serial_open_error(path, e));
+                store.health.set(DeviceState::Down, serial_open_error(path, e));
                 stop.sleep(Duration::from_secs(1));
                 continue;
             }
@@ -447,10 +385,7 @@ fn run_serial(
                 tracing::warn!(path, "cannot send the start command: {e}");
             }
         }
-        store.health.set(
-            DeviceState::Ok,
-            format!("reading {path} at {baud} baud ({protocol:?})"),
-        );
+        store.health.set(DeviceState::Ok, format!("reading {path} at {baud} baud ({protocol:?})"));
         let why = loop {
             if stop.stopped() {
                 return;
@@ -470,13 +405,9 @@ fn run_serial(
                 Err(e)
                     if matches!(
                         e.kind(),
-                        std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::Interrupted
+                        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
                     ) => {}
-                Err(e) => {
-                    break format!("{path}: read failed ({e}), unplugged?; reopening every second")
-                }
+                Err(e) => break format!("{path}: read failed ({e}), unplugged?; reopening every second"),
             }
         };
         store.health.set(DeviceState::Down, why);
@@ -507,11 +438,7 @@ pub fn pec(bytes: &[u8]) -> u8 {
     bytes.iter().fold(0u8, |mut crc, b| {
         crc ^= b;
         for _ in 0..8 {
-            crc = if crc & 0x80 != 0 {
-                (crc << 1) ^ 0x07
-            } else {
-                crc << 1
-            };
+            crc = if crc & 0x80 != 0 { (crc << 1) ^ 0x07 } else { crc << 1 };
         }
         crc
     })
@@ -585,10 +512,9 @@ fn run_mlx(bus: u8, address: u16, store: &ReadingStore, stop: &Stop) {
             match outcome {
                 Ok(Some(c)) => {
                     fails = 0;
-                    store.health.set(
-                        DeviceState::Ok,
-                        format!("reading the MLX90614 at {address:#04x} on /dev/i2c-{bus}"),
-                    );
+                    store
+                        .health
+                        .set(DeviceState::Ok, format!("reading the MLX90614 at {address:#04x} on /dev/i2c-{bus}"));
                     store.push_raw(c);
                 }
                 Ok(None) => store.rejected(),
@@ -654,10 +580,7 @@ mod tests {
         assert_eq!(BinaryProtocol::GyMcu90615.decode(&good), Ok(36.57));
         let mut bad = good;
         bad[8] ^= 1;
-        assert_eq!(
-            BinaryProtocol::GyMcu90615.decode(&bad),
-            Err(FrameError::Checksum)
-        );
+        assert_eq!(BinaryProtocol::GyMcu90615.decode(&bad), Err(FrameError::Checksum));
     }
 
     #[test]
@@ -711,30 +634,19 @@ mod tests {
     fn mlx_bad_pec_and_error_flag() {
         let (lsb, msb) = (0x80, 0x3C);
         let p = pec(&[0xB4, 0x07, 0xB5, lsb, msb]);
-        assert!(matches!(
-            mlx_decode(0x5A, 0x07, [lsb, msb, p ^ 0x5A]),
-            Err(MlxError::Pec { .. })
-        ));
+        assert!(matches!(mlx_decode(0x5A, 0x07, [lsb, msb, p ^ 0x5A]), Err(MlxError::Pec { .. })));
         // A PEC computed for another address is wrong for this one.
         assert!(mlx_decode(0x5B, 0x07, [lsb, msb, p]).is_err());
         // 0xFFFF with 0xFF PEC: what a bus without a repeated start returns.
         assert!(mlx_decode(0x5A, 0x07, [0xFF, 0xFF, 0xFF]).is_err());
         let (lsb, msb) = (0x00, 0x80);
         let p = pec(&[0xB4, 0x07, 0xB5, lsb, msb]);
-        assert_eq!(
-            mlx_decode(0x5A, 0x07, [lsb, msb, p]),
-            Err(MlxError::ErrorFlag)
-        );
+        assert_eq!(mlx_decode(0x5A, 0x07, [lsb, msb, p]), Err(MlxError::ErrorFlag));
     }
 
     #[test]
     fn store_applies_offset_and_rejects_absurd_values() {
-        let s = ReadingStore::new(
-            Health::new("serial", DeviceState::Ok, ""),
-            ReadingSource::Serial,
-            0.5,
-            Pick::Newest,
-        );
+        let s = ReadingStore::new(Health::new("serial", DeviceState::Ok, ""), ReadingSource::Serial, 0.5, Pick::Newest);
         assert!(s.push_raw(36.0));
         assert!(!s.push_raw(999.9));
         assert!(!s.push_raw(-40.0));

@@ -76,7 +76,13 @@ impl Store {
         )?;
         let rows = st
             .query_map([], |r| {
-                Ok(OutRow { resident_id: r.get(0)?, name: r.get(1)?, household: r.get(2)?, since_ms: r.get(3)?, seq: r.get(4)? })
+                Ok(OutRow {
+                    resident_id: r.get(0)?,
+                    name: r.get(1)?,
+                    household: r.get(2)?,
+                    since_ms: r.get(3)?,
+                    seq: r.get(4)?,
+                })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
@@ -101,9 +107,8 @@ impl Store {
         let mut st = self.conn.prepare(
             "SELECT decision, COALESCE(direction, 'none'), COUNT(*) FROM events GROUP BY decision, direction",
         )?;
-        let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows =
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 }
@@ -209,9 +214,8 @@ impl ScanTx<'_> {
         let mut st = self.tx.prepare_cached(
             "SELECT at_ms FROM outings WHERE household_id = ?1 AND counted = 1 AND at_ms >= ?2 AND at_ms <= ?3",
         )?;
-        let rows = st
-            .query_map(params![household_id, from_ms, to_ms], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows =
+            st.query_map(params![household_id, from_ms, to_ms], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -252,7 +256,9 @@ impl ScanTx<'_> {
 
     pub fn add_outing(&self, seq: u64, household_id: u32, resident_id: u32, at_ms: i64, counted: bool) -> Result<()> {
         self.tx
-            .prepare_cached("INSERT INTO outings (seq, household_id, resident_id, at_ms, counted) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .prepare_cached(
+                "INSERT INTO outings (seq, household_id, resident_id, at_ms, counted) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
             .execute(params![seq, household_id, resident_id, at_ms, counted])?;
         Ok(())
     }

@@ -17,7 +17,9 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the disk is full: the entry log cannot be written (free space on the SD card; scans resume by themselves)")]
+    #[error(
+        "the disk is full: the entry log cannot be written (free space on the SD card; scans resume by themselves)"
+    )]
     DiskFull,
     #[error("the database is busy (another gatepass command holds it); try again")]
     Busy,
@@ -27,7 +29,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("this data directory was made by a newer gatepass (schema {found}, this build knows {known}); upgrade gatepass")]
+    #[error(
+        "this data directory was made by a newer gatepass (schema {found}, this build knows {known}); upgrade gatepass"
+    )]
     TooNew { found: i64, known: i64 },
 }
 
@@ -182,10 +186,7 @@ impl Store {
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?)
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {

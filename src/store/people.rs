@@ -75,7 +75,8 @@ fn random_id(tx: &Transaction, table: &str) -> Result<u32> {
         let mut b = [0u8; 4];
         getrandom(&mut b);
         let id = 10_000_000 + u32::from_le_bytes(b) % 90_000_000;
-        let taken: bool = tx.query_row(&format!("SELECT EXISTS(SELECT 1 FROM {table} WHERE id = ?1)"), [id], |r| r.get(0))?;
+        let taken: bool =
+            tx.query_row(&format!("SELECT EXISTS(SELECT 1 FROM {table} WHERE id = ?1)"), [id], |r| r.get(0))?;
         if !taken {
             return Ok(id);
         }
@@ -88,7 +89,8 @@ pub(crate) fn getrandom(buf: &mut [u8]) {
     rand_core::OsRng.fill_bytes(buf);
 }
 
-const RESIDENT_SELECT: &str = "SELECT r.id, r.name, h.code, h.id, h.address, h.grid, r.phone, r.category, r.category_until
+const RESIDENT_SELECT: &str =
+    "SELECT r.id, r.name, h.code, h.id, h.address, h.grid, r.phone, r.category, r.category_until
      FROM residents r JOIN households h ON h.id = r.household_id";
 
 fn resident_from_row(r: &rusqlite::Row) -> rusqlite::Result<ResidentView> {
@@ -123,7 +125,10 @@ impl Store {
                 Some((id, addr, grid)) => {
                     let differs = addr != row.address || grid != row.grid;
                     if differs {
-                        tx.execute("UPDATE households SET address = ?2, grid = ?3 WHERE id = ?1", params![id, row.address, row.grid])?;
+                        tx.execute(
+                            "UPDATE households SET address = ?2, grid = ?3 WHERE id = ?1",
+                            params![id, row.address, row.grid],
+                        )?;
                     }
                     (id, differs)
                 }
@@ -186,17 +191,22 @@ impl Store {
     }
 
     pub fn resident(&self, id: u32) -> Result<Option<ResidentView>> {
-        Ok(self
-            .conn
-            .query_row(&format!("{RESIDENT_SELECT} WHERE r.id = ?1"), [id], resident_from_row)
-            .optional()?)
+        Ok(self.conn.query_row(&format!("{RESIDENT_SELECT} WHERE r.id = ?1"), [id], resident_from_row).optional()?)
     }
 
     pub fn find_resident(&self, household: &str, name: &str) -> Result<ResidentView> {
         self.conn
-            .query_row(&format!("{RESIDENT_SELECT} WHERE h.code = ?1 AND r.name = ?2"), [household, name], resident_from_row)
+            .query_row(
+                &format!("{RESIDENT_SELECT} WHERE h.code = ?1 AND r.name = ?2"),
+                [household, name],
+                resident_from_row,
+            )
             .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("no resident '{name}' in household '{household}' (see `gatepass household list`)")))
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "no resident '{name}' in household '{household}' (see `gatepass household list`)"
+                ))
+            })
     }
 
     pub fn households(&self) -> Result<Vec<HouseholdView>> {
@@ -230,7 +240,8 @@ impl Store {
     // ---- keys -----------------------------------------------------------
 
     pub fn add_key(&self, public_key_hex: &str, now: &str) -> Result<u16> {
-        let next: u16 = self.conn.query_row("SELECT COALESCE(MAX(key_id), 0) + 1 FROM community_keys", [], |r| r.get(0))?;
+        let next: u16 =
+            self.conn.query_row("SELECT COALESCE(MAX(key_id), 0) + 1 FROM community_keys", [], |r| r.get(0))?;
         self.conn.execute(
             "INSERT INTO community_keys (key_id, public_key, created_at) VALUES (?1, ?2, ?3)",
             params![next, public_key_hex, now],
@@ -239,9 +250,13 @@ impl Store {
     }
 
     pub fn keys(&self) -> Result<Vec<KeyRow>> {
-        let mut st = self.conn.prepare("SELECT key_id, public_key, created_at, retired_at FROM community_keys ORDER BY key_id")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT key_id, public_key, created_at, retired_at FROM community_keys ORDER BY key_id")?;
         let rows = st
-            .query_map([], |r| Ok(KeyRow { key_id: r.get(0)?, public_key: r.get(1)?, created_at: r.get(2)?, retired_at: r.get(3)? }))?
+            .query_map([], |r| {
+                Ok(KeyRow { key_id: r.get(0)?, public_key: r.get(1)?, created_at: r.get(2)?, retired_at: r.get(3)? })
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }

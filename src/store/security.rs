@@ -44,7 +44,8 @@ impl Store {
     }
 
     pub fn tokens(&self) -> Result<Vec<TokenRow>> {
-        let mut st = self.conn.prepare("SELECT hash, role, name, created_at, revoked_at FROM tokens ORDER BY created_at")?;
+        let mut st =
+            self.conn.prepare("SELECT hash, role, name, created_at, revoked_at FROM tokens ORDER BY created_at")?;
         let rows = st
             .query_map([], |r| {
                 let h: String = r.get(0)?;
@@ -117,7 +118,8 @@ impl Store {
     }
 
     pub fn policy_override(&self) -> Result<Option<PolicyDoc>> {
-        let doc: Option<String> = self.conn.query_row("SELECT doc FROM policy_override WHERE id = 1", [], |r| r.get(0)).optional()?;
+        let doc: Option<String> =
+            self.conn.query_row("SELECT doc FROM policy_override WHERE id = 1", [], |r| r.get(0)).optional()?;
         Ok(doc.and_then(|d| serde_json::from_str(&d).ok()))
     }
 
