@@ -539,8 +539,9 @@ fn resolve(
             return Ok(Err((Reason::UnknownPass, None)));
         };
         match pass::decode_unverified(&row.payload) {
-            Ok((c, _, _)) => c,
-            Err(_) => return Ok(Err((Reason::InvalidPass, None))),
+            // a retired key retires its cards however they are presented
+            Ok((c, _, _)) if keys.iter().any(|(k, _)| *k == c.key_id) => c,
+            _ => return Ok(Err((Reason::InvalidPass, None))),
         }
     } else {
         match pass::verify(text, community_id, |id| keys.iter().find(|(k, _)| *k == id).map(|(_, v)| *v)) {
