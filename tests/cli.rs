@@ -103,7 +103,11 @@ fn the_rules_through_the_cli() {
     assert!(v["warnings"].as_array().unwrap().iter().any(|w| w == "typed_pass_number"));
 
     // backfill from the paper register, at its real time
-    let v = scan_json(&g, &g.pass("钱七").payload, &["--temp", "36.5", "--direction", "out", "--at", "2026-11-20T09:00:00+08:00"]);
+    let v = scan_json(
+        &g,
+        &g.pass("钱七").payload,
+        &["--temp", "36.5", "--direction", "out", "--at", "2026-11-20T09:00:00+08:00"],
+    );
     assert_eq!(v["backfilled"], true);
     assert!(v["at"].as_str().unwrap().starts_with("2026-11-20T09:00:00"));
 }
@@ -144,12 +148,29 @@ fn revocation_validity_keys_and_categories() {
 
     // passes for the future and the past
     let out = g.tmp.path().join("later");
-    ok(&g.dir, &["pass", "issue", "--household", "1-101", "--valid-from", "2099-01-01", "--out", out.to_str().unwrap()]);
+    ok(
+        &g.dir,
+        &["pass", "issue", "--household", "1-101", "--valid-from", "2099-01-01", "--out", out.to_str().unwrap()],
+    );
     let later = read_passes(&out.join("passes.csv"));
     let li = later.iter().find(|p| p.name == "李四").unwrap();
     assert_eq!(reasons(&scan_json(&g, &li.payload, &["--temp", "36.5"])), vec!["not_yet_valid"]);
     let out = g.tmp.path().join("old");
-    ok(&g.dir, &["pass", "issue", "--household", "1-101", "--valid-from", "2026-01-01", "--valid-days", "3", "--out", out.to_str().unwrap()]);
+    ok(
+        &g.dir,
+        &[
+            "pass",
+            "issue",
+            "--household",
+            "1-101",
+            "--valid-from",
+            "2026-01-01",
+            "--valid-days",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     let old = read_passes(&out.join("passes.csv"));
     let li = old.iter().find(|p| p.name == "李四").unwrap();
     assert_eq!(reasons(&scan_json(&g, &li.payload, &["--temp", "36.5"])), vec!["expired"]);
@@ -176,7 +197,20 @@ fn revocation_validity_keys_and_categories() {
     assert_eq!(scan_json(&g, &qian.payload, &["--temp", "36.5"])["direction"], "in", "钱七 comes home");
     ok(&g.dir, &["resident", "set-category", "--household", "2-201", "--name", "赵六", "居家隔离"]);
     assert_eq!(reasons(&scan_json(&g, &zhao.payload, &["--temp", "36.5"])), vec!["quarantined", "household_quota"]);
-    ok(&g.dir, &["resident", "set-category", "--household", "2-201", "--name", "赵六", "home_quarantine", "--until", "2026-01-01"]);
+    ok(
+        &g.dir,
+        &[
+            "resident",
+            "set-category",
+            "--household",
+            "2-201",
+            "--name",
+            "赵六",
+            "home_quarantine",
+            "--until",
+            "2026-01-01",
+        ],
+    );
     // the dated category ended: 赵六 is a normal resident again, and the
     // household already used its outing today
     assert_eq!(reasons(&scan_json(&g, &zhao.payload, &["--temp", "36.5"])), vec!["household_quota"]);
@@ -238,7 +272,8 @@ fn export_verify_and_tamper() {
     // the database itself, edited behind the gate's back
     {
         let conn = rusqlite::Connection::open(g.dir.join("gatepass.db")).unwrap();
-        conn.execute("UPDATE events SET body = replace(body, '\"quarantined\"', '\"fever\"') WHERE seq = 2", []).unwrap();
+        conn.execute("UPDATE events SET body = replace(body, '\"quarantined\"', '\"fever\"') WHERE seq = 2", [])
+            .unwrap();
     }
     let out = run(&g.dir, &["events", "verify"]);
     assert_eq!(out.status.code(), Some(3));

@@ -252,9 +252,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
         }
         out.push_str(&format!("{series} {v}\n"));
     }
+    // the policy reads the database: fetch it before taking the reader lock
+    let max = state.policy().map(|p| p.max_outing_minutes).unwrap_or(180);
     if let Ok(store) = state.reader() {
         if let Ok(rows) = store.out_now() {
-            let max = state.policy().map(|p| p.max_outing_minutes).unwrap_or(180);
             let now = chrono::Utc::now().timestamp_millis();
             let overdue = rows.iter().filter(|r| (now - r.since_ms) / 60_000 > i64::from(max)).count();
             out.push_str(&format!("# TYPE gatepass_people_out gauge\ngatepass_people_out {}\n", rows.len()));

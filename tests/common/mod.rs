@@ -162,6 +162,11 @@ pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(20)).build().unwrap()
 }
 
-pub fn scan(c: &reqwest::blocking::Client, d: &Daemon, token: &str, body: serde_json::Value) -> reqwest::blocking::Response {
+pub fn scan(
+    c: &reqwest::blocking::Client,
+    d: &Daemon,
+    token: &str,
+    body: serde_json::Value,
+) -> reqwest::blocking::Response {
     c.post(d.url("/api/v1/scan")).bearer_auth(token).json(&body).send().unwrap()
 }
