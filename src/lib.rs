@@ -15,3 +15,4 @@ pub mod export;
 pub mod cli;
 pub mod http;
 pub mod demo;
+pub mod district;
