@@ -282,3 +282,174 @@ pub fn import_file(d: &mut District, path: &Path, now: &str) -> Result<ImportRep
         chain_status: after.map(|g| g.chain_status).unwrap_or_default(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::district::store::DistrictStore;
+    use crate::domain::chain::{seal, EventBody, GENESIS};
+    use ed25519_dalek::SigningKey;
+
+    fn body(seq: u64, temp: f64) -> EventBody {
+        EventBody {
+            seq,
+            at: format!("2025-03-10T01:{:02}:00.000Z", seq % 60),
+            gate: "东门".into(),
+            community: "阳光花园".into(),
+            direction: Some("out".into()),
+            pass_id: Some(1),
+            resident_id: Some(10000000 + seq as u32),
+            household: Some("1-101".into()),
+            temperature_c: Some(temp),
+            temperature_raw_c: Some(temp),
+            temperature_source: Some("manual".into()),
+            decision: "allow".into(),
+            reasons: vec![],
+            warnings: vec![],
+            backfilled: false,
+            clock_suspect: false,
+            payload_digest: "00".into(),
+        }
+    }
+
+    /// A chain of `n` events; `alt` changes the temperature of every event
+    /// from that seq on (an alternative history signed by the same key).
+    fn chain(n: u64, key: &SigningKey, alt: Option<u64>) -> Vec<ExportedEvent> {
+        let mut prev = GENESIS.to_string();
+        (1..=n)
+            .map(|s| {
+                let t = if alt.is_some_and(|a| s >= a) { 36.9 } else { 36.5 };
+                let e = seal(body(s, t), &prev, key);
+                prev = e.hash.clone();
+                ExportedEvent { event: e, gate_key: None, resident_name: None }
+            })
+            .collect()
+    }
+
+    fn feed(s: &mut DistrictStore, gate_id: i64, evs: &[ExportedEvent]) -> std::result::Result<Ingested, IngestError> {
+        let g = s.gate(gate_id).unwrap().unwrap();
+        let tx = s.begin().unwrap();
+        let mut ing = Ingestor::new(&g, Source::Pull, "now");
+        for e in evs {
+            ing.push(&tx, e)?;
+        }
+        let c = ing.finish(&tx)?;
+        tx.commit().unwrap();
+        Ok(c)
+    }
+
+    fn setup() -> (DistrictStore, i64, SigningKey) {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let s = DistrictStore::open_in_memory().unwrap();
+        let id = s.add_gate("东门", "阳光花园", &hex::encode(key.verifying_key().to_bytes()), None, None, "now").unwrap();
+        (s, id, key)
+    }
+
+    #[test]
+    fn redelivery_is_a_no_op_and_overlap_adds_only_new() {
+        let (mut s, id, key) = setup();
+        let evs = chain(6, &key, None);
+        assert_eq!(feed(&mut s, id, &evs[..4]).unwrap().added, 4);
+        let c = feed(&mut s, id, &evs).unwrap();
+        assert_eq!((c.added, c.duplicates, c.quarantined), (2, 4, 0));
+        let c = feed(&mut s, id, &evs).unwrap();
+        assert_eq!((c.added, c.duplicates), (0, 6));
+        assert_eq!(s.gate(id).unwrap().unwrap().head_seq, 6);
+        assert_eq!(s.event_count().unwrap(), 6);
+    }
+
+    #[test]
+    fn a_different_event_at_a_held_seq_breaks_the_gate() {
+        let (mut s, id, key) = setup();
+        feed(&mut s, id, &chain(5, &key, None)).unwrap();
+        // the gate's log rewritten from event 3 on (e.g. restored and re-scanned)
+        let other = chain(7, &key, Some(3));
+        let c = feed(&mut s, id, &other).unwrap();
+        assert_eq!((c.added, c.duplicates, c.quarantined), (0, 2, 5));
+        let g = s.gate(id).unwrap().unwrap();
+        assert!(g.broken());
+        assert!(g.chain_detail.unwrap().contains("event 3 differs"));
+        assert_eq!((g.head_seq, g.events, g.quarantined), (5, 5, 5));
+        // later deliveries of that gate stay apart; re-delivery stores nothing twice
+        let c = feed(&mut s, id, &other).unwrap();
+        assert_eq!((c.added, c.quarantined), (0, 2));
+        assert_eq!(s.gate(id).unwrap().unwrap().quarantined, 7);
+    }
+
+    #[test]
+    fn a_new_event_that_does_not_link_breaks_the_gate_and_a_gap_is_reported() {
+        let (mut s, id, key) = setup();
+        feed(&mut s, id, &chain(3, &key, None)).unwrap();
+        let other = chain(5, &key, Some(2));
+        let c = feed(&mut s, id, &other[3..]).unwrap();
+        assert_eq!((c.added, c.quarantined), (0, 2));
+        assert!(c.broke.unwrap().contains("does not continue event 3"));
+
+        let (mut s, id, key) = setup();
+        feed(&mut s, id, &chain(3, &key, None)).unwrap();
+        let evs = chain(8, &key, None);
+        assert!(matches!(feed(&mut s, id, &evs[5..]), Err(IngestError::Gap { have: 3, starts: 6 })));
+    }
+
+    #[test]
+    fn first_sight_after_a_purge_anchors_there() {
+        let (mut s, id, key) = setup();
+        let evs = chain(8, &key, None);
+        let c = feed(&mut s, id, &evs[4..]).unwrap();
+        assert_eq!(c.added, 4);
+        let g = s.gate(id).unwrap().unwrap();
+        assert_eq!((g.base_seq, g.head_seq), (4, 8));
+        // older events than the anchor are not taken in
+        assert_eq!(feed(&mut s, id, &evs).unwrap().older, 4);
+    }
+
+    #[test]
+    fn check_page_finds_the_first_bad_event_and_a_foreign_key() {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let mut evs = chain(5, &key, None);
+        assert_eq!(check_page(&evs, &key.verifying_key()), (5, None));
+        evs[3].event.body.decision = "deny".into();
+        let (good, why) = check_page(&evs, &key.verifying_key());
+        assert_eq!(good, 3);
+        assert!(why.unwrap().contains("event 4"));
+        let other = SigningKey::from_bytes(&[8; 32]);
+        let (good, why) = check_page(&chain(5, &other, None), &key.verifying_key());
+        assert_eq!(good, 0);
+        assert!(why.unwrap().contains("signature"));
+    }
+
+    /// Ingest speed: `cargo test --release --lib ingest_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn ingest_speed() {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let n = 200_000u64;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.ndjson");
+        {
+            use std::io::Write;
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+            let key_hex = hex::encode(key.verifying_key().to_bytes());
+            let mut prev = GENESIS.to_string();
+            for s in 1..=n {
+                let e = seal(body(s, 36.5), &prev, &key);
+                prev = e.hash.clone();
+                let line = ExportedEvent { event: e, gate_key: Some(key_hex.clone()), resident_name: None };
+                serde_json::to_writer(&mut f, &line).unwrap();
+                f.write_all(b"\n").unwrap();
+            }
+        }
+        let ddir = dir.path().join("district");
+        let mut d = crate::district::District::init(&ddir).unwrap();
+        let t = std::time::Instant::now();
+        let r = import_file(&mut d, &path, "now").unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(r.counts.added, n);
+        println!("ingest: {n} events (parse + verify chain + store, one transaction) in {secs:.2} s = {:.0} events/s", n as f64 / secs);
+        let t = std::time::Instant::now();
+        let r = import_file(&mut d, &path, "now").unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(r.counts.duplicates, n);
+        println!("re-import: {n} duplicates in {secs:.2} s = {:.0} events/s", n as f64 / secs);
+    }
+}
