@@ -55,8 +55,17 @@ impl Client {
 
     /// One page. Errors say what is wrong in words a clerk can act on; the
     /// caller adds which gate.
-    pub async fn fetch(&self, base: &str, token: &str, after: u64, limit: u32) -> std::result::Result<EventsPage, String> {
-        let url = format!("{}/api/v1/events?after={after}&limit={limit}", base.trim_end_matches('/'));
+    pub async fn fetch(
+        &self,
+        base: &str,
+        token: &str,
+        after: u64,
+        limit: u32,
+    ) -> std::result::Result<EventsPage, String> {
+        let url = format!(
+            "{}/api/v1/events?after={after}&limit={limit}",
+            base.trim_end_matches('/')
+        );
         let resp = self.http.get(&url).bearer_auth(token.trim()).send().await.map_err(|e| {
             if e.is_timeout() {
                 format!("no answer within {} s from {base} (gate slow or overloaded); will try again", self.timeout_s)
@@ -79,7 +88,10 @@ impl Client {
         }
         let bytes = resp.bytes().await.map_err(|e| {
             if e.is_timeout() {
-                format!("{base} was too slow sending events (over {} s); will try again", self.timeout_s)
+                format!(
+                    "{base} was too slow sending events (over {} s); will try again",
+                    self.timeout_s
+                )
             } else {
                 format!("reading the answer of {base} failed: {e}")
             }
@@ -97,15 +109,24 @@ impl Client {
 pub async fn add_gate(d: &mut District, url: &str, token: &str) -> Result<(GateRow, bool)> {
     let url = url.trim().trim_end_matches('/').to_string();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(DistrictError::Usage(format!("--url '{url}' must start with http:// or https://")));
+        return Err(DistrictError::Usage(format!(
+            "--url '{url}' must start with http:// or https://"
+        )));
     }
     let client = Client::new(d.config.pull.timeout_s)?;
-    let page = client
-        .fetch(&url, token, 0, 0)
-        .await
-        .map_err(|detail| DistrictError::Unreachable { url: url.clone(), detail })?;
+    let page =
+        client
+            .fetch(&url, token, 0, 0)
+            .await
+            .map_err(|detail| DistrictError::Unreachable {
+                url: url.clone(),
+                detail,
+            })?;
     if parse_key(&page.gate_key).is_none() {
-        return Err(DistrictError::Unreachable { url, detail: format!("its gate_key '{}' is not an Ed25519 key", page.gate_key) });
+        return Err(DistrictError::Unreachable {
+            url,
+            detail: format!("its gate_key '{}' is not an Ed25519 key", page.gate_key),
+        });
     }
     let now = now_text(Utc::now());
     if let Some(g) = d.store.gate_by_key(&page.gate_key)? {
@@ -135,8 +156,18 @@ pub async fn add_gate(d: &mut District, url: &str, token: &str) -> Result<(GateR
             ),
         });
     }
-    let id = d.store.add_gate(&page.gate, &page.community, &page.gate_key, Some(&url), Some(token.trim()), &now)?;
-    let g = d.store.gate(id)?.ok_or_else(|| DistrictError::Usage("the gate just registered is missing".into()))?;
+    let id = d.store.add_gate(
+        &page.gate,
+        &page.community,
+        &page.gate_key,
+        Some(&url),
+        Some(token.trim()),
+        &now,
+    )?;
+    let g = d
+        .store
+        .gate(id)?
+        .ok_or_else(|| DistrictError::Usage("the gate just registered is missing".into()))?;
     Ok((g, true))
 }
 
@@ -171,15 +202,30 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64) -> Resul
     let limit = d.config.pull.page_size;
     let mut total = Ingested::default();
     loop {
-        let g = d.store.gate(gate_id)?.ok_or_else(|| DistrictError::Usage(format!("gate {gate_id} is not registered")))?;
-        let gate_err = |detail: String| DistrictError::Gate { gate: g.name.clone(), detail };
+        let g = d
+            .store
+            .gate(gate_id)?
+            .ok_or_else(|| DistrictError::Usage(format!("gate {gate_id} is not registered")))?;
+        let gate_err = |detail: String| DistrictError::Gate {
+            gate: g.name.clone(),
+            detail,
+        };
         let (Some(url), Some(token)) = (g.url.clone(), g.token.clone()) else {
             return Err(gate_err("known from carried files only (no URL); register it with `district add-gate` to pull".into()));
         };
-        let pinned = parse_key(&g.gate_key).ok_or_else(|| gate_err("the pinned key in the district database is not valid".into()))?;
+        let pinned = parse_key(&g.gate_key).ok_or_else(|| {
+            gate_err("the pinned key in the district database is not valid".into())
+        })?;
         // A broken gate's new events keep coming, into quarantine.
-        let after = if g.broken() { g.head_seq.max(g.quarantine_seq) } else { g.head_seq };
-        let page = client.fetch(&url, &token, after, limit).await.map_err(gate_err)?;
+        let after = if g.broken() {
+            g.head_seq.max(g.quarantine_seq)
+        } else {
+            g.head_seq
+        };
+        let page = client
+            .fetch(&url, &token, after, limit)
+            .await
+            .map_err(gate_err)?;
         let now = now_text(Utc::now());
         d.store.record_contact(g.id, &now)?;
         if let Some(bad) = page.events.iter().position(|e| e.event.body.seq <= after) {
@@ -241,14 +287,16 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64) -> Resul
                             starts - 1
                         ),
                     )?;
-                    ing.push(&tx, ev).map_err(|e| DistrictError::Usage(e.to_string()))?;
+                    ing.push(&tx, ev)
+                        .map_err(|e| DistrictError::Usage(e.to_string()))?;
                 }
             }
         }
         if let Some(p) = problem {
             ing.break_chain(&tx, format!("pulled events do not verify: {p}"))?;
             for ev in &page.events[good..] {
-                ing.push(&tx, ev).map_err(|e| DistrictError::Usage(e.to_string()))?;
+                ing.push(&tx, ev)
+                    .map_err(|e| DistrictError::Usage(e.to_string()))?;
             }
         }
         let counts = ing.finish(&tx)?;
@@ -263,7 +311,11 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64) -> Resul
 
 /// Pulls every registered gate with a URL once; one failing gate never
 /// stops the others.
-pub async fn pull_all(d: &mut District, client: &Client, only: Option<&[i64]>) -> Result<Vec<GatePull>> {
+pub async fn pull_all(
+    d: &mut District,
+    client: &Client,
+    only: Option<&[i64]>,
+) -> Result<Vec<GatePull>> {
     let mut out = Vec::new();
     for g in d.store.gates()? {
         if g.url.is_none() || only.is_some_and(|ids| !ids.contains(&g.id)) {
@@ -320,17 +372,28 @@ pub fn describe(p: &GatePull) -> String {
 pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Result<()> {
     let client = Client::new(d.config.pull.timeout_s)?;
     let interval = Duration::from_secs(d.config.pull.interval_s);
-    let max_backoff = Duration::from_secs(d.config.pull.max_backoff_s.max(d.config.pull.interval_s));
+    let max_backoff =
+        Duration::from_secs(d.config.pull.max_backoff_s.max(d.config.pull.interval_s));
     let mut next: HashMap<i64, Instant> = HashMap::new();
     let mut backoff: HashMap<i64, Duration> = HashMap::new();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| DistrictError::Usage(format!("cannot listen for SIGTERM: {e}")))?;
     loop {
         let now = Instant::now();
-        let due: Vec<i64> =
-            d.store.gates()?.into_iter().filter(|g| g.url.is_some() && next.get(&g.id).is_none_or(|t| *t <= now)).map(|g| g.id).collect();
+        let due: Vec<i64> = d
+            .store
+            .gates()?
+            .into_iter()
+            .filter(|g| g.url.is_some() && next.get(&g.id).is_none_or(|t| *t <= now))
+            .map(|g| g.id)
+            .collect();
         for p in pull_all(d, &client, Some(&due)).await? {
-            let Some(id) = d.store.gates()?.into_iter().find(|g| g.name == p.gate && g.community == p.community).map(|g| g.id)
+            let Some(id) = d
+                .store
+                .gates()?
+                .into_iter()
+                .find(|g| g.name == p.gate && g.community == p.community)
+                .map(|g| g.id)
             else {
                 continue;
             };
@@ -338,14 +401,22 @@ pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Re
                 backoff.remove(&id);
                 interval
             } else {
-                let b = backoff.get(&id).map(|b| (*b * 2).min(max_backoff)).unwrap_or(interval);
+                let b = backoff
+                    .get(&id)
+                    .map(|b| (*b * 2).min(max_backoff))
+                    .unwrap_or(interval);
                 backoff.insert(id, b);
                 b
             };
             next.insert(id, Instant::now() + wait);
             say(&p);
         }
-        let wake = next.values().min().copied().unwrap_or_else(|| Instant::now() + interval).max(Instant::now() + Duration::from_secs(1));
+        let wake = next
+            .values()
+            .min()
+            .copied()
+            .unwrap_or_else(|| Instant::now() + interval)
+            .max(Instant::now() + Duration::from_secs(1));
         tokio::select! {
             _ = tokio::time::sleep_until(wake.into()) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
