@@ -1092,3 +1092,68 @@ fn restored_gate_database_and_garbage_are_flagged() {
         "{g}"
     );
 }
+
+#[test]
+fn recheck_finds_an_edit_to_collected_events_and_the_service_pulls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (north, _) = happy_day(root);
+    let srv = stub::Server::start(north.dir.clone());
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    let cfg = d.join("district.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("interval_s = 60", "interval_s = 1")
+            .replace("page_size = 1000", "page_size = 2"),
+    )
+    .unwrap();
+    ok(
+        &d,
+        &[
+            "district",
+            "add-gate",
+            "--url",
+            &srv.url,
+            "--token",
+            &north.token("district"),
+        ],
+    );
+
+    // The service pulls by itself; stop it once the events are in.
+    let mut child = Command::new(BIN)
+        .env_remove("GATEPASS_DATA_DIR")
+        .arg("--data-dir")
+        .arg(&d)
+        .args(["district", "pull"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.contains("北门") && first.contains("3 new"), "{first}");
+
+    // An event already collected is edited on the gate: a plain pull asks
+    // only for newer events, a recheck reads the log again and finds it.
+    let conn = rusqlite::Connection::open(north.dir.join("gatepass.db")).unwrap();
+    conn.execute(
+        "UPDATE events SET body = replace(body, '\"temperature_c\":37.3', '\"temperature_c\":36.3') WHERE seq = 2",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    ok(&d, &["district", "pull", "--once"]);
+    let (_, err) = fails(&d, &["district", "pull", "--once", "--recheck"], 3);
+    assert!(
+        err.contains("CHAIN BROKEN") && err.contains("event 2") && err.contains("edited"),
+        "{err}"
+    );
+    let gates = ok_json(&d, &["--json", "district", "gates"]);
+    assert_eq!(gate_row(&gates, "北门")["events"], 3);
+    assert_eq!(report(&d)["total"]["fever"], 1);
+}

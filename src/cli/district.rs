@@ -28,6 +28,9 @@ pub enum DistrictCmd {
     Pull {
         #[arg(long)]
         once: bool,
+        /// Fetch each gate's whole log again and compare it with what was collected.
+        #[arg(long)]
+        recheck: bool,
     },
     /// Import an `events export` file carried from a gate (USB stick).
     Import { file: PathBuf },
@@ -143,9 +146,12 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
             }
             Ok(exit::OK)
         }
-        DistrictCmd::Pull { once: true } => {
+        DistrictCmd::Pull {
+            once: true,
+            recheck,
+        } => {
             let client = pull::Client::new(d.config.pull.timeout_s)?;
-            let results = runtime()?.block_on(pull::pull_all(&mut d, &client, None))?;
+            let results = runtime()?.block_on(pull::pull_all(&mut d, &client, None, recheck))?;
             if json {
                 print_json(&serde_json::json!({ "gates": results }))?;
             } else if results.is_empty() {
@@ -169,7 +175,7 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
                 exit::OK
             })
         }
-        DistrictCmd::Pull { once: false } => {
+        DistrictCmd::Pull { once: false, .. } => {
             eprintln!(
                 "pulling every gate each {} s (failing gates less often); Ctrl-C to stop",
                 d.config.pull.interval_s

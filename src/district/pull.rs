@@ -198,9 +198,21 @@ fn add_counts(a: &mut Ingested, b: Ingested) {
 }
 
 /// Pulls one gate until it has nothing newer.
-pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64) -> Result<Ingested> {
+///
+/// With `recheck`, the gate's whole log is fetched again from the first
+/// event the district holds and compared with what was collected: a plain
+/// pull only asks for newer events, so an edit to an event already
+/// collected shows only this way (or on the gate's own `events verify`).
+pub async fn pull_gate(
+    d: &mut District,
+    client: &Client,
+    gate_id: i64,
+    recheck: bool,
+) -> Result<Ingested> {
     let limit = d.config.pull.page_size;
     let mut total = Ingested::default();
+    let mut cursor: Option<u64> = None;
+    let mut first = true;
     loop {
         let g = d
             .store
@@ -217,11 +229,16 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64) -> Resul
             gate_err("the pinned key in the district database is not valid".into())
         })?;
         // A broken gate's new events keep coming, into quarantine.
-        let after = if g.broken() {
+        let normal = if g.broken() {
             g.head_seq.max(g.quarantine_seq)
         } else {
             g.head_seq
         };
+        if first && recheck && !g.broken() && g.head_seq > g.base_seq {
+            cursor = Some(g.base_seq);
+        }
+        first = false;
+        let after = cursor.unwrap_or(normal);
         let page = client
             .fetch(&url, &token, after, limit)
             .await
@@ -303,6 +320,17 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64) -> Resul
         tx.commit()?;
         let n = page.events.len();
         add_counts(&mut total, counts);
+        if cursor.is_some() {
+            // Still re-reading what was collected: go on from this page's
+            // end; once past the held head (or broken), back to plain pulling.
+            cursor = match page.events.last().map(|e| e.event.body.seq) {
+                Some(end) if end < g.head_seq && total.broke.is_none() => Some(end),
+                _ => None,
+            };
+            if cursor.is_some() {
+                continue;
+            }
+        }
         if n == 0 || n < limit as usize {
             return Ok(total);
         }
@@ -315,13 +343,14 @@ pub async fn pull_all(
     d: &mut District,
     client: &Client,
     only: Option<&[i64]>,
+    recheck: bool,
 ) -> Result<Vec<GatePull>> {
     let mut out = Vec::new();
     for g in d.store.gates()? {
         if g.url.is_none() || only.is_some_and(|ids| !ids.contains(&g.id)) {
             continue;
         }
-        let res = pull_gate(d, client, g.id).await;
+        let res = pull_gate(d, client, g.id, recheck).await;
         let after = d.store.gate(g.id)?.unwrap_or_else(|| g.clone());
         let mut p = GatePull {
             gate: after.name.clone(),
@@ -338,7 +367,11 @@ pub async fn pull_all(
                 p.counts = c;
             }
             Err(e) => {
-                let msg = e.to_string();
+                // The line already names the gate.
+                let msg = match e {
+                    DistrictError::Gate { detail, .. } => detail,
+                    other => other.to_string(),
+                };
                 d.store.record_error(g.id, &msg, &now_text(Utc::now()))?;
                 p.error = Some(msg);
             }
@@ -376,6 +409,7 @@ pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Re
         Duration::from_secs(d.config.pull.max_backoff_s.max(d.config.pull.interval_s));
     let mut next: HashMap<i64, Instant> = HashMap::new();
     let mut backoff: HashMap<i64, Duration> = HashMap::new();
+    let mut recheck = true;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| DistrictError::Usage(format!("cannot listen for SIGTERM: {e}")))?;
     loop {
@@ -387,7 +421,9 @@ pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Re
             .filter(|g| g.url.is_some() && next.get(&g.id).is_none_or(|t| *t <= now))
             .map(|g| g.id)
             .collect();
-        for p in pull_all(d, &client, Some(&due)).await? {
+        // The first round re-reads every gate's whole log, so an edit made
+        // while the service was down is found.
+        for p in pull_all(d, &client, Some(&due), std::mem::take(&mut recheck)).await? {
             let Some(id) = d
                 .store
                 .gates()?
