@@ -98,7 +98,21 @@ impl District {
                 detail: e.to_string(),
             }
         })?;
-        Self::open(dir)
+        let d = Self::open(dir)?;
+        // district.db holds the gates' API tokens (they have to be sent), so
+        // only the district's own user may read it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let db = dir.join(DB_NAME);
+            std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+                DistrictError::CannotCreate {
+                    path: db,
+                    detail: e.to_string(),
+                }
+            })?;
+        }
+        Ok(d)
     }
 
     pub fn open(dir: &Path) -> Result<District> {
