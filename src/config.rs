@@ -5,6 +5,7 @@
 //! whole list at once (`gatepass config check`).
 
 use crate::domain::policy::{Policy, PolicyDoc};
+use crate::hw::config::HardwareConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -106,9 +107,7 @@ pub struct Config {
     pub policy_doc: PolicyDoc,
     pub retention: RetentionSection,
     pub simulated: bool,
-    pub thermometer: toml::Table,
-    pub scanner: toml::Table,
-    pub signals: toml::Table,
+    pub hardware: HardwareConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +150,22 @@ impl Config {
                 None
             }
         };
+        let hardware = HardwareConfig {
+            thermometer: typed("thermometer", raw.thermometer, &mut problems),
+            scanner: typed("scanner", raw.scanner, &mut problems),
+            signals: typed("signals", raw.signals, &mut problems),
+        };
+        if problems.is_empty() {
+            if let Err(e) = hardware.thermometer.validate() {
+                problems.push(e);
+            }
+            if let Err(e) = hardware.scanner.validate() {
+                problems.push(e);
+            }
+            if let Err(e) = hardware.signals.validate() {
+                problems.push(e);
+            }
+        }
         match (listen, policy, problems.is_empty()) {
             (Some(listen), Some(policy), true) => Ok(Config {
                 simulated: raw.gate.simulated.or(raw.simulated).unwrap_or(false),
@@ -159,11 +174,22 @@ impl Config {
                 policy,
                 policy_doc: raw.policy,
                 retention: raw.retention,
-                thermometer: raw.thermometer.unwrap_or_default(),
-                scanner: raw.scanner.unwrap_or_default(),
-                signals: raw.signals.unwrap_or_default(),
+                hardware,
             }),
             _ => Err(problems),
+        }
+    }
+}
+
+/// A hardware section as its typed struct; a wrong value becomes a problem
+/// naming the section, and the defaults stand in so checking goes on.
+fn typed<T: serde::de::DeserializeOwned + Default>(name: &str, t: Option<toml::Table>, problems: &mut Vec<String>) -> T {
+    match t.map(|t| toml::Value::Table(t).try_into::<T>()) {
+        None => T::default(),
+        Some(Ok(v)) => v,
+        Some(Err(e)) => {
+            problems.push(format!("[{name}]: {}", e.message()));
+            T::default()
         }
     }
 }

@@ -121,17 +121,6 @@ pub fn now_text(now: DateTime<Utc>) -> String {
     now.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The time source this machine reports, if any (NTP synchronised, an RTC).
-pub fn system_time_source() -> Option<&'static str> {
-    if Path::new("/run/systemd/timesync/synchronized").exists() {
-        Some("ntp")
-    } else if Path::new("/sys/class/rtc/rtc0").exists() {
-        Some("rtc")
-    } else {
-        None
-    }
-}
-
 impl Gate {
     /// Creates a data directory: config, database, gate key, community key.
     pub fn init(data_dir: &Path, community: &str, gate: &str, now: DateTime<Utc>) -> Result<Gate> {
@@ -213,7 +202,12 @@ impl Gate {
 
     pub fn clock_state(&self, now: DateTime<Utc>) -> Result<ClockState> {
         let newest = self.store.newest_event_ms()?.and_then(DateTime::<Utc>::from_timestamp_millis);
-        let source = if self.config.gate.trust_clock { Some("config") } else { system_time_source() };
+        let source = if self.config.gate.trust_clock {
+            Some("config")
+        } else {
+            let probe = crate::hw::clock::confirmed();
+            probe.confirmed.then_some(probe.source)
+        };
         Ok(clock::assess(now, source, newest))
     }
 

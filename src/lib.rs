@@ -1,18 +1,25 @@
 //! gatepass: the checkpoint daemon of a closed-off community.
 //!
 //! `domain` is the pure core (passes, rules, decisions, the event chain);
-//! everything else is a thin layer of I/O around it.
+//! everything else is a thin layer of I/O around it: `store` (all SQL),
+//! `gate` (the operations on one data directory), `writer` (the single
+//! writer thread with group commit), `http` (API and pages), `hw` (devices),
+//! `cli` (commands).
 
-pub mod domain;
+pub mod auth;
+pub mod cards;
+pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod gate;
-pub mod keys;
-pub mod store;
-pub mod cards;
-pub mod auth;
-pub mod export;
-pub mod cli;
-pub mod http;
 pub mod demo;
 pub mod district;
+pub mod domain;
+pub mod export;
+pub mod gate;
+pub mod http;
+pub mod hw;
+pub mod hw_glue;
+pub mod keys;
+pub mod logging;
+pub mod store;
+pub mod writer;

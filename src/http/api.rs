@@ -1,0 +1,351 @@
+//! The guard's and the district's API: scan, events, who is out, health,
+//! metrics, the live stream of decisions, and page login.
+
+use super::auth::{AnyAccess, GuardAccess, Principal, ReaderAccess, SESSION_COOKIE};
+use super::error::{ApiError, ApiJson};
+use super::metrics::label;
+use super::AppState;
+use crate::auth::{self, Role};
+use crate::domain::rules::{Decision, Direction};
+
+use crate::gate::{ScanOutcome, ScanRequest, Temperature, PLAUSIBLE_C};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/scan", post(scan))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/out", get(out))
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/stream", get(stream))
+        .route("/api/v1/login", post(login))
+        .route("/api/v1/logout", post(logout))
+        .route("/api/v1/me", get(me))
+        .route("/metrics", get(metrics))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ScanBody {
+    pub payload: String,
+    #[serde(default)]
+    pub direction: Option<String>,
+    #[serde(default)]
+    pub temperature_c: Option<f64>,
+}
+
+/// Decides one scan from any source (HTTP, the USB scanner) and shows it:
+/// metrics, the live view, and the lamps/relay (only for a live decision,
+/// and only after the event is on disk).
+pub async fn perform_scan(
+    state: &AppState,
+    payload: String,
+    direction: Option<Direction>,
+    typed_temperature: Option<f64>,
+) -> Result<ScanOutcome, ApiError> {
+    let temperature = match typed_temperature {
+        Some(t) => {
+            if !t.is_finite() || !PLAUSIBLE_C.contains(&t) {
+                return Err(ApiError::BadRequest(format!(
+                    "temperature_c {t} is not a body temperature (30–45 °C); measure again"
+                )));
+            }
+            Some(Temperature::manual(t))
+        }
+        None => state.inner.hardware.as_ref().and_then(|hw| {
+            let max_age = state.inner.config.hardware.thermometer.max_age();
+            hw.thermometer.latest(max_age).map(|r| Temperature {
+                celsius: (r.celsius * 100.0).round() / 100.0,
+                raw_celsius: (r.raw_celsius * 100.0).round() / 100.0,
+                source: match r.source {
+                    crate::hw::ReadingSource::Serial => "serial",
+                    crate::hw::ReadingSource::I2c => "i2c",
+                },
+            })
+        }),
+    };
+    let req = ScanRequest { payload, direction, temperature, backfill_at: None };
+    let outcome = match state.inner.writer.scan(req).await {
+        Ok(o) => {
+            state.inner.log_writable.store(true, Ordering::Relaxed);
+            o
+        }
+        Err(e) => {
+            state.inner.log_writable.store(false, Ordering::Relaxed);
+            state.inner.metrics.inc("gatepass_log_write_failures_total".into());
+            if let Some(hw) = &state.inner.hardware {
+                // Fail closed: red, never the relay.
+                hw.signals.show(Decision::Deny, false);
+            }
+            return Err(e.into());
+        }
+    };
+    let m = &state.inner.metrics;
+    m.inc(format!("gatepass_scans_total{{decision=\"{}\"}}", outcome.decision.as_str()));
+    for r in &outcome.reasons {
+        m.inc(format!("gatepass_scan_reasons_total{{reason=\"{}\"}}", r.as_str()));
+    }
+    for w in &outcome.warnings {
+        m.inc(format!("gatepass_scan_warnings_total{{warning=\"{}\"}}", w.as_str()));
+    }
+    if let Some(hw) = &state.inner.hardware {
+        hw.signals.show(outcome.decision, true);
+    }
+    if let Ok(json) = serde_json::to_string(&outcome) {
+        let _ = state.inner.live.send(json);
+    }
+    Ok(outcome)
+}
+
+async fn scan(State(state): State<AppState>, _who: GuardAccess, ApiJson(body): ApiJson<ScanBody>) -> Result<Json<ScanOutcome>, ApiError> {
+    let direction = match body.direction.as_deref() {
+        None | Some("") => None,
+        Some(d) => Some(d.parse::<Direction>().map_err(ApiError::BadRequest)?),
+    };
+    Ok(Json(perform_scan(&state, body.payload, direction, body.temperature_c).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    after: u64,
+    limit: Option<u32>,
+}
+
+const MAX_PAGE: u32 = 5000;
+
+async fn events(State(state): State<AppState>, _who: ReaderAccess, Query(q): Query<EventsQuery>) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(1000).min(MAX_PAGE);
+    let (events, head) = {
+        let store = state.reader()?;
+        let events = if limit == 0 { vec![] } else { store.events_after(q.after, limit)? };
+        let head = store.events_after(store.head()?.0.saturating_sub(1), 1)?.pop();
+        (events, head)
+    };
+    let names: std::collections::HashMap<u32, String> = if state.inner.config.gate.share_names {
+        state.reader()?.residents()?.into_iter().map(|r| (r.id, r.name)).collect()
+    } else {
+        Default::default()
+    };
+    let key = &state.inner.gate_key_hex;
+    let lines: Vec<crate::domain::chain::ExportedEvent> = events
+        .into_iter()
+        .map(|e| {
+            let resident_name = e.body.resident_id.and_then(|id| names.get(&id).cloned());
+            crate::domain::chain::ExportedEvent { event: e, gate_key: Some(key.clone()), resident_name }
+        })
+        .collect();
+    let head = head.map(|h| serde_json::json!({"seq": h.body.seq, "hash": h.hash, "sig": h.sig}));
+    Ok(Json(serde_json::json!({
+        "gate": state.inner.identity.gate,
+        "community": state.inner.identity.community,
+        "gate_key": key,
+        "events": lines,
+        "head": head,
+    }))
+    .into_response())
+}
+
+async fn out(State(state): State<AppState>, _who: GuardAccess) -> Result<Json<serde_json::Value>, ApiError> {
+    let policy = state.policy()?;
+    let rows = state.reader()?.out_now()?;
+    let now = chrono::Utc::now();
+    let list: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            let since = chrono::DateTime::from_timestamp_millis(r.since_ms).unwrap_or(now);
+            let minutes = (now - since).num_minutes().max(0);
+            serde_json::json!({
+                "resident_id": r.resident_id, "name": r.name, "household": r.household,
+                "since": since.with_timezone(&policy.timezone).to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+                "minutes": minutes, "overdue": minutes > i64::from(policy.max_outing_minutes), "event_seq": r.seq,
+            })
+        })
+        .collect();
+    let overdue = list.iter().filter(|v| v["overdue"] == true).count();
+    Ok(Json(serde_json::json!({"out": list, "count": list.len(), "overdue": overdue, "max_outing_minutes": policy.max_outing_minutes})))
+}
+
+async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let now = chrono::Utc::now();
+    let db = state.reader().ok().map(|s| (s.head(), s.newest_event_ms()));
+    let (database, newest) = match db {
+        Some((Ok((seq, hash)), newest)) => (
+            serde_json::json!({"ok": true, "events": seq, "head_hash": hash,
+                "log_writable": state.inner.log_writable.load(Ordering::Relaxed)}),
+            newest.ok().flatten(),
+        ),
+        _ => (serde_json::json!({"ok": false, "detail": "the database cannot be read"}), None),
+    };
+    let source = if state.inner.config.gate.trust_clock {
+        Some("config")
+    } else {
+        let p = crate::hw::clock::confirmed();
+        p.confirmed.then_some(p.source)
+    };
+    let clock = crate::clock::assess(now, source, newest.and_then(chrono::DateTime::from_timestamp_millis));
+    let mut devices = serde_json::Map::new();
+    match &state.inner.hardware {
+        Some(hw) => {
+            for (name, st) in hw.statuses() {
+                devices.insert(name.to_string(), serde_json::to_value(st).unwrap_or_default());
+            }
+        }
+        None => {
+            for name in ["thermometer", "scanner", "signals"] {
+                devices.insert(name.into(), serde_json::json!({"kind": "none", "state": "off", "detail": "no hardware started"}));
+            }
+        }
+    }
+    let ok = database["ok"] == true && database["log_writable"] == true;
+    let mut v = serde_json::json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "gate": state.inner.identity.gate,
+        "community": state.inner.identity.community,
+        "gate_key": state.inner.gate_key_hex,
+        "database": database,
+        "clock": {"trusted": clock.trusted, "suspect": !clock.trusted, "source": clock.source, "detail": clock.detail, "now": now.to_rfc3339()},
+        "uptime_s": state.inner.started.elapsed().as_secs(),
+    });
+    if let Some(obj) = v.as_object_mut() {
+        obj.extend(devices);
+    }
+    Json(v)
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut out = String::new();
+    out.push_str("# HELP gatepass_build_info Build information.\n# TYPE gatepass_build_info gauge\n");
+    out.push_str(&format!(
+        "gatepass_build_info{{version=\"{}\",gate=\"{}\",community=\"{}\"}} 1\n",
+        env!("CARGO_PKG_VERSION"),
+        label(&state.inner.identity.gate),
+        label(&state.inner.identity.community)
+    ));
+    let snap = state.inner.metrics.snapshot();
+    let mut typed = std::collections::BTreeSet::new();
+    for (series, v) in &snap {
+        let name = series.split('{').next().unwrap_or(series);
+        if typed.insert(name.to_string()) {
+            out.push_str(&format!("# TYPE {name} counter\n"));
+        }
+        out.push_str(&format!("{series} {v}\n"));
+    }
+    if let Ok(store) = state.reader() {
+        if let Ok(rows) = store.out_now() {
+            let max = state.policy().map(|p| p.max_outing_minutes).unwrap_or(180);
+            let now = chrono::Utc::now().timestamp_millis();
+            let overdue = rows.iter().filter(|r| (now - r.since_ms) / 60_000 > i64::from(max)).count();
+            out.push_str(&format!("# TYPE gatepass_people_out gauge\ngatepass_people_out {}\n", rows.len()));
+            out.push_str(&format!("# TYPE gatepass_people_overdue gauge\ngatepass_people_overdue {overdue}\n"));
+        }
+        if let Ok((seq, _)) = store.head() {
+            out.push_str(&format!("# TYPE gatepass_events gauge\ngatepass_events {seq}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "# TYPE gatepass_log_writable gauge\ngatepass_log_writable {}\n",
+        u8::from(state.inner.log_writable.load(Ordering::Relaxed))
+    ));
+    if let Some(hw) = &state.inner.hardware {
+        out.push_str("# TYPE gatepass_device_up gauge\n");
+        for (name, st) in hw.statuses() {
+            let up = matches!(st.state, crate::hw::DeviceState::Ok | crate::hw::DeviceState::Simulated);
+            out.push_str(&format!("gatepass_device_up{{device=\"{name}\",kind=\"{}\",state=\"{}\"}} {}\n", label(&st.kind), st.state.as_str(), u8::from(up)));
+        }
+        out.push_str("# TYPE gatepass_device_last_reading_age_seconds gauge\n");
+        for (name, st) in hw.statuses() {
+            if let Some(ms) = st.last_reading_age_ms {
+                out.push_str(&format!("gatepass_device_last_reading_age_seconds{{device=\"{name}\"}} {:.3}\n", ms as f64 / 1000.0));
+            }
+        }
+        out.push_str("# TYPE gatepass_device_rejected_total counter\n");
+        for (name, st) in hw.statuses() {
+            out.push_str(&format!("gatepass_device_rejected_total{{device=\"{name}\"}} {}\n", st.rejected));
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
+
+/// Server-sent events: every decision as it is made, for the guard page
+/// (scans from the USB scanner appear without a click).
+async fn stream(State(state): State<AppState>, _who: GuardAccess) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let rx = state.inner.live.subscribe();
+    let s = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(json) => return Some((Ok(Event::default().event("scan").data(json)), rx)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(s).keep_alive(KeepAlive::default())
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginBody {
+    name: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
+    let ip_key = format!("ip:{}", peer.ip());
+    let name_key = format!("name:{}", body.name.trim());
+    let keys = [ip_key.as_str(), name_key.as_str()];
+    if state.inner.logins.blocked(&keys) {
+        return Err(ApiError::TooManyRequests);
+    }
+    let user = state.reader()?.user(body.name.trim())?;
+    let ok_role = match &user {
+        Some((role, hash)) => auth::verify_password(&body.password, hash).then(|| role.parse::<Role>().ok()).flatten(),
+        None => {
+            auth::dummy_password_check(&body.password);
+            None
+        }
+    };
+    let Some(role) = ok_role else {
+        state.inner.logins.failed(&keys);
+        return Err(ApiError::Unauthorized);
+    };
+    state.inner.logins.succeeded(&keys);
+    let sid = state.inner.sessions.create(Principal { role, name: body.name.trim().to_string() });
+    let cookie = format!("{SESSION_COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200");
+    Ok((
+        StatusCode::OK,
+        [(header::SET_COOKIE, cookie)],
+        Json(serde_json::json!({"name": body.name.trim(), "role": role})),
+    )
+        .into_response())
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut parts = axum::http::Request::new(()).into_parts().0;
+    parts.headers = headers;
+    if let Some(sid) = super::auth::session_cookie(&parts) {
+        state.inner.sessions.remove(&sid);
+    }
+    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    (StatusCode::OK, [(header::SET_COOKIE, cookie)], Json(serde_json::json!({"ok": true}))).into_response()
+}
+
+async fn me(State(state): State<AppState>, who: AnyAccess) -> Json<serde_json::Value> {
+    let p = who.principal();
+    Json(serde_json::json!({
+        "name": p.name, "role": p.role,
+        "gate": state.inner.identity.gate, "community": state.inner.identity.community,
+    }))
+}
+

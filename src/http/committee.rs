@@ -1,0 +1,286 @@
+//! The committee's API: register, categories, passes and their card sheet,
+//! rules, tokens, alerts and the audit trail. Every change goes through the
+//! writer thread and is audited under the caller's name.
+
+use super::auth::{CommitteeAccess, GuardAccess};
+use super::error::{ApiError, ApiJson};
+use super::AppState;
+use crate::auth::{self, Role};
+use crate::domain::policy::PolicyDoc;
+use crate::domain::Category;
+use crate::gate::now_text;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use base64::Engine;
+use chrono::{NaiveDate, Utc};
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/households", get(households))
+        .route("/api/v1/households/import", post(import))
+        .route("/api/v1/residents/{id}/category", put(set_category))
+        .route("/api/v1/passes", get(passes))
+        .route("/api/v1/passes/issue", post(issue))
+        .route("/api/v1/passes/sheet", get(sheet))
+        .route("/api/v1/passes/{id}/qr.png", get(qr))
+        .route("/api/v1/passes/{id}/revoke", post(revoke))
+        .route("/api/v1/policy", get(policy).put(set_policy))
+        .route("/api/v1/tokens", get(tokens).post(create_token))
+        .route("/api/v1/tokens/{id}/revoke", post(revoke_token))
+        .route("/api/v1/audit", get(audit))
+        .route("/api/v1/alerts", get(alerts))
+}
+
+/// Phone numbers in lists show only the last four digits.
+fn mask_phone(p: &str) -> String {
+    let digits: Vec<char> = p.chars().collect();
+    if digits.len() <= 4 {
+        return "****".into();
+    }
+    let tail: String = digits[digits.len() - 4..].iter().collect();
+    format!("{}{}", "*".repeat(digits.len() - 4), tail)
+}
+
+async fn households(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut hs = state.reader()?.households()?;
+    for h in &mut hs {
+        for r in &mut h.residents {
+            r.phone = r.phone.as_deref().map(mask_phone);
+        }
+    }
+    let residents: usize = hs.iter().map(|h| h.residents.len()).sum();
+    Ok(Json(serde_json::json!({"households": hs, "household_count": hs.len(), "resident_count": residents})))
+}
+
+async fn import(State(state): State<AppState>, who: CommitteeAccess, body: Bytes) -> Result<Json<serde_json::Value>, ApiError> {
+    let actor = who.principal().actor();
+    let (counts, rejected) = state
+        .inner
+        .writer
+        .run(move |g| g.import_register(&body, &actor, Utc::now()))
+        .await??;
+    Ok(Json(serde_json::json!({
+        "added": counts.added, "updated": counts.updated, "unchanged": counts.unchanged,
+        "rejected": rejected.len(), "rejections": rejected,
+    })))
+}
+
+#[derive(Deserialize)]
+struct CategoryBody {
+    category: String,
+    #[serde(default)]
+    until: Option<String>,
+}
+
+async fn set_category(
+    State(state): State<AppState>,
+    who: CommitteeAccess,
+    Path(id): Path<u32>,
+    ApiJson(body): ApiJson<CategoryBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let category: Category = body.category.parse().map_err(|e: crate::domain::category::UnknownCategory| ApiError::BadRequest(e.to_string()))?;
+    let until = match body.until.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(u) => Some(u.parse::<NaiveDate>().map_err(|_| ApiError::BadRequest(format!("until '{u}' must be YYYY-MM-DD")))?),
+    };
+    let actor = who.principal().actor();
+    let r = state.inner.writer.run(move |g| g.set_category_by_id(id, category, until, &actor, Utc::now())).await??;
+    Ok(Json(serde_json::json!({"id": r.id, "name": r.name, "household": r.household, "category": r.category, "until": r.category_until})))
+}
+
+async fn passes(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = state.reader()?;
+    let residents: std::collections::HashMap<u32, crate::store::ResidentView> =
+        store.residents()?.into_iter().map(|r| (r.id, r)).collect();
+    let list: Vec<_> = store
+        .passes()?
+        .into_iter()
+        .map(|p| {
+            let r = residents.get(&p.resident_id);
+            serde_json::json!({
+                "pass_id": p.pass_id, "resident_id": p.resident_id,
+                "name": r.map(|r| r.name.clone()), "household": r.map(|r| r.household.clone()),
+                "valid_from": p.valid_from, "valid_until": p.valid_until, "key_id": p.key_id,
+                "issued_at": p.issued_at, "revoked_at": p.revoked_at, "revoke_reason": p.revoke_reason,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"passes": list})))
+}
+
+#[derive(Deserialize)]
+struct IssueBody {
+    #[serde(default)]
+    household: Option<String>,
+    #[serde(default)]
+    all: bool,
+    #[serde(default)]
+    valid_from: Option<String>,
+    #[serde(default)]
+    valid_days: Option<u32>,
+}
+
+async fn issue(State(state): State<AppState>, who: CommitteeAccess, ApiJson(body): ApiJson<IssueBody>) -> Result<Json<serde_json::Value>, ApiError> {
+    let household = body.household.filter(|h| !h.trim().is_empty());
+    if household.is_none() && !body.all {
+        return Err(ApiError::BadRequest("say which passes: \"all\": true or a \"household\"".into()));
+    }
+    let tz = state.policy()?.timezone;
+    let from = match body.valid_from.as_deref().map(str::trim) {
+        None | Some("") => Utc::now().with_timezone(&tz).date_naive(),
+        Some(s) => s.parse().map_err(|_| ApiError::BadRequest(format!("valid_from '{s}' must be YYYY-MM-DD")))?,
+    };
+    let days = body.valid_days.unwrap_or(30);
+    let actor = who.principal().actor();
+    let issued = state
+        .inner
+        .writer
+        .run(move |g| g.issue_passes(household.as_deref(), from, days, &actor, Utc::now()))
+        .await??;
+    let list: Vec<_> = issued
+        .iter()
+        .map(|(p, r)| serde_json::json!({"pass_id": p.pass_id, "resident_id": r.id, "name": r.name, "household": r.household,
+            "valid_from": p.valid_from, "valid_until": p.valid_until, "payload": p.payload}))
+        .collect();
+    Ok(Json(serde_json::json!({"issued": list.len(), "passes": list})))
+}
+
+#[derive(Deserialize)]
+struct SheetQuery {
+    #[serde(default)]
+    household: Option<String>,
+}
+
+/// The printable card sheet of the active passes, images inline.
+async fn sheet(State(state): State<AppState>, _w: CommitteeAccess, Query(q): Query<SheetQuery>) -> Result<Response, ApiError> {
+    let (cards, community) = {
+        let store = state.reader()?;
+        let residents: std::collections::HashMap<u32, crate::store::ResidentView> =
+            store.residents()?.into_iter().map(|r| (r.id, r)).collect();
+        let cards: Vec<_> = store
+            .passes()?
+            .into_iter()
+            .filter(|p| p.revoked_at.is_none())
+            .filter_map(|p| residents.get(&p.resident_id).cloned().map(|r| (p, r)))
+            .filter(|(_, r)| q.household.as_deref().is_none_or(|h| h.is_empty() || r.household == h))
+            .collect();
+        (cards, state.inner.identity.community.clone())
+    };
+    let html = tokio::task::spawn_blocking(move || {
+        crate::cards::sheet_html(&community, &cards, |p| match crate::cards::qr_png(&p.payload, 6) {
+            Ok(png) => format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png)),
+            Err(_) => String::new(),
+        })
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?;
+    Ok(Html(html).into_response())
+}
+
+async fn qr(State(state): State<AppState>, _w: CommitteeAccess, Path(id): Path<u32>) -> Result<Response, ApiError> {
+    let p = state.reader()?.pass(id)?.ok_or_else(|| ApiError::NotFound(format!("no pass {id}")))?;
+    let png = crate::cards::qr_png(&p.payload, 8).map_err(|_| ApiError::Internal)?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+#[derive(Deserialize)]
+struct RevokeBody {
+    reason: String,
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    who: CommitteeAccess,
+    Path(id): Path<u32>,
+    ApiJson(body): ApiJson<RevokeBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let actor = who.principal().actor();
+    let reason = body.reason.clone();
+    state.inner.writer.run(move |g| g.revoke_pass(id, &reason, &actor, Utc::now())).await??;
+    Ok(Json(serde_json::json!({"pass_id": id, "revoked": true, "reason": body.reason})))
+}
+
+async fn policy(State(state): State<AppState>, _w: GuardAccess) -> Result<Json<PolicyDoc>, ApiError> {
+    Ok(Json(state.policy()?.to_doc()))
+}
+
+async fn set_policy(State(state): State<AppState>, who: CommitteeAccess, ApiJson(doc): ApiJson<PolicyDoc>) -> Result<Json<PolicyDoc>, ApiError> {
+    let actor = who.principal().actor();
+    let p = state.inner.writer.run(move |g| g.set_policy(&doc, &actor, Utc::now())).await??;
+    Ok(Json(p.to_doc()))
+}
+
+async fn tokens(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(serde_json::json!({"tokens": state.reader()?.tokens()?})))
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    role: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn create_token(State(state): State<AppState>, who: CommitteeAccess, ApiJson(body): ApiJson<TokenBody>) -> Result<Json<serde_json::Value>, ApiError> {
+    let role: Role = body.role.parse().map_err(ApiError::BadRequest)?;
+    let token = auth::new_token();
+    let hash = auth::token_hash(&token);
+    let actor = who.principal().actor();
+    let name = body.name.clone();
+    let h2 = hash.clone();
+    state
+        .inner
+        .writer
+        .run(move |g| {
+            let now = now_text(Utc::now());
+            g.store.add_token(&h2, role.as_str(), &name, &now)?;
+            g.store.audit(&now, &actor, "token.create", &serde_json::json!({"role": role, "name": name, "id": &h2[..8]}))?;
+            Ok(())
+        })
+        .await??;
+    Ok(Json(serde_json::json!({"token": token, "role": role, "name": body.name, "id": &hash[..8]})))
+}
+
+async fn revoke_token(State(state): State<AppState>, who: CommitteeAccess, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let actor = who.principal().actor();
+    let id2 = id.clone();
+    state
+        .inner
+        .writer
+        .run(move |g| {
+            let now = now_text(Utc::now());
+            g.store.revoke_token(&id2, &now)?;
+            g.store.audit(&now, &actor, "token.revoke", &serde_json::json!({"id": id2}))?;
+            Ok(())
+        })
+        .await??;
+    Ok(Json(serde_json::json!({"id": id, "revoked": true})))
+}
+
+async fn audit(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(serde_json::json!({"audit": state.reader()?.audit_log(500)?})))
+}
+
+/// Fever, refer, kept-in residents who tried to leave, forged passes and
+/// overdue returns, newest first, with names for the committee.
+async fn alerts(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = state.reader()?;
+    let names: std::collections::HashMap<u32, String> = store.residents()?.into_iter().map(|r| (r.id, r.name)).collect();
+    let list: Vec<_> = store
+        .alerts(200)?
+        .into_iter()
+        .map(|e| {
+            let b = e.body;
+            serde_json::json!({"seq": b.seq, "at": b.at, "decision": b.decision, "direction": b.direction,
+                "reasons": b.reasons, "warnings": b.warnings, "resident_id": b.resident_id,
+                "name": b.resident_id.and_then(|id| names.get(&id).cloned()), "household": b.household,
+                "temperature_c": b.temperature_c})
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"alerts": list})))
+}

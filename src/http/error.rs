@@ -1,0 +1,110 @@
+//! The one place errors become HTTP answers. Clients get a stable code and
+//! a message a guard can act on; internal details go to the log only.
+
+use crate::gate::GateError;
+use crate::store::StoreError;
+use crate::writer::WriterError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized,
+    Forbidden,
+    BadRequest(String),
+    NotFound(String),
+    TooManyRequests,
+    /// The entry log cannot be written: no decision can be given.
+    LogUnavailable(String),
+    Internal,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "log in, or send Authorization: Bearer TOKEN (create one with `gatepass token create`)".into(),
+            ),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "your role may not do this".into()),
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
+            ApiError::TooManyRequests => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "too many attempts; wait a minute and try again".into())
+            }
+            ApiError::LogUnavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", m.clone()),
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "something went wrong inside the gate; it is in the gate's log".into(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        (status, Json(serde_json::json!({"error": code, "message": message}))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => ApiError::NotFound(m),
+            StoreError::Invalid(m) => ApiError::BadRequest(m),
+            StoreError::DiskFull | StoreError::Busy => ApiError::LogUnavailable(e.to_string()),
+            other => {
+                tracing::error!("storage: {other}");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<GateError> for ApiError {
+    fn from(e: GateError) -> Self {
+        match e {
+            GateError::Store(s) => s.into(),
+            GateError::Usage(m) => ApiError::BadRequest(m),
+            other => {
+                tracing::error!("gate: {other}");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<WriterError> for ApiError {
+    fn from(e: WriterError) -> Self {
+        tracing::error!("writer: {e}");
+        ApiError::LogUnavailable(format!(
+            "the entry log cannot be written ({e}); no decision can be given — check the disk, scans resume by themselves"
+        ))
+    }
+}
+
+/// A JSON body whose rejections come back in our error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => {
+                let status = rej.status();
+                let body = Json(serde_json::json!({"error": "bad_request", "message": rej.body_text()}));
+                Err((status, body).into_response())
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The pages: static HTML/JS/CSS compiled into the binary (no network at
+//! the gate, nothing to install). They talk to the same JSON API.
+
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
+use axum::Router;
+
+use super::AppState;
+
+macro_rules! asset {
+    ($path:literal, $mime:literal) => {
+        || async { ([(header::CONTENT_TYPE, $mime), (header::CACHE_CONTROL, "no-cache")], include_str!(concat!("../../static/", $path))).into_response() }
+    };
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/guard") }))
+        .route("/guard", get(asset!("guard.html", "text/html; charset=utf-8")))
+        .route("/committee", get(asset!("committee.html", "text/html; charset=utf-8")))
+        .route("/login", get(asset!("login.html", "text/html; charset=utf-8")))
+        .route("/static/app.css", get(asset!("app.css", "text/css; charset=utf-8")))
+        .route("/static/i18n.js", get(asset!("i18n.js", "text/javascript; charset=utf-8")))
+        .route("/static/guard.js", get(asset!("guard.js", "text/javascript; charset=utf-8")))
+        .route("/static/committee.js", get(asset!("committee.js", "text/javascript; charset=utf-8")))
+}
+
