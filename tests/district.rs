@@ -1157,3 +1157,143 @@ fn recheck_finds_an_edit_to_collected_events_and_the_service_pulls() {
     assert_eq!(gate_row(&gates, "北门")["events"], 3);
     assert_eq!(report(&d)["total"]["fever"], 1);
 }
+
+/// A real gate daemon (`gatepass serve`) on an ephemeral port; its first
+/// stdout line names the address. Killed when dropped.
+struct Daemon {
+    url: String,
+    child: std::process::Child,
+}
+
+impl Daemon {
+    fn start(dir: &Path) -> Daemon {
+        let mut child = Command::new(BIN)
+            .env_remove("GATEPASS_DATA_DIR")
+            .env("RUST_LOG", "off")
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("gatepass listening on ")
+            .unwrap_or_else(|| panic!("daemon said: {line}"))
+            .to_string();
+        Daemon { url, child }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn pull_from_real_gate_daemons() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (east, east_e) = sunny_day(root);
+    let (north, north_e) = happy_day(root);
+    let (east_tok, north_tok) = (east.token("district"), north.token("district"));
+    let guard = east.token("guard");
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    {
+        let e = Daemon::start(&east.dir);
+        let n = Daemon::start(&north.dir);
+        let (_, err) = fails(
+            &d,
+            &["district", "add-gate", "--url", &e.url, "--token", &guard],
+            1,
+        );
+        assert!(err.contains("403"), "{err}");
+        ok(
+            &d,
+            &[
+                "district", "add-gate", "--url", &e.url, "--token", &east_tok,
+            ],
+        );
+        ok(
+            &d,
+            &[
+                "district", "add-gate", "--url", &n.url, "--token", &north_tok,
+            ],
+        );
+        let p = ok_json(&d, &["--json", "district", "pull", "--once"]);
+        let added: Vec<u64> = p["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["added"].as_u64().unwrap())
+            .collect();
+        assert_eq!(added, vec![3, 9], "{p}");
+        let r = report(&d);
+        assert_eq!(r["gates"][0]["denied"], north_e.denied);
+        assert_eq!(r["gates"][1]["fever"], east_e.fever);
+        assert_eq!(r["gates"][1]["overdue"], east_e.overdue);
+        assert_eq!(r["total"]["exits"], east_e.exits + north_e.exits);
+        let p = ok_json(&d, &["--json", "district", "pull", "--once", "--recheck"]);
+        assert!(
+            p["gates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|g| g["added"] == 0 && g["ok"] == true),
+            "{p}"
+        );
+        assert_eq!(report(&d), r);
+    }
+    // With the daemon stopped, someone edits a collected event; the restarted
+    // gate is found out by the recheck and its new events are kept apart.
+    let conn = rusqlite::Connection::open(east.dir.join("gatepass.db")).unwrap();
+    let n = conn
+        .execute("UPDATE events SET body = replace(body, '\"decision\":\"deny\"', '\"decision\":\"allow\"') WHERE seq = 3", [])
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+    east.scan("王五", "out", 36.6, "2025-03-14T09:10:00");
+    let e = Daemon::start(&east.dir);
+    // The gate came back on another port: a different address for the same
+    // key is refused unless the clerk says the gate moved.
+    let (_, err) = fails(
+        &d,
+        &[
+            "district", "add-gate", "--url", &e.url, "--token", &east_tok,
+        ],
+        1,
+    );
+    assert!(err.contains("--move"), "{err}");
+    let r = ok_json(
+        &d,
+        &[
+            "--json", "district", "add-gate", "--url", &e.url, "--token", &east_tok, "--move",
+        ],
+    );
+    assert_eq!(
+        (r["new"].as_bool(), r["url"].as_str()),
+        (Some(false), Some(e.url.as_str()))
+    );
+    let before = report(&d);
+    let (_, err) = fails(&d, &["district", "pull", "--once", "--recheck"], 3);
+    assert!(
+        err.contains("CHAIN BROKEN") && err.contains("event 3") && err.contains("edited"),
+        "{err}"
+    );
+    let gates = ok_json(&d, &["--json", "district", "gates"]);
+    let g = gate_row(&gates, "东门");
+    assert_eq!(
+        (g["chain_status"].as_str(), g["events"].as_u64()),
+        (Some("broken"), Some(9))
+    );
+    assert!(g["quarantined"].as_u64().unwrap() >= 1, "{g}");
+    // the 北门 daemon is gone: named, and the figures stand
+    assert_eq!(report(&d), before);
+}

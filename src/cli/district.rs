@@ -23,6 +23,9 @@ pub enum DistrictCmd {
         /// A token made on the gate with `gatepass token create --role district`.
         #[arg(long)]
         token: String,
+        /// The gate (same key) moved to this address: update its record.
+        #[arg(long = "move")]
+        moved: bool,
     },
     /// Collect new events from every gate; without --once, keep doing it as a service.
     Pull {
@@ -129,8 +132,8 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
     let now = Utc::now();
     match cmd {
         DistrictCmd::Init => Ok(exit::OK),
-        DistrictCmd::AddGate { url, token } => {
-            let (g, new) = runtime()?.block_on(pull::add_gate(&mut d, &url, &token))?;
+        DistrictCmd::AddGate { url, token, moved } => {
+            let (g, new) = runtime()?.block_on(pull::add_gate(&mut d, &url, &token, moved))?;
             if json {
                 print_json(
                     &serde_json::json!({"gate": g.name, "community": g.community, "url": g.url,

@@ -106,7 +106,16 @@ impl Client {
 
 /// Registers a gate: asks it for its identity (`limit=0`), checks the
 /// token, and pins its key.
-pub async fn add_gate(d: &mut District, url: &str, token: &str) -> Result<(GateRow, bool)> {
+///
+/// With `moved`, a gate already registered under this key gets the new
+/// address (a gate whose IP changed); without it that is refused, so a
+/// typo cannot silently point one gate's record at another machine.
+pub async fn add_gate(
+    d: &mut District,
+    url: &str,
+    token: &str,
+    moved: bool,
+) -> Result<(GateRow, bool)> {
     let url = url.trim().trim_end_matches('/').to_string();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(DistrictError::Usage(format!(
@@ -131,10 +140,10 @@ pub async fn add_gate(d: &mut District, url: &str, token: &str) -> Result<(GateR
     let now = now_text(Utc::now());
     if let Some(g) = d.store.gate_by_key(&page.gate_key)? {
         return match g.url.as_deref() {
-            Some(u) if u != url => Err(DistrictError::DuplicateGate {
+            Some(u) if u != url && !moved => Err(DistrictError::DuplicateGate {
                 gate: g.name,
                 community: g.community,
-                how: format!(" with this key at {u}"),
+                how: format!(" with this key at {u} (if the gate moved, add --move)"),
             }),
             _ => {
                 // Same gate, same (or first) address: a new token, or the
