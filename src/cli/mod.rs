@@ -3,6 +3,7 @@
 //! non-zero exit code; `--json` gives scripts a stable shape on stdout.
 
 mod admin;
+mod district;
 mod events;
 mod passes;
 mod register;
@@ -83,6 +84,9 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(admin::ConfigCmd),
+    /// The district side: collect gates' logs, verify, report, trace.
+    #[command(subcommand)]
+    District(district::DistrictCmd),
     /// The committee's audit trail.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -107,6 +111,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Events(c) => events::run(&dir, c, json),
         Command::Key(c) => admin::key(&dir, c, json),
         Command::Config(c) => admin::config(&dir, c, json),
+        Command::District(c) => district::run(&dir, c, json),
         Command::Audit { limit } => admin::audit(&dir, limit, json),
     }
 }

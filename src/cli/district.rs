@@ -1,0 +1,466 @@
+//! `gatepass district ...`: the district side on the command line. The
+//! global `--data-dir` is the district directory (`district.db`,
+//! `district.toml`); `--json` gives scripts a stable shape.
+
+use super::{exit, print_json};
+use crate::auth::{self, Role};
+use crate::district::ingest::import_file;
+use crate::district::{pull, report, trace, web, District, DistrictError};
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Subcommand)]
+pub enum DistrictCmd {
+    /// Create a district directory: district.db and a default district.toml.
+    Init,
+    /// Register a gate daemon: fetches its identity and pins its key.
+    AddGate {
+        /// The gate's address, e.g. http://10.0.3.7:8080
+        #[arg(long)]
+        url: String,
+        /// A token made on the gate with `gatepass token create --role district`.
+        #[arg(long)]
+        token: String,
+        /// The gate (same key) moved to this address: update its record.
+        #[arg(long = "move")]
+        moved: bool,
+    },
+    /// Collect new events from every gate; without --once, keep doing it as a service.
+    Pull {
+        #[arg(long)]
+        once: bool,
+        /// Fetch each gate's whole log again and compare it with what was collected.
+        #[arg(long)]
+        recheck: bool,
+    },
+    /// Import an `events export` file carried from a gate (USB stick).
+    Import { file: PathBuf },
+    /// Figures.
+    #[command(subcommand)]
+    Report(ReportCmd),
+    /// A case's crossings and who crossed the same gate around them.
+    Trace {
+        /// The resident's number (as on the gate).
+        #[arg(long)]
+        resident: String,
+        #[arg(long, default_value_t = 14)]
+        days: u32,
+        /// Only this community (resident numbers are unique per community).
+        #[arg(long)]
+        community: Option<String>,
+        /// End of the period (RFC 3339 or YYYY-MM-DD, local end of day); default now.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// The district pages and API.
+    Serve {
+        /// Overrides [serve] listen in district.toml.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Registered gates, their last contact and chain status.
+    Gates,
+    /// Page logins.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// API tokens for scripts reading the district's figures.
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCmd {
+    /// One local day's figures per gate and in total.
+    Daily {
+        /// YYYY-MM-DD (or today / yesterday).
+        #[arg(long)]
+        date: String,
+        #[arg(long, conflicts_with = "dhis2")]
+        csv: bool,
+        /// A DHIS2 dataValueSets document.
+        #[arg(long)]
+        dhis2: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Add or update a login; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "district")]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// A district API token, printed once (only its hash is kept).
+    Create {
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
+    if let DistrictCmd::Init = cmd {
+        let d = District::init(dir)?;
+        if json {
+            print_json(
+                &serde_json::json!({"data_dir": d.dir, "config": dir.join(crate::district::config::FILE_NAME),
+                "database": dir.join(crate::district::DB_NAME)}),
+            )?;
+        } else {
+            println!("created district directory {}", dir.display());
+            println!(
+                "next: set the DHIS2 codes and [org_units] in {}, then `gatepass district add-gate --url URL --token T`",
+                dir.join(crate::district::config::FILE_NAME).display()
+            );
+        }
+        return Ok(exit::OK);
+    }
+    let mut d = District::open(dir)?;
+    let now = Utc::now();
+    match cmd {
+        DistrictCmd::Init => Ok(exit::OK),
+        DistrictCmd::AddGate { url, token, moved } => {
+            let (g, new) = runtime()?.block_on(pull::add_gate(&mut d, &url, &token, moved))?;
+            if json {
+                print_json(
+                    &serde_json::json!({"gate": g.name, "community": g.community, "url": g.url,
+                    "gate_key": g.gate_key, "new": new}),
+                )?;
+            } else if new {
+                println!(
+                    "registered gate '{}' of {} at {}; its key is pinned: {}",
+                    g.name, g.community, url, g.gate_key
+                );
+            } else {
+                println!("gate '{}' of {} was already registered (same key); its address and token are updated", g.name, g.community);
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Pull {
+            once: true,
+            recheck,
+        } => {
+            let client = pull::Client::new(d.config.pull.timeout_s)?;
+            let results = runtime()?.block_on(pull::pull_all(&mut d, &client, None, recheck))?;
+            if json {
+                print_json(&serde_json::json!({ "gates": results }))?;
+            } else if results.is_empty() {
+                println!("no gates to pull; register one with `gatepass district add-gate --url URL --token T`");
+            }
+            for p in &results {
+                if !json {
+                    let line = pull::describe(p);
+                    if p.ok && p.chain_status != "broken" {
+                        println!("{line}");
+                    } else {
+                        eprintln!("{line}");
+                    }
+                }
+            }
+            Ok(if results.iter().any(|p| p.chain_status == "broken") {
+                exit::BROKEN
+            } else if results.iter().any(|p| !p.ok) {
+                exit::ERROR
+            } else {
+                exit::OK
+            })
+        }
+        DistrictCmd::Pull { once: false, .. } => {
+            eprintln!(
+                "pulling every gate each {} s (failing gates less often); Ctrl-C to stop",
+                d.config.pull.interval_s
+            );
+            runtime()?.block_on(pull::run_service(&mut d, |p| {
+                let line = format!(
+                    "{} {}",
+                    crate::district::now_text(Utc::now()),
+                    pull::describe(p)
+                );
+                if p.ok && p.chain_status != "broken" {
+                    println!("{line}");
+                } else {
+                    eprintln!("{line}");
+                }
+            }))?;
+            Ok(exit::OK)
+        }
+        DistrictCmd::Import { file } => {
+            let r = match import_file(&mut d, &file, &crate::district::now_text(now)) {
+                Ok(r) => r,
+                Err(e @ (DistrictError::FileRefused { .. } | DistrictError::ImportGap { .. })) => {
+                    if json {
+                        let line = match &e {
+                            DistrictError::FileRefused { source, .. } => source.line(),
+                            _ => None,
+                        };
+                        print_json(
+                            &serde_json::json!({"imported": false, "error": e.to_string(), "line": line}),
+                        )?;
+                    }
+                    eprintln!("error: {e}");
+                    return Ok(exit::BROKEN);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if json {
+                print_json(&r)?;
+            } else {
+                let span = match (r.first_seq, r.last_seq) {
+                    (Some(a), Some(b)) => format!(" (events {a}..{b})"),
+                    _ => String::new(),
+                };
+                println!(
+                    "{}: gate '{}' of {}, {} events{span}: {} new, {} already held, {} quarantined",
+                    r.file,
+                    r.gate,
+                    r.community,
+                    r.events_in_file,
+                    r.counts.added,
+                    r.counts.duplicates,
+                    r.counts.quarantined
+                );
+                if r.newly_pinned {
+                    println!(
+                        "note: this gate was not known; its key {} is now pinned from this file. \
+                         Compare it with the key the gate shows (`gatepass events verify`) to be sure of its origin",
+                        r.gate_key
+                    );
+                }
+            }
+            if r.chain_status == "broken" {
+                let detail = d
+                    .store
+                    .gate_by_key(&r.gate_key)?
+                    .and_then(|g| g.chain_detail)
+                    .unwrap_or_default();
+                eprintln!(
+                    "!!! CHAIN BROKEN for gate '{}' of {}: {detail}. Its new events are kept apart (quarantine), never counted.",
+                    r.gate, r.community
+                );
+                return Ok(exit::BROKEN);
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Report(ReportCmd::Daily { date, csv, dhis2 }) => {
+            let date = report::parse_date(&date, d.tz(), now)?;
+            let r = report::daily(&d.store, &d.config, date)?;
+            if dhis2 {
+                print_json(&report::to_dhis2(&r, &d.config)?)?;
+            } else if csv {
+                print!("{}", report::to_csv(&r)?);
+            } else if json {
+                print_json(&r)?;
+            } else {
+                println!("{}  ({})", r.date, d.config.district.timezone);
+                println!(
+                    "{:<12} {:<12} {:>6} {:>7} {:>6} {:>5} {:>7}",
+                    "gate", "community", "exits", "entries", "denied", "fever", "overdue"
+                );
+                let line = |g: &str, c: &str, n: &report::Counts| {
+                    println!(
+                        "{:<12} {:<12} {:>6} {:>7} {:>6} {:>5} {:>7}",
+                        g, c, n.exits, n.entries, n.denied, n.fever, n.overdue
+                    )
+                };
+                for g in &r.gates {
+                    line(&g.gate, &g.community, &g.counts);
+                }
+                line("total", "", &r.total);
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Trace {
+            resident,
+            days,
+            community,
+            until,
+        } => {
+            let id: u32 = resident.trim().parse().map_err(|_| {
+                anyhow::anyhow!("--resident '{resident}' must be the resident's number as shown on the gate (e.g. 10000001)")
+            })?;
+            let until = match until {
+                None => now,
+                Some(u) => parse_until(&u, d.tz())?,
+            };
+            let t = trace::trace(&d.store, &d.config, id, community.as_deref(), days, until)?;
+            if json {
+                print_json(&t)?;
+            } else {
+                print_trace(&t, d.tz());
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Serve { listen } => {
+            let addr = listen.unwrap_or_else(|| d.config.serve.listen.clone());
+            let state = std::sync::Arc::new(web::AppState {
+                store: std::sync::Mutex::new(d.store),
+                config: d.config,
+            });
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot listen on {addr}: {e} (is another program using the port?)"
+                    )
+                })?;
+                let local = listener.local_addr()?;
+                println!(
+                    "district pages on http://{local}/ (log in with a `district user add` account)"
+                );
+                web::serve(listener, state).await?;
+                anyhow::Ok(())
+            })?;
+            Ok(exit::OK)
+        }
+        DistrictCmd::Gates => {
+            let gates = d.store.gates()?;
+            if json {
+                print_json(&gates)?;
+            } else {
+                for g in gates {
+                    println!(
+                        "{} ({}) {} — {} events up to {}, {} quarantined, chain {}{}; last contact {}{}",
+                        g.name,
+                        g.community,
+                        g.url.as_deref().unwrap_or("[by file]"),
+                        g.events,
+                        g.head_seq,
+                        g.quarantined,
+                        g.chain_status,
+                        g.chain_detail.as_deref().map(|x| format!(" ({x})")).unwrap_or_default(),
+                        g.last_contact.as_deref().unwrap_or("never"),
+                        g.last_error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::User(UserCmd::Add { name, role }) => {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            if role != Role::District {
+                anyhow::bail!("the district pages only have district logins; use --role district");
+            }
+            let mut pw = String::new();
+            std::io::stdin().lock().read_line(&mut pw)?;
+            let pw = pw.trim_end_matches(['\r', '\n']);
+            if pw.chars().count() < 8 {
+                anyhow::bail!(
+                    "the password must have at least 8 characters; give it on standard input"
+                );
+            }
+            let hash = auth::hash_password(pw).map_err(anyhow::Error::msg)?;
+            d.store.upsert_user(
+                name.trim(),
+                role.as_str(),
+                &hash,
+                &crate::district::now_text(now),
+            )?;
+            if json {
+                print_json(&serde_json::json!({"name": name.trim(), "role": role}))?;
+            } else {
+                println!(
+                    "user '{}' can now log in to the district pages",
+                    name.trim()
+                );
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Token(TokenCmd::Create { name }) => {
+            let token = auth::new_token();
+            d.store.add_token(
+                &auth::token_hash(&token),
+                Role::District.as_str(),
+                &name,
+                &crate::district::now_text(now),
+            )?;
+            if json {
+                print_json(&serde_json::json!({"token": token, "role": "district", "name": name}))?;
+            } else {
+                println!("{token}");
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// RFC 3339, or a date meaning the end of that local day.
+fn parse_until(s: &str, tz: chrono_tz::Tz) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let date = report::parse_date(s, tz, Utc::now()).map_err(|_| {
+        anyhow::anyhow!(
+            "--until '{s}' is not a time; write 2026-12-01 or 2026-12-01T18:00:00+08:00"
+        )
+    })?;
+    let (_, end) = report::day_bounds(date, tz);
+    DateTime::from_timestamp_millis(end - 1)
+        .ok_or_else(|| anyhow::anyhow!("--until '{s}' is out of range"))
+}
+
+fn print_trace(t: &trace::Trace, tz: chrono_tz::Tz) {
+    let local = |at: &str| {
+        DateTime::parse_from_rfc3339(at)
+            .map(|x| x.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|_| at.to_string())
+    };
+    println!(
+        "resident {}{}: {} crossings from {} to {}, contacts within ±{} min: {} people",
+        t.resident_id,
+        t.community
+            .as_deref()
+            .map(|c| format!(" of {c}"))
+            .unwrap_or_default(),
+        t.crossings.len(),
+        local(&t.from),
+        local(&t.until),
+        t.window_minutes,
+        t.distinct_contacts
+    );
+    for c in &t.crossings {
+        println!(
+            "{}  {} ({})  {} {}{}",
+            local(&c.at),
+            c.gate,
+            c.community,
+            c.direction.as_deref().unwrap_or("?"),
+            c.decision,
+            c.temperature_c
+                .map(|x| format!(" {x:.1}°C"))
+                .unwrap_or_default()
+        );
+        for k in &c.contacts {
+            println!(
+                "    {:+6.1} min  {}  resident {}{}  household {}  {} {}",
+                k.minutes_apart,
+                local(&k.at),
+                k.resident_id
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+                k.resident_name
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default(),
+                k.household.as_deref().unwrap_or("-"),
+                k.direction.as_deref().unwrap_or("?"),
+                k.decision
+            );
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! `district.toml`: the district's settings, parsed once into a validated
+//! struct. Unknown keys are refused by name, so a typo in a DHIS2 code's
+//! key does not silently fall back to a default.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const FILE_NAME: &str = "district.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistrictSection {
+    /// The local calendar the daily figures are counted in.
+    pub timezone: String,
+    /// A reading at or over this line counts as fever.
+    pub fever_c: f64,
+    /// A gate not heard from for this long is shown as stale.
+    pub stale_minutes: u32,
+}
+
+impl Default for DistrictSection {
+    fn default() -> Self {
+        DistrictSection {
+            timezone: "Asia/Shanghai".into(),
+            fever_c: 37.3,
+            stale_minutes: 15,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dhis2Section {
+    pub data_set: String,
+    pub exits: String,
+    pub entries: String,
+    pub denied: String,
+    pub fever: String,
+    pub overdue: String,
+}
+
+impl Default for Dhis2Section {
+    fn default() -> Self {
+        Dhis2Section {
+            data_set: "GATEPASS_DAILY".into(),
+            exits: "GATEPASS_EXITS".into(),
+            entries: "GATEPASS_ENTRIES".into(),
+            denied: "GATEPASS_DENIED".into(),
+            fever: "GATEPASS_FEVER".into(),
+            overdue: "GATEPASS_OVERDUE".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceSection {
+    pub window_minutes: u32,
+}
+
+impl Default for TraceSection {
+    fn default() -> Self {
+        TraceSection { window_minutes: 30 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PullSection {
+    pub interval_s: u64,
+    /// A gate that has not answered in this time is reported as slow.
+    pub timeout_s: u64,
+    pub page_size: u32,
+    /// The longest wait between tries of a failing gate.
+    pub max_backoff_s: u64,
+}
+
+impl Default for PullSection {
+    fn default() -> Self {
+        PullSection {
+            interval_s: 60,
+            timeout_s: 10,
+            page_size: 1000,
+            max_backoff_s: 1800,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSection {
+    pub listen: String,
+}
+
+impl Default for ServeSection {
+    fn default() -> Self {
+        ServeSection {
+            listen: "127.0.0.1:8090".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistrictConfig {
+    pub district: DistrictSection,
+    pub dhis2: Dhis2Section,
+    /// Gate name (or `community/gate`) → DHIS2 org unit code.
+    pub org_units: BTreeMap<String, String>,
+    pub trace: TraceSection,
+    pub pull: PullSection,
+    pub serve: ServeSection,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {detail} (fix the file, or move it away and run `gatepass district init` for a fresh one)")]
+    Invalid { path: String, detail: String },
+    #[error("cannot read {path}: {detail} (is this a district directory? run `gatepass district init` first)")]
+    Unreadable { path: String, detail: String },
+}
+
+impl DistrictConfig {
+    pub fn load(path: &Path) -> Result<DistrictConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        Self::parse(&text).map_err(|detail| ConfigError::Invalid {
+            path: path.display().to_string(),
+            detail,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<DistrictConfig, String> {
+        let c: DistrictConfig =
+            toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
+        c.timezone().map_err(|_| {
+            format!(
+                "district.timezone '{}' is not a time zone name such as Asia/Shanghai",
+                c.district.timezone
+            )
+        })?;
+        if !(c.district.fever_c.is_finite() && (35.0..=42.0).contains(&c.district.fever_c)) {
+            return Err(format!(
+                "district.fever_c {} is not a fever line in °C (e.g. 37.3)",
+                c.district.fever_c
+            ));
+        }
+        if c.pull.interval_s == 0 || c.pull.timeout_s == 0 {
+            return Err("pull.interval_s and pull.timeout_s must be at least 1".into());
+        }
+        if !(1..=5000).contains(&c.pull.page_size) {
+            return Err(
+                "pull.page_size must be between 1 and 5000 (the gate's largest page)".into(),
+            );
+        }
+        Ok(c)
+    }
+
+    pub fn timezone(&self) -> Result<chrono_tz::Tz, chrono_tz::ParseError> {
+        self.district.timezone.parse()
+    }
+
+    /// The org unit code of a gate: `community/gate` first, then the gate name.
+    pub fn org_unit(&self, community: &str, gate: &str) -> Option<&str> {
+        self.org_units
+            .get(&format!("{community}/{gate}"))
+            .or_else(|| self.org_units.get(gate))
+            .map(String::as_str)
+    }
+}
+
+pub fn default_file() -> String {
+    r#"# gatepass district settings
+
+[district]
+timezone = "Asia/Shanghai"   # daily figures count local calendar days
+fever_c = 37.3               # a reading at or over this line counts as fever
+stale_minutes = 15           # a gate not heard from for longer is shown as stale
+
+[pull]
+interval_s = 60              # how often `district pull` asks every gate
+timeout_s = 10               # a gate slower than this is reported and skipped this round
+page_size = 1000             # events per request (the gate allows up to 5000)
+max_backoff_s = 1800         # a failing gate is retried less and less often, up to this
+
+[trace]
+window_minutes = 30          # who crossed the same gate within ± this of a case
+
+[serve]
+listen = "127.0.0.1:8090"
+
+# DHIS2 data element codes for `district report daily --dhis2`
+[dhis2]
+data_set = "GATEPASS_DAILY"
+exits = "GATEPASS_EXITS"
+entries = "GATEPASS_ENTRIES"
+denied = "GATEPASS_DENIED"
+fever = "GATEPASS_FEVER"
+overdue = "GATEPASS_OVERDUE"
+
+# gate name (or "community/gate" when two communities name a gate alike) = DHIS2 org unit code
+[org_units]
+# "东门" = "OU_SUNNY_EAST"
+# "阳光花园/西门" = "OU_SUNNY_WEST"
+"#
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_parses_and_unknown_keys_are_named() {
+        let c = DistrictConfig::parse(&default_file()).unwrap();
+        assert_eq!(c.trace.window_minutes, 30);
+        assert_eq!(c.pull.interval_s, 60);
+        assert_eq!(c.dhis2.exits, "GATEPASS_EXITS");
+        let e = DistrictConfig::parse("[dhis2]\nexit = 'X'\n").unwrap_err();
+        assert!(e.contains("exit"), "{e}");
+        let e = DistrictConfig::parse("[district]\ntimezone = 'Mars/Base'\n").unwrap_err();
+        assert!(e.contains("Mars/Base"));
+    }
+
+    #[test]
+    fn org_units_by_community_first() {
+        let c = DistrictConfig::parse("[org_units]\n\"东门\" = \"A\"\n\"阳光花园/东门\" = \"B\"\n")
+            .unwrap();
+        assert_eq!(c.org_unit("阳光花园", "东门"), Some("B"));
+        assert_eq!(c.org_unit("幸福里", "东门"), Some("A"));
+        assert_eq!(c.org_unit("幸福里", "西门"), None);
+    }
+}

@@ -1,0 +1,471 @@
+//! Pulling events from gate daemons over `GET /api/v1/events`.
+//!
+//! Per gate: ask for the events after the last stored seq, page by page;
+//! check each page links to the stored head, that no event was edited and
+//! that the gate's pinned key signed the page's last event; store each page
+//! in one transaction. A gate that is down, slow, answers garbage or signs
+//! with another key gets a message naming it, and the others are still
+//! pulled. As a service (`district pull` without `--once`) every gate is
+//! asked each `pull.interval_s`; a failing gate is retried with a doubling
+//! back-off up to `pull.max_backoff_s`.
+
+use super::ingest::{check_page, IngestError, Ingested, Ingestor};
+use super::store::{GateRow, Source};
+use super::{now_text, District, DistrictError, Result};
+use crate::domain::chain::ExportedEvent;
+use crate::export::parse_key;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// The gate's answer to `GET /api/v1/events`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EventsPage {
+    pub gate: String,
+    pub community: String,
+    pub gate_key: String,
+    pub events: Vec<ExportedEvent>,
+    pub head: Option<PageHead>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PageHead {
+    pub seq: u64,
+    pub hash: String,
+    #[serde(default)]
+    pub sig: Option<String>,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    timeout_s: u64,
+}
+
+impl Client {
+    pub fn new(timeout_s: u64) -> Result<Client> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(timeout_s))
+            .connect_timeout(Duration::from_secs(timeout_s.min(5)))
+            .user_agent(concat!("gatepass-district/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| DistrictError::Usage(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(Client { http, timeout_s })
+    }
+
+    /// One page. Errors say what is wrong in words a clerk can act on; the
+    /// caller adds which gate.
+    pub async fn fetch(
+        &self,
+        base: &str,
+        token: &str,
+        after: u64,
+        limit: u32,
+    ) -> std::result::Result<EventsPage, String> {
+        let url = format!(
+            "{}/api/v1/events?after={after}&limit={limit}",
+            base.trim_end_matches('/')
+        );
+        let resp = self.http.get(&url).bearer_auth(token.trim()).send().await.map_err(|e| {
+            if e.is_timeout() {
+                format!("no answer within {} s from {base} (gate slow or overloaded); will try again", self.timeout_s)
+            } else if e.is_connect() {
+                format!("cannot connect to {base} (gate down, wrong address, or no network)")
+            } else {
+                format!("request to {base} failed: {e}")
+            }
+        })?;
+        match resp.status().as_u16() {
+            200 => {}
+            401 => {
+                return Err(format!(
+                    "{base} refused the district token (401); on the gate run `gatepass token create --role district` \
+                     and register it again with `district add-gate`"
+                ))
+            }
+            403 => return Err(format!("{base} says this token may not read events (403): it is not a district token")),
+            s => return Err(format!("{base} answered HTTP {s}; check the gate's daemon and its log")),
+        }
+        let bytes = resp.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                format!(
+                    "{base} was too slow sending events (over {} s); will try again",
+                    self.timeout_s
+                )
+            } else {
+                format!("reading the answer of {base} failed: {e}")
+            }
+        })?;
+        serde_json::from_slice::<EventsPage>(&bytes).map_err(|e| {
+            let mut d = e.to_string();
+            d.truncate(200);
+            format!("{base} answered something that is not a gatepass events page ({d}); is the URL a gatepass gate?")
+        })
+    }
+}
+
+/// Registers a gate: asks it for its identity (`limit=0`), checks the
+/// token, and pins its key.
+///
+/// With `moved`, a gate already registered under this key gets the new
+/// address (a gate whose IP changed); without it that is refused, so a
+/// typo cannot silently point one gate's record at another machine.
+pub async fn add_gate(
+    d: &mut District,
+    url: &str,
+    token: &str,
+    moved: bool,
+) -> Result<(GateRow, bool)> {
+    let url = url.trim().trim_end_matches('/').to_string();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(DistrictError::Usage(format!(
+            "--url '{url}' must start with http:// or https://"
+        )));
+    }
+    let client = Client::new(d.config.pull.timeout_s)?;
+    let page =
+        client
+            .fetch(&url, token, 0, 0)
+            .await
+            .map_err(|detail| DistrictError::Unreachable {
+                url: url.clone(),
+                detail,
+            })?;
+    if parse_key(&page.gate_key).is_none() {
+        return Err(DistrictError::Unreachable {
+            url,
+            detail: format!("its gate_key '{}' is not an Ed25519 key", page.gate_key),
+        });
+    }
+    let now = now_text(Utc::now());
+    if let Some(g) = d.store.gate_by_key(&page.gate_key)? {
+        return match g.url.as_deref() {
+            Some(u) if u != url && !moved => Err(DistrictError::DuplicateGate {
+                gate: g.name,
+                community: g.community,
+                how: format!(" with this key at {u} (if the gate moved, add --move)"),
+            }),
+            _ => {
+                // Same gate, same (or first) address: a new token, or the
+                // network route for a gate first collected by file.
+                d.store.set_gate_endpoint(g.id, &url, token.trim())?;
+                let g = d.store.gate(g.id)?.unwrap_or(g);
+                Ok((g, false))
+            }
+        };
+    }
+    if let Some(g) = d.store.gate_by_name(&page.community, &page.gate)? {
+        return Err(DistrictError::DuplicateGate {
+            gate: g.name,
+            community: g.community,
+            how: format!(
+                " under another key ({}…); this gate signs with {}… — if it was reinstalled, check it on site before trusting its new key",
+                &g.gate_key.get(..12).unwrap_or(&g.gate_key),
+                page.gate_key.get(..12).unwrap_or(&page.gate_key)
+            ),
+        });
+    }
+    let id = d.store.add_gate(
+        &page.gate,
+        &page.community,
+        &page.gate_key,
+        Some(&url),
+        Some(token.trim()),
+        &now,
+    )?;
+    let g = d
+        .store
+        .gate(id)?
+        .ok_or_else(|| DistrictError::Usage("the gate just registered is missing".into()))?;
+    Ok((g, true))
+}
+
+/// What one pull of one gate did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GatePull {
+    pub gate: String,
+    pub community: String,
+    pub url: Option<String>,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub pages: u32,
+    #[serde(flatten)]
+    pub counts: Ingested,
+    pub head_seq: u64,
+    pub chain_status: String,
+    pub chain_detail: Option<String>,
+}
+
+fn add_counts(a: &mut Ingested, b: Ingested) {
+    a.added += b.added;
+    a.duplicates += b.duplicates;
+    a.quarantined += b.quarantined;
+    a.older += b.older;
+    if a.broke.is_none() {
+        a.broke = b.broke;
+    }
+}
+
+/// Pulls one gate until it has nothing newer.
+///
+/// With `recheck`, the gate's whole log is fetched again from the first
+/// event the district holds and compared with what was collected: a plain
+/// pull only asks for newer events, so an edit to an event already
+/// collected shows only this way (or on the gate's own `events verify`).
+pub async fn pull_gate(
+    d: &mut District,
+    client: &Client,
+    gate_id: i64,
+    recheck: bool,
+) -> Result<Ingested> {
+    let limit = d.config.pull.page_size;
+    let mut total = Ingested::default();
+    let mut cursor: Option<u64> = None;
+    let mut first = true;
+    loop {
+        let g = d
+            .store
+            .gate(gate_id)?
+            .ok_or_else(|| DistrictError::Usage(format!("gate {gate_id} is not registered")))?;
+        let gate_err = |detail: String| DistrictError::Gate {
+            gate: g.name.clone(),
+            detail,
+        };
+        let (Some(url), Some(token)) = (g.url.clone(), g.token.clone()) else {
+            return Err(gate_err("known from carried files only (no URL); register it with `district add-gate` to pull".into()));
+        };
+        let pinned = parse_key(&g.gate_key).ok_or_else(|| {
+            gate_err("the pinned key in the district database is not valid".into())
+        })?;
+        // A broken gate's new events keep coming, into quarantine.
+        let normal = if g.broken() {
+            g.head_seq.max(g.quarantine_seq)
+        } else {
+            g.head_seq
+        };
+        if first && recheck && !g.broken() && g.head_seq > g.base_seq {
+            cursor = Some(g.base_seq);
+        }
+        first = false;
+        let after = cursor.unwrap_or(normal);
+        let page = client
+            .fetch(&url, &token, after, limit)
+            .await
+            .map_err(gate_err)?;
+        let now = now_text(Utc::now());
+        d.store.record_contact(g.id, &now)?;
+        if let Some(bad) = page.events.iter().position(|e| e.event.body.seq <= after) {
+            return Err(gate_err(format!(
+                "sent event {} when asked for events after {after}; its daemon is not behaving, nothing stored from this page",
+                page.events[bad].event.body.seq
+            )));
+        }
+
+        let tx = d.store.begin()?;
+        let mut ing = Ingestor::new(&g, Source::Pull, &now);
+        if page.gate_key != g.gate_key {
+            ing.break_chain(
+                &tx,
+                format!(
+                    "the gate now signs with key {}…, not the key {}… pinned when it was added: \
+                     a reinstalled gate or an impostor",
+                    page.gate_key.get(..12).unwrap_or(&page.gate_key),
+                    g.gate_key.get(..12).unwrap_or(&g.gate_key)
+                ),
+            )?;
+        }
+        if page.events.is_empty() && !g.broken() {
+            match &page.head {
+                Some(h) if h.seq < g.head_seq => ing.break_chain(
+                    &tx,
+                    format!(
+                        "the gate's log now ends at event {}, but the district already collected up to {}: \
+                         events were deleted or its database was restored from an older backup",
+                        h.seq, g.head_seq
+                    ),
+                )?,
+                Some(h) if h.seq == g.head_seq && h.hash != g.head_hash => ing.break_chain(
+                    &tx,
+                    format!("the gate's newest event {} differs from the copy the district collected: it was rewritten", h.seq),
+                )?,
+                None if g.head_seq > 0 => ing.break_chain(
+                    &tx,
+                    format!(
+                        "the gate reports an empty log, but the district already collected {} events: \
+                         its database was replaced",
+                        g.head_seq
+                    ),
+                )?,
+                _ => {}
+            }
+        }
+        let (good, problem) = check_page(&page.events, &pinned);
+        for ev in &page.events[..good] {
+            match ing.push(&tx, ev) {
+                Ok(()) => {}
+                Err(IngestError::Store(e)) => return Err(e.into()),
+                Err(IngestError::Gap { have, starts }) => {
+                    ing.break_chain(
+                        &tx,
+                        format!(
+                            "the gate sent event {starts} right after {have}: events {} to {} were dropped from its log",
+                            have + 1,
+                            starts - 1
+                        ),
+                    )?;
+                    ing.push(&tx, ev)
+                        .map_err(|e| DistrictError::Usage(e.to_string()))?;
+                }
+            }
+        }
+        if let Some(p) = problem {
+            ing.break_chain(&tx, format!("pulled events do not verify: {p}"))?;
+            for ev in &page.events[good..] {
+                ing.push(&tx, ev)
+                    .map_err(|e| DistrictError::Usage(e.to_string()))?;
+            }
+        }
+        let counts = ing.finish(&tx)?;
+        tx.commit()?;
+        let n = page.events.len();
+        add_counts(&mut total, counts);
+        if cursor.is_some() {
+            // Still re-reading what was collected: go on from this page's
+            // end; once past the held head (or broken), back to plain pulling.
+            cursor = match page.events.last().map(|e| e.event.body.seq) {
+                Some(end) if end < g.head_seq && total.broke.is_none() => Some(end),
+                _ => None,
+            };
+            if cursor.is_some() {
+                continue;
+            }
+        }
+        if n == 0 || n < limit as usize {
+            return Ok(total);
+        }
+    }
+}
+
+/// Pulls every registered gate with a URL once; one failing gate never
+/// stops the others.
+pub async fn pull_all(
+    d: &mut District,
+    client: &Client,
+    only: Option<&[i64]>,
+    recheck: bool,
+) -> Result<Vec<GatePull>> {
+    let mut out = Vec::new();
+    for g in d.store.gates()? {
+        if g.url.is_none() || only.is_some_and(|ids| !ids.contains(&g.id)) {
+            continue;
+        }
+        let res = pull_gate(d, client, g.id, recheck).await;
+        let after = d.store.gate(g.id)?.unwrap_or_else(|| g.clone());
+        let mut p = GatePull {
+            gate: after.name.clone(),
+            community: after.community.clone(),
+            url: after.url.clone(),
+            head_seq: after.head_seq,
+            chain_status: after.chain_status.clone(),
+            chain_detail: after.chain_detail.clone(),
+            ..Default::default()
+        };
+        match res {
+            Ok(c) => {
+                p.ok = true;
+                p.counts = c;
+            }
+            Err(e) => {
+                // The line already names the gate.
+                let msg = match e {
+                    DistrictError::Gate { detail, .. } => detail,
+                    other => other.to_string(),
+                };
+                d.store.record_error(g.id, &msg, &now_text(Utc::now()))?;
+                p.error = Some(msg);
+            }
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
+/// One line per gate for the terminal; broken chains are loud.
+pub fn describe(p: &GatePull) -> String {
+    let mut s = format!("{} ({}): ", p.gate, p.community);
+    match &p.error {
+        Some(e) => s.push_str(&format!("NOT PULLED: {e}")),
+        None => s.push_str(&format!(
+            "{} new, {} already held, {} quarantined; collected up to event {}",
+            p.counts.added, p.counts.duplicates, p.counts.quarantined, p.head_seq
+        )),
+    }
+    if p.chain_status == "broken" {
+        s.push_str(&format!(
+            "\n  !!! CHAIN BROKEN: {}. New events of this gate are kept apart (quarantine), never counted; check the gate on site.",
+            p.chain_detail.as_deref().unwrap_or("see `district gates`")
+        ));
+    }
+    s
+}
+
+/// `district pull` as a service: every gate each interval, failing gates
+/// less often, until Ctrl-C / SIGTERM.
+pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Result<()> {
+    let client = Client::new(d.config.pull.timeout_s)?;
+    let interval = Duration::from_secs(d.config.pull.interval_s);
+    let max_backoff =
+        Duration::from_secs(d.config.pull.max_backoff_s.max(d.config.pull.interval_s));
+    let mut next: HashMap<i64, Instant> = HashMap::new();
+    let mut backoff: HashMap<i64, Duration> = HashMap::new();
+    let mut recheck = true;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| DistrictError::Usage(format!("cannot listen for SIGTERM: {e}")))?;
+    loop {
+        let now = Instant::now();
+        let due: Vec<i64> = d
+            .store
+            .gates()?
+            .into_iter()
+            .filter(|g| g.url.is_some() && next.get(&g.id).is_none_or(|t| *t <= now))
+            .map(|g| g.id)
+            .collect();
+        // The first round re-reads every gate's whole log, so an edit made
+        // while the service was down is found.
+        for p in pull_all(d, &client, Some(&due), std::mem::take(&mut recheck)).await? {
+            let Some(id) = d
+                .store
+                .gates()?
+                .into_iter()
+                .find(|g| g.name == p.gate && g.community == p.community)
+                .map(|g| g.id)
+            else {
+                continue;
+            };
+            let wait = if p.ok {
+                backoff.remove(&id);
+                interval
+            } else {
+                let b = backoff
+                    .get(&id)
+                    .map(|b| (*b * 2).min(max_backoff))
+                    .unwrap_or(interval);
+                backoff.insert(id, b);
+                b
+            };
+            next.insert(id, Instant::now() + wait);
+            say(&p);
+        }
+        let wake = next
+            .values()
+            .min()
+            .copied()
+            .unwrap_or_else(|| Instant::now() + interval)
+            .max(Instant::now() + Duration::from_secs(1));
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! Daily figures per gate: the district's "数据直报". One local calendar day
+//! (in `district.timezone`, Asia/Shanghai by default), counted from each
+//! event's own time as the gate stamped it:
+//!
+//! - `exits`, `entries`: allowed crossings (decision `allow`) out and in;
+//! - `denied`: refused exits (decision `deny`, direction `out`);
+//! - `fever`: every event whose reading is at or over `district.fever_c`
+//!   (37.3 °C by default) **or** which the gate refused or referred for
+//!   `fever`: the gate's own fever line may differ from the district's, and
+//!   either one seeing fever is worth counting. Each event counts once;
+//! - `overdue`: events carrying the warning `overdue` (late returns).
+//!
+//! A fever on the way in is decision `refer` (held for the medical team), so
+//! it is counted under `fever`, not `entries`. Quarantined events (a broken
+//! chain) are never counted. Pulling or importing again changes nothing,
+//! because events are stored once per (gate, seq).
+
+use super::config::DistrictConfig;
+use super::store::{DistrictStore, EventFacts};
+use super::{DistrictError, Result};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub exits: u64,
+    pub entries: u64,
+    pub denied: u64,
+    pub fever: u64,
+    pub overdue: u64,
+}
+
+impl Counts {
+    /// Adds one event's contribution.
+    pub fn add(&mut self, e: &EventFacts, fever_c: f64) {
+        let dir = e.direction.as_deref();
+        match (e.decision.as_str(), dir) {
+            ("allow", Some("out")) => self.exits += 1,
+            ("allow", Some("in")) => self.entries += 1,
+            ("deny", Some("out")) => self.denied += 1,
+            _ => {}
+        }
+        if e.fever_reason || e.temperature_c.is_some_and(|t| t >= fever_c) {
+            self.fever += 1;
+        }
+        if e.overdue {
+            self.overdue += 1;
+        }
+    }
+
+    pub fn plus(&mut self, o: &Counts) {
+        self.exits += o.exits;
+        self.entries += o.entries;
+        self.denied += o.denied;
+        self.fever += o.fever;
+        self.overdue += o.overdue;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateDay {
+    pub gate: String,
+    pub community: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// `{"date": D, "gates": [...], "total": {...}}`, the shape in SPEC.md.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DailyReport {
+    pub date: String,
+    pub gates: Vec<GateDay>,
+    pub total: Counts,
+}
+
+/// `YYYY-MM-DD`, or `today` / `yesterday` in the district's time zone.
+pub fn parse_date(s: &str, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Result<NaiveDate> {
+    let t = s.trim();
+    let today = now.with_timezone(&tz).date_naive();
+    match t {
+        "today" => Ok(today),
+        "yesterday" => today
+            .pred_opt()
+            .ok_or_else(|| DistrictError::BadDate(s.into())),
+        _ => NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| DistrictError::BadDate(s.into())),
+    }
+}
+
+/// The instant a local day starts, in ms. A zone whose clocks skip
+/// midnight (DST) starts the day at the first local time that exists.
+fn local_start_ms(date: NaiveDate, tz: chrono_tz::Tz) -> i64 {
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    (0..=3)
+        .find_map(|h| {
+            tz.from_local_datetime(&(midnight + chrono::Duration::hours(h)))
+                .earliest()
+        })
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_else(|| midnight.and_utc().timestamp_millis())
+}
+
+/// `[start, end)` of a local calendar day, in ms since the epoch.
+pub fn day_bounds(date: NaiveDate, tz: chrono_tz::Tz) -> (i64, i64) {
+    let next = date.succ_opt().unwrap_or(date);
+    (local_start_ms(date, tz), local_start_ms(next, tz))
+}
+
+/// The figures of one local day, one row per registered gate.
+pub fn daily(store: &DistrictStore, cfg: &DistrictConfig, date: NaiveDate) -> Result<DailyReport> {
+    let tz = cfg.timezone().unwrap_or(chrono_tz::Asia::Shanghai);
+    let (from, to) = day_bounds(date, tz);
+    let gates = store.gates()?;
+    let mut per: BTreeMap<i64, Counts> = gates.iter().map(|g| (g.id, Counts::default())).collect();
+    for e in store.facts_between(from, to)? {
+        per.entry(e.gate_id)
+            .or_default()
+            .add(&e, cfg.district.fever_c);
+    }
+    let mut total = Counts::default();
+    let rows = gates
+        .iter()
+        .map(|g| {
+            let counts = per.get(&g.id).copied().unwrap_or_default();
+            total.plus(&counts);
+            GateDay {
+                gate: g.name.clone(),
+                community: g.community.clone(),
+                counts,
+            }
+        })
+        .collect();
+    Ok(DailyReport {
+        date: date.format("%Y-%m-%d").to_string(),
+        gates: rows,
+        total,
+    })
+}
+
+/// Daily totals over a range of days (for the chart over time).
+pub fn series(
+    store: &DistrictStore,
+    cfg: &DistrictConfig,
+    last: NaiveDate,
+    days: u32,
+) -> Result<Vec<(NaiveDate, Counts)>> {
+    let mut out = Vec::new();
+    for back in (0..days).rev() {
+        let d = last - chrono::Duration::days(i64::from(back));
+        out.push((d, daily(store, cfg, d)?.total));
+    }
+    Ok(out)
+}
+
+pub fn to_csv(r: &DailyReport) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| DistrictError::Usage(format!("cannot write CSV: {e}"));
+    w.write_record([
+        "date",
+        "gate",
+        "community",
+        "exits",
+        "entries",
+        "denied",
+        "fever",
+        "overdue",
+    ])
+    .map_err(err)?;
+    let row = |gate: &str, community: &str, c: &Counts| {
+        vec![
+            r.date.clone(),
+            gate.to_string(),
+            community.to_string(),
+            c.exits.to_string(),
+            c.entries.to_string(),
+            c.denied.to_string(),
+            c.fever.to_string(),
+            c.overdue.to_string(),
+        ]
+    };
+    for g in &r.gates {
+        w.write_record(row(&g.gate, &g.community, &g.counts))
+            .map_err(err)?;
+    }
+    w.write_record(row("total", "", &r.total)).map_err(err)?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| DistrictError::Usage(format!("cannot write CSV: {e}")))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataValue {
+    pub data_set: String,
+    pub period: String,
+    pub org_unit: String,
+    pub data_element: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataValueSet {
+    pub data_values: Vec<DataValue>,
+}
+
+/// A DHIS2 `dataValueSets` document: one org unit per gate, period
+/// `YYYYMMDD`, codes from `[dhis2]` and `[org_units]` (post it with
+/// `idScheme=CODE`). Every gate must have an org unit: a guessed one would
+/// be rejected by DHIS2 or, worse, land on another facility.
+pub fn to_dhis2(r: &DailyReport, cfg: &DistrictConfig) -> Result<DataValueSet> {
+    let missing: Vec<String> = r
+        .gates
+        .iter()
+        .filter(|g| cfg.org_unit(&g.community, &g.gate).is_none())
+        .map(|g| format!("'{}' ({})", g.gate, g.community))
+        .collect();
+    if !missing.is_empty() {
+        return Err(DistrictError::UnmappedOrgUnits(missing.join(", ")));
+    }
+    let period = r.date.replace('-', "");
+    let d = &cfg.dhis2;
+    let mut values = Vec::new();
+    for g in &r.gates {
+        let ou = cfg.org_unit(&g.community, &g.gate).unwrap_or_default();
+        let c = &g.counts;
+        for (de, v) in [
+            (&d.exits, c.exits),
+            (&d.entries, c.entries),
+            (&d.denied, c.denied),
+            (&d.fever, c.fever),
+            (&d.overdue, c.overdue),
+        ] {
+            values.push(DataValue {
+                data_set: d.data_set.clone(),
+                period: period.clone(),
+                org_unit: ou.to_string(),
+                data_element: de.clone(),
+                value: v.to_string(),
+            });
+        }
+    }
+    Ok(DataValueSet {
+        data_values: values,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::district::store::Source;
+    use crate::domain::chain::{seal, EventBody, ExportedEvent, GENESIS};
+    use ed25519_dalek::SigningKey;
+
+    fn body(
+        seq: u64,
+        at: &str,
+        dir: &str,
+        decision: &str,
+        temp: f64,
+        reasons: &[&str],
+        warnings: &[&str],
+    ) -> EventBody {
+        EventBody {
+            seq,
+            at: at.into(),
+            gate: "东门".into(),
+            community: "阳光花园".into(),
+            direction: Some(dir.into()),
+            pass_id: Some(1),
+            resident_id: Some(10000000 + seq as u32),
+            household: Some("1-101".into()),
+            temperature_c: Some(temp),
+            temperature_raw_c: Some(temp),
+            temperature_source: Some("manual".into()),
+            decision: decision.into(),
+            reasons: reasons.iter().map(|s| s.to_string()).collect(),
+            warnings: warnings.iter().map(|s| s.to_string()).collect(),
+            backfilled: false,
+            clock_suspect: false,
+            payload_digest: "00".into(),
+        }
+    }
+
+    type Row<'a> = (&'a str, &'a str, &'a str, f64, &'a [&'a str], &'a [&'a str]);
+
+    fn store_with(rows: &[Row<'_>]) -> DistrictStore {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let mut s = DistrictStore::open_in_memory().unwrap();
+        let id = s
+            .add_gate(
+                "东门",
+                "阳光花园",
+                &hex::encode(key.verifying_key().to_bytes()),
+                None,
+                None,
+                "now",
+            )
+            .unwrap();
+        let tx = s.begin().unwrap();
+        let mut prev = GENESIS.to_string();
+        for (i, (at, dir, dec, t, r, w)) in rows.iter().enumerate() {
+            let ev = seal(body(i as u64 + 1, at, dir, dec, *t, r, w), &prev, &key);
+            prev = ev.hash.clone();
+            tx.insert_event(
+                id,
+                &ExportedEvent {
+                    event: ev,
+                    gate_key: None,
+                    resident_name: None,
+                },
+                Source::Import,
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        s
+    }
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn local_day_boundaries_in_shanghai() {
+        // Shanghai is UTC+8: 2025-03-10 runs from 03-09T16:00Z to 03-10T16:00Z.
+        let s = store_with(&[
+            ("2025-03-09T15:59:59.999Z", "out", "allow", 36.5, &[], &[]),
+            ("2025-03-09T16:00:00.000Z", "out", "allow", 36.5, &[], &[]),
+            (
+                "2025-03-10T15:59:59.999Z",
+                "in",
+                "allow",
+                36.6,
+                &[],
+                &["overdue"],
+            ),
+            ("2025-03-10T16:00:00.000Z", "in", "allow", 36.6, &[], &[]),
+        ]);
+        let cfg = DistrictConfig::default();
+        let r = daily(&s, &cfg, d("2025-03-10")).unwrap();
+        assert_eq!(
+            r.total,
+            Counts {
+                exits: 1,
+                entries: 1,
+                denied: 0,
+                fever: 0,
+                overdue: 1
+            }
+        );
+        assert_eq!(daily(&s, &cfg, d("2025-03-09")).unwrap().total.exits, 1);
+        assert_eq!(daily(&s, &cfg, d("2025-03-11")).unwrap().total.entries, 1);
+        // In UTC the same events fall on other days.
+        let utc = DistrictConfig::parse("[district]\ntimezone = 'UTC'\n").unwrap();
+        let r = daily(&s, &utc, d("2025-03-09")).unwrap();
+        assert_eq!((r.total.exits, r.total.entries), (2, 0));
+    }
+
+    #[test]
+    fn counting_rules() {
+        let s = store_with(&[
+            ("2025-03-10T01:00:00.000Z", "out", "allow", 36.5, &[], &[]),
+            (
+                "2025-03-10T01:01:00.000Z",
+                "out",
+                "deny",
+                37.3,
+                &["fever"],
+                &[],
+            ),
+            (
+                "2025-03-10T01:02:00.000Z",
+                "out",
+                "deny",
+                36.5,
+                &["household_quota"],
+                &[],
+            ),
+            (
+                "2025-03-10T01:03:00.000Z",
+                "in",
+                "refer",
+                38.0,
+                &["fever"],
+                &["no_exit_recorded"],
+            ),
+            // gate's fever line was higher than the district's: still fever
+            (
+                "2025-03-10T01:04:00.000Z",
+                "in",
+                "allow",
+                37.4,
+                &[],
+                &["overdue"],
+            ),
+            ("2025-03-10T01:05:00.000Z", "in", "deny", 37.29, &[], &[]),
+        ]);
+        let r = daily(&s, &DistrictConfig::default(), d("2025-03-10")).unwrap();
+        assert_eq!(
+            r.total,
+            Counts {
+                exits: 1,
+                entries: 1,
+                denied: 2,
+                fever: 3,
+                overdue: 1
+            }
+        );
+        assert_eq!(r.gates.len(), 1);
+        assert_eq!(r.gates[0].counts, r.total);
+    }
+
+    #[test]
+    fn shapes() {
+        let s = store_with(&[("2025-03-10T01:00:00.000Z", "out", "allow", 36.5, &[], &[])]);
+        let mut cfg = DistrictConfig::default();
+        let r = daily(&s, &cfg, d("2025-03-10")).unwrap();
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            j,
+            serde_json::json!({"date": "2025-03-10", "gates": [{"gate": "东门", "community": "阳光花园", "exits": 1,
+                "entries": 0, "denied": 0, "fever": 0, "overdue": 0}],
+                "total": {"exits": 1, "entries": 0, "denied": 0, "fever": 0, "overdue": 0}})
+        );
+        let csv = to_csv(&r).unwrap();
+        assert_eq!(
+            csv,
+            "date,gate,community,exits,entries,denied,fever,overdue\n2025-03-10,东门,阳光花园,1,0,0,0,0\n2025-03-10,total,,1,0,0,0,0\n"
+        );
+        assert!(
+            matches!(to_dhis2(&r, &cfg), Err(DistrictError::UnmappedOrgUnits(m)) if m.contains("东门"))
+        );
+        cfg.org_units.insert("东门".into(), "OU1".into());
+        let doc = serde_json::to_value(to_dhis2(&r, &cfg).unwrap()).unwrap();
+        assert_eq!(doc["dataValues"].as_array().unwrap().len(), 5);
+        assert_eq!(
+            doc["dataValues"][0],
+            serde_json::json!({"dataSet": "GATEPASS_DAILY", "period": "20250310", "orgUnit": "OU1",
+                "dataElement": "GATEPASS_EXITS", "value": "1"})
+        );
+    }
+
+    #[test]
+    fn dates() {
+        let now = "2025-03-10T17:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let tz = chrono_tz::Asia::Shanghai;
+        assert_eq!(parse_date("today", tz, now).unwrap(), d("2025-03-11"));
+        assert_eq!(parse_date("yesterday", tz, now).unwrap(), d("2025-03-10"));
+        assert!(matches!(
+            parse_date("2025-02-30", tz, now),
+            Err(DistrictError::BadDate(_))
+        ));
+        assert!(parse_date("10/03/2025", tz, now).is_err());
+        let (a, b) = day_bounds(d("2025-03-10"), tz);
+        assert_eq!(b - a, 86_400_000);
+    }
+}

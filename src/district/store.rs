@@ -1,0 +1,684 @@
+//! All SQL of the district side: its own SQLite file (`district.db`), in WAL
+//! mode with `synchronous=FULL` like the gate's, with numbered migrations.
+//!
+//! Events are keyed by (gate, seq) where a gate is identified by its pinned
+//! public key. Events that do not continue a gate's verified chain go to
+//! `quarantine` and are never counted.
+
+use crate::domain::chain::{body_json, ExportedEvent, GENESIS};
+use crate::store::{Result, StoreError};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::Serialize;
+use std::path::Path;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: gates, their collected events, the quarantine, logins
+    r#"
+    CREATE TABLE gates (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        community TEXT NOT NULL,
+        gate_key TEXT NOT NULL UNIQUE,
+        url TEXT,
+        token TEXT,
+        head_seq INTEGER NOT NULL DEFAULT 0,
+        head_hash TEXT NOT NULL,
+        base_seq INTEGER NOT NULL DEFAULT 0,
+        chain_status TEXT NOT NULL DEFAULT 'ok',
+        chain_detail TEXT,
+        names_shared INTEGER NOT NULL DEFAULT 0,
+        added_at TEXT NOT NULL,
+        last_contact TEXT,
+        last_error TEXT,
+        last_error_at TEXT
+    );
+    CREATE TABLE events (
+        gate_id INTEGER NOT NULL REFERENCES gates(id),
+        seq INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        resident_id INTEGER,
+        household TEXT,
+        resident_name TEXT,
+        direction TEXT,
+        decision TEXT NOT NULL,
+        temperature_c REAL,
+        fever_reason INTEGER NOT NULL,
+        overdue INTEGER NOT NULL,
+        backfilled INTEGER NOT NULL,
+        clock_suspect INTEGER NOT NULL,
+        reasons TEXT NOT NULL,
+        warnings TEXT NOT NULL,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        sig TEXT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (gate_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX events_at ON events(at_ms);
+    CREATE INDEX events_resident ON events(resident_id, at_ms);
+    CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY,
+        gate_id INTEGER NOT NULL REFERENCES gates(id),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        line TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        source TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        UNIQUE (gate_id, seq, hash)
+    );
+    CREATE TABLE tokens (
+        hash TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        hash TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    "#,
+];
+
+/// A registered gate. `Debug` leaves out the API token.
+#[derive(Clone, Serialize)]
+pub struct GateRow {
+    pub id: i64,
+    pub name: String,
+    pub community: String,
+    pub gate_key: String,
+    pub url: Option<String>,
+    #[serde(skip)]
+    pub token: Option<String>,
+    pub head_seq: u64,
+    pub head_hash: String,
+    /// The chain was first seen after this seq (the gate had purged older events).
+    pub base_seq: u64,
+    /// `ok` or `broken`.
+    pub chain_status: String,
+    pub chain_detail: Option<String>,
+    pub names_shared: bool,
+    pub added_at: String,
+    pub last_contact: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub events: u64,
+    pub quarantined: u64,
+    pub quarantine_seq: u64,
+}
+
+impl std::fmt::Debug for GateRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GateRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("community", &self.community)
+            .field("gate_key", &self.gate_key)
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("head_seq", &self.head_seq)
+            .field("chain_status", &self.chain_status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GateRow {
+    pub fn broken(&self) -> bool {
+        self.chain_status == "broken"
+    }
+}
+
+/// The facts of one stored event that reports and traces need.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventFacts {
+    pub gate_id: i64,
+    pub seq: u64,
+    pub at_ms: i64,
+    pub at: String,
+    pub resident_id: Option<u32>,
+    pub household: Option<String>,
+    pub resident_name: Option<String>,
+    pub direction: Option<String>,
+    pub decision: String,
+    pub temperature_c: Option<f64>,
+    pub fever_reason: bool,
+    pub overdue: bool,
+    pub backfilled: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineRow {
+    pub gate_id: i64,
+    pub seq: u64,
+    pub reason: String,
+    pub source: String,
+    pub received_at: String,
+}
+
+pub struct DistrictStore {
+    conn: Connection,
+}
+
+const GATE_COLS: &str = "g.id, g.name, g.community, g.gate_key, g.url, g.token, g.head_seq, g.head_hash, g.base_seq, \
+     g.chain_status, g.chain_detail, g.names_shared, g.added_at, g.last_contact, g.last_error, g.last_error_at, \
+     (SELECT COUNT(*) FROM events e WHERE e.gate_id = g.id), \
+     (SELECT COUNT(*) FROM quarantine q WHERE q.gate_id = g.id), \
+     (SELECT COALESCE(MAX(seq), 0) FROM quarantine q WHERE q.gate_id = g.id)";
+
+fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
+    Ok(GateRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        community: r.get(2)?,
+        gate_key: r.get(3)?,
+        url: r.get(4)?,
+        token: r.get(5)?,
+        head_seq: r.get(6)?,
+        head_hash: r.get(7)?,
+        base_seq: r.get(8)?,
+        chain_status: r.get(9)?,
+        chain_detail: r.get(10)?,
+        names_shared: r.get(11)?,
+        added_at: r.get(12)?,
+        last_contact: r.get(13)?,
+        last_error: r.get(14)?,
+        last_error_at: r.get(15)?,
+        events: r.get(16)?,
+        quarantined: r.get(17)?,
+        quarantine_seq: r.get(18)?,
+    })
+}
+
+const FACT_COLS: &str =
+    "gate_id, seq, at_ms, at, resident_id, household, resident_name, direction, decision, \
+     temperature_c, fever_reason, overdue, backfilled";
+
+fn facts_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventFacts> {
+    Ok(EventFacts {
+        gate_id: r.get(0)?,
+        seq: r.get(1)?,
+        at_ms: r.get(2)?,
+        at: r.get(3)?,
+        resident_id: r.get(4)?,
+        household: r.get(5)?,
+        resident_name: r.get(6)?,
+        direction: r.get(7)?,
+        decision: r.get(8)?,
+        temperature_c: r.get(9)?,
+        fever_reason: r.get(10)?,
+        overdue: r.get(11)?,
+        backfilled: r.get(12)?,
+    })
+}
+
+impl DistrictStore {
+    pub fn open(path: &Path) -> Result<DistrictStore> {
+        Self::setup(Connection::open(path)?)
+    }
+
+    pub fn open_in_memory() -> Result<DistrictStore> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(conn: Connection) -> Result<DistrictStore> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // WAL + FULL: a committed page survives a power cut, and the pages
+        // read while `pull` writes.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut s = DistrictStore { conn };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    // ---- gates -----------------------------------------------------------
+
+    pub fn gates(&self) -> Result<Vec<GateRow>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {GATE_COLS} FROM gates g ORDER BY g.community, g.name, g.id"
+        ))?;
+        let rows = st
+            .query_map([], gate_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn gate(&self, id: i64) -> Result<Option<GateRow>> {
+        gate_by(&self.conn, "g.id = ?1", &id)
+    }
+
+    pub fn gate_by_key(&self, key: &str) -> Result<Option<GateRow>> {
+        gate_by(&self.conn, "g.gate_key = ?1", &key)
+    }
+
+    pub fn gate_by_name(&self, community: &str, name: &str) -> Result<Option<GateRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {GATE_COLS} FROM gates g WHERE g.community = ?1 AND g.name = ?2"),
+                params![community, name],
+                gate_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Registers a gate (pinning its key) and returns its id.
+    pub fn add_gate(
+        &self,
+        name: &str,
+        community: &str,
+        key: &str,
+        url: Option<&str>,
+        token: Option<&str>,
+        now: &str,
+    ) -> Result<i64> {
+        add_gate(&self.conn, name, community, key, url, token, now)
+    }
+
+    pub fn set_gate_endpoint(&self, id: i64, url: &str, token: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE gates SET url = ?2, token = ?3 WHERE id = ?1",
+            params![id, url, token],
+        )?;
+        Ok(())
+    }
+
+    pub fn record_contact(&self, id: i64, now: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE gates SET last_contact = ?2, last_error = NULL, last_error_at = NULL WHERE id = ?1", params![id, now])?;
+        Ok(())
+    }
+
+    pub fn record_error(&self, id: i64, error: &str, now: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE gates SET last_error = ?2, last_error_at = ?3 WHERE id = ?1",
+            params![id, error, now],
+        )?;
+        Ok(())
+    }
+
+    /// Flags a gate whose chain does not continue (outside an ingest).
+    pub fn flag_broken(&self, id: i64, detail: &str) -> Result<()> {
+        flag_broken(&self.conn, id, detail)
+    }
+
+    pub fn quarantine_rows(&self, gate_id: i64, limit: u32) -> Result<Vec<QuarantineRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT gate_id, seq, reason, source, received_at FROM quarantine WHERE gate_id = ?1 ORDER BY seq, id LIMIT ?2",
+        )?;
+        let rows = st
+            .query_map(params![gate_id, limit], |r| {
+                Ok(QuarantineRow {
+                    gate_id: r.get(0)?,
+                    seq: r.get(1)?,
+                    reason: r.get(2)?,
+                    source: r.get(3)?,
+                    received_at: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// One write transaction: a page or a file is stored whole or not at all.
+    pub fn begin(&mut self) -> Result<IngestTx<'_>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Ok(IngestTx { tx })
+    }
+
+    // ---- reading events ----------------------------------------------------
+
+    /// Events (not quarantined) with `from_ms <= at_ms < to_ms`.
+    pub fn facts_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<EventFacts>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {FACT_COLS} FROM events WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY at_ms, gate_id, seq"
+        ))?;
+        let rows = st
+            .query_map(params![from_ms, to_ms], facts_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// A resident's events in a time range, optionally in one community.
+    pub fn resident_facts(
+        &self,
+        resident_id: u32,
+        community: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<EventFacts>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {FACT_COLS} FROM events WHERE resident_id = ?1 AND at_ms >= ?2 AND at_ms <= ?3 \
+             AND (?4 IS NULL OR gate_id IN (SELECT id FROM gates WHERE community = ?4)) ORDER BY at_ms, gate_id, seq"
+        ))?;
+        let rows = st
+            .query_map(
+                params![resident_id, from_ms, to_ms, community],
+                facts_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Events at one gate with `from_ms <= at_ms <= to_ms`.
+    pub fn gate_facts_around(
+        &self,
+        gate_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<EventFacts>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {FACT_COLS} FROM events WHERE gate_id = ?1 AND at_ms >= ?2 AND at_ms <= ?3 ORDER BY at_ms, seq"
+        ))?;
+        let rows = st
+            .query_map(params![gate_id, from_ms, to_ms], facts_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn event_count(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
+    }
+
+    // ---- logins --------------------------------------------------------------
+
+    pub fn add_token(&self, hash: &str, role: &str, name: &str, now: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO tokens (hash, role, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![hash, role, name, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn token_role(&self, hash: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT role FROM tokens WHERE hash = ?1", [hash], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn upsert_user(
+        &self,
+        name: &str,
+        role: &str,
+        password_hash: &str,
+        now: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO users (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash",
+            params![name, role, password_hash, now],
+        )?;
+        Ok(())
+    }
+
+    /// (role, password hash) of a user.
+    pub fn user(&self, name: &str) -> Result<Option<(String, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT role, password_hash FROM users WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    pub fn add_session(&self, hash: &str, user: &str, expires_ms: i64) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM sessions WHERE expires_ms < ?1",
+            [expires_ms - 48 * 3_600_000],
+        )?;
+        self.conn.execute(
+            "INSERT INTO sessions (hash, user, expires_ms) VALUES (?1, ?2, ?3)",
+            params![hash, user, expires_ms],
+        )?;
+        Ok(())
+    }
+
+    /// The user of a live session.
+    pub fn session_user(&self, hash: &str, now_ms: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT user FROM sessions WHERE hash = ?1 AND expires_ms > ?2",
+                params![hash, now_ms],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn end_session(&self, hash: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM sessions WHERE hash = ?1", [hash])?;
+        Ok(())
+    }
+}
+
+fn gate_by(conn: &Connection, cond: &str, arg: &dyn rusqlite::ToSql) -> Result<Option<GateRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {GATE_COLS} FROM gates g WHERE {cond}"),
+            [arg],
+            gate_from_row,
+        )
+        .optional()?)
+}
+
+fn add_gate(
+    conn: &Connection,
+    name: &str,
+    community: &str,
+    key: &str,
+    url: Option<&str>,
+    token: Option<&str>,
+    now: &str,
+) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO gates (name, community, gate_key, url, token, head_hash, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![name, community, key, url, token, GENESIS, now],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn flag_broken(conn: &Connection, id: i64, detail: &str) -> Result<()> {
+    // The first detail is kept: it names where the chain first stopped
+    // continuing, which is what the clerk has to investigate.
+    conn.execute(
+        "UPDATE gates SET chain_status = 'broken', chain_detail = COALESCE(chain_detail, ?2) WHERE id = ?1",
+        params![id, detail],
+    )?;
+    Ok(())
+}
+
+/// What kind of delivery an event came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Pull,
+    Import,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Pull => "pull",
+            Source::Import => "import",
+        }
+    }
+}
+
+/// The write side of one page or one file.
+pub struct IngestTx<'a> {
+    tx: Transaction<'a>,
+}
+
+impl IngestTx<'_> {
+    pub fn gate(&self, id: i64) -> Result<Option<GateRow>> {
+        gate_by(&self.tx, "g.id = ?1", &id)
+    }
+
+    /// Registers a gate first seen in a carried file (no URL to pull from).
+    pub fn add_gate(&self, name: &str, community: &str, key: &str, now: &str) -> Result<i64> {
+        add_gate(&self.tx, name, community, key, None, None, now)
+    }
+
+    /// The hash the district holds for (gate, seq).
+    pub fn stored_hash(&self, gate_id: i64, seq: u64) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT hash FROM events WHERE gate_id = ?1 AND seq = ?2")?
+            .query_row(params![gate_id, seq], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn insert_event(&self, gate_id: i64, ev: &ExportedEvent, source: Source) -> Result<()> {
+        let b = &ev.event.body;
+        // The gate stamps `at` as RFC 3339 UTC; anything unreadable would
+        // have failed no chain check, so it is kept at time 0 rather than
+        // dropped: the chain must stay whole.
+        let at_ms = chrono::DateTime::parse_from_rfc3339(&b.at)
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO events (gate_id, seq, at_ms, at, resident_id, household, resident_name, direction, decision, \
+                 temperature_c, fever_reason, overdue, backfilled, clock_suspect, reasons, warnings, body, prev_hash, hash, sig, source) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            )?
+            .execute(params![
+                gate_id,
+                b.seq,
+                at_ms,
+                b.at,
+                b.resident_id,
+                b.household,
+                ev.resident_name,
+                b.direction,
+                b.decision,
+                b.temperature_c,
+                b.reasons.iter().any(|r| r == "fever"),
+                b.warnings.iter().any(|w| w == "overdue"),
+                b.backfilled,
+                b.clock_suspect,
+                b.reasons.join(","),
+                b.warnings.join(","),
+                body_json(b),
+                ev.event.prev_hash,
+                ev.event.hash,
+                ev.event.sig,
+                source.as_str(),
+            ])?;
+        Ok(())
+    }
+
+    /// Keeps an event apart; an identical re-delivery is stored once.
+    pub fn quarantine(
+        &self,
+        gate_id: i64,
+        ev: &ExportedEvent,
+        reason: &str,
+        source: Source,
+        now: &str,
+    ) -> Result<bool> {
+        let line = serde_json::to_string(ev).unwrap_or_default();
+        let n = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO quarantine (gate_id, seq, hash, line, reason, source, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT(gate_id, seq, hash) DO NOTHING",
+            )?
+            .execute(params![gate_id, ev.event.body.seq, ev.event.hash, line, reason, source.as_str(), now])?;
+        Ok(n > 0)
+    }
+
+    pub fn set_head(&self, gate_id: i64, seq: u64, hash: &str, base_seq: u64) -> Result<()> {
+        self.tx.execute(
+            "UPDATE gates SET head_seq = ?2, head_hash = ?3, base_seq = ?4 WHERE id = ?1",
+            params![gate_id, seq, hash, base_seq],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_names_shared(&self, gate_id: i64) -> Result<()> {
+        self.tx
+            .execute("UPDATE gates SET names_shared = 1 WHERE id = ?1", [gate_id])?;
+        Ok(())
+    }
+
+    pub fn flag_broken(&self, gate_id: i64, detail: &str) -> Result<()> {
+        flag_broken(&self.tx, gate_id, detail)
+    }
+
+    pub fn commit(self) -> Result<()> {
+        Ok(self.tx.commit()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_and_registers_gates() {
+        let s = DistrictStore::open_in_memory().unwrap();
+        let id = s
+            .add_gate(
+                "东门",
+                "阳光花园",
+                "ab",
+                Some("http://x"),
+                Some("t"),
+                "2026-01-01T00:00:00Z",
+            )
+            .unwrap();
+        let g = s.gate(id).unwrap().unwrap();
+        assert_eq!(
+            (g.head_seq, g.head_hash.as_str(), g.chain_status.as_str()),
+            (0, GENESIS, "ok")
+        );
+        assert!(!format!("{g:?}").contains("\"t\""));
+        assert!(s.gate_by_key("ab").unwrap().is_some());
+        assert!(s.add_gate("x", "y", "ab", None, None, "now").is_err());
+        s.flag_broken(id, "first").unwrap();
+        s.flag_broken(id, "second").unwrap();
+        let g = s.gate(id).unwrap().unwrap();
+        assert!(g.broken());
+        assert_eq!(g.chain_detail.as_deref(), Some("first"));
+    }
+}

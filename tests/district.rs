@@ -1,0 +1,1299 @@
+//! The district side end to end: real `gatepass` binaries on temporary
+//! directories, gates with scans at known times, carried export files, and
+//! gate APIs served on 127.0.0.1:0.
+//!
+//! Until the gate daemon's HTTP layer lands, the gate API here is a small
+//! stand-in serving exactly the contract of `GET /api/v1/events` from a
+//! gate's data directory (the gate's own `Store::events_after`).
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatepass");
+const DAY: &str = "2025-03-10";
+
+fn gp(dir: &Path, args: &[&str]) -> Output {
+    gp_stdin(dir, args, None)
+}
+
+fn gp_stdin(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut c = Command::new(BIN);
+    c.env_remove("GATEPASS_DATA_DIR")
+        .env("RUST_LOG", "off")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("run gatepass");
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn show(args: &[&str], o: &Output) -> String {
+    format!(
+        "gatepass {}\nexit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        args.join(" "),
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs and expects exit 0; returns stdout.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = gp(dir, args);
+    assert!(o.status.success(), "{}", show(args, &o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn ok_json(dir: &Path, args: &[&str]) -> Value {
+    let out = ok(dir, args);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// Runs and expects this exit code; returns (stdout, stderr).
+fn fails(dir: &Path, args: &[&str], code: i32) -> (String, String) {
+    let o = gp(dir, args);
+    assert_eq!(o.status.code(), Some(code), "{}", show(args, &o));
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+struct GateDir {
+    dir: PathBuf,
+    /// name → pass payload
+    passes: Vec<(String, String)>,
+}
+
+impl GateDir {
+    fn new(
+        root: &Path,
+        sub: &str,
+        community: &str,
+        gate: &str,
+        people: &[(&str, &str)],
+    ) -> GateDir {
+        let dir = root.join(sub);
+        ok(&dir, &["init", "--community", community, "--gate", gate]);
+        let mut csv = String::from("household,address,grid,name,phone,category\n");
+        for (hh, name) in people {
+            csv.push_str(&format!("{hh},{hh}号,A,{name},,\n"));
+        }
+        let reg = dir.join("register.csv");
+        std::fs::write(&reg, csv).unwrap();
+        ok(&dir, &["household", "import", reg.to_str().unwrap()]);
+        let cards = dir.join("cards");
+        ok(
+            &dir,
+            &[
+                "pass",
+                "issue",
+                "--all",
+                "--valid-from",
+                "2025-03-01",
+                "--valid-days",
+                "60",
+                "--out",
+                cards.to_str().unwrap(),
+            ],
+        );
+        let mut rdr = csv::Reader::from_path(cards.join("passes.csv")).unwrap();
+        let passes = rdr
+            .records()
+            .map(|r| r.unwrap())
+            .map(|r| (r[2].to_string(), r[3].to_string()))
+            .collect();
+        GateDir { dir, passes }
+    }
+
+    fn payload(&self, name: &str) -> &str {
+        &self
+            .passes
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no pass for {name}"))
+            .1
+    }
+
+    /// A backfilled scan at a local (+08:00) time; returns the outcome.
+    fn scan(&self, name: &str, direction: &str, temp: f64, local: &str) -> Value {
+        let at = format!("{local}+08:00");
+        let t = temp.to_string();
+        ok_json(
+            &self.dir,
+            &[
+                "--json",
+                "scan",
+                "--payload",
+                self.payload(name),
+                "--direction",
+                direction,
+                "--temp",
+                &t,
+                "--at",
+                &at,
+            ],
+        )
+    }
+
+    fn export(&self, to: &Path, after: u64) -> PathBuf {
+        ok(
+            &self.dir,
+            &[
+                "events",
+                "export",
+                "--after",
+                &after.to_string(),
+                "--out",
+                to.to_str().unwrap(),
+            ],
+        );
+        to.to_path_buf()
+    }
+
+    fn token(&self, role: &str) -> String {
+        ok_json(&self.dir, &["--json", "token", "create", "--role", role])["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+/// The district's counting rules applied to the scans' own answers.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Expect {
+    exits: u64,
+    entries: u64,
+    denied: u64,
+    fever: u64,
+    overdue: u64,
+}
+
+impl Expect {
+    fn add(&mut self, o: &Value) {
+        let has = |k: &str, v: &str| o[k].as_array().unwrap().iter().any(|x| x == v);
+        match (
+            o["decision"].as_str().unwrap(),
+            o["direction"].as_str().unwrap_or(""),
+        ) {
+            ("allow", "out") => self.exits += 1,
+            ("allow", "in") => self.entries += 1,
+            ("deny", "out") => self.denied += 1,
+            _ => {}
+        }
+        if has("reasons", "fever") || o["temperature_c"].as_f64().is_some_and(|t| t >= 37.3) {
+            self.fever += 1;
+        }
+        if has("warnings", "overdue") {
+            self.overdue += 1;
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({"exits": self.exits, "entries": self.entries, "denied": self.denied, "fever": self.fever, "overdue": self.overdue})
+    }
+}
+
+/// Gate 东门 of 阳光花园 with a day of crossings: fever, refused exits, an
+/// overdue return, a fever on the way in, and crossings either side of the
+/// local day. Returns the expected figures for `DAY`.
+fn sunny_day(root: &Path) -> (GateDir, Expect) {
+    let g = GateDir::new(
+        root,
+        "east",
+        "阳光花园",
+        "东门",
+        &[
+            ("1-101", "张三"),
+            ("1-102", "李四"),
+            ("1-103", "王五"),
+            ("1-104", "赵六"),
+        ],
+    );
+    let mut e = Expect::default();
+    // the evening before, outside hours: refused, and not on DAY
+    let before = g.scan("赵六", "out", 36.5, "2025-03-09T23:50:00");
+    assert_eq!(before["decision"], "deny");
+    for (name, dir, temp, at) in [
+        ("张三", "out", 36.5, "2025-03-10T08:00:00"),
+        ("李四", "out", 37.8, "2025-03-10T08:05:00"),
+        ("王五", "out", 36.4, "2025-03-10T08:10:00"),
+        ("张三", "in", 36.6, "2025-03-10T09:00:00"),
+        ("王五", "in", 36.6, "2025-03-10T12:00:00"),
+        ("张三", "out", 36.5, "2025-03-10T13:00:00"),
+        ("赵六", "in", 37.6, "2025-03-10T14:00:00"),
+    ] {
+        e.add(&g.scan(name, dir, temp, at));
+    }
+    // just after local midnight: the next day
+    g.scan("李四", "out", 36.5, "2025-03-11T00:10:00");
+    (g, e)
+}
+
+/// Gate 北门 of 幸福里.
+fn happy_day(root: &Path) -> (GateDir, Expect) {
+    let g = GateDir::new(
+        root,
+        "north",
+        "幸福里",
+        "北门",
+        &[("2-201", "孙七"), ("2-202", "周八")],
+    );
+    let mut e = Expect::default();
+    for (name, dir, temp, at) in [
+        ("孙七", "out", 36.6, "2025-03-10T09:00:00"),
+        ("周八", "out", 37.3, "2025-03-10T09:20:00"),
+        ("孙七", "in", 36.7, "2025-03-10T10:00:00"),
+    ] {
+        e.add(&g.scan(name, dir, temp, at));
+    }
+    (g, e)
+}
+
+fn report(d: &Path) -> Value {
+    ok_json(d, &["district", "report", "daily", "--date", DAY, "--json"])
+}
+
+fn gate_row<'a>(gates: &'a Value, name: &str) -> &'a Value {
+    gates
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == name)
+        .unwrap_or_else(|| panic!("no gate {name} in {gates}"))
+}
+
+#[test]
+fn import_carried_files_report_and_refuse_tampering() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (east, east_e) = sunny_day(root);
+    let (north, north_e) = happy_day(root);
+    // The scenario covers what the figures must count.
+    assert_eq!(
+        east_e,
+        Expect {
+            exits: 2,
+            entries: 2,
+            denied: 2,
+            fever: 2,
+            overdue: 1
+        }
+    );
+    assert_eq!(
+        north_e,
+        Expect {
+            exits: 1,
+            entries: 1,
+            denied: 1,
+            fever: 1,
+            overdue: 0
+        }
+    );
+
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    let a = east.export(&root.join("east.ndjson"), 0);
+    let b = north.export(&root.join("north.ndjson"), 0);
+    let out = ok(&d, &["district", "import", a.to_str().unwrap()]);
+    assert!(out.contains("9 new") && out.contains("pinned"), "{out}");
+    let r = ok_json(&d, &["--json", "district", "import", b.to_str().unwrap()]);
+    assert_eq!(
+        (r["added"].as_u64(), r["newly_pinned"].as_bool()),
+        (Some(3), Some(true))
+    );
+
+    let mut total = east_e;
+    total.exits += north_e.exits;
+    total.entries += north_e.entries;
+    total.denied += north_e.denied;
+    total.fever += north_e.fever;
+    total.overdue += north_e.overdue;
+    let expected = json!({
+        "date": DAY,
+        "gates": [
+            {"gate": "北门", "community": "幸福里", "exits": 1, "entries": 1, "denied": 1, "fever": 1, "overdue": 0},
+            {"gate": "东门", "community": "阳光花园", "exits": 2, "entries": 2, "denied": 2, "fever": 2, "overdue": 1},
+        ],
+        "total": total.json(),
+    });
+    assert_eq!(report(&d), expected);
+
+    // Importing again changes nothing.
+    let r = ok_json(&d, &["--json", "district", "import", a.to_str().unwrap()]);
+    assert_eq!(
+        (
+            r["added"].as_u64(),
+            r["duplicates"].as_u64(),
+            r["newly_pinned"].as_bool()
+        ),
+        (Some(0), Some(9), Some(false))
+    );
+    assert_eq!(report(&d), expected);
+
+    // CSV: header, one row per gate, a total row.
+    let csv = ok(&d, &["district", "report", "daily", "--date", DAY, "--csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "date,gate,community,exits,entries,denied,fever,overdue"
+    );
+    assert_eq!(lines[1], "2025-03-10,北门,幸福里,1,1,1,1,0");
+    assert_eq!(lines[2], "2025-03-10,东门,阳光花园,2,2,2,2,1");
+    assert_eq!(lines[3], format!("2025-03-10,total,,3,3,3,3,1"));
+    assert_eq!(lines.len(), 4);
+
+    // DHIS2: refused until every gate has an org unit, then one per gate.
+    let (_, err) = fails(
+        &d,
+        &["district", "report", "daily", "--date", DAY, "--dhis2"],
+        1,
+    );
+    assert!(err.contains("org unit") && err.contains("北门"), "{err}");
+    let cfg = d.join("district.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap()
+        + "\"东门\" = \"OU_EAST\"\n\"幸福里/北门\" = \"OU_NORTH\"\n";
+    std::fs::write(&cfg, text).unwrap();
+    let doc = ok_json(
+        &d,
+        &["district", "report", "daily", "--date", DAY, "--dhis2"],
+    );
+    let values = doc["dataValues"].as_array().unwrap();
+    assert_eq!(values.len(), 10);
+    assert!(values.iter().all(|v| v["period"] == "20250310"
+        && v["dataSet"] == "GATEPASS_DAILY"
+        && v["value"].is_string()));
+    let fever_east = values
+        .iter()
+        .find(|v| v["orgUnit"] == "OU_EAST" && v["dataElement"] == "GATEPASS_FEVER")
+        .unwrap();
+    assert_eq!(fever_east["value"], "2");
+    assert!(values.iter().any(|v| v["orgUnit"] == "OU_NORTH"
+        && v["dataElement"] == "GATEPASS_DENIED"
+        && v["value"] == "1"));
+
+    // A bad date is a clear error.
+    let (_, err) = fails(
+        &d,
+        &[
+            "district",
+            "report",
+            "daily",
+            "--date",
+            "2025-02-30",
+            "--json",
+        ],
+        1,
+    );
+    assert!(err.contains("not a date"), "{err}");
+
+    // An edited field: refused, naming the line; nothing changes.
+    let text = std::fs::read_to_string(&a).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert!(lines[2].contains("\"temperature_c\":37.8"));
+    lines[2] = lines[2].replace("\"temperature_c\":37.8", "\"temperature_c\":36.8");
+    let edited = root.join("edited.ndjson");
+    std::fs::write(&edited, lines.join("\n") + "\n").unwrap();
+    let (_, err) = fails(&d, &["district", "import", edited.to_str().unwrap()], 3);
+    assert!(err.contains("line 3") && err.contains("edited"), "{err}");
+    // A line cut out: refused at the line after the cut.
+    let text = std::fs::read_to_string(&b).unwrap();
+    let cut: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, l)| l)
+        .collect();
+    let cutf = root.join("cut.ndjson");
+    std::fs::write(&cutf, cut.join("\n") + "\n").unwrap();
+    let (_, err) = fails(&d, &["district", "import", cutf.to_str().unwrap()], 3);
+    assert!(err.contains("line 2"), "{err}");
+    // Reordered lines, and a half-written last line.
+    let swapped: Vec<&str> = {
+        let mut v: Vec<&str> = text.lines().collect();
+        v.swap(0, 1);
+        v
+    };
+    std::fs::write(&cutf, swapped.join("\n") + "\n").unwrap();
+    let (_, err) = fails(&d, &["district", "import", cutf.to_str().unwrap()], 3);
+    assert!(err.contains("line 2"), "{err}");
+    std::fs::write(&cutf, &text[..text.len() - 40]).unwrap();
+    let (_, err) = fails(&d, &["district", "import", cutf.to_str().unwrap()], 3);
+    assert!(
+        err.contains("line 3") && err.contains("not an event"),
+        "{err}"
+    );
+    // Not an export at all.
+    std::fs::write(&cutf, "household,address\n1,2\n").unwrap();
+    let (_, err) = fails(&d, &["district", "import", cutf.to_str().unwrap()], 3);
+    assert!(err.contains("line 1"), "{err}");
+    assert_eq!(report(&d), expected);
+
+    // A later file overlapping what is held adds only the new events; one
+    // that skips events is refused.
+    east.scan("李四", "in", 36.6, "2025-03-11T09:00:00");
+    let full = east.export(&root.join("east2.ndjson"), 0);
+    let r = ok_json(
+        &d,
+        &["--json", "district", "import", full.to_str().unwrap()],
+    );
+    assert_eq!(
+        (r["added"].as_u64(), r["duplicates"].as_u64()),
+        (Some(1), Some(9))
+    );
+    east.scan("王五", "out", 36.6, "2025-03-11T09:10:00");
+    east.scan("王五", "in", 36.6, "2025-03-11T09:20:00");
+    let later = east.export(&root.join("east3.ndjson"), 11);
+    let (_, err) = fails(&d, &["district", "import", later.to_str().unwrap()], 3);
+    assert!(
+        err.contains("events 11 to 11 are missing") && err.contains("--after 10"),
+        "{err}"
+    );
+    let gates = ok_json(&d, &["--json", "district", "gates"]);
+    assert_eq!(gate_row(&gates, "东门")["events"], 10);
+    assert_eq!(gate_row(&gates, "东门")["chain_status"], "ok");
+    assert_eq!(report(&d), expected);
+}
+
+#[test]
+fn trace_against_a_known_timeline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let people = [
+        ("3-1", "病例"),
+        ("3-2", "甲"),
+        ("3-3", "乙"),
+        ("3-4", "丙"),
+        ("3-5", "丁"),
+        ("3-6", "戊"),
+    ];
+    let g = GateDir::new(root, "west", "和平村", "西门", &people);
+    let id = |o: &Value| o["resident"]["id"].as_u64().unwrap();
+    let ding = id(&g.scan("丁", "out", 36.5, "2025-03-10T09:20:00")); // -40 min: outside
+    let jia = id(&g.scan("甲", "out", 36.5, "2025-03-10T09:40:00")); // -20
+    let case = id(&g.scan("病例", "out", 36.5, "2025-03-10T10:00:00"));
+    let yi = id(&g.scan("乙", "out", 36.5, "2025-03-10T10:25:00")); // +25
+    let bing = id(&g.scan("丙", "out", 36.5, "2025-03-10T10:45:00")); // +45 from the exit, -15 from the return
+    g.scan("病例", "in", 36.9, "2025-03-10T11:00:00");
+    let wu = id(&g.scan("戊", "out", 36.5, "2025-03-10T11:29:00")); // +29 from the return
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    let f = g.export(&root.join("west.ndjson"), 0);
+    ok(&d, &["district", "import", f.to_str().unwrap()]);
+
+    let t = ok_json(
+        &d,
+        &[
+            "--json",
+            "district",
+            "trace",
+            "--resident",
+            &case.to_string(),
+            "--until",
+            "2025-03-12",
+            "--community",
+            "和平村",
+        ],
+    );
+    let crossings = t["crossings"].as_array().unwrap();
+    assert_eq!(crossings.len(), 2, "{t}");
+    let ids = |c: &Value| {
+        let mut v: Vec<u64> = c["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["resident_id"].as_u64().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let sorted = |mut v: Vec<u64>| {
+        v.sort();
+        v
+    };
+    assert_eq!(crossings[0]["direction"], "out");
+    assert_eq!(ids(&crossings[0]), sorted(vec![jia, yi]));
+    assert_eq!(crossings[1]["direction"], "in");
+    assert_eq!(ids(&crossings[1]), sorted(vec![bing, wu]));
+    let k = crossings[0]["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["resident_id"] == jia)
+        .unwrap();
+    assert_eq!(k["minutes_apart"], -20.0);
+    assert_eq!(t["distinct_contacts"], 4);
+    assert!(!ids(&crossings[0]).contains(&ding));
+    // The window is configurable; the period too.
+    let cfg = d.join("district.toml");
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("window_minutes = 30", "window_minutes = 45"),
+    )
+    .unwrap();
+    let t = ok_json(
+        &d,
+        &[
+            "--json",
+            "district",
+            "trace",
+            "--resident",
+            &case.to_string(),
+            "--until",
+            "2025-03-12",
+        ],
+    );
+    assert_eq!(ids(&t["crossings"][0]), sorted(vec![ding, jia, yi, bing]));
+    let t = ok_json(
+        &d,
+        &[
+            "--json",
+            "district",
+            "trace",
+            "--resident",
+            &case.to_string(),
+            "--until",
+            "2025-03-20",
+            "--days",
+            "7",
+        ],
+    );
+    assert_eq!(t["crossings"].as_array().unwrap().len(), 0);
+    let table = ok(
+        &d,
+        &[
+            "district",
+            "trace",
+            "--resident",
+            &case.to_string(),
+            "--until",
+            "2025-03-12",
+        ],
+    );
+    assert!(
+        table.contains("2 crossings") && table.contains("2025-03-10 10:00:00"),
+        "{table}"
+    );
+    let (_, err) = fails(&d, &["district", "trace", "--resident", "abc"], 1);
+    assert!(err.contains("resident"), "{err}");
+}
+
+// ---- pulling from gate APIs ------------------------------------------------
+
+mod stub {
+    //! The gate's `GET /api/v1/events` contract, served from a data dir.
+    use axum::extract::{Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::{routing::get, Json, Router};
+    use std::path::PathBuf;
+
+    #[derive(serde::Deserialize)]
+    struct Q {
+        after: Option<u64>,
+        limit: Option<u32>,
+    }
+
+    async fn events(
+        State(dir): State<PathBuf>,
+        headers: HeaderMap,
+        Query(q): Query<Q>,
+    ) -> Response {
+        let Ok(gate) = gatepass::gate::Gate::open(&dir) else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let tok = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let role = tok.and_then(|t| {
+            gate.store
+                .token_role(&gatepass::auth::token_hash(t))
+                .ok()
+                .flatten()
+        });
+        match role.as_ref().map(|(r, _)| r.as_str()) {
+            Some("district") => {}
+            Some(_) => return StatusCode::FORBIDDEN.into_response(),
+            None => return StatusCode::UNAUTHORIZED.into_response(),
+        }
+        let limit = q.limit.unwrap_or(1000).min(5000);
+        let key = hex::encode(gate.gate_public_key().to_bytes());
+        let evs = if limit == 0 {
+            vec![]
+        } else {
+            gate.store
+                .events_after(q.after.unwrap_or(0), limit)
+                .unwrap()
+        };
+        let events: Vec<_> = evs
+            .into_iter()
+            .map(|e| gatepass::domain::chain::ExportedEvent {
+                event: e,
+                gate_key: Some(key.clone()),
+                resident_name: None,
+            })
+            .collect();
+        let (seq, hash) = gate.store.head().unwrap();
+        let head = if seq == 0 {
+            serde_json::Value::Null
+        } else {
+            let sig = gate
+                .store
+                .events_after(seq - 1, 1)
+                .unwrap()
+                .pop()
+                .map(|e| e.sig);
+            serde_json::json!({"seq": seq, "hash": hash, "sig": sig})
+        };
+        Json(
+            serde_json::json!({"gate": gate.identity.gate, "community": gate.identity.community,
+            "gate_key": key, "events": events, "head": head}),
+        )
+        .into_response()
+    }
+
+    async fn garbage() -> &'static str {
+        "<html>router login</html>"
+    }
+
+    pub struct Server {
+        pub url: String,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Server {
+        pub fn start(dir: PathBuf) -> Server {
+            Server::serve(
+                Router::new()
+                    .route("/api/v1/events", get(events))
+                    .with_state(dir),
+            )
+        }
+
+        /// Something at the gate's address that is not a gate.
+        pub fn start_garbage() -> Server {
+            Server::serve(Router::new().route("/api/v1/events", get(garbage)))
+        }
+
+        fn serve(app: Router) -> Server {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let thread = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    tx.send(listener.local_addr().unwrap()).unwrap();
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                        .unwrap();
+                });
+            });
+            let addr = rx.recv().unwrap();
+            Server {
+                url: format!("http://{addr}"),
+                stop: Some(stop),
+                thread: Some(thread),
+            }
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            if let Some(s) = self.stop.take() {
+                let _ = s.send(());
+            }
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+#[test]
+fn pull_from_gate_daemons_and_flag_a_tampered_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (east, east_e) = sunny_day(root);
+    let (north, north_e) = happy_day(root);
+    let east_srv = stub::Server::start(east.dir.clone());
+    let north_srv = stub::Server::start(north.dir.clone());
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    // Smaller pages, so several pages are fetched and verified.
+    let cfg = d.join("district.toml");
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("page_size = 1000", "page_size = 3"),
+    )
+    .unwrap();
+
+    // Wrong tokens are named; a guard token is not enough.
+    let (_, err) = fails(
+        &d,
+        &[
+            "district",
+            "add-gate",
+            "--url",
+            &east_srv.url,
+            "--token",
+            "gpt_nonsense",
+        ],
+        1,
+    );
+    assert!(err.contains("401") && err.contains(&east_srv.url), "{err}");
+    let (_, err) = fails(
+        &d,
+        &[
+            "district",
+            "add-gate",
+            "--url",
+            &east_srv.url,
+            "--token",
+            &east.token("guard"),
+        ],
+        1,
+    );
+    assert!(err.contains("403"), "{err}");
+
+    let east_tok = east.token("district");
+    let r = ok_json(
+        &d,
+        &[
+            "--json",
+            "district",
+            "add-gate",
+            "--url",
+            &east_srv.url,
+            "--token",
+            &east_tok,
+        ],
+    );
+    assert_eq!(
+        (r["gate"].as_str(), r["new"].as_bool()),
+        (Some("东门"), Some(true))
+    );
+    ok(
+        &d,
+        &[
+            "district",
+            "add-gate",
+            "--url",
+            &north_srv.url,
+            "--token",
+            &north.token("district"),
+        ],
+    );
+    // The same gate again at its own address only updates the token.
+    let r = ok_json(
+        &d,
+        &[
+            "--json",
+            "district",
+            "add-gate",
+            "--url",
+            &east_srv.url,
+            "--token",
+            &east_tok,
+        ],
+    );
+    assert_eq!(r["new"], false);
+
+    let p = ok_json(&d, &["--json", "district", "pull", "--once"]);
+    let added: Vec<u64> = p["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["added"].as_u64().unwrap())
+        .collect();
+    assert_eq!(added, vec![3, 9], "{p}"); // 北门 sorts before 东门
+    let r = report(&d);
+    assert_eq!(
+        r["gates"][0].as_object().unwrap().get("exits"),
+        Some(&json!(north_e.exits))
+    );
+    assert_eq!(r["gates"][1]["fever"], east_e.fever);
+    assert_eq!(r["gates"][1]["denied"], east_e.denied);
+    // Pulling again changes nothing.
+    let p = ok_json(&d, &["--json", "district", "pull", "--once"]);
+    assert!(
+        p["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["added"] == 0 && g["ok"] == true),
+        "{p}"
+    );
+    assert_eq!(report(&d), r);
+    // A carried file overlapping what was pulled changes nothing either.
+    let f = east.export(&root.join("east.ndjson"), 0);
+    let imp = ok_json(&d, &["--json", "district", "import", f.to_str().unwrap()]);
+    assert_eq!(
+        (imp["added"].as_u64(), imp["duplicates"].as_u64()),
+        (Some(0), Some(9))
+    );
+
+    // A gate that is down is named; the other is still pulled.
+    north.scan("周八", "in", 36.5, "2025-03-10T18:00:00");
+    drop(north_srv);
+    east.scan("李四", "in", 36.6, "2025-03-11T09:00:00");
+    let (out, err) = fails(&d, &["district", "pull", "--once"], 1);
+    assert!(
+        err.contains("北门") && err.contains("cannot connect"),
+        "{err}"
+    );
+    assert!(out.contains("东门") && out.contains("1 new"), "{out}");
+    let gates = ok_json(&d, &["--json", "district", "gates"]);
+    assert!(gate_row(&gates, "北门")["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("cannot connect"));
+    assert!(gate_row(&gates, "东门")["last_contact"].is_string());
+
+    // Someone edits an event in the gate's database before it is collected.
+    east.scan("王五", "out", 36.6, "2025-03-11T09:10:00");
+    east.scan("王五", "in", 36.6, "2025-03-11T09:20:00");
+    let conn = rusqlite::Connection::open(east.dir.join("gatepass.db")).unwrap();
+    let n = conn
+        .execute("UPDATE events SET body = replace(body, '\"temperature_c\":36.6', '\"temperature_c\":36.0') WHERE seq = 11", [])
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+    let before = report(&d);
+    let (_, err) = fails(&d, &["district", "pull", "--once"], 3);
+    assert!(
+        err.contains("CHAIN BROKEN") && err.contains("event 11") && err.contains("edited"),
+        "{err}"
+    );
+    let gates = ok_json(&d, &["--json", "district", "gates"]);
+    let g = gate_row(&gates, "东门");
+    assert_eq!(
+        (
+            g["chain_status"].as_str(),
+            g["events"].as_u64(),
+            g["quarantined"].as_u64()
+        ),
+        (Some("broken"), Some(10), Some(2))
+    );
+    // Newer events keep arriving, into the quarantine only.
+    east.scan("张三", "out", 36.6, "2025-03-14T09:00:00");
+    fails(&d, &["district", "pull", "--once"], 3);
+    let gates = ok_json(&d, &["--json", "district", "gates"]);
+    let g = gate_row(&gates, "东门");
+    assert_eq!(
+        (
+            g["events"].as_u64(),
+            g["quarantined"].as_u64(),
+            g["head_seq"].as_u64()
+        ),
+        (Some(10), Some(3), Some(10))
+    );
+    assert_eq!(report(&d), before);
+}
+
+#[test]
+fn pages_and_report_api_need_a_login() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (east, _) = sunny_day(root);
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    let f = east.export(&root.join("east.ndjson"), 0);
+    ok(&d, &["district", "import", f.to_str().unwrap()]);
+    let o = gp_stdin(
+        &d,
+        &[
+            "district", "user", "add", "--name", "clerk", "--role", "district",
+        ],
+        Some("long enough pw\n"),
+    );
+    assert!(o.status.success(), "{}", show(&["user add"], &o));
+    let token = ok(&d, &["district", "token", "create"]).trim().to_string();
+
+    // The web layer in-process, on an ephemeral port.
+    let store = gatepass::district::District::open(&d).unwrap();
+    let state = std::sync::Arc::new(gatepass::district::web::AppState {
+        store: std::sync::Mutex::new(store.store),
+        config: store.config,
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(gatepass::district::web::serve(listener, state));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = format!("{base}/api/v1/report/daily?date={DAY}");
+        assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+        let r = client.get(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["gates"][0]["gate"], "东门");
+        assert_eq!(v["total"]["denied"], 2);
+        let bad = client
+            .get(format!("{base}/api/v1/report/daily?date=xx"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+        // Pages redirect to the login; a wrong password gets nowhere.
+        let r = client.get(format!("{base}/")).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let r = client
+            .post(format!("{base}/login"))
+            .form(&[("name", "clerk"), ("password", "wrong")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let r = client
+            .post(format!("{base}/login"))
+            .form(&[("name", "clerk"), ("password", "long enough pw")])
+            .send()
+            .await
+            .unwrap();
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        let session = cookie.split(';').next().unwrap().to_string();
+        let page = client
+            .get(format!("{base}/?date={DAY}"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("东门") && html.contains("仅编号") && html.contains("<svg"),
+            "{html}"
+        );
+        let en = client
+            .get(format!("{base}/?lang=en&date={DAY}"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert!(en.text().await.unwrap().contains("Daily figures"));
+        let tr = client
+            .get(format!("{base}/trace?resident=1"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(tr.status(), 200);
+        let api = client
+            .get(&url)
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(api.status(), 200);
+    });
+}
+
+#[test]
+fn restored_gate_database_and_garbage_are_flagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (north, _) = happy_day(root);
+    let srv = stub::Server::start(north.dir.clone());
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    ok(
+        &d,
+        &[
+            "district",
+            "add-gate",
+            "--url",
+            &srv.url,
+            "--token",
+            &north.token("district"),
+        ],
+    );
+    ok(&d, &["district", "pull", "--once"]);
+
+    // Not a gate at all: named, nothing registered.
+    let junk = stub::Server::start_garbage();
+    let (_, err) = fails(
+        &d,
+        &["district", "add-gate", "--url", &junk.url, "--token", "t"],
+        1,
+    );
+    assert!(
+        err.contains("not a gatepass events page") && err.contains(&junk.url),
+        "{err}"
+    );
+    assert_eq!(
+        ok_json(&d, &["--json", "district", "gates"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The gate's database goes back to an older state (its last event is
+    // gone), then it records a new, different event 3.
+    let conn = rusqlite::Connection::open(north.dir.join("gatepass.db")).unwrap();
+    conn.execute("DELETE FROM events WHERE seq = 3", [])
+        .unwrap();
+    drop(conn);
+    let (_, err) = fails(&d, &["district", "pull", "--once"], 3);
+    assert!(
+        err.contains("CHAIN BROKEN") && err.contains("older backup"),
+        "{err}"
+    );
+    north.scan("孙七", "in", 36.5, "2025-03-10T10:05:00");
+    north.scan("周八", "in", 36.5, "2025-03-10T10:06:00");
+    fails(&d, &["district", "pull", "--once"], 3);
+    let gates = ok_json(&d, &["--json", "district", "gates"]);
+    let g = gate_row(&gates, "北门");
+    assert_eq!(
+        (g["events"].as_u64(), g["quarantined"].as_u64()),
+        (Some(3), Some(1)),
+        "{g}"
+    );
+}
+
+#[test]
+fn recheck_finds_an_edit_to_collected_events_and_the_service_pulls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (north, _) = happy_day(root);
+    let srv = stub::Server::start(north.dir.clone());
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    let cfg = d.join("district.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("interval_s = 60", "interval_s = 1")
+            .replace("page_size = 1000", "page_size = 2"),
+    )
+    .unwrap();
+    ok(
+        &d,
+        &[
+            "district",
+            "add-gate",
+            "--url",
+            &srv.url,
+            "--token",
+            &north.token("district"),
+        ],
+    );
+
+    // The service pulls by itself; stop it once the events are in.
+    let mut child = Command::new(BIN)
+        .env_remove("GATEPASS_DATA_DIR")
+        .arg("--data-dir")
+        .arg(&d)
+        .args(["district", "pull"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.contains("北门") && first.contains("3 new"), "{first}");
+
+    // An event already collected is edited on the gate: a plain pull asks
+    // only for newer events, a recheck reads the log again and finds it.
+    let conn = rusqlite::Connection::open(north.dir.join("gatepass.db")).unwrap();
+    conn.execute(
+        "UPDATE events SET body = replace(body, '\"temperature_c\":37.3', '\"temperature_c\":36.3') WHERE seq = 2",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    ok(&d, &["district", "pull", "--once"]);
+    let (_, err) = fails(&d, &["district", "pull", "--once", "--recheck"], 3);
+    assert!(
+        err.contains("CHAIN BROKEN") && err.contains("event 2") && err.contains("edited"),
+        "{err}"
+    );
+    let gates = ok_json(&d, &["--json", "district", "gates"]);
+    assert_eq!(gate_row(&gates, "北门")["events"], 3);
+    assert_eq!(report(&d)["total"]["fever"], 1);
+}
+
+/// A real gate daemon (`gatepass serve`) on an ephemeral port; its first
+/// stdout line names the address. Killed when dropped.
+struct Daemon {
+    url: String,
+    child: std::process::Child,
+}
+
+impl Daemon {
+    fn start(dir: &Path) -> Daemon {
+        let mut child = Command::new(BIN)
+            .env_remove("GATEPASS_DATA_DIR")
+            .env("RUST_LOG", "off")
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("gatepass listening on ")
+            .unwrap_or_else(|| panic!("daemon said: {line}"))
+            .to_string();
+        Daemon { url, child }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn pull_from_real_gate_daemons() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (east, east_e) = sunny_day(root);
+    let (north, north_e) = happy_day(root);
+    let (east_tok, north_tok) = (east.token("district"), north.token("district"));
+    let guard = east.token("guard");
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    {
+        let e = Daemon::start(&east.dir);
+        let n = Daemon::start(&north.dir);
+        let (_, err) = fails(
+            &d,
+            &["district", "add-gate", "--url", &e.url, "--token", &guard],
+            1,
+        );
+        assert!(err.contains("403"), "{err}");
+        ok(
+            &d,
+            &[
+                "district", "add-gate", "--url", &e.url, "--token", &east_tok,
+            ],
+        );
+        ok(
+            &d,
+            &[
+                "district", "add-gate", "--url", &n.url, "--token", &north_tok,
+            ],
+        );
+        let p = ok_json(&d, &["--json", "district", "pull", "--once"]);
+        let added: Vec<u64> = p["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["added"].as_u64().unwrap())
+            .collect();
+        assert_eq!(added, vec![3, 9], "{p}");
+        let r = report(&d);
+        assert_eq!(r["gates"][0]["denied"], north_e.denied);
+        assert_eq!(r["gates"][1]["fever"], east_e.fever);
+        assert_eq!(r["gates"][1]["overdue"], east_e.overdue);
+        assert_eq!(r["total"]["exits"], east_e.exits + north_e.exits);
+        let p = ok_json(&d, &["--json", "district", "pull", "--once", "--recheck"]);
+        assert!(
+            p["gates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|g| g["added"] == 0 && g["ok"] == true),
+            "{p}"
+        );
+        assert_eq!(report(&d), r);
+    }
+    // With the daemon stopped, someone edits a collected event; the restarted
+    // gate is found out by the recheck and its new events are kept apart.
+    let conn = rusqlite::Connection::open(east.dir.join("gatepass.db")).unwrap();
+    let n = conn
+        .execute("UPDATE events SET body = replace(body, '\"decision\":\"deny\"', '\"decision\":\"allow\"') WHERE seq = 3", [])
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+    east.scan("王五", "out", 36.6, "2025-03-14T09:10:00");
+    let e = Daemon::start(&east.dir);
+    // The gate came back on another port: a different address for the same
+    // key is refused unless the clerk says the gate moved.
+    let (_, err) = fails(
+        &d,
+        &[
+            "district", "add-gate", "--url", &e.url, "--token", &east_tok,
+        ],
+        1,
+    );
+    assert!(err.contains("--move"), "{err}");
+    let r = ok_json(
+        &d,
+        &[
+            "--json", "district", "add-gate", "--url", &e.url, "--token", &east_tok, "--move",
+        ],
+    );
+    assert_eq!(
+        (r["new"].as_bool(), r["url"].as_str()),
+        (Some(false), Some(e.url.as_str()))
+    );
+    let before = report(&d);
+    let (_, err) = fails(&d, &["district", "pull", "--once", "--recheck"], 3);
+    assert!(
+        err.contains("CHAIN BROKEN") && err.contains("event 3") && err.contains("edited"),
+        "{err}"
+    );
+    let gates = ok_json(&d, &["--json", "district", "gates"]);
+    let g = gate_row(&gates, "东门");
+    assert_eq!(
+        (g["chain_status"].as_str(), g["events"].as_u64()),
+        (Some("broken"), Some(9))
+    );
+    assert!(g["quarantined"].as_u64().unwrap() >= 1, "{g}");
+    // the 北门 daemon is gone: named, and the figures stand
+    assert_eq!(report(&d), before);
+}
