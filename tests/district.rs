@@ -20,14 +20,8 @@ fn gp(dir: &Path, args: &[&str]) -> Output {
 fn gp_stdin(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write;
     let mut c = Command::new(BIN);
-    c.env_remove("GATEPASS_DATA_DIR")
-        .env("RUST_LOG", "off")
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args);
-    c.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    c.env_remove("GATEPASS_DATA_DIR").env("RUST_LOG", "off").arg("--data-dir").arg(dir).args(args);
+    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let mut child = c.spawn().expect("run gatepass");
     if let Some(s) = stdin {
         child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
@@ -63,10 +57,7 @@ fn ok_json(dir: &Path, args: &[&str]) -> Value {
 fn fails(dir: &Path, args: &[&str], code: i32) -> (String, String) {
     let o = gp(dir, args);
     assert_eq!(o.status.code(), Some(code), "{}", show(args, &o));
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
 struct GateDir {
@@ -76,13 +67,7 @@ struct GateDir {
 }
 
 impl GateDir {
-    fn new(
-        root: &Path,
-        sub: &str,
-        community: &str,
-        gate: &str,
-        people: &[(&str, &str)],
-    ) -> GateDir {
+    fn new(root: &Path, sub: &str, community: &str, gate: &str, people: &[(&str, &str)]) -> GateDir {
         let dir = root.join(sub);
         ok(&dir, &["init", "--community", community, "--gate", gate]);
         let mut csv = String::from("household,address,grid,name,phone,category\n");
@@ -108,21 +93,12 @@ impl GateDir {
             ],
         );
         let mut rdr = csv::Reader::from_path(cards.join("passes.csv")).unwrap();
-        let passes = rdr
-            .records()
-            .map(|r| r.unwrap())
-            .map(|r| (r[2].to_string(), r[3].to_string()))
-            .collect();
+        let passes = rdr.records().map(|r| r.unwrap()).map(|r| (r[2].to_string(), r[3].to_string())).collect();
         GateDir { dir, passes }
     }
 
     fn payload(&self, name: &str) -> &str {
-        &self
-            .passes
-            .iter()
-            .find(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("no pass for {name}"))
-            .1
+        &self.passes.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no pass for {name}")).1
     }
 
     /// A backfilled scan at a local (+08:00) time; returns the outcome.
@@ -131,41 +107,17 @@ impl GateDir {
         let t = temp.to_string();
         ok_json(
             &self.dir,
-            &[
-                "--json",
-                "scan",
-                "--payload",
-                self.payload(name),
-                "--direction",
-                direction,
-                "--temp",
-                &t,
-                "--at",
-                &at,
-            ],
+            &["--json", "scan", "--payload", self.payload(name), "--direction", direction, "--temp", &t, "--at", &at],
         )
     }
 
     fn export(&self, to: &Path, after: u64) -> PathBuf {
-        ok(
-            &self.dir,
-            &[
-                "events",
-                "export",
-                "--after",
-                &after.to_string(),
-                "--out",
-                to.to_str().unwrap(),
-            ],
-        );
+        ok(&self.dir, &["events", "export", "--after", &after.to_string(), "--out", to.to_str().unwrap()]);
         to.to_path_buf()
     }
 
     fn token(&self, role: &str) -> String {
-        ok_json(&self.dir, &["--json", "token", "create", "--role", role])["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        ok_json(&self.dir, &["--json", "token", "create", "--role", role])["token"].as_str().unwrap().to_string()
     }
 }
 
@@ -182,10 +134,7 @@ struct Expect {
 impl Expect {
     fn add(&mut self, o: &Value) {
         let has = |k: &str, v: &str| o[k].as_array().unwrap().iter().any(|x| x == v);
-        match (
-            o["decision"].as_str().unwrap(),
-            o["direction"].as_str().unwrap_or(""),
-        ) {
+        match (o["decision"].as_str().unwrap(), o["direction"].as_str().unwrap_or("")) {
             ("allow", "out") => self.exits += 1,
             ("allow", "in") => self.entries += 1,
             ("deny", "out") => self.denied += 1,
@@ -213,12 +162,7 @@ fn sunny_day(root: &Path) -> (GateDir, Expect) {
         "east",
         "阳光花园",
         "东门",
-        &[
-            ("1-101", "张三"),
-            ("1-102", "李四"),
-            ("1-103", "王五"),
-            ("1-104", "赵六"),
-        ],
+        &[("1-101", "张三"), ("1-102", "李四"), ("1-103", "王五"), ("1-104", "赵六")],
     );
     let mut e = Expect::default();
     // the evening before, outside hours: refused, and not on DAY
@@ -242,13 +186,7 @@ fn sunny_day(root: &Path) -> (GateDir, Expect) {
 
 /// Gate 北门 of 幸福里.
 fn happy_day(root: &Path) -> (GateDir, Expect) {
-    let g = GateDir::new(
-        root,
-        "north",
-        "幸福里",
-        "北门",
-        &[("2-201", "孙七"), ("2-202", "周八")],
-    );
+    let g = GateDir::new(root, "north", "幸福里", "北门", &[("2-201", "孙七"), ("2-202", "周八")]);
     let mut e = Expect::default();
     for (name, dir, temp, at) in [
         ("孙七", "out", 36.6, "2025-03-10T09:00:00"),
@@ -265,12 +203,7 @@ fn report(d: &Path) -> Value {
 }
 
 fn gate_row<'a>(gates: &'a Value, name: &str) -> &'a Value {
-    gates
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == name)
-        .unwrap_or_else(|| panic!("no gate {name} in {gates}"))
+    gates.as_array().unwrap().iter().find(|g| g["name"] == name).unwrap_or_else(|| panic!("no gate {name} in {gates}"))
 }
 
 #[test]
@@ -280,26 +213,8 @@ fn import_carried_files_report_and_refuse_tampering() {
     let (east, east_e) = sunny_day(root);
     let (north, north_e) = happy_day(root);
     // The scenario covers what the figures must count.
-    assert_eq!(
-        east_e,
-        Expect {
-            exits: 2,
-            entries: 2,
-            denied: 2,
-            fever: 2,
-            overdue: 1
-        }
-    );
-    assert_eq!(
-        north_e,
-        Expect {
-            exits: 1,
-            entries: 1,
-            denied: 1,
-            fever: 1,
-            overdue: 0
-        }
-    );
+    assert_eq!(east_e, Expect { exits: 2, entries: 2, denied: 2, fever: 2, overdue: 1 });
+    assert_eq!(north_e, Expect { exits: 1, entries: 1, denied: 1, fever: 1, overdue: 0 });
 
     let d = root.join("district");
     ok(&d, &["district", "init"]);
@@ -308,10 +223,7 @@ fn import_carried_files_report_and_refuse_tampering() {
     let out = ok(&d, &["district", "import", a.to_str().unwrap()]);
     assert!(out.contains("9 new") && out.contains("pinned"), "{out}");
     let r = ok_json(&d, &["--json", "district", "import", b.to_str().unwrap()]);
-    assert_eq!(
-        (r["added"].as_u64(), r["newly_pinned"].as_bool()),
-        (Some(3), Some(true))
-    );
+    assert_eq!((r["added"].as_u64(), r["newly_pinned"].as_bool()), (Some(3), Some(true)));
 
     let mut total = east_e;
     total.exits += north_e.exits;
@@ -332,11 +244,7 @@ fn import_carried_files_report_and_refuse_tampering() {
     // Importing again changes nothing.
     let r = ok_json(&d, &["--json", "district", "import", a.to_str().unwrap()]);
     assert_eq!(
-        (
-            r["added"].as_u64(),
-            r["duplicates"].as_u64(),
-            r["newly_pinned"].as_bool()
-        ),
+        (r["added"].as_u64(), r["duplicates"].as_u64(), r["newly_pinned"].as_bool()),
         (Some(0), Some(9), Some(false))
     );
     assert_eq!(report(&d), expected);
@@ -344,57 +252,32 @@ fn import_carried_files_report_and_refuse_tampering() {
     // CSV: header, one row per gate, a total row.
     let csv = ok(&d, &["district", "report", "daily", "--date", DAY, "--csv"]);
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(
-        lines[0],
-        "date,gate,community,exits,entries,denied,fever,overdue"
-    );
+    assert_eq!(lines[0], "date,gate,community,exits,entries,denied,fever,overdue");
     assert_eq!(lines[1], "2025-03-10,北门,幸福里,1,1,1,1,0");
     assert_eq!(lines[2], "2025-03-10,东门,阳光花园,2,2,2,2,1");
     assert_eq!(lines[3], format!("2025-03-10,total,,3,3,3,3,1"));
     assert_eq!(lines.len(), 4);
 
     // DHIS2: refused until every gate has an org unit, then one per gate.
-    let (_, err) = fails(
-        &d,
-        &["district", "report", "daily", "--date", DAY, "--dhis2"],
-        1,
-    );
+    let (_, err) = fails(&d, &["district", "report", "daily", "--date", DAY, "--dhis2"], 1);
     assert!(err.contains("org unit") && err.contains("北门"), "{err}");
     let cfg = d.join("district.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap()
-        + "\"东门\" = \"OU_EAST\"\n\"幸福里/北门\" = \"OU_NORTH\"\n";
+    let text = std::fs::read_to_string(&cfg).unwrap() + "\"东门\" = \"OU_EAST\"\n\"幸福里/北门\" = \"OU_NORTH\"\n";
     std::fs::write(&cfg, text).unwrap();
-    let doc = ok_json(
-        &d,
-        &["district", "report", "daily", "--date", DAY, "--dhis2"],
-    );
+    let doc = ok_json(&d, &["district", "report", "daily", "--date", DAY, "--dhis2"]);
     let values = doc["dataValues"].as_array().unwrap();
     assert_eq!(values.len(), 10);
-    assert!(values.iter().all(|v| v["period"] == "20250310"
-        && v["dataSet"] == "GATEPASS_DAILY"
-        && v["value"].is_string()));
-    let fever_east = values
+    assert!(values
         .iter()
-        .find(|v| v["orgUnit"] == "OU_EAST" && v["dataElement"] == "GATEPASS_FEVER")
-        .unwrap();
+        .all(|v| v["period"] == "20250310" && v["dataSet"] == "GATEPASS_DAILY" && v["value"].is_string()));
+    let fever_east = values.iter().find(|v| v["orgUnit"] == "OU_EAST" && v["dataElement"] == "GATEPASS_FEVER").unwrap();
     assert_eq!(fever_east["value"], "2");
-    assert!(values.iter().any(|v| v["orgUnit"] == "OU_NORTH"
-        && v["dataElement"] == "GATEPASS_DENIED"
-        && v["value"] == "1"));
+    assert!(values
+        .iter()
+        .any(|v| v["orgUnit"] == "OU_NORTH" && v["dataElement"] == "GATEPASS_DENIED" && v["value"] == "1"));
 
     // A bad date is a clear error.
-    let (_, err) = fails(
-        &d,
-        &[
-            "district",
-            "report",
-            "daily",
-            "--date",
-            "2025-02-30",
-            "--json",
-        ],
-        1,
-    );
+    let (_, err) = fails(&d, &["district", "report", "daily", "--date", "2025-02-30", "--json"], 1);
     assert!(err.contains("not a date"), "{err}");
 
     // An edited field: refused, naming the line; nothing changes.
@@ -408,12 +291,7 @@ fn import_carried_files_report_and_refuse_tampering() {
     assert!(err.contains("line 3") && err.contains("edited"), "{err}");
     // A line cut out: refused at the line after the cut.
     let text = std::fs::read_to_string(&b).unwrap();
-    let cut: Vec<&str> = text
-        .lines()
-        .enumerate()
-        .filter(|(i, _)| *i != 1)
-        .map(|(_, l)| l)
-        .collect();
+    let cut: Vec<&str> = text.lines().enumerate().filter(|(i, _)| *i != 1).map(|(_, l)| l).collect();
     let cutf = root.join("cut.ndjson");
     std::fs::write(&cutf, cut.join("\n") + "\n").unwrap();
     let (_, err) = fails(&d, &["district", "import", cutf.to_str().unwrap()], 3);
@@ -429,10 +307,7 @@ fn import_carried_files_report_and_refuse_tampering() {
     assert!(err.contains("line 2"), "{err}");
     std::fs::write(&cutf, &text[..text.len() - 40]).unwrap();
     let (_, err) = fails(&d, &["district", "import", cutf.to_str().unwrap()], 3);
-    assert!(
-        err.contains("line 3") && err.contains("not an event"),
-        "{err}"
-    );
+    assert!(err.contains("line 3") && err.contains("not an event"), "{err}");
     // Not an export at all.
     std::fs::write(&cutf, "household,address\n1,2\n").unwrap();
     let (_, err) = fails(&d, &["district", "import", cutf.to_str().unwrap()], 3);
@@ -443,22 +318,13 @@ fn import_carried_files_report_and_refuse_tampering() {
     // that skips events is refused.
     east.scan("李四", "in", 36.6, "2025-03-11T09:00:00");
     let full = east.export(&root.join("east2.ndjson"), 0);
-    let r = ok_json(
-        &d,
-        &["--json", "district", "import", full.to_str().unwrap()],
-    );
-    assert_eq!(
-        (r["added"].as_u64(), r["duplicates"].as_u64()),
-        (Some(1), Some(9))
-    );
+    let r = ok_json(&d, &["--json", "district", "import", full.to_str().unwrap()]);
+    assert_eq!((r["added"].as_u64(), r["duplicates"].as_u64()), (Some(1), Some(9)));
     east.scan("王五", "out", 36.6, "2025-03-11T09:10:00");
     east.scan("王五", "in", 36.6, "2025-03-11T09:20:00");
     let later = east.export(&root.join("east3.ndjson"), 11);
     let (_, err) = fails(&d, &["district", "import", later.to_str().unwrap()], 3);
-    assert!(
-        err.contains("events 11 to 11 are missing") && err.contains("--after 10"),
-        "{err}"
-    );
+    assert!(err.contains("events 11 to 11 are missing") && err.contains("--after 10"), "{err}");
     let gates = ok_json(&d, &["--json", "district", "gates"]);
     assert_eq!(gate_row(&gates, "东门")["events"], 10);
     assert_eq!(gate_row(&gates, "东门")["chain_status"], "ok");
@@ -469,14 +335,7 @@ fn import_carried_files_report_and_refuse_tampering() {
 fn trace_against_a_known_timeline() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let people = [
-        ("3-1", "病例"),
-        ("3-2", "甲"),
-        ("3-3", "乙"),
-        ("3-4", "丙"),
-        ("3-5", "丁"),
-        ("3-6", "戊"),
-    ];
+    let people = [("3-1", "病例"), ("3-2", "甲"), ("3-3", "乙"), ("3-4", "丙"), ("3-5", "丁"), ("3-6", "戊")];
     let g = GateDir::new(root, "west", "和平村", "西门", &people);
     let id = |o: &Value| o["resident"]["id"].as_u64().unwrap();
     let ding = id(&g.scan("丁", "out", 36.5, "2025-03-10T09:20:00")); // -40 min: outside
@@ -508,12 +367,8 @@ fn trace_against_a_known_timeline() {
     let crossings = t["crossings"].as_array().unwrap();
     assert_eq!(crossings.len(), 2, "{t}");
     let ids = |c: &Value| {
-        let mut v: Vec<u64> = c["contacts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["resident_id"].as_u64().unwrap())
-            .collect();
+        let mut v: Vec<u64> =
+            c["contacts"].as_array().unwrap().iter().map(|k| k["resident_id"].as_u64().unwrap()).collect();
         v.sort();
         v
     };
@@ -525,67 +380,23 @@ fn trace_against_a_known_timeline() {
     assert_eq!(ids(&crossings[0]), sorted(vec![jia, yi]));
     assert_eq!(crossings[1]["direction"], "in");
     assert_eq!(ids(&crossings[1]), sorted(vec![bing, wu]));
-    let k = crossings[0]["contacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["resident_id"] == jia)
-        .unwrap();
+    let k = crossings[0]["contacts"].as_array().unwrap().iter().find(|k| k["resident_id"] == jia).unwrap();
     assert_eq!(k["minutes_apart"], -20.0);
     assert_eq!(t["distinct_contacts"], 4);
     assert!(!ids(&crossings[0]).contains(&ding));
     // The window is configurable; the period too.
     let cfg = d.join("district.toml");
-    std::fs::write(
-        &cfg,
-        std::fs::read_to_string(&cfg)
-            .unwrap()
-            .replace("window_minutes = 30", "window_minutes = 45"),
-    )
-    .unwrap();
-    let t = ok_json(
-        &d,
-        &[
-            "--json",
-            "district",
-            "trace",
-            "--resident",
-            &case.to_string(),
-            "--until",
-            "2025-03-12",
-        ],
-    );
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace("window_minutes = 30", "window_minutes = 45"))
+        .unwrap();
+    let t = ok_json(&d, &["--json", "district", "trace", "--resident", &case.to_string(), "--until", "2025-03-12"]);
     assert_eq!(ids(&t["crossings"][0]), sorted(vec![ding, jia, yi, bing]));
     let t = ok_json(
         &d,
-        &[
-            "--json",
-            "district",
-            "trace",
-            "--resident",
-            &case.to_string(),
-            "--until",
-            "2025-03-20",
-            "--days",
-            "7",
-        ],
+        &["--json", "district", "trace", "--resident", &case.to_string(), "--until", "2025-03-20", "--days", "7"],
     );
     assert_eq!(t["crossings"].as_array().unwrap().len(), 0);
-    let table = ok(
-        &d,
-        &[
-            "district",
-            "trace",
-            "--resident",
-            &case.to_string(),
-            "--until",
-            "2025-03-12",
-        ],
-    );
-    assert!(
-        table.contains("2 crossings") && table.contains("2025-03-10 10:00:00"),
-        "{table}"
-    );
+    let table = ok(&d, &["district", "trace", "--resident", &case.to_string(), "--until", "2025-03-12"]);
+    assert!(table.contains("2 crossings") && table.contains("2025-03-10 10:00:00"), "{table}");
     let (_, err) = fails(&d, &["district", "trace", "--resident", "abc"], 1);
     assert!(err.contains("resident"), "{err}");
 }
@@ -606,24 +417,12 @@ mod stub {
         limit: Option<u32>,
     }
 
-    async fn events(
-        State(dir): State<PathBuf>,
-        headers: HeaderMap,
-        Query(q): Query<Q>,
-    ) -> Response {
+    async fn events(State(dir): State<PathBuf>, headers: HeaderMap, Query(q): Query<Q>) -> Response {
         let Ok(gate) = gatepass::gate::Gate::open(&dir) else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
-        let tok = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let role = tok.and_then(|t| {
-            gate.store
-                .token_role(&gatepass::auth::token_hash(t))
-                .ok()
-                .flatten()
-        });
+        let tok = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let role = tok.and_then(|t| gate.store.token_role(&gatepass::auth::token_hash(t)).ok().flatten());
         match role.as_ref().map(|(r, _)| r.as_str()) {
             Some("district") => {}
             Some(_) => return StatusCode::FORBIDDEN.into_response(),
@@ -631,13 +430,7 @@ mod stub {
         }
         let limit = q.limit.unwrap_or(1000).min(5000);
         let key = hex::encode(gate.gate_public_key().to_bytes());
-        let evs = if limit == 0 {
-            vec![]
-        } else {
-            gate.store
-                .events_after(q.after.unwrap_or(0), limit)
-                .unwrap()
-        };
+        let evs = if limit == 0 { vec![] } else { gate.store.events_after(q.after.unwrap_or(0), limit).unwrap() };
         let events: Vec<_> = evs
             .into_iter()
             .map(|e| gatepass::domain::chain::ExportedEvent {
@@ -650,18 +443,11 @@ mod stub {
         let head = if seq == 0 {
             serde_json::Value::Null
         } else {
-            let sig = gate
-                .store
-                .events_after(seq - 1, 1)
-                .unwrap()
-                .pop()
-                .map(|e| e.sig);
+            let sig = gate.store.events_after(seq - 1, 1).unwrap().pop().map(|e| e.sig);
             serde_json::json!({"seq": seq, "hash": hash, "sig": sig})
         };
-        Json(
-            serde_json::json!({"gate": gate.identity.gate, "community": gate.identity.community,
-            "gate_key": key, "events": events, "head": head}),
-        )
+        Json(serde_json::json!({"gate": gate.identity.gate, "community": gate.identity.community,
+            "gate_key": key, "events": events, "head": head}))
         .into_response()
     }
 
@@ -677,11 +463,7 @@ mod stub {
 
     impl Server {
         pub fn start(dir: PathBuf) -> Server {
-            Server::serve(
-                Router::new()
-                    .route("/api/v1/events", get(events))
-                    .with_state(dir),
-            )
+            Server::serve(Router::new().route("/api/v1/events", get(events)).with_state(dir))
         }
 
         /// Something at the gate's address that is not a gate.
@@ -693,10 +475,7 @@ mod stub {
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let (tx, rx) = std::sync::mpsc::channel();
             let thread = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async move {
                     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                     tx.send(listener.local_addr().unwrap()).unwrap();
@@ -709,11 +488,7 @@ mod stub {
                 });
             });
             let addr = rx.recv().unwrap();
-            Server {
-                url: format!("http://{addr}"),
-                stop: Some(stop),
-                thread: Some(thread),
-            }
+            Server { url: format!("http://{addr}"), stop: Some(stop), thread: Some(thread) }
         }
     }
 
@@ -741,134 +516,47 @@ fn pull_from_gate_daemons_and_flag_a_tampered_gate() {
     ok(&d, &["district", "init"]);
     // Smaller pages, so several pages are fetched and verified.
     let cfg = d.join("district.toml");
-    std::fs::write(
-        &cfg,
-        std::fs::read_to_string(&cfg)
-            .unwrap()
-            .replace("page_size = 1000", "page_size = 3"),
-    )
-    .unwrap();
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace("page_size = 1000", "page_size = 3")).unwrap();
 
     // Wrong tokens are named; a guard token is not enough.
-    let (_, err) = fails(
-        &d,
-        &[
-            "district",
-            "add-gate",
-            "--url",
-            &east_srv.url,
-            "--token",
-            "gpt_nonsense",
-        ],
-        1,
-    );
+    let (_, err) = fails(&d, &["district", "add-gate", "--url", &east_srv.url, "--token", "gpt_nonsense"], 1);
     assert!(err.contains("401") && err.contains(&east_srv.url), "{err}");
-    let (_, err) = fails(
-        &d,
-        &[
-            "district",
-            "add-gate",
-            "--url",
-            &east_srv.url,
-            "--token",
-            &east.token("guard"),
-        ],
-        1,
-    );
+    let (_, err) = fails(&d, &["district", "add-gate", "--url", &east_srv.url, "--token", &east.token("guard")], 1);
     assert!(err.contains("403"), "{err}");
 
     let east_tok = east.token("district");
-    let r = ok_json(
-        &d,
-        &[
-            "--json",
-            "district",
-            "add-gate",
-            "--url",
-            &east_srv.url,
-            "--token",
-            &east_tok,
-        ],
-    );
-    assert_eq!(
-        (r["gate"].as_str(), r["new"].as_bool()),
-        (Some("东门"), Some(true))
-    );
-    ok(
-        &d,
-        &[
-            "district",
-            "add-gate",
-            "--url",
-            &north_srv.url,
-            "--token",
-            &north.token("district"),
-        ],
-    );
+    let r = ok_json(&d, &["--json", "district", "add-gate", "--url", &east_srv.url, "--token", &east_tok]);
+    assert_eq!((r["gate"].as_str(), r["new"].as_bool()), (Some("东门"), Some(true)));
+    ok(&d, &["district", "add-gate", "--url", &north_srv.url, "--token", &north.token("district")]);
     // The same gate again at its own address only updates the token.
-    let r = ok_json(
-        &d,
-        &[
-            "--json",
-            "district",
-            "add-gate",
-            "--url",
-            &east_srv.url,
-            "--token",
-            &east_tok,
-        ],
-    );
+    let r = ok_json(&d, &["--json", "district", "add-gate", "--url", &east_srv.url, "--token", &east_tok]);
     assert_eq!(r["new"], false);
 
     let p = ok_json(&d, &["--json", "district", "pull", "--once"]);
-    let added: Vec<u64> = p["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["added"].as_u64().unwrap())
-        .collect();
+    let added: Vec<u64> = p["gates"].as_array().unwrap().iter().map(|g| g["added"].as_u64().unwrap()).collect();
     assert_eq!(added, vec![3, 9], "{p}"); // 北门 sorts before 东门
     let r = report(&d);
-    assert_eq!(
-        r["gates"][0].as_object().unwrap().get("exits"),
-        Some(&json!(north_e.exits))
-    );
+    assert_eq!(r["gates"][0].as_object().unwrap().get("exits"), Some(&json!(north_e.exits)));
     assert_eq!(r["gates"][1]["fever"], east_e.fever);
     assert_eq!(r["gates"][1]["denied"], east_e.denied);
     // Pulling again changes nothing.
     let p = ok_json(&d, &["--json", "district", "pull", "--once"]);
-    assert!(
-        p["gates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|g| g["added"] == 0 && g["ok"] == true),
-        "{p}"
-    );
+    assert!(p["gates"].as_array().unwrap().iter().all(|g| g["added"] == 0 && g["ok"] == true), "{p}");
     assert_eq!(report(&d), r);
     // A carried file overlapping what was pulled changes nothing either.
     let f = east.export(&root.join("east.ndjson"), 0);
     let imp = ok_json(&d, &["--json", "district", "import", f.to_str().unwrap()]);
-    assert_eq!(
-        (imp["added"].as_u64(), imp["duplicates"].as_u64()),
-        (Some(0), Some(9))
-    );
+    assert_eq!((imp["added"].as_u64(), imp["duplicates"].as_u64()), (Some(0), Some(9)));
 
     // A gate that is down is named; the other is still pulled.
     north.scan("周八", "in", 36.5, "2025-03-10T18:00:00");
     drop(north_srv);
     east.scan("李四", "in", 36.6, "2025-03-11T09:00:00");
     let (out, err) = fails(&d, &["district", "pull", "--once"], 1);
-    assert!(
-        err.contains("北门") && err.contains("cannot connect"),
-        "{err}"
-    );
+    assert!(err.contains("北门") && err.contains("cannot connect"), "{err}");
     assert!(out.contains("东门") && out.contains("1 new"), "{out}");
     let gates = ok_json(&d, &["--json", "district", "gates"]);
-    assert!(gate_row(&gates, "北门")["last_error"]
-        .as_str()
-        .unwrap()
-        .contains("cannot connect"));
+    assert!(gate_row(&gates, "北门")["last_error"].as_str().unwrap().contains("cannot connect"));
     assert!(gate_row(&gates, "东门")["last_contact"].is_string());
 
     // Someone edits an event in the gate's database before it is collected.
@@ -876,24 +564,20 @@ fn pull_from_gate_daemons_and_flag_a_tampered_gate() {
     east.scan("王五", "in", 36.6, "2025-03-11T09:20:00");
     let conn = rusqlite::Connection::open(east.dir.join("gatepass.db")).unwrap();
     let n = conn
-        .execute("UPDATE events SET body = replace(body, '\"temperature_c\":36.6', '\"temperature_c\":36.0') WHERE seq = 11", [])
+        .execute(
+            "UPDATE events SET body = replace(body, '\"temperature_c\":36.6', '\"temperature_c\":36.0') WHERE seq = 11",
+            [],
+        )
         .unwrap();
     assert_eq!(n, 1);
     drop(conn);
     let before = report(&d);
     let (_, err) = fails(&d, &["district", "pull", "--once"], 3);
-    assert!(
-        err.contains("CHAIN BROKEN") && err.contains("event 11") && err.contains("edited"),
-        "{err}"
-    );
+    assert!(err.contains("CHAIN BROKEN") && err.contains("event 11") && err.contains("edited"), "{err}");
     let gates = ok_json(&d, &["--json", "district", "gates"]);
     let g = gate_row(&gates, "东门");
     assert_eq!(
-        (
-            g["chain_status"].as_str(),
-            g["events"].as_u64(),
-            g["quarantined"].as_u64()
-        ),
+        (g["chain_status"].as_str(), g["events"].as_u64(), g["quarantined"].as_u64()),
         (Some("broken"), Some(10), Some(2))
     );
     // Newer events keep arriving, into the quarantine only.
@@ -902,11 +586,7 @@ fn pull_from_gate_daemons_and_flag_a_tampered_gate() {
     let gates = ok_json(&d, &["--json", "district", "gates"]);
     let g = gate_row(&gates, "东门");
     assert_eq!(
-        (
-            g["events"].as_u64(),
-            g["quarantined"].as_u64(),
-            g["head_seq"].as_u64()
-        ),
+        (g["events"].as_u64(), g["quarantined"].as_u64(), g["head_seq"].as_u64()),
         (Some(10), Some(3), Some(10))
     );
     assert_eq!(report(&d), before);
@@ -921,13 +601,8 @@ fn pages_and_report_api_need_a_login() {
     ok(&d, &["district", "init"]);
     let f = east.export(&root.join("east.ndjson"), 0);
     ok(&d, &["district", "import", f.to_str().unwrap()]);
-    let o = gp_stdin(
-        &d,
-        &[
-            "district", "user", "add", "--name", "clerk", "--role", "district",
-        ],
-        Some("long enough pw\n"),
-    );
+    let o =
+        gp_stdin(&d, &["district", "user", "add", "--name", "clerk", "--role", "district"], Some("long enough pw\n"));
     assert!(o.status.success(), "{}", show(&["user add"], &o));
     let token = ok(&d, &["district", "token", "create"]).trim().to_string();
 
@@ -937,20 +612,11 @@ fn pages_and_report_api_need_a_login() {
         store: std::sync::Mutex::new(store.store),
         config: store.config,
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     rt.spawn(gatepass::district::web::serve(listener, state));
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     rt.block_on(async {
         let url = format!("{base}/api/v1/report/daily?date={DAY}");
         assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
@@ -959,12 +625,7 @@ fn pages_and_report_api_need_a_login() {
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["gates"][0]["gate"], "东门");
         assert_eq!(v["total"]["denied"], 2);
-        let bad = client
-            .get(format!("{base}/api/v1/report/daily?date=xx"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let bad = client.get(format!("{base}/api/v1/report/daily?date=xx")).bearer_auth(&token).send().await.unwrap();
         assert_eq!(bad.status(), 400);
         // Pages redirect to the login; a wrong password gets nowhere.
         let r = client.get(format!("{base}/")).send().await.unwrap();
@@ -982,50 +643,18 @@ fn pages_and_report_api_need_a_login() {
             .send()
             .await
             .unwrap();
-        let cookie = r
-            .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
-        assert!(
-            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-            "{cookie}"
-        );
+        let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
         let session = cookie.split(';').next().unwrap().to_string();
-        let page = client
-            .get(format!("{base}/?date={DAY}"))
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap();
+        let page = client.get(format!("{base}/?date={DAY}")).header("cookie", &session).send().await.unwrap();
         assert_eq!(page.status(), 200);
         let html = page.text().await.unwrap();
-        assert!(
-            html.contains("东门") && html.contains("仅编号") && html.contains("<svg"),
-            "{html}"
-        );
-        let en = client
-            .get(format!("{base}/?lang=en&date={DAY}"))
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap();
+        assert!(html.contains("东门") && html.contains("仅编号") && html.contains("<svg"), "{html}");
+        let en = client.get(format!("{base}/?lang=en&date={DAY}")).header("cookie", &session).send().await.unwrap();
         assert!(en.text().await.unwrap().contains("Daily figures"));
-        let tr = client
-            .get(format!("{base}/trace?resident=1"))
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap();
+        let tr = client.get(format!("{base}/trace?resident=1")).header("cookie", &session).send().await.unwrap();
         assert_eq!(tr.status(), 200);
-        let api = client
-            .get(&url)
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap();
+        let api = client.get(&url).header("cookie", &session).send().await.unwrap();
         assert_eq!(api.status(), 200);
     });
 }
@@ -1038,59 +667,28 @@ fn restored_gate_database_and_garbage_are_flagged() {
     let srv = stub::Server::start(north.dir.clone());
     let d = root.join("district");
     ok(&d, &["district", "init"]);
-    ok(
-        &d,
-        &[
-            "district",
-            "add-gate",
-            "--url",
-            &srv.url,
-            "--token",
-            &north.token("district"),
-        ],
-    );
+    ok(&d, &["district", "add-gate", "--url", &srv.url, "--token", &north.token("district")]);
     ok(&d, &["district", "pull", "--once"]);
 
     // Not a gate at all: named, nothing registered.
     let junk = stub::Server::start_garbage();
-    let (_, err) = fails(
-        &d,
-        &["district", "add-gate", "--url", &junk.url, "--token", "t"],
-        1,
-    );
-    assert!(
-        err.contains("not a gatepass events page") && err.contains(&junk.url),
-        "{err}"
-    );
-    assert_eq!(
-        ok_json(&d, &["--json", "district", "gates"])
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    let (_, err) = fails(&d, &["district", "add-gate", "--url", &junk.url, "--token", "t"], 1);
+    assert!(err.contains("not a gatepass events page") && err.contains(&junk.url), "{err}");
+    assert_eq!(ok_json(&d, &["--json", "district", "gates"]).as_array().unwrap().len(), 1);
 
     // The gate's database goes back to an older state (its last event is
     // gone), then it records a new, different event 3.
     let conn = rusqlite::Connection::open(north.dir.join("gatepass.db")).unwrap();
-    conn.execute("DELETE FROM events WHERE seq = 3", [])
-        .unwrap();
+    conn.execute("DELETE FROM events WHERE seq = 3", []).unwrap();
     drop(conn);
     let (_, err) = fails(&d, &["district", "pull", "--once"], 3);
-    assert!(
-        err.contains("CHAIN BROKEN") && err.contains("older backup"),
-        "{err}"
-    );
+    assert!(err.contains("CHAIN BROKEN") && err.contains("older backup"), "{err}");
     north.scan("孙七", "in", 36.5, "2025-03-10T10:05:00");
     north.scan("周八", "in", 36.5, "2025-03-10T10:06:00");
     fails(&d, &["district", "pull", "--once"], 3);
     let gates = ok_json(&d, &["--json", "district", "gates"]);
     let g = gate_row(&gates, "北门");
-    assert_eq!(
-        (g["events"].as_u64(), g["quarantined"].as_u64()),
-        (Some(3), Some(1)),
-        "{g}"
-    );
+    assert_eq!((g["events"].as_u64(), g["quarantined"].as_u64()), (Some(3), Some(1)), "{g}");
 }
 
 #[test]
@@ -1105,21 +703,10 @@ fn recheck_finds_an_edit_to_collected_events_and_the_service_pulls() {
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(
         &cfg,
-        text.replace("interval_s = 60", "interval_s = 1")
-            .replace("page_size = 1000", "page_size = 2"),
+        text.replace("interval_s = 60", "interval_s = 1").replace("page_size = 1000", "page_size = 2"),
     )
     .unwrap();
-    ok(
-        &d,
-        &[
-            "district",
-            "add-gate",
-            "--url",
-            &srv.url,
-            "--token",
-            &north.token("district"),
-        ],
-    );
+    ok(&d, &["district", "add-gate", "--url", &srv.url, "--token", &north.token("district")]);
 
     // The service pulls by itself; stop it once the events are in.
     let mut child = Command::new(BIN)
@@ -1149,10 +736,7 @@ fn recheck_finds_an_edit_to_collected_events_and_the_service_pulls() {
     drop(conn);
     ok(&d, &["district", "pull", "--once"]);
     let (_, err) = fails(&d, &["district", "pull", "--once", "--recheck"], 3);
-    assert!(
-        err.contains("CHAIN BROKEN") && err.contains("event 2") && err.contains("edited"),
-        "{err}"
-    );
+    assert!(err.contains("CHAIN BROKEN") && err.contains("event 2") && err.contains("edited"), "{err}");
     let gates = ok_json(&d, &["--json", "district", "gates"]);
     assert_eq!(gate_row(&gates, "北门")["events"], 3);
     assert_eq!(report(&d)["total"]["fever"], 1);
@@ -1209,31 +793,12 @@ fn pull_from_real_gate_daemons() {
     {
         let e = Daemon::start(&east.dir);
         let n = Daemon::start(&north.dir);
-        let (_, err) = fails(
-            &d,
-            &["district", "add-gate", "--url", &e.url, "--token", &guard],
-            1,
-        );
+        let (_, err) = fails(&d, &["district", "add-gate", "--url", &e.url, "--token", &guard], 1);
         assert!(err.contains("403"), "{err}");
-        ok(
-            &d,
-            &[
-                "district", "add-gate", "--url", &e.url, "--token", &east_tok,
-            ],
-        );
-        ok(
-            &d,
-            &[
-                "district", "add-gate", "--url", &n.url, "--token", &north_tok,
-            ],
-        );
+        ok(&d, &["district", "add-gate", "--url", &e.url, "--token", &east_tok]);
+        ok(&d, &["district", "add-gate", "--url", &n.url, "--token", &north_tok]);
         let p = ok_json(&d, &["--json", "district", "pull", "--once"]);
-        let added: Vec<u64> = p["gates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| g["added"].as_u64().unwrap())
-            .collect();
+        let added: Vec<u64> = p["gates"].as_array().unwrap().iter().map(|g| g["added"].as_u64().unwrap()).collect();
         assert_eq!(added, vec![3, 9], "{p}");
         let r = report(&d);
         assert_eq!(r["gates"][0]["denied"], north_e.denied);
@@ -1241,21 +806,17 @@ fn pull_from_real_gate_daemons() {
         assert_eq!(r["gates"][1]["overdue"], east_e.overdue);
         assert_eq!(r["total"]["exits"], east_e.exits + north_e.exits);
         let p = ok_json(&d, &["--json", "district", "pull", "--once", "--recheck"]);
-        assert!(
-            p["gates"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|g| g["added"] == 0 && g["ok"] == true),
-            "{p}"
-        );
+        assert!(p["gates"].as_array().unwrap().iter().all(|g| g["added"] == 0 && g["ok"] == true), "{p}");
         assert_eq!(report(&d), r);
     }
     // With the daemon stopped, someone edits a collected event; the restarted
     // gate is found out by the recheck and its new events are kept apart.
     let conn = rusqlite::Connection::open(east.dir.join("gatepass.db")).unwrap();
     let n = conn
-        .execute("UPDATE events SET body = replace(body, '\"decision\":\"deny\"', '\"decision\":\"allow\"') WHERE seq = 3", [])
+        .execute(
+            "UPDATE events SET body = replace(body, '\"decision\":\"deny\"', '\"decision\":\"allow\"') WHERE seq = 3",
+            [],
+        )
         .unwrap();
     assert_eq!(n, 1);
     drop(conn);
@@ -1263,36 +824,16 @@ fn pull_from_real_gate_daemons() {
     let e = Daemon::start(&east.dir);
     // The gate came back on another port: a different address for the same
     // key is refused unless the clerk says the gate moved.
-    let (_, err) = fails(
-        &d,
-        &[
-            "district", "add-gate", "--url", &e.url, "--token", &east_tok,
-        ],
-        1,
-    );
+    let (_, err) = fails(&d, &["district", "add-gate", "--url", &e.url, "--token", &east_tok], 1);
     assert!(err.contains("--move"), "{err}");
-    let r = ok_json(
-        &d,
-        &[
-            "--json", "district", "add-gate", "--url", &e.url, "--token", &east_tok, "--move",
-        ],
-    );
-    assert_eq!(
-        (r["new"].as_bool(), r["url"].as_str()),
-        (Some(false), Some(e.url.as_str()))
-    );
+    let r = ok_json(&d, &["--json", "district", "add-gate", "--url", &e.url, "--token", &east_tok, "--move"]);
+    assert_eq!((r["new"].as_bool(), r["url"].as_str()), (Some(false), Some(e.url.as_str())));
     let before = report(&d);
     let (_, err) = fails(&d, &["district", "pull", "--once", "--recheck"], 3);
-    assert!(
-        err.contains("CHAIN BROKEN") && err.contains("event 3") && err.contains("edited"),
-        "{err}"
-    );
+    assert!(err.contains("CHAIN BROKEN") && err.contains("event 3") && err.contains("edited"), "{err}");
     let gates = ok_json(&d, &["--json", "district", "gates"]);
     let g = gate_row(&gates, "东门");
-    assert_eq!(
-        (g["chain_status"].as_str(), g["events"].as_u64()),
-        (Some("broken"), Some(9))
-    );
+    assert_eq!((g["chain_status"].as_str(), g["events"].as_u64()), (Some("broken"), Some(9)));
     assert!(g["quarantined"].as_u64().unwrap() >= 1, "{g}");
     // the 北门 daemon is gone: named, and the figures stand
     assert_eq!(report(&d), before);

@@ -106,19 +106,15 @@ pub enum TokenCmd {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
 
 pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
     if let DistrictCmd::Init = cmd {
         let d = District::init(dir)?;
         if json {
-            print_json(
-                &serde_json::json!({"data_dir": d.dir, "config": dir.join(crate::district::config::FILE_NAME),
-                "database": dir.join(crate::district::DB_NAME)}),
-            )?;
+            print_json(&serde_json::json!({"data_dir": d.dir, "config": dir.join(crate::district::config::FILE_NAME),
+                "database": dir.join(crate::district::DB_NAME)}))?;
         } else {
             println!("created district directory {}", dir.display());
             println!(
@@ -135,24 +131,22 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
         DistrictCmd::AddGate { url, token, moved } => {
             let (g, new) = runtime()?.block_on(pull::add_gate(&mut d, &url, &token, moved))?;
             if json {
-                print_json(
-                    &serde_json::json!({"gate": g.name, "community": g.community, "url": g.url,
-                    "gate_key": g.gate_key, "new": new}),
-                )?;
+                print_json(&serde_json::json!({"gate": g.name, "community": g.community, "url": g.url,
+                    "gate_key": g.gate_key, "new": new}))?;
             } else if new {
                 println!(
                     "registered gate '{}' of {} at {}; its key is pinned: {}",
                     g.name, g.community, url, g.gate_key
                 );
             } else {
-                println!("gate '{}' of {} was already registered (same key); its address and token are updated", g.name, g.community);
+                println!(
+                    "gate '{}' of {} was already registered (same key); its address and token are updated",
+                    g.name, g.community
+                );
             }
             Ok(exit::OK)
         }
-        DistrictCmd::Pull {
-            once: true,
-            recheck,
-        } => {
+        DistrictCmd::Pull { once: true, recheck } => {
             let client = pull::Client::new(d.config.pull.timeout_s)?;
             let results = runtime()?.block_on(pull::pull_all(&mut d, &client, None, recheck))?;
             if json {
@@ -184,11 +178,7 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
                 d.config.pull.interval_s
             );
             runtime()?.block_on(pull::run_service(&mut d, |p| {
-                let line = format!(
-                    "{} {}",
-                    crate::district::now_text(Utc::now()),
-                    pull::describe(p)
-                );
+                let line = format!("{} {}", crate::district::now_text(Utc::now()), pull::describe(p));
                 if p.ok && p.chain_status != "broken" {
                     println!("{line}");
                 } else {
@@ -206,9 +196,7 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
                             DistrictError::FileRefused { source, .. } => source.line(),
                             _ => None,
                         };
-                        print_json(
-                            &serde_json::json!({"imported": false, "error": e.to_string(), "line": line}),
-                        )?;
+                        print_json(&serde_json::json!({"imported": false, "error": e.to_string(), "line": line}))?;
                     }
                     eprintln!("error: {e}");
                     return Ok(exit::BROKEN);
@@ -241,11 +229,7 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
                 }
             }
             if r.chain_status == "broken" {
-                let detail = d
-                    .store
-                    .gate_by_key(&r.gate_key)?
-                    .and_then(|g| g.chain_detail)
-                    .unwrap_or_default();
+                let detail = d.store.gate_by_key(&r.gate_key)?.and_then(|g| g.chain_detail).unwrap_or_default();
                 eprintln!(
                     "!!! CHAIN BROKEN for gate '{}' of {}: {detail}. Its new events are kept apart (quarantine), never counted.",
                     r.gate, r.community
@@ -282,14 +266,11 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
             }
             Ok(exit::OK)
         }
-        DistrictCmd::Trace {
-            resident,
-            days,
-            community,
-            until,
-        } => {
+        DistrictCmd::Trace { resident, days, community, until } => {
             let id: u32 = resident.trim().parse().map_err(|_| {
-                anyhow::anyhow!("--resident '{resident}' must be the resident's number as shown on the gate (e.g. 10000001)")
+                anyhow::anyhow!(
+                    "--resident '{resident}' must be the resident's number as shown on the gate (e.g. 10000001)"
+                )
             })?;
             let until = match until {
                 None => now,
@@ -305,24 +286,14 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
         }
         DistrictCmd::Serve { listen } => {
             let addr = listen.unwrap_or_else(|| d.config.serve.listen.clone());
-            let state = std::sync::Arc::new(web::AppState {
-                store: std::sync::Mutex::new(d.store),
-                config: d.config,
-            });
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
+            let state = std::sync::Arc::new(web::AppState { store: std::sync::Mutex::new(d.store), config: d.config });
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot listen on {addr}: {e} (is another program using the port?)"
-                    )
+                    anyhow::anyhow!("cannot listen on {addr}: {e} (is another program using the port?)")
                 })?;
                 let local = listener.local_addr()?;
-                println!(
-                    "district pages on http://{local}/ (log in with a `district user add` account)"
-                );
+                println!("district pages on http://{local}/ (log in with a `district user add` account)");
                 web::serve(listener, state).await?;
                 anyhow::Ok(())
             })?;
@@ -360,24 +331,14 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
             std::io::stdin().lock().read_line(&mut pw)?;
             let pw = pw.trim_end_matches(['\r', '\n']);
             if pw.chars().count() < 8 {
-                anyhow::bail!(
-                    "the password must have at least 8 characters; give it on standard input"
-                );
+                anyhow::bail!("the password must have at least 8 characters; give it on standard input");
             }
             let hash = auth::hash_password(pw).map_err(anyhow::Error::msg)?;
-            d.store.upsert_user(
-                name.trim(),
-                role.as_str(),
-                &hash,
-                &crate::district::now_text(now),
-            )?;
+            d.store.upsert_user(name.trim(), role.as_str(), &hash, &crate::district::now_text(now))?;
             if json {
                 print_json(&serde_json::json!({"name": name.trim(), "role": role}))?;
             } else {
-                println!(
-                    "user '{}' can now log in to the district pages",
-                    name.trim()
-                );
+                println!("user '{}' can now log in to the district pages", name.trim());
             }
             Ok(exit::OK)
         }
@@ -404,14 +365,10 @@ fn parse_until(s: &str, tz: chrono_tz::Tz) -> anyhow::Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
         return Ok(t.with_timezone(&Utc));
     }
-    let date = report::parse_date(s, tz, Utc::now()).map_err(|_| {
-        anyhow::anyhow!(
-            "--until '{s}' is not a time; write 2026-12-01 or 2026-12-01T18:00:00+08:00"
-        )
-    })?;
+    let date = report::parse_date(s, tz, Utc::now())
+        .map_err(|_| anyhow::anyhow!("--until '{s}' is not a time; write 2026-12-01 or 2026-12-01T18:00:00+08:00"))?;
     let (_, end) = report::day_bounds(date, tz);
-    DateTime::from_timestamp_millis(end - 1)
-        .ok_or_else(|| anyhow::anyhow!("--until '{s}' is out of range"))
+    DateTime::from_timestamp_millis(end - 1).ok_or_else(|| anyhow::anyhow!("--until '{s}' is out of range"))
 }
 
 fn print_trace(t: &trace::Trace, tz: chrono_tz::Tz) {
@@ -423,10 +380,7 @@ fn print_trace(t: &trace::Trace, tz: chrono_tz::Tz) {
     println!(
         "resident {}{}: {} crossings from {} to {}, contacts within ±{} min: {} people",
         t.resident_id,
-        t.community
-            .as_deref()
-            .map(|c| format!(" of {c}"))
-            .unwrap_or_default(),
+        t.community.as_deref().map(|c| format!(" of {c}")).unwrap_or_default(),
         t.crossings.len(),
         local(&t.from),
         local(&t.until),
@@ -441,22 +395,15 @@ fn print_trace(t: &trace::Trace, tz: chrono_tz::Tz) {
             c.community,
             c.direction.as_deref().unwrap_or("?"),
             c.decision,
-            c.temperature_c
-                .map(|x| format!(" {x:.1}°C"))
-                .unwrap_or_default()
+            c.temperature_c.map(|x| format!(" {x:.1}°C")).unwrap_or_default()
         );
         for k in &c.contacts {
             println!(
                 "    {:+6.1} min  {}  resident {}{}  household {}  {} {}",
                 k.minutes_apart,
                 local(&k.at),
-                k.resident_id
-                    .map(|i| i.to_string())
-                    .unwrap_or_else(|| "unknown".into()),
-                k.resident_name
-                    .as_deref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default(),
+                k.resident_id.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into()),
+                k.resident_name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default(),
                 k.household.as_deref().unwrap_or("-"),
                 k.direction.as_deref().unwrap_or("?"),
                 k.decision

@@ -21,11 +21,7 @@ pub struct DistrictSection {
 
 impl Default for DistrictSection {
     fn default() -> Self {
-        DistrictSection {
-            timezone: "Asia/Shanghai".into(),
-            fever_c: 37.3,
-            stale_minutes: 15,
-        }
+        DistrictSection { timezone: "Asia/Shanghai".into(), fever_c: 37.3, stale_minutes: 15 }
     }
 }
 
@@ -78,12 +74,7 @@ pub struct PullSection {
 
 impl Default for PullSection {
     fn default() -> Self {
-        PullSection {
-            interval_s: 60,
-            timeout_s: 10,
-            page_size: 1000,
-            max_backoff_s: 1800,
-        }
+        PullSection { interval_s: 60, timeout_s: 10, page_size: 1000, max_backoff_s: 1800 }
     }
 }
 
@@ -95,9 +86,7 @@ pub struct ServeSection {
 
 impl Default for ServeSection {
     fn default() -> Self {
-        ServeSection {
-            listen: "127.0.0.1:8090".into(),
-        }
+        ServeSection { listen: "127.0.0.1:8090".into() }
     }
 }
 
@@ -123,38 +112,24 @@ pub enum ConfigError {
 
 impl DistrictConfig {
     pub fn load(path: &Path) -> Result<DistrictConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        })?;
-        Self::parse(&text).map_err(|detail| ConfigError::Invalid {
-            path: path.display().to_string(),
-            detail,
-        })
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Unreadable { path: path.display().to_string(), detail: e.to_string() })?;
+        Self::parse(&text).map_err(|detail| ConfigError::Invalid { path: path.display().to_string(), detail })
     }
 
     pub fn parse(text: &str) -> Result<DistrictConfig, String> {
-        let c: DistrictConfig =
-            toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
+        let c: DistrictConfig = toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
         c.timezone().map_err(|_| {
-            format!(
-                "district.timezone '{}' is not a time zone name such as Asia/Shanghai",
-                c.district.timezone
-            )
+            format!("district.timezone '{}' is not a time zone name such as Asia/Shanghai", c.district.timezone)
         })?;
         if !(c.district.fever_c.is_finite() && (35.0..=42.0).contains(&c.district.fever_c)) {
-            return Err(format!(
-                "district.fever_c {} is not a fever line in °C (e.g. 37.3)",
-                c.district.fever_c
-            ));
+            return Err(format!("district.fever_c {} is not a fever line in °C (e.g. 37.3)", c.district.fever_c));
         }
         if c.pull.interval_s == 0 || c.pull.timeout_s == 0 {
             return Err("pull.interval_s and pull.timeout_s must be at least 1".into());
         }
         if !(1..=5000).contains(&c.pull.page_size) {
-            return Err(
-                "pull.page_size must be between 1 and 5000 (the gate's largest page)".into(),
-            );
+            return Err("pull.page_size must be between 1 and 5000 (the gate's largest page)".into());
         }
         Ok(c)
     }
@@ -165,10 +140,7 @@ impl DistrictConfig {
 
     /// The org unit code of a gate: `community/gate` first, then the gate name.
     pub fn org_unit(&self, community: &str, gate: &str) -> Option<&str> {
-        self.org_units
-            .get(&format!("{community}/{gate}"))
-            .or_else(|| self.org_units.get(gate))
-            .map(String::as_str)
+        self.org_units.get(&format!("{community}/{gate}")).or_else(|| self.org_units.get(gate)).map(String::as_str)
     }
 }
 
@@ -227,8 +199,7 @@ mod tests {
 
     #[test]
     fn org_units_by_community_first() {
-        let c = DistrictConfig::parse("[org_units]\n\"东门\" = \"A\"\n\"阳光花园/东门\" = \"B\"\n")
-            .unwrap();
+        let c = DistrictConfig::parse("[org_units]\n\"东门\" = \"A\"\n\"阳光花园/东门\" = \"B\"\n").unwrap();
         assert_eq!(c.org_unit("阳光花园", "东门"), Some("B"));
         assert_eq!(c.org_unit("幸福里", "东门"), Some("A"));
         assert_eq!(c.org_unit("幸福里", "西门"), None);

@@ -60,9 +60,7 @@ impl Ingestor {
         let broken = gate.broken().then(|| {
             format!(
                 "held apart: the gate's chain is broken ({})",
-                gate.chain_detail
-                    .as_deref()
-                    .unwrap_or("see the gate's status")
+                gate.chain_detail.as_deref().unwrap_or("see the gate's status")
             )
         });
         Ingestor {
@@ -79,11 +77,7 @@ impl Ingestor {
     }
 
     /// Breaks the chain here: this and every later event goes to quarantine.
-    pub fn break_chain(
-        &mut self,
-        tx: &IngestTx<'_>,
-        detail: String,
-    ) -> std::result::Result<(), StoreError> {
+    pub fn break_chain(&mut self, tx: &IngestTx<'_>, detail: String) -> std::result::Result<(), StoreError> {
         if self.broken.is_none() {
             tx.flag_broken(self.gate_id, &detail)?;
             self.counts.broke = Some(detail.clone());
@@ -92,11 +86,7 @@ impl Ingestor {
         Ok(())
     }
 
-    fn hold(
-        &mut self,
-        tx: &IngestTx<'_>,
-        ev: &ExportedEvent,
-    ) -> std::result::Result<(), StoreError> {
+    fn hold(&mut self, tx: &IngestTx<'_>, ev: &ExportedEvent) -> std::result::Result<(), StoreError> {
         let reason = self.broken.as_deref().unwrap_or("held apart");
         if tx.quarantine(self.gate_id, ev, reason, self.source, &self.now)? {
             self.counts.quarantined += 1;
@@ -108,11 +98,7 @@ impl Ingestor {
 
     /// Takes the next event. Events must come in seq order and already be
     /// checked among themselves (links, hashes, the gate's signature).
-    pub fn push(
-        &mut self,
-        tx: &IngestTx<'_>,
-        ev: &ExportedEvent,
-    ) -> std::result::Result<(), IngestError> {
+    pub fn push(&mut self, tx: &IngestTx<'_>, ev: &ExportedEvent) -> std::result::Result<(), IngestError> {
         if self.broken.is_some() {
             return Ok(self.hold(tx, ev)?);
         }
@@ -142,10 +128,7 @@ impl Ingestor {
             self.head_hash = ev.event.prev_hash.clone();
         }
         if seq != self.head_seq + 1 {
-            return Err(IngestError::Gap {
-                have: self.head_seq,
-                starts: seq,
-            });
+            return Err(IngestError::Gap { have: self.head_seq, starts: seq });
         }
         if ev.event.prev_hash != self.head_hash {
             self.break_chain(
@@ -218,10 +201,7 @@ pub struct ImportReport {
 /// it so the right pinned key can be chosen.
 fn peek_identity(path: &Path) -> Option<(String, String, Option<String>)> {
     let f = std::fs::File::open(path).ok()?;
-    let line = std::io::BufReader::new(f)
-        .lines()
-        .map_while(|l| l.ok())
-        .find(|l| !l.trim().is_empty())?;
+    let line = std::io::BufReader::new(f).lines().map_while(|l| l.ok()).find(|l| !l.trim().is_empty())?;
     let v: serde_json::Value = serde_json::from_str(&line).ok()?;
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
     Some((s("gate")?, s("community")?, s("gate_key")))
@@ -232,30 +212,20 @@ fn peek_identity(path: &Path) -> Option<(String, String, Option<String>)> {
 /// transaction, continuing what the district already holds of that gate.
 pub fn import_file(d: &mut District, path: &Path, now: &str) -> Result<ImportReport> {
     let file = path.display().to_string();
-    let unreadable = |e: std::io::Error| DistrictError::FileUnreadable {
-        file: file.clone(),
-        detail: e.to_string(),
-    };
+    let unreadable = |e: std::io::Error| DistrictError::FileUnreadable { file: file.clone(), detail: e.to_string() };
     let identity = peek_identity(path);
     let known = match &identity {
-        Some((gate, community, key)) => match key
-            .as_deref()
-            .map(|k| d.store.gate_by_key(k))
-            .transpose()?
-            .flatten()
-        {
+        Some((gate, community, key)) => match key.as_deref().map(|k| d.store.gate_by_key(k)).transpose()?.flatten() {
             Some(g) => Some(g),
             None => d.store.gate_by_name(community, gate)?,
         },
         None => None,
     };
     let pinned = match &known {
-        Some(g) => Some(
-            export::parse_key(&g.gate_key).ok_or_else(|| DistrictError::Gate {
-                gate: g.name.clone(),
-                detail: "the pinned key in the district database is not a valid key".into(),
-            })?,
-        ),
+        Some(g) => Some(export::parse_key(&g.gate_key).ok_or_else(|| DistrictError::Gate {
+            gate: g.name.clone(),
+            detail: "the pinned key in the district database is not a valid key".into(),
+        })?),
         None => None,
     };
     let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(unreadable)?);
@@ -266,21 +236,14 @@ pub fn import_file(d: &mut District, path: &Path, now: &str) -> Result<ImportRep
         None => {
             // Pin the file's key on first sight; if the file turns out bad
             // the transaction (and this registration) is rolled back.
-            let (name, community, key) =
-                identity.clone().ok_or_else(|| DistrictError::FileRefused {
-                    file: file.clone(),
-                    source: VerifyError::NotAnEvent {
-                        line: 1,
-                        detail: "the first line is not a gatepass event".into(),
-                    },
-                })?;
-            let key = key.ok_or_else(|| DistrictError::FileRefused {
+            let (name, community, key) = identity.clone().ok_or_else(|| DistrictError::FileRefused {
                 file: file.clone(),
-                source: VerifyError::NoKey,
+                source: VerifyError::NotAnEvent { line: 1, detail: "the first line is not a gatepass event".into() },
             })?;
+            let key =
+                key.ok_or_else(|| DistrictError::FileRefused { file: file.clone(), source: VerifyError::NoKey })?;
             let id = tx.add_gate(&name, &community, &key, now)?;
-            tx.gate(id)?
-                .ok_or_else(|| DistrictError::Usage("the gate just registered is missing".into()))?
+            tx.gate(id)?.ok_or_else(|| DistrictError::Usage("the gate just registered is missing".into()))?
         }
     };
     let newly_pinned = pinned.is_none();
@@ -293,19 +256,11 @@ pub fn import_file(d: &mut District, path: &Path, now: &str) -> Result<ImportRep
             }
         }
     });
-    let report = verified.map_err(|source| DistrictError::FileRefused {
-        file: file.clone(),
-        source,
-    })?;
+    let report = verified.map_err(|source| DistrictError::FileRefused { file: file.clone(), source })?;
     match failure {
         Some(IngestError::Store(e)) => return Err(e.into()),
         Some(IngestError::Gap { have, starts }) => {
-            return Err(DistrictError::ImportGap {
-                file,
-                gate: gate.name,
-                have,
-                starts,
-            });
+            return Err(DistrictError::ImportGap { file, gate: gate.name, have, starts });
         }
         None => {}
     }
@@ -364,27 +319,15 @@ mod tests {
         let mut prev = GENESIS.to_string();
         (1..=n)
             .map(|s| {
-                let t = if alt.is_some_and(|a| s >= a) {
-                    36.9
-                } else {
-                    36.5
-                };
+                let t = if alt.is_some_and(|a| s >= a) { 36.9 } else { 36.5 };
                 let e = seal(body(s, t), &prev, key);
                 prev = e.hash.clone();
-                ExportedEvent {
-                    event: e,
-                    gate_key: None,
-                    resident_name: None,
-                }
+                ExportedEvent { event: e, gate_key: None, resident_name: None }
             })
             .collect()
     }
 
-    fn feed(
-        s: &mut DistrictStore,
-        gate_id: i64,
-        evs: &[ExportedEvent],
-    ) -> std::result::Result<Ingested, IngestError> {
+    fn feed(s: &mut DistrictStore, gate_id: i64, evs: &[ExportedEvent]) -> std::result::Result<Ingested, IngestError> {
         let g = s.gate(gate_id).unwrap().unwrap();
         let tx = s.begin().unwrap();
         let mut ing = Ingestor::new(&g, Source::Pull, "now");
@@ -399,16 +342,8 @@ mod tests {
     fn setup() -> (DistrictStore, i64, SigningKey) {
         let key = SigningKey::from_bytes(&[9; 32]);
         let s = DistrictStore::open_in_memory().unwrap();
-        let id = s
-            .add_gate(
-                "东门",
-                "阳光花园",
-                &hex::encode(key.verifying_key().to_bytes()),
-                None,
-                None,
-                "now",
-            )
-            .unwrap();
+        let id =
+            s.add_gate("东门", "阳光花园", &hex::encode(key.verifying_key().to_bytes()), None, None, "now").unwrap();
         (s, id, key)
     }
 
@@ -455,10 +390,7 @@ mod tests {
         let (mut s, id, key) = setup();
         feed(&mut s, id, &chain(3, &key, None)).unwrap();
         let evs = chain(8, &key, None);
-        assert!(matches!(
-            feed(&mut s, id, &evs[5..]),
-            Err(IngestError::Gap { have: 3, starts: 6 })
-        ));
+        assert!(matches!(feed(&mut s, id, &evs[5..]), Err(IngestError::Gap { have: 3, starts: 6 })));
     }
 
     #[test]
@@ -504,11 +436,7 @@ mod tests {
             for s in 1..=n {
                 let e = seal(body(s, 36.5), &prev, &key);
                 prev = e.hash.clone();
-                let line = ExportedEvent {
-                    event: e,
-                    gate_key: Some(key_hex.clone()),
-                    resident_name: None,
-                };
+                let line = ExportedEvent { event: e, gate_key: Some(key_hex.clone()), resident_name: None };
                 serde_json::to_writer(&mut f, &line).unwrap();
                 f.write_all(b"\n").unwrap();
             }
@@ -519,14 +447,14 @@ mod tests {
         let r = import_file(&mut d, &path, "now").unwrap();
         let secs = t.elapsed().as_secs_f64();
         assert_eq!(r.counts.added, n);
-        println!("ingest: {n} events (parse + verify chain + store, one transaction) in {secs:.2} s = {:.0} events/s", n as f64 / secs);
+        println!(
+            "ingest: {n} events (parse + verify chain + store, one transaction) in {secs:.2} s = {:.0} events/s",
+            n as f64 / secs
+        );
         let t = std::time::Instant::now();
         let r = import_file(&mut d, &path, "now").unwrap();
         let secs = t.elapsed().as_secs_f64();
         assert_eq!(r.counts.duplicates, n);
-        println!(
-            "re-import: {n} duplicates in {secs:.2} s = {:.0} events/s",
-            n as f64 / secs
-        );
+        println!("re-import: {n} duplicates in {secs:.2} s = {:.0} events/s", n as f64 / secs);
     }
 }

@@ -27,9 +27,7 @@ pub const DB_NAME: &str = "district.db";
 /// Everything a district clerk can run into, each with what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum DistrictError {
-    #[error(
-        "{0} already holds a district (district.toml exists); use it, or pick another --data-dir"
-    )]
+    #[error("{0} already holds a district (district.toml exists); use it, or pick another --data-dir")]
     AlreadyInitialised(PathBuf),
     #[error("cannot create {path}: {detail}")]
     CannotCreate { path: PathBuf, detail: String },
@@ -42,11 +40,7 @@ pub enum DistrictError {
     #[error("gate '{gate}': {detail}")]
     Gate { gate: String, detail: String },
     #[error("gate '{gate}' of {community} is already registered{how}; the district keeps one record per gate")]
-    DuplicateGate {
-        gate: String,
-        community: String,
-        how: String,
-    },
+    DuplicateGate { gate: String, community: String, how: String },
     #[error("{file}: cannot read it: {detail}")]
     FileUnreadable { file: String, detail: String },
     #[error("{file} refused, nothing imported: {source}")]
@@ -58,12 +52,7 @@ pub enum DistrictError {
          events {} to {} are missing. Ask the gate for `gatepass events export --after {have}`",
         have + 1, starts - 1
     )]
-    ImportGap {
-        file: String,
-        gate: String,
-        have: u64,
-        starts: u64,
-    },
+    ImportGap { file: String, gate: String, have: u64, starts: u64 },
     #[error("'{0}' is not a date; write it as YYYY-MM-DD, e.g. 2026-12-01")]
     BadDate(String),
     #[error("no DHIS2 org unit for gate(s) {0}; add them under [org_units] in district.toml")]
@@ -88,16 +77,10 @@ impl District {
         if cfg_path.exists() {
             return Err(DistrictError::AlreadyInitialised(dir.to_path_buf()));
         }
-        std::fs::create_dir_all(dir).map_err(|e| DistrictError::CannotCreate {
-            path: dir.to_path_buf(),
-            detail: e.to_string(),
-        })?;
-        std::fs::write(&cfg_path, config::default_file()).map_err(|e| {
-            DistrictError::CannotCreate {
-                path: cfg_path.clone(),
-                detail: e.to_string(),
-            }
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DistrictError::CannotCreate { path: dir.to_path_buf(), detail: e.to_string() })?;
+        std::fs::write(&cfg_path, config::default_file())
+            .map_err(|e| DistrictError::CannotCreate { path: cfg_path.clone(), detail: e.to_string() })?;
         let d = Self::open(dir)?;
         // district.db holds the gates' API tokens (they have to be sent), so
         // only the district's own user may read it.
@@ -105,12 +88,8 @@ impl District {
         {
             use std::os::unix::fs::PermissionsExt;
             let db = dir.join(DB_NAME);
-            std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-                DistrictError::CannotCreate {
-                    path: db,
-                    detail: e.to_string(),
-                }
-            })?;
+            std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| DistrictError::CannotCreate { path: db, detail: e.to_string() })?;
         }
         Ok(d)
     }
@@ -118,11 +97,7 @@ impl District {
     pub fn open(dir: &Path) -> Result<District> {
         let config = DistrictConfig::load(&dir.join(FILE_NAME))?;
         let store = DistrictStore::open(&dir.join(DB_NAME))?;
-        Ok(District {
-            dir: dir.to_path_buf(),
-            config,
-            store,
-        })
+        Ok(District { dir: dir.to_path_buf(), config, store })
     }
 
     pub fn tz(&self) -> chrono_tz::Tz {

@@ -62,10 +62,7 @@ impl Client {
         after: u64,
         limit: u32,
     ) -> std::result::Result<EventsPage, String> {
-        let url = format!(
-            "{}/api/v1/events?after={after}&limit={limit}",
-            base.trim_end_matches('/')
-        );
+        let url = format!("{}/api/v1/events?after={after}&limit={limit}", base.trim_end_matches('/'));
         let resp = self.http.get(&url).bearer_auth(token.trim()).send().await.map_err(|e| {
             if e.is_timeout() {
                 format!("no answer within {} s from {base} (gate slow or overloaded); will try again", self.timeout_s)
@@ -88,10 +85,7 @@ impl Client {
         }
         let bytes = resp.bytes().await.map_err(|e| {
             if e.is_timeout() {
-                format!(
-                    "{base} was too slow sending events (over {} s); will try again",
-                    self.timeout_s
-                )
+                format!("{base} was too slow sending events (over {} s); will try again", self.timeout_s)
             } else {
                 format!("reading the answer of {base} failed: {e}")
             }
@@ -110,27 +104,16 @@ impl Client {
 /// With `moved`, a gate already registered under this key gets the new
 /// address (a gate whose IP changed); without it that is refused, so a
 /// typo cannot silently point one gate's record at another machine.
-pub async fn add_gate(
-    d: &mut District,
-    url: &str,
-    token: &str,
-    moved: bool,
-) -> Result<(GateRow, bool)> {
+pub async fn add_gate(d: &mut District, url: &str, token: &str, moved: bool) -> Result<(GateRow, bool)> {
     let url = url.trim().trim_end_matches('/').to_string();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(DistrictError::Usage(format!(
-            "--url '{url}' must start with http:// or https://"
-        )));
+        return Err(DistrictError::Usage(format!("--url '{url}' must start with http:// or https://")));
     }
     let client = Client::new(d.config.pull.timeout_s)?;
-    let page =
-        client
-            .fetch(&url, token, 0, 0)
-            .await
-            .map_err(|detail| DistrictError::Unreachable {
-                url: url.clone(),
-                detail,
-            })?;
+    let page = client
+        .fetch(&url, token, 0, 0)
+        .await
+        .map_err(|detail| DistrictError::Unreachable { url: url.clone(), detail })?;
     if parse_key(&page.gate_key).is_none() {
         return Err(DistrictError::Unreachable {
             url,
@@ -165,18 +148,8 @@ pub async fn add_gate(
             ),
         });
     }
-    let id = d.store.add_gate(
-        &page.gate,
-        &page.community,
-        &page.gate_key,
-        Some(&url),
-        Some(token.trim()),
-        &now,
-    )?;
-    let g = d
-        .store
-        .gate(id)?
-        .ok_or_else(|| DistrictError::Usage("the gate just registered is missing".into()))?;
+    let id = d.store.add_gate(&page.gate, &page.community, &page.gate_key, Some(&url), Some(token.trim()), &now)?;
+    let g = d.store.gate(id)?.ok_or_else(|| DistrictError::Usage("the gate just registered is missing".into()))?;
     Ok((g, true))
 }
 
@@ -212,46 +185,30 @@ fn add_counts(a: &mut Ingested, b: Ingested) {
 /// event the district holds and compared with what was collected: a plain
 /// pull only asks for newer events, so an edit to an event already
 /// collected shows only this way (or on the gate's own `events verify`).
-pub async fn pull_gate(
-    d: &mut District,
-    client: &Client,
-    gate_id: i64,
-    recheck: bool,
-) -> Result<Ingested> {
+pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck: bool) -> Result<Ingested> {
     let limit = d.config.pull.page_size;
     let mut total = Ingested::default();
     let mut cursor: Option<u64> = None;
     let mut first = true;
     loop {
-        let g = d
-            .store
-            .gate(gate_id)?
-            .ok_or_else(|| DistrictError::Usage(format!("gate {gate_id} is not registered")))?;
-        let gate_err = |detail: String| DistrictError::Gate {
-            gate: g.name.clone(),
-            detail,
-        };
+        let g =
+            d.store.gate(gate_id)?.ok_or_else(|| DistrictError::Usage(format!("gate {gate_id} is not registered")))?;
+        let gate_err = |detail: String| DistrictError::Gate { gate: g.name.clone(), detail };
         let (Some(url), Some(token)) = (g.url.clone(), g.token.clone()) else {
-            return Err(gate_err("known from carried files only (no URL); register it with `district add-gate` to pull".into()));
+            return Err(gate_err(
+                "known from carried files only (no URL); register it with `district add-gate` to pull".into(),
+            ));
         };
-        let pinned = parse_key(&g.gate_key).ok_or_else(|| {
-            gate_err("the pinned key in the district database is not valid".into())
-        })?;
+        let pinned = parse_key(&g.gate_key)
+            .ok_or_else(|| gate_err("the pinned key in the district database is not valid".into()))?;
         // A broken gate's new events keep coming, into quarantine.
-        let normal = if g.broken() {
-            g.head_seq.max(g.quarantine_seq)
-        } else {
-            g.head_seq
-        };
+        let normal = if g.broken() { g.head_seq.max(g.quarantine_seq) } else { g.head_seq };
         if first && recheck && !g.broken() && g.head_seq > g.base_seq {
             cursor = Some(g.base_seq);
         }
         first = false;
         let after = cursor.unwrap_or(normal);
-        let page = client
-            .fetch(&url, &token, after, limit)
-            .await
-            .map_err(gate_err)?;
+        let page = client.fetch(&url, &token, after, limit).await.map_err(gate_err)?;
         let now = now_text(Utc::now());
         d.store.record_contact(g.id, &now)?;
         if let Some(bad) = page.events.iter().position(|e| e.event.body.seq <= after) {
@@ -286,7 +243,10 @@ pub async fn pull_gate(
                 )?,
                 Some(h) if h.seq == g.head_seq && h.hash != g.head_hash => ing.break_chain(
                     &tx,
-                    format!("the gate's newest event {} differs from the copy the district collected: it was rewritten", h.seq),
+                    format!(
+                        "the gate's newest event {} differs from the copy the district collected: it was rewritten",
+                        h.seq
+                    ),
                 )?,
                 None if g.head_seq > 0 => ing.break_chain(
                     &tx,
@@ -313,16 +273,14 @@ pub async fn pull_gate(
                             starts - 1
                         ),
                     )?;
-                    ing.push(&tx, ev)
-                        .map_err(|e| DistrictError::Usage(e.to_string()))?;
+                    ing.push(&tx, ev).map_err(|e| DistrictError::Usage(e.to_string()))?;
                 }
             }
         }
         if let Some(p) = problem {
             ing.break_chain(&tx, format!("pulled events do not verify: {p}"))?;
             for ev in &page.events[good..] {
-                ing.push(&tx, ev)
-                    .map_err(|e| DistrictError::Usage(e.to_string()))?;
+                ing.push(&tx, ev).map_err(|e| DistrictError::Usage(e.to_string()))?;
             }
         }
         let counts = ing.finish(&tx)?;
@@ -348,12 +306,7 @@ pub async fn pull_gate(
 
 /// Pulls every registered gate with a URL once; one failing gate never
 /// stops the others.
-pub async fn pull_all(
-    d: &mut District,
-    client: &Client,
-    only: Option<&[i64]>,
-    recheck: bool,
-) -> Result<Vec<GatePull>> {
+pub async fn pull_all(d: &mut District, client: &Client, only: Option<&[i64]>, recheck: bool) -> Result<Vec<GatePull>> {
     let mut out = Vec::new();
     for g in d.store.gates()? {
         if g.url.is_none() || only.is_some_and(|ids| !ids.contains(&g.id)) {
@@ -414,8 +367,7 @@ pub fn describe(p: &GatePull) -> String {
 pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Result<()> {
     let client = Client::new(d.config.pull.timeout_s)?;
     let interval = Duration::from_secs(d.config.pull.interval_s);
-    let max_backoff =
-        Duration::from_secs(d.config.pull.max_backoff_s.max(d.config.pull.interval_s));
+    let max_backoff = Duration::from_secs(d.config.pull.max_backoff_s.max(d.config.pull.interval_s));
     let mut next: HashMap<i64, Instant> = HashMap::new();
     let mut backoff: HashMap<i64, Duration> = HashMap::new();
     let mut recheck = true;
@@ -433,12 +385,8 @@ pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Re
         // The first round re-reads every gate's whole log, so an edit made
         // while the service was down is found.
         for p in pull_all(d, &client, Some(&due), std::mem::take(&mut recheck)).await? {
-            let Some(id) = d
-                .store
-                .gates()?
-                .into_iter()
-                .find(|g| g.name == p.gate && g.community == p.community)
-                .map(|g| g.id)
+            let Some(id) =
+                d.store.gates()?.into_iter().find(|g| g.name == p.gate && g.community == p.community).map(|g| g.id)
             else {
                 continue;
             };
@@ -446,10 +394,7 @@ pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Re
                 backoff.remove(&id);
                 interval
             } else {
-                let b = backoff
-                    .get(&id)
-                    .map(|b| (*b * 2).min(max_backoff))
-                    .unwrap_or(interval);
+                let b = backoff.get(&id).map(|b| (*b * 2).min(max_backoff)).unwrap_or(interval);
                 backoff.insert(id, b);
                 b
             };

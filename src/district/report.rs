@@ -80,9 +80,7 @@ pub fn parse_date(s: &str, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Result<Naiv
     let today = now.with_timezone(&tz).date_naive();
     match t {
         "today" => Ok(today),
-        "yesterday" => today
-            .pred_opt()
-            .ok_or_else(|| DistrictError::BadDate(s.into())),
+        "yesterday" => today.pred_opt().ok_or_else(|| DistrictError::BadDate(s.into())),
         _ => NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| DistrictError::BadDate(s.into())),
     }
 }
@@ -92,10 +90,7 @@ pub fn parse_date(s: &str, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Result<Naiv
 fn local_start_ms(date: NaiveDate, tz: chrono_tz::Tz) -> i64 {
     let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
     (0..=3)
-        .find_map(|h| {
-            tz.from_local_datetime(&(midnight + chrono::Duration::hours(h)))
-                .earliest()
-        })
+        .find_map(|h| tz.from_local_datetime(&(midnight + chrono::Duration::hours(h))).earliest())
         .map(|t| t.timestamp_millis())
         .unwrap_or_else(|| midnight.and_utc().timestamp_millis())
 }
@@ -113,9 +108,7 @@ pub fn daily(store: &DistrictStore, cfg: &DistrictConfig, date: NaiveDate) -> Re
     let gates = store.gates()?;
     let mut per: BTreeMap<i64, Counts> = gates.iter().map(|g| (g.id, Counts::default())).collect();
     for e in store.facts_between(from, to)? {
-        per.entry(e.gate_id)
-            .or_default()
-            .add(&e, cfg.district.fever_c);
+        per.entry(e.gate_id).or_default().add(&e, cfg.district.fever_c);
     }
     let mut total = Counts::default();
     let rows = gates
@@ -123,18 +116,10 @@ pub fn daily(store: &DistrictStore, cfg: &DistrictConfig, date: NaiveDate) -> Re
         .map(|g| {
             let counts = per.get(&g.id).copied().unwrap_or_default();
             total.plus(&counts);
-            GateDay {
-                gate: g.name.clone(),
-                community: g.community.clone(),
-                counts,
-            }
+            GateDay { gate: g.name.clone(), community: g.community.clone(), counts }
         })
         .collect();
-    Ok(DailyReport {
-        date: date.format("%Y-%m-%d").to_string(),
-        gates: rows,
-        total,
-    })
+    Ok(DailyReport { date: date.format("%Y-%m-%d").to_string(), gates: rows, total })
 }
 
 /// Daily totals over a range of days (for the chart over time).
@@ -155,17 +140,7 @@ pub fn series(
 pub fn to_csv(r: &DailyReport) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| DistrictError::Usage(format!("cannot write CSV: {e}"));
-    w.write_record([
-        "date",
-        "gate",
-        "community",
-        "exits",
-        "entries",
-        "denied",
-        "fever",
-        "overdue",
-    ])
-    .map_err(err)?;
+    w.write_record(["date", "gate", "community", "exits", "entries", "denied", "fever", "overdue"]).map_err(err)?;
     let row = |gate: &str, community: &str, c: &Counts| {
         vec![
             r.date.clone(),
@@ -179,13 +154,10 @@ pub fn to_csv(r: &DailyReport) -> Result<String> {
         ]
     };
     for g in &r.gates {
-        w.write_record(row(&g.gate, &g.community, &g.counts))
-            .map_err(err)?;
+        w.write_record(row(&g.gate, &g.community, &g.counts)).map_err(err)?;
     }
     w.write_record(row("total", "", &r.total)).map_err(err)?;
-    let bytes = w
-        .into_inner()
-        .map_err(|e| DistrictError::Usage(format!("cannot write CSV: {e}")))?;
+    let bytes = w.into_inner().map_err(|e| DistrictError::Usage(format!("cannot write CSV: {e}")))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -241,9 +213,7 @@ pub fn to_dhis2(r: &DailyReport, cfg: &DistrictConfig) -> Result<DataValueSet> {
             });
         }
     }
-    Ok(DataValueSet {
-        data_values: values,
-    })
+    Ok(DataValueSet { data_values: values })
 }
 
 #[cfg(test)]
@@ -288,31 +258,15 @@ mod tests {
     fn store_with(rows: &[Row<'_>]) -> DistrictStore {
         let key = SigningKey::from_bytes(&[7; 32]);
         let mut s = DistrictStore::open_in_memory().unwrap();
-        let id = s
-            .add_gate(
-                "东门",
-                "阳光花园",
-                &hex::encode(key.verifying_key().to_bytes()),
-                None,
-                None,
-                "now",
-            )
-            .unwrap();
+        let id =
+            s.add_gate("东门", "阳光花园", &hex::encode(key.verifying_key().to_bytes()), None, None, "now").unwrap();
         let tx = s.begin().unwrap();
         let mut prev = GENESIS.to_string();
         for (i, (at, dir, dec, t, r, w)) in rows.iter().enumerate() {
             let ev = seal(body(i as u64 + 1, at, dir, dec, *t, r, w), &prev, &key);
             prev = ev.hash.clone();
-            tx.insert_event(
-                id,
-                &ExportedEvent {
-                    event: ev,
-                    gate_key: None,
-                    resident_name: None,
-                },
-                Source::Import,
-            )
-            .unwrap();
+            tx.insert_event(id, &ExportedEvent { event: ev, gate_key: None, resident_name: None }, Source::Import)
+                .unwrap();
         }
         tx.commit().unwrap();
         s
@@ -328,28 +282,12 @@ mod tests {
         let s = store_with(&[
             ("2025-03-09T15:59:59.999Z", "out", "allow", 36.5, &[], &[]),
             ("2025-03-09T16:00:00.000Z", "out", "allow", 36.5, &[], &[]),
-            (
-                "2025-03-10T15:59:59.999Z",
-                "in",
-                "allow",
-                36.6,
-                &[],
-                &["overdue"],
-            ),
+            ("2025-03-10T15:59:59.999Z", "in", "allow", 36.6, &[], &["overdue"]),
             ("2025-03-10T16:00:00.000Z", "in", "allow", 36.6, &[], &[]),
         ]);
         let cfg = DistrictConfig::default();
         let r = daily(&s, &cfg, d("2025-03-10")).unwrap();
-        assert_eq!(
-            r.total,
-            Counts {
-                exits: 1,
-                entries: 1,
-                denied: 0,
-                fever: 0,
-                overdue: 1
-            }
-        );
+        assert_eq!(r.total, Counts { exits: 1, entries: 1, denied: 0, fever: 0, overdue: 1 });
         assert_eq!(daily(&s, &cfg, d("2025-03-09")).unwrap().total.exits, 1);
         assert_eq!(daily(&s, &cfg, d("2025-03-11")).unwrap().total.entries, 1);
         // In UTC the same events fall on other days.
@@ -362,52 +300,15 @@ mod tests {
     fn counting_rules() {
         let s = store_with(&[
             ("2025-03-10T01:00:00.000Z", "out", "allow", 36.5, &[], &[]),
-            (
-                "2025-03-10T01:01:00.000Z",
-                "out",
-                "deny",
-                37.3,
-                &["fever"],
-                &[],
-            ),
-            (
-                "2025-03-10T01:02:00.000Z",
-                "out",
-                "deny",
-                36.5,
-                &["household_quota"],
-                &[],
-            ),
-            (
-                "2025-03-10T01:03:00.000Z",
-                "in",
-                "refer",
-                38.0,
-                &["fever"],
-                &["no_exit_recorded"],
-            ),
+            ("2025-03-10T01:01:00.000Z", "out", "deny", 37.3, &["fever"], &[]),
+            ("2025-03-10T01:02:00.000Z", "out", "deny", 36.5, &["household_quota"], &[]),
+            ("2025-03-10T01:03:00.000Z", "in", "refer", 38.0, &["fever"], &["no_exit_recorded"]),
             // gate's fever line was higher than the district's: still fever
-            (
-                "2025-03-10T01:04:00.000Z",
-                "in",
-                "allow",
-                37.4,
-                &[],
-                &["overdue"],
-            ),
+            ("2025-03-10T01:04:00.000Z", "in", "allow", 37.4, &[], &["overdue"]),
             ("2025-03-10T01:05:00.000Z", "in", "deny", 37.29, &[], &[]),
         ]);
         let r = daily(&s, &DistrictConfig::default(), d("2025-03-10")).unwrap();
-        assert_eq!(
-            r.total,
-            Counts {
-                exits: 1,
-                entries: 1,
-                denied: 2,
-                fever: 3,
-                overdue: 1
-            }
-        );
+        assert_eq!(r.total, Counts { exits: 1, entries: 1, denied: 2, fever: 3, overdue: 1 });
         assert_eq!(r.gates.len(), 1);
         assert_eq!(r.gates[0].counts, r.total);
     }
@@ -429,9 +330,7 @@ mod tests {
             csv,
             "date,gate,community,exits,entries,denied,fever,overdue\n2025-03-10,东门,阳光花园,1,0,0,0,0\n2025-03-10,total,,1,0,0,0,0\n"
         );
-        assert!(
-            matches!(to_dhis2(&r, &cfg), Err(DistrictError::UnmappedOrgUnits(m)) if m.contains("东门"))
-        );
+        assert!(matches!(to_dhis2(&r, &cfg), Err(DistrictError::UnmappedOrgUnits(m)) if m.contains("东门")));
         cfg.org_units.insert("东门".into(), "OU1".into());
         let doc = serde_json::to_value(to_dhis2(&r, &cfg).unwrap()).unwrap();
         assert_eq!(doc["dataValues"].as_array().unwrap().len(), 5);
@@ -448,10 +347,7 @@ mod tests {
         let tz = chrono_tz::Asia::Shanghai;
         assert_eq!(parse_date("today", tz, now).unwrap(), d("2025-03-11"));
         assert_eq!(parse_date("yesterday", tz, now).unwrap(), d("2025-03-10"));
-        assert!(matches!(
-            parse_date("2025-02-30", tz, now),
-            Err(DistrictError::BadDate(_))
-        ));
+        assert!(matches!(parse_date("2025-02-30", tz, now), Err(DistrictError::BadDate(_))));
         assert!(parse_date("10/03/2025", tz, now).is_err());
         let (a, b) = day_bounds(d("2025-03-10"), tz);
         assert_eq!(b - a, 86_400_000);

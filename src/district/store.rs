@@ -198,8 +198,7 @@ fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
     })
 }
 
-const FACT_COLS: &str =
-    "gate_id, seq, at_ms, at, resident_id, household, resident_name, direction, decision, \
+const FACT_COLS: &str = "gate_id, seq, at_ms, at, resident_id, household, resident_name, direction, decision, \
      temperature_c, fever_reason, overdue, backfilled";
 
 fn facts_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventFacts> {
@@ -242,15 +241,10 @@ impl DistrictStore {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
-            return Err(StoreError::TooNew {
-                found: version,
-                known,
-            });
+            return Err(StoreError::TooNew { found: version, known });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction()?;
@@ -264,12 +258,9 @@ impl DistrictStore {
     // ---- gates -----------------------------------------------------------
 
     pub fn gates(&self) -> Result<Vec<GateRow>> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {GATE_COLS} FROM gates g ORDER BY g.community, g.name, g.id"
-        ))?;
-        let rows = st
-            .query_map([], gate_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut st =
+            self.conn.prepare(&format!("SELECT {GATE_COLS} FROM gates g ORDER BY g.community, g.name, g.id"))?;
+        let rows = st.query_map([], gate_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -306,24 +297,21 @@ impl DistrictStore {
     }
 
     pub fn set_gate_endpoint(&self, id: i64, url: &str, token: &str) -> Result<()> {
-        self.conn.execute(
-            "UPDATE gates SET url = ?2, token = ?3 WHERE id = ?1",
-            params![id, url, token],
-        )?;
+        self.conn.execute("UPDATE gates SET url = ?2, token = ?3 WHERE id = ?1", params![id, url, token])?;
         Ok(())
     }
 
     pub fn record_contact(&self, id: i64, now: &str) -> Result<()> {
-        self.conn
-            .execute("UPDATE gates SET last_contact = ?2, last_error = NULL, last_error_at = NULL WHERE id = ?1", params![id, now])?;
+        self.conn.execute(
+            "UPDATE gates SET last_contact = ?2, last_error = NULL, last_error_at = NULL WHERE id = ?1",
+            params![id, now],
+        )?;
         Ok(())
     }
 
     pub fn record_error(&self, id: i64, error: &str, now: &str) -> Result<()> {
-        self.conn.execute(
-            "UPDATE gates SET last_error = ?2, last_error_at = ?3 WHERE id = ?1",
-            params![id, error, now],
-        )?;
+        self.conn
+            .execute("UPDATE gates SET last_error = ?2, last_error_at = ?3 WHERE id = ?1", params![id, error, now])?;
         Ok(())
     }
 
@@ -352,9 +340,7 @@ impl DistrictStore {
 
     /// One write transaction: a page or a file is stored whole or not at all.
     pub fn begin(&mut self) -> Result<IngestTx<'_>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         Ok(IngestTx { tx })
     }
 
@@ -365,9 +351,7 @@ impl DistrictStore {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {FACT_COLS} FROM events WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY at_ms, gate_id, seq"
         ))?;
-        let rows = st
-            .query_map(params![from_ms, to_ms], facts_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = st.query_map(params![from_ms, to_ms], facts_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -384,34 +368,23 @@ impl DistrictStore {
              AND (?4 IS NULL OR gate_id IN (SELECT id FROM gates WHERE community = ?4)) ORDER BY at_ms, gate_id, seq"
         ))?;
         let rows = st
-            .query_map(
-                params![resident_id, from_ms, to_ms, community],
-                facts_from_row,
-            )?
+            .query_map(params![resident_id, from_ms, to_ms, community], facts_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
     /// Events at one gate with `from_ms <= at_ms <= to_ms`.
-    pub fn gate_facts_around(
-        &self,
-        gate_id: i64,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<EventFacts>> {
+    pub fn gate_facts_around(&self, gate_id: i64, from_ms: i64, to_ms: i64) -> Result<Vec<EventFacts>> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {FACT_COLS} FROM events WHERE gate_id = ?1 AND at_ms >= ?2 AND at_ms <= ?3 ORDER BY at_ms, seq"
         ))?;
-        let rows = st
-            .query_map(params![gate_id, from_ms, to_ms], facts_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows =
+            st.query_map(params![gate_id, from_ms, to_ms], facts_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
     pub fn event_count(&self) -> Result<u64> {
-        Ok(self
-            .conn
-            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
     }
 
     // ---- logins --------------------------------------------------------------
@@ -425,21 +398,10 @@ impl DistrictStore {
     }
 
     pub fn token_role(&self, hash: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row("SELECT role FROM tokens WHERE hash = ?1", [hash], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        Ok(self.conn.query_row("SELECT role FROM tokens WHERE hash = ?1", [hash], |r| r.get(0)).optional()?)
     }
 
-    pub fn upsert_user(
-        &self,
-        name: &str,
-        role: &str,
-        password_hash: &str,
-        now: &str,
-    ) -> Result<()> {
+    pub fn upsert_user(&self, name: &str, role: &str, password_hash: &str, now: &str) -> Result<()> {
         self.conn.execute(
             "INSERT INTO users (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT(name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash",
@@ -452,19 +414,12 @@ impl DistrictStore {
     pub fn user(&self, name: &str) -> Result<Option<(String, String)>> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT role, password_hash FROM users WHERE name = ?1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row("SELECT role, password_hash FROM users WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }
 
     pub fn add_session(&self, hash: &str, user: &str, expires_ms: i64) -> Result<()> {
-        self.conn.execute(
-            "DELETE FROM sessions WHERE expires_ms < ?1",
-            [expires_ms - 48 * 3_600_000],
-        )?;
+        self.conn.execute("DELETE FROM sessions WHERE expires_ms < ?1", [expires_ms - 48 * 3_600_000])?;
         self.conn.execute(
             "INSERT INTO sessions (hash, user, expires_ms) VALUES (?1, ?2, ?3)",
             params![hash, user, expires_ms],
@@ -476,29 +431,20 @@ impl DistrictStore {
     pub fn session_user(&self, hash: &str, now_ms: i64) -> Result<Option<String>> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT user FROM sessions WHERE hash = ?1 AND expires_ms > ?2",
-                params![hash, now_ms],
-                |r| r.get(0),
-            )
+            .query_row("SELECT user FROM sessions WHERE hash = ?1 AND expires_ms > ?2", params![hash, now_ms], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 
     pub fn end_session(&self, hash: &str) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM sessions WHERE hash = ?1", [hash])?;
+        self.conn.execute("DELETE FROM sessions WHERE hash = ?1", [hash])?;
         Ok(())
     }
 }
 
 fn gate_by(conn: &Connection, cond: &str, arg: &dyn rusqlite::ToSql) -> Result<Option<GateRow>> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {GATE_COLS} FROM gates g WHERE {cond}"),
-            [arg],
-            gate_from_row,
-        )
-        .optional()?)
+    Ok(conn.query_row(&format!("SELECT {GATE_COLS} FROM gates g WHERE {cond}"), [arg], gate_from_row).optional()?)
 }
 
 fn add_gate(
@@ -572,9 +518,7 @@ impl IngestTx<'_> {
         // The gate stamps `at` as RFC 3339 UTC; anything unreadable would
         // have failed no chain check, so it is kept at time 0 rather than
         // dropped: the chain must stay whole.
-        let at_ms = chrono::DateTime::parse_from_rfc3339(&b.at)
-            .map(|t| t.timestamp_millis())
-            .unwrap_or(0);
+        let at_ms = chrono::DateTime::parse_from_rfc3339(&b.at).map(|t| t.timestamp_millis()).unwrap_or(0);
         self.tx
             .prepare_cached(
                 "INSERT INTO events (gate_id, seq, at_ms, at, resident_id, household, resident_name, direction, decision, \
@@ -636,8 +580,7 @@ impl IngestTx<'_> {
     }
 
     pub fn set_names_shared(&self, gate_id: i64) -> Result<()> {
-        self.tx
-            .execute("UPDATE gates SET names_shared = 1 WHERE id = ?1", [gate_id])?;
+        self.tx.execute("UPDATE gates SET names_shared = 1 WHERE id = ?1", [gate_id])?;
         Ok(())
     }
 
@@ -657,21 +600,9 @@ mod tests {
     #[test]
     fn migrates_and_registers_gates() {
         let s = DistrictStore::open_in_memory().unwrap();
-        let id = s
-            .add_gate(
-                "东门",
-                "阳光花园",
-                "ab",
-                Some("http://x"),
-                Some("t"),
-                "2026-01-01T00:00:00Z",
-            )
-            .unwrap();
+        let id = s.add_gate("东门", "阳光花园", "ab", Some("http://x"), Some("t"), "2026-01-01T00:00:00Z").unwrap();
         let g = s.gate(id).unwrap().unwrap();
-        assert_eq!(
-            (g.head_seq, g.head_hash.as_str(), g.chain_status.as_str()),
-            (0, GENESIS, "ok")
-        );
+        assert_eq!((g.head_seq, g.head_hash.as_str(), g.chain_status.as_str()), (0, GENESIS, "ok"));
         assert!(!format!("{g:?}").contains("\"t\""));
         assert!(s.gate_by_key("ab").unwrap().is_some());
         assert!(s.add_gate("x", "y", "ab", None, None, "now").is_err());

@@ -62,23 +62,12 @@ pub fn trace(
     let from = until - chrono::Duration::days(i64::from(days));
     let window_ms = i64::from(cfg.trace.window_minutes) * 60_000;
     let gates: HashMap<i64, GateRow> = store.gates()?.into_iter().map(|g| (g.id, g)).collect();
-    let name_of = |id: i64| {
-        gates
-            .get(&id)
-            .map(|g| (g.name.clone(), g.community.clone()))
-            .unwrap_or_default()
-    };
+    let name_of = |id: i64| gates.get(&id).map(|g| (g.name.clone(), g.community.clone())).unwrap_or_default();
     let mut crossings = Vec::new();
     let mut distinct = std::collections::BTreeSet::new();
-    for e in store.resident_facts(
-        resident_id,
-        community,
-        from.timestamp_millis(),
-        until.timestamp_millis(),
-    )? {
+    for e in store.resident_facts(resident_id, community, from.timestamp_millis(), until.timestamp_millis())? {
         let (gate, comm) = name_of(e.gate_id);
-        let around =
-            store.gate_facts_around(e.gate_id, e.at_ms - window_ms, e.at_ms + window_ms)?;
+        let around = store.gate_facts_around(e.gate_id, e.at_ms - window_ms, e.at_ms + window_ms)?;
         let contacts: Vec<Contact> = around
             .into_iter()
             .filter(|o: &EventFacts| o.resident_id != Some(resident_id) && o.seq != e.seq)

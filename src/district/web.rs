@@ -48,9 +48,9 @@ pub enum WebError {
 impl From<DistrictError> for WebError {
     fn from(e: DistrictError) -> Self {
         match e {
-            DistrictError::BadDate(_)
-            | DistrictError::UnmappedOrgUnits(_)
-            | DistrictError::Usage(_) => WebError::BadRequest(e.to_string()),
+            DistrictError::BadDate(_) | DistrictError::UnmappedOrgUnits(_) | DistrictError::Usage(_) => {
+                WebError::BadRequest(e.to_string())
+            }
             other => WebError::Internal(other.to_string()),
         }
     }
@@ -74,7 +74,10 @@ impl IntoResponse for WebError {
             WebError::LoginPage => Redirect::to("/login").into_response(),
             WebError::Internal(m) => {
                 tracing::error!("district web: {m}");
-                (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": "internal error; see the server log"})))
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(serde_json::json!({"error": "internal error; see the server log"})),
+                )
                     .into_response()
             }
         }
@@ -82,9 +85,7 @@ impl IntoResponse for WebError {
 }
 
 fn lock(s: &AppState) -> Result<std::sync::MutexGuard<'_, DistrictStore>, WebError> {
-    s.store
-        .lock()
-        .map_err(|_| WebError::Internal("store lock poisoned".into()))
+    s.store.lock().map_err(|_| WebError::Internal("store lock poisoned".into()))
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -111,9 +112,7 @@ pub struct PageUser(pub String);
 impl FromRequestParts<Shared> for PageUser {
     type Rejection = WebError;
     async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Self, WebError> {
-        session_user(s, &parts.headers)?
-            .map(PageUser)
-            .ok_or(WebError::LoginPage)
+        session_user(s, &parts.headers)?.map(PageUser).ok_or(WebError::LoginPage)
     }
 }
 
@@ -134,9 +133,7 @@ impl FromRequestParts<Shared> for ApiUser {
                 _ => Err(WebError::Unauthorized),
             };
         }
-        session_user(s, &parts.headers)?
-            .map(|_| ApiUser)
-            .ok_or(WebError::Unauthorized)
+        session_user(s, &parts.headers)?.map(|_| ApiUser).ok_or(WebError::Unauthorized)
     }
 }
 
@@ -146,10 +143,7 @@ pub fn app(state: Shared) -> Router {
         .route("/trace", get(trace_page))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
-        .route(
-            "/api/v1/health",
-            get(|| async { Json(serde_json::json!({"ok": true, "role": "district"})) }),
-        )
+        .route("/api/v1/health", get(|| async { Json(serde_json::json!({"ok": true, "role": "district"})) }))
         .route("/api/v1/report/daily", get(api_daily))
         .route("/api/v1/trace", get(api_trace))
         .route("/api/v1/gates", get(api_gates))
@@ -174,27 +168,15 @@ pub struct DailyQuery {
     pub format: Option<String>,
 }
 
-async fn api_daily(
-    _u: ApiUser,
-    State(s): State<Shared>,
-    Query(q): Query<DailyQuery>,
-) -> Result<Response, WebError> {
+async fn api_daily(_u: ApiUser, State(s): State<Shared>, Query(q): Query<DailyQuery>) -> Result<Response, WebError> {
     let tz = s.config.timezone().unwrap_or(chrono_tz::Asia::Shanghai);
     let date = report::parse_date(q.date.as_deref().unwrap_or("today"), tz, Utc::now())?;
     let r = report::daily(&*lock(&s)?, &s.config, date)?;
     Ok(match q.format.as_deref() {
-        Some("csv") => (
-            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            report::to_csv(&r)?,
-        )
-            .into_response(),
+        Some("csv") => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], report::to_csv(&r)?).into_response(),
         Some("dhis2") => Json(report::to_dhis2(&r, &s.config)?).into_response(),
         None | Some("json") => Json(r).into_response(),
-        Some(f) => {
-            return Err(WebError::BadRequest(format!(
-                "format '{f}' must be json, csv or dhis2"
-            )))
-        }
+        Some(f) => return Err(WebError::BadRequest(format!("format '{f}' must be json, csv or dhis2"))),
     })
 }
 
@@ -207,37 +189,16 @@ pub struct TraceQuery {
 }
 
 fn run_trace(s: &AppState, q: &TraceQuery) -> Result<Option<trace::Trace>, WebError> {
-    let Some(r) = q
-        .resident
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-    else {
+    let Some(r) = q.resident.as_deref().map(str::trim).filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
-    let id: u32 = r.parse().map_err(|_| {
-        WebError::BadRequest(format!("resident '{r}' must be the resident's number"))
-    })?;
-    let community = q
-        .community
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    Ok(Some(trace::trace(
-        &*lock(s)?,
-        &s.config,
-        id,
-        community,
-        q.days.unwrap_or(14).min(366),
-        Utc::now(),
-    )?))
+    let id: u32 =
+        r.parse().map_err(|_| WebError::BadRequest(format!("resident '{r}' must be the resident's number")))?;
+    let community = q.community.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    Ok(Some(trace::trace(&*lock(s)?, &s.config, id, community, q.days.unwrap_or(14).min(366), Utc::now())?))
 }
 
-async fn api_trace(
-    _u: ApiUser,
-    State(s): State<Shared>,
-    Query(q): Query<TraceQuery>,
-) -> Result<Response, WebError> {
+async fn api_trace(_u: ApiUser, State(s): State<Shared>, Query(q): Query<TraceQuery>) -> Result<Response, WebError> {
     match run_trace(&s, &q)? {
         Some(t) => Ok(Json(t).into_response()),
         None => Err(WebError::BadRequest("give ?resident=ID".into())),
@@ -295,10 +256,7 @@ async fn login(State(s): State<Shared>, Form(f): Form<LoginForm>) -> Result<Resp
     let token = auth::new_token();
     let expires = Utc::now().timestamp_millis() + SESSION_HOURS * 3_600_000;
     lock(&s)?.add_session(&auth::token_hash(&token), f.name.trim(), expires)?;
-    let c = format!(
-        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        SESSION_HOURS * 3600
-    );
+    let c = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", SESSION_HOURS * 3600);
     Ok(([(header::SET_COOKIE, c)], Redirect::to("/")).into_response())
 }
 
@@ -361,20 +319,12 @@ fn local(at: &str, tz: chrono_tz::Tz) -> String {
 }
 
 fn nav(en: bool, user: &str, extra: &str) -> String {
-    let (switch, label) = if en {
-        ("zh", "中文")
-    } else {
-        ("en", "English")
-    };
+    let (switch, label) = if en { ("zh", "中文") } else { ("en", "English") };
     format!(
         "<nav><strong>{}</strong><a href='/?lang={l}'>{}</a><a href='/trace?lang={l}'>{}</a>\
          <a href='?lang={switch}{extra}'>{label}</a><span class=note>{}</span>\
          <form method=post action=/logout><button>{}</button></form></nav>",
-        if en {
-            "District gate data"
-        } else {
-            "区县出入数据"
-        },
+        if en { "District gate data" } else { "区县出入数据" },
         if en { "Overview" } else { "总览" },
         if en { "Trace a case" } else { "病例轨迹" },
         esc(user),
@@ -394,9 +344,7 @@ fn gate_state(g: &GateRow, now: DateTime<Utc>, stale_minutes: u32) -> &'static s
         .last_contact
         .as_deref()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .is_some_and(|t| {
-            now.signed_duration_since(t) < chrono::Duration::minutes(i64::from(stale_minutes))
-        });
+        .is_some_and(|t| now.signed_duration_since(t) < chrono::Duration::minutes(i64::from(stale_minutes)));
     if fresh {
         "ok"
     } else {
@@ -415,20 +363,11 @@ fn bars_svg(r: &report::DailyReport, en: bool) -> String {
         ("拒", "denied", "#c0392b", |c| c.denied),
         ("热", "fever", "#e67e22", |c| c.fever),
     ];
-    let max = r
-        .gates
-        .iter()
-        .flat_map(|g| series.iter().map(|s| (s.3)(&g.counts)))
-        .max()
-        .unwrap_or(0)
-        .max(1);
+    let max = r.gates.iter().flat_map(|g| series.iter().map(|s| (s.3)(&g.counts))).max().unwrap_or(0).max(1);
     let group_w = 4 * 18 + 24;
     let w = (r.gates.len().max(1) * group_w + 40) as u32;
     let h = 180u32;
-    let mut s = format!(
-        "<svg width={w} height={} role=img aria-label='daily figures per gate'>",
-        h + 40
-    );
+    let mut s = format!("<svg width={w} height={} role=img aria-label='daily figures per gate'>", h + 40);
     for (gi, g) in r.gates.iter().enumerate() {
         let x0 = 30 + gi * group_w;
         for (si, (zh, e, colour, f)) in series.iter().enumerate() {
@@ -442,12 +381,7 @@ fn bars_svg(r: &report::DailyReport, en: bool) -> String {
                 esc(&g.gate),
                 if en { *e } else { *zh }
             );
-            let _ = write!(
-                s,
-                "<text x={} y={}>{v}</text>",
-                x0 + si * 18 + 3,
-                h.saturating_sub(bh + 2).max(10)
-            );
+            let _ = write!(s, "<text x={} y={}>{v}</text>", x0 + si * 18 + 3, h.saturating_sub(bh + 2).max(10));
         }
         let _ = write!(s, "<text x={x0} y={}>{}</text>", h + 16, esc(&g.gate));
     }
@@ -471,59 +405,28 @@ fn bars_svg(r: &report::DailyReport, en: bool) -> String {
 fn line_svg(series: &[(chrono::NaiveDate, Counts)], en: bool) -> String {
     let w = 640u32;
     let h = 160u32;
-    let max = series
-        .iter()
-        .map(|(_, c)| c.exits.max(c.entries).max(c.fever))
-        .max()
-        .unwrap_or(0)
-        .max(1);
+    let max = series.iter().map(|(_, c)| c.exits.max(c.entries).max(c.fever)).max().unwrap_or(0).max(1);
     let n = series.len().max(2) - 1;
     let x = |i: usize| 30.0 + i as f64 * (f64::from(w) - 50.0) / n as f64;
     let y = |v: u64| 10.0 + f64::from(h) * (1.0 - v as f64 / max as f64);
-    let mut s = format!(
-        "<svg width={w} height={} role=img aria-label='daily totals over time'>",
-        h + 40
-    );
+    let mut s = format!("<svg width={w} height={} role=img aria-label='daily totals over time'>", h + 40);
     let lines: [Series; 3] = [
         ("出", "exits", "#2b7bb9", |c| c.exits),
         ("进", "entries", "#3a9d5d", |c| c.entries),
         ("发热", "fever", "#e67e22", |c| c.fever),
     ];
     for (li, (zh, e, colour, f)) in lines.iter().enumerate() {
-        let pts: Vec<String> = series
-            .iter()
-            .enumerate()
-            .map(|(i, (_, c))| format!("{:.1},{:.1}", x(i), y(f(c))))
-            .collect();
-        let _ = write!(
-            s,
-            "<polyline fill=none stroke='{colour}' stroke-width=2 points='{}'/>",
-            pts.join(" ")
-        );
-        let _ = write!(
-            s,
-            "<text x={} y={} fill='{colour}'>{}</text>",
-            30 + li * 80,
-            h + 36,
-            if en { *e } else { *zh }
-        );
+        let pts: Vec<String> =
+            series.iter().enumerate().map(|(i, (_, c))| format!("{:.1},{:.1}", x(i), y(f(c)))).collect();
+        let _ = write!(s, "<polyline fill=none stroke='{colour}' stroke-width=2 points='{}'/>", pts.join(" "));
+        let _ = write!(s, "<text x={} y={} fill='{colour}'>{}</text>", 30 + li * 80, h + 36, if en { *e } else { *zh });
     }
     for (i, (d, _)) in series.iter().enumerate() {
         if i % 2 == 0 || i + 1 == series.len() {
-            let _ = write!(
-                s,
-                "<text x={:.0} y={}>{}</text>",
-                x(i) - 14.0,
-                h + 22,
-                d.format("%m-%d")
-            );
+            let _ = write!(s, "<text x={:.0} y={}>{}</text>", x(i) - 14.0, h + 22, d.format("%m-%d"));
         }
     }
-    let _ = write!(
-        s,
-        "<text x=2 y=14>{max}</text><text x=2 y={}>0</text></svg>",
-        h + 10
-    );
+    let _ = write!(s, "<text x=2 y=14>{max}</text><text x=2 y={}>0</text></svg>", h + 10);
     s
 }
 
@@ -543,10 +446,7 @@ async fn dashboard(
     let daily = report::daily(&store, cfg, date)?;
     let over_time = report::series(&store, cfg, date, 14)?;
     let alerts: Vec<_> = store
-        .facts_between(
-            (now - chrono::Duration::days(3)).timestamp_millis(),
-            now.timestamp_millis() + 1,
-        )?
+        .facts_between((now - chrono::Duration::days(3)).timestamp_millis(), now.timestamp_millis() + 1)?
         .into_iter()
         .filter(|e| e.fever_reason || e.temperature_c.is_some_and(|t| t >= cfg.district.fever_c))
         .collect();
@@ -577,11 +477,7 @@ async fn dashboard(
             (_, false) => "正常",
             (_, true) => "ok",
         };
-        let detail = g
-            .chain_detail
-            .clone()
-            .or_else(|| g.last_error.clone())
-            .unwrap_or_default();
+        let detail = g.chain_detail.clone().or_else(|| g.last_error.clone()).unwrap_or_default();
         let _ = write!(
             b,
             "<tr class={state}><td>{}</td><td>{}</td><td>{label}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -641,25 +537,14 @@ async fn dashboard(
     b.push_str(&row(t("合计", "Total"), "", &daily.total));
     b.push_str("</table>");
     b.push_str(&bars_svg(&daily, en));
-    let _ = write!(
-        b,
-        "<h3>{}</h3>{}",
-        t("近14天合计", "Totals, last 14 days"),
-        line_svg(&over_time, en)
-    );
+    let _ = write!(b, "<h3>{}</h3>{}", t("近14天合计", "Totals, last 14 days"), line_svg(&over_time, en));
 
-    let _ = write!(
-        b,
-        "<h2>{}</h2>",
-        t("发热警报（近3天）", "Fever alerts (last 3 days)")
-    );
+    let _ = write!(b, "<h2>{}</h2>", t("发热警报（近3天）", "Fever alerts (last 3 days)"));
     if alerts.is_empty() {
         let _ = write!(b, "<p>{}</p>", t("无", "None"));
     } else {
-        let names: std::collections::HashMap<i64, (&str, &str)> = gates
-            .iter()
-            .map(|g| (g.id, (g.name.as_str(), g.community.as_str())))
-            .collect();
+        let names: std::collections::HashMap<i64, (&str, &str)> =
+            gates.iter().map(|g| (g.id, (g.name.as_str(), g.community.as_str()))).collect();
         let _ = write!(
             b,
             "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>°C</th><th>{}</th></tr>",
@@ -740,16 +625,11 @@ async fn trace_page(
                 esc(&c.community),
                 esc(c.direction.as_deref().unwrap_or("")),
                 esc(&c.decision),
-                c.temperature_c
-                    .map(|t| format!("{t:.1}°C"))
-                    .unwrap_or_default()
+                c.temperature_c.map(|t| format!("{t:.1}°C")).unwrap_or_default()
             );
             if c.contacts.is_empty() {
-                let _ = write!(
-                    b,
-                    "<p class=note>{}</p>",
-                    t("窗口内无他人通行", "nobody else crossed within the window")
-                );
+                let _ =
+                    write!(b, "<p class=note>{}</p>", t("窗口内无他人通行", "nobody else crossed within the window"));
                 continue;
             }
             let _ = write!(
@@ -790,10 +670,7 @@ mod tests {
 
     #[test]
     fn escapes_and_cookies() {
-        assert_eq!(
-            esc("<a href='x'>&\""),
-            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
-        );
+        assert_eq!(esc("<a href='x'>&\""), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;");
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, "a=1; gpd_session=abc; b=2".parse().unwrap());
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
