@@ -93,13 +93,32 @@ pub fn write_folder(dir: &Path, community: &str, passes: &[(PassRow, ResidentVie
         move |source| CardError::Write { path, source }
     };
     std::fs::create_dir_all(dir).map_err(werr(dir))?;
+    // PNG encoding is the slow part: spread it over the cores
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let chunk = passes.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = passes
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || -> Result<(), CardError> {
+                    for (p, _) in part {
+                        let png = qr_png(&p.payload, 8)?;
+                        let path = dir.join(format!("{}.png", p.pass_id));
+                        std::fs::write(&path, png)
+                            .map_err(|source| CardError::Write { path: path.display().to_string(), source })?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or_else(|_| Err(CardError::Qr("a renderer thread failed".into()))))
+    })?;
     let csv_path = dir.join("passes.csv");
     let mut csv = csv::Writer::from_writer(Vec::new());
     let _ = csv.write_record(["pass_id", "household", "name", "payload"]);
     for (p, r) in passes {
-        let png = qr_png(&p.payload, 8)?;
-        let path = dir.join(format!("{}.png", p.pass_id));
-        std::fs::write(&path, png).map_err(werr(&path))?;
         let _ = csv.write_record([p.pass_id.to_string().as_str(), &r.household, &r.name, &p.payload]);
     }
     let bytes = csv

@@ -441,24 +441,21 @@ impl Gate {
         }
         let community = self.identity.community_id;
         let stamp = now_text(now);
-        let mut out = Vec::with_capacity(residents.len());
-        for r in residents {
-            let row = self.store.insert_pass(r.id, key_id, valid_from, valid_until, &stamp, |pass_id| {
-                PassClaims {
-                    kind: PassKind::Resident,
-                    community,
-                    key_id,
-                    pass_id,
-                    resident_id: r.id,
-                    household_id: r.household_id,
-                    valid_from,
-                    valid_until,
-                }
-                .sign(&key)
-                .map_err(|e| e.to_string())
-            })?;
-            out.push((row, r));
-        }
+        let rows = self.store.insert_passes(&residents, key_id, valid_from, valid_until, &stamp, |pass_id, r| {
+            PassClaims {
+                kind: PassKind::Resident,
+                community,
+                key_id,
+                pass_id,
+                resident_id: r.id,
+                household_id: r.household_id,
+                valid_from,
+                valid_until,
+            }
+            .sign(&key)
+            .map_err(|e| e.to_string())
+        })?;
+        let out: Vec<(PassRow, ResidentView)> = rows.into_iter().zip(residents).collect();
         self.store.audit(
             &stamp,
             actor,

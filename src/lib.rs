@@ -7,6 +7,7 @@
 //! `cli` (commands).
 
 pub mod auth;
+pub mod bench;
 pub mod cards;
 pub mod cli;
 pub mod clock;

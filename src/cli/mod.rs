@@ -87,6 +87,21 @@ pub enum Command {
     /// The district side: collect gates' logs, verify, report, trace.
     #[command(subcommand)]
     District(district::DistrictCmd),
+    /// Measure this machine and disk: scan latency with durable logging, throughput, signing and rendering.
+    Bench {
+        /// Scans measured one at a time (directly and over HTTP).
+        #[arg(long, default_value_t = 300)]
+        scans: usize,
+        /// Passes signed and rendered.
+        #[arg(long, default_value_t = 300)]
+        passes: usize,
+        /// Seconds of concurrent HTTP load.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Concurrent HTTP clients.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+    },
     /// The committee's audit trail.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -113,6 +128,21 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Config(c) => admin::config(&dir, c, json),
         Command::District(c) => district::run(&dir, c, json),
         Command::Audit { limit } => admin::audit(&dir, limit, json),
+        Command::Bench { scans, passes, seconds, clients } => {
+            let opts = crate::bench::BenchOptions {
+                scans: scans.max(1),
+                passes: passes.max(1),
+                load_seconds: seconds,
+                clients: clients.max(1),
+            };
+            let r = crate::bench::run(&dir, opts)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                crate::bench::print(&r);
+            }
+            Ok(exit::OK)
+        }
     }
 }
 

@@ -274,40 +274,45 @@ impl Store {
 
     // ---- passes ---------------------------------------------------------
 
-    /// Stores a new pass for a resident and revokes the resident's earlier
-    /// passes: one card per person. `make_payload` signs the id it is given.
-    pub fn insert_pass(
+    /// Stores a new pass for each resident and revokes their earlier
+    /// passes (one card per person), all in one transaction. `sign` makes
+    /// the payload for (pass id, resident).
+    pub fn insert_passes(
         &mut self,
-        resident_id: u32,
+        residents: &[ResidentView],
         key_id: u16,
         valid_from: NaiveDate,
         valid_until: NaiveDate,
         now: &str,
-        make_payload: impl FnOnce(u32) -> std::result::Result<String, String>,
-    ) -> Result<PassRow> {
+        sign: impl Fn(u32, &ResidentView) -> std::result::Result<String, String>,
+    ) -> Result<Vec<PassRow>> {
         let tx = self.conn.transaction()?;
-        let id = random_id(&tx, "passes")?;
-        let payload = make_payload(id).map_err(StoreError::Invalid)?;
-        tx.execute(
-            "UPDATE passes SET revoked_at = ?2, revoke_reason = 'replaced by a new card' WHERE resident_id = ?1 AND revoked_at IS NULL",
-            params![resident_id, now],
-        )?;
-        tx.execute(
-            "INSERT INTO passes (id, resident_id, key_id, valid_from, valid_until, payload, issued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, resident_id, key_id, valid_from.to_string(), valid_until.to_string(), payload, now],
-        )?;
+        let mut out = Vec::with_capacity(residents.len());
+        for r in residents {
+            let id = random_id(&tx, "passes")?;
+            let payload = sign(id, r).map_err(StoreError::Invalid)?;
+            tx.execute(
+                "UPDATE passes SET revoked_at = ?2, revoke_reason = 'replaced by a new card' WHERE resident_id = ?1 AND revoked_at IS NULL",
+                params![r.id, now],
+            )?;
+            tx.execute(
+                "INSERT INTO passes (id, resident_id, key_id, valid_from, valid_until, payload, issued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, r.id, key_id, valid_from.to_string(), valid_until.to_string(), payload, now],
+            )?;
+            out.push(PassRow {
+                pass_id: id,
+                resident_id: r.id,
+                key_id,
+                valid_from,
+                valid_until,
+                payload,
+                issued_at: now.to_string(),
+                revoked_at: None,
+                revoke_reason: None,
+            });
+        }
         tx.commit()?;
-        Ok(PassRow {
-            pass_id: id,
-            resident_id,
-            key_id,
-            valid_from,
-            valid_until,
-            payload,
-            issued_at: now.to_string(),
-            revoked_at: None,
-            revoke_reason: None,
-        })
+        Ok(out)
     }
 
     pub fn pass(&self, pass_id: u32) -> Result<Option<PassRow>> {
@@ -402,8 +407,10 @@ mod tests {
         s.import_register(&register::parse(CSV.as_bytes()).unwrap().rows).unwrap();
         let r = s.find_resident("1-101", "张三").unwrap();
         let d = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-        let a = s.insert_pass(r.id, 1, d, d, "t", |id| Ok(format!("P{id}"))).unwrap();
-        let b = s.insert_pass(r.id, 1, d, d, "t", |id| Ok(format!("P{id}"))).unwrap();
+        let a =
+            s.insert_passes(std::slice::from_ref(&r), 1, d, d, "t", |id, _| Ok(format!("P{id}"))).unwrap().remove(0);
+        let b =
+            s.insert_passes(std::slice::from_ref(&r), 1, d, d, "t", |id, _| Ok(format!("P{id}"))).unwrap().remove(0);
         assert!(s.pass(a.pass_id).unwrap().unwrap().revoked_at.is_some());
         assert!(s.pass(b.pass_id).unwrap().unwrap().revoked_at.is_none());
         assert!((10_000_000..100_000_000).contains(&b.pass_id));

@@ -1,0 +1,334 @@
+//! `gatepass bench`: measures this machine and this disk before a gate goes
+//! live. Everything runs in a scratch folder inside the data directory, so
+//! the figures are those of the SD card the gate will write to.
+//!
+//! What it measures, and what to look for on a Pi (see the README):
+//! - fsync: the floor under every decision (each is fsynced before it is shown);
+//! - scan decision latency: pass check + rules + durable event, one at a time;
+//! - the same through HTTP, one guard screen, then 8 at once (group commit);
+//! - the daemon's memory under that load;
+//! - Ed25519 verifications, passes signed and rendered, events verified.
+
+use crate::domain::chain::ChainVerifier;
+use crate::domain::pass;
+use crate::gate::{Gate, ScanRequest, Temperature};
+use chrono::Utc;
+use serde::Serialize;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy)]
+pub struct BenchOptions {
+    pub scans: usize,
+    pub passes: usize,
+    pub load_seconds: u64,
+    pub clients: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    fn of(mut v: Vec<Duration>) -> Latency {
+        v.sort();
+        let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
+        let at = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+        Latency {
+            count: v.len(),
+            p50_ms: ms(at(0.5)),
+            p99_ms: ms(at(0.99)),
+            max_ms: ms(v.last().copied().unwrap_or_default()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub machine: String,
+    pub directory: String,
+    pub fsync: Latency,
+    pub scan_decision: Latency,
+    pub http_scan_single_client: Latency,
+    pub http_load_clients: usize,
+    pub http_load_scans_per_s: f64,
+    pub http_load_latency: Latency,
+    pub daemon_rss_mib: Option<f64>,
+    pub daemon_peak_rss_mib: Option<f64>,
+    pub ed25519_verifications_per_s: f64,
+    pub passes: usize,
+    pub passes_signed_and_rendered_s: f64,
+    pub passes_per_s: f64,
+    pub events_verified: u64,
+    pub events_verified_per_s: f64,
+}
+
+fn register(n_residents: usize) -> String {
+    let mut s = String::from("household,address,grid,name\n");
+    for i in 0..n_residents {
+        s.push_str(&format!("{h}-{h},Block {h},G{},Resident {i}\n", i % 7, h = i / 3));
+    }
+    s
+}
+
+fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/device-tree/model").unwrap_or_default();
+    let model = model.trim_end_matches('\0').trim();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{} {} ({cores} cores, {})", model, cpu, std::env::consts::ARCH).trim().to_string()
+}
+
+fn rss_mib(pid: u32) -> (Option<f64>, Option<f64>) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| (kb / 1024.0 * 10.0).round() / 10.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
+    let scratch = data_dir.join(format!(".bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| {
+        anyhow::anyhow!("cannot create {}: {e} (give --data-dir on the disk to measure)", scratch.display())
+    })?;
+    struct Cleanup<'a>(&'a Path);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0);
+        }
+    }
+    let _cleanup = Cleanup(&scratch);
+
+    // fsync of a 4 KiB write: what one durable decision costs at least
+    let mut f = std::fs::File::create(scratch.join("fsync.bin"))?;
+    let block = [0u8; 4096];
+    let mut fsync = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        f.write_all(&block)?;
+        f.sync_data()?;
+        fsync.push(t.elapsed());
+    }
+
+    let gate_dir = scratch.join("gate");
+    let now = Utc::now();
+    let mut gate = Gate::init(&gate_dir, "bench", "bench", now)?;
+    let cfg_path = gate_dir.join(crate::config::FILE_NAME);
+    let cfg = std::fs::read_to_string(&cfg_path)?.replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
+    std::fs::write(&cfg_path, cfg)?;
+    gate = {
+        drop(gate);
+        Gate::open(&gate_dir)?
+    };
+    gate.import_register(register(opts.passes.max(30)).as_bytes(), "bench", now)?;
+
+    // passes signed, rendered to PNG, card sheet and CSV written
+    let t = Instant::now();
+    let tz = gate.policy()?.timezone;
+    let issued = gate.issue_passes(None, now.with_timezone(&tz).date_naive(), 30, "bench", now)?;
+    crate::cards::write_folder(&scratch.join("cards"), "bench", &issued)?;
+    let pass_time = t.elapsed().as_secs_f64();
+    let payloads: Vec<String> = issued.iter().map(|(p, _)| p.payload.clone()).collect();
+
+    // Ed25519 verification of a pass (the offline check)
+    let keys: Vec<_> = gate
+        .store
+        .keys()?
+        .iter()
+        .filter_map(|k| crate::export::parse_key(&k.public_key).map(|v| (k.key_id, v)))
+        .collect();
+    let community = gate.identity.community_id;
+    let n_verify = 2000;
+    let t = Instant::now();
+    for i in 0..n_verify {
+        let p = &payloads[i % payloads.len()];
+        let _ = pass::verify(p, community, |id| keys.iter().find(|(k, _)| *k == id).map(|(_, v)| *v));
+    }
+    let verify_rate = n_verify as f64 / t.elapsed().as_secs_f64();
+
+    // one decision at a time: verify + rules + durable event
+    let mut scan_lat = Vec::with_capacity(opts.scans);
+    for i in 0..opts.scans {
+        let req = ScanRequest {
+            payload: payloads[i % payloads.len()].clone(),
+            direction: None,
+            temperature: Some(Temperature::manual(36.5)),
+            backfill_at: None,
+        };
+        let t = Instant::now();
+        gate.scan_batch(&[req], Utc::now())?;
+        scan_lat.push(t.elapsed());
+    }
+    let token = crate::auth::new_token();
+    gate.store.add_token(&crate::auth::token_hash(&token), "guard", "bench", &crate::gate::now_text(now))?;
+    drop(gate);
+
+    // the daemon as a separate process, so its memory is its own
+    let exe = std::env::current_exe()?;
+    let mut child = std::process::Command::new(exe)
+        .arg("--data-dir")
+        .arg(&gate_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "error")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut first = String::new();
+    if let Some(out) = child.stdout.take() {
+        BufReader::new(out).read_line(&mut first)?;
+    }
+    let base = first.trim().strip_prefix("gatepass listening on ").unwrap_or("").to_string();
+    let http = if base.is_empty() {
+        Err(anyhow::anyhow!("the daemon did not start for the HTTP measurement"))
+    } else {
+        http_phase(&base, &token, &payloads, opts)
+    };
+    let (rss, peak) = rss_mib(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    let (single, load_rate, load_lat) = http?;
+
+    // events verified: read back from the database, re-hashed, signature on the head
+    let gate = Gate::open(&gate_dir)?;
+    let key = gate.gate_public_key();
+    let mut v = ChainVerifier::from_genesis();
+    let t = Instant::now();
+    let mut broken = None;
+    gate.store.for_each_event(0, |e| match e {
+        Ok(e) => match v.push(e) {
+            Ok(()) => true,
+            Err(err) => {
+                broken = Some(err.to_string());
+                false
+            }
+        },
+        Err(err) => {
+            broken = Some(err.to_string());
+            false
+        }
+    })?;
+    let n_events = v.count;
+    v.finish(&key).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(b) = broken {
+        anyhow::bail!("the bench's own chain did not verify: {b}");
+    }
+    let events_rate = n_events as f64 / t.elapsed().as_secs_f64();
+
+    Ok(BenchReport {
+        machine: machine(),
+        directory: data_dir.display().to_string(),
+        fsync: Latency::of(fsync),
+        scan_decision: Latency::of(scan_lat),
+        http_scan_single_client: single,
+        http_load_clients: opts.clients,
+        http_load_scans_per_s: load_rate.round(),
+        http_load_latency: load_lat,
+        daemon_rss_mib: rss,
+        daemon_peak_rss_mib: peak,
+        ed25519_verifications_per_s: verify_rate.round(),
+        passes: issued.len(),
+        passes_signed_and_rendered_s: (pass_time * 100.0).round() / 100.0,
+        passes_per_s: (issued.len() as f64 / pass_time).round(),
+        events_verified: n_events,
+        events_verified_per_s: events_rate.round(),
+    })
+}
+
+fn http_phase(
+    base: &str,
+    token: &str,
+    payloads: &[String],
+    opts: BenchOptions,
+) -> anyhow::Result<(Latency, f64, Latency)> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        let url = format!("{base}/api/v1/scan");
+        let body = |i: usize| serde_json::json!({"payload": payloads[i % payloads.len()], "temperature_c": 36.5});
+        let mut single = Vec::with_capacity(opts.scans);
+        for i in 0..opts.scans {
+            let t = Instant::now();
+            let r = client.post(&url).bearer_auth(token).json(&body(i)).send().await?;
+            anyhow::ensure!(r.status().is_success(), "scan answered {}", r.status());
+            r.bytes().await?;
+            single.push(t.elapsed());
+        }
+        let end = Instant::now() + Duration::from_secs(opts.load_seconds);
+        let t0 = Instant::now();
+        let mut tasks = Vec::new();
+        for w in 0..opts.clients {
+            let (client, url, token) = (client.clone(), url.clone(), token.to_string());
+            let payloads = payloads.to_vec();
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut i = w;
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    let b = serde_json::json!({"payload": payloads[i % payloads.len()], "temperature_c": 36.5});
+                    match client.post(&url).bearer_auth(&token).json(&b).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                            lat.push(t.elapsed());
+                        }
+                        _ => break,
+                    }
+                    i += opts.clients;
+                }
+                lat
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap_or_default());
+        }
+        let rate = all.len() as f64 / t0.elapsed().as_secs_f64();
+        Ok((Latency::of(single), rate, Latency::of(all)))
+    })
+}
+
+pub fn print(r: &BenchReport) {
+    let l = |name: &str, x: &Latency| {
+        println!(
+            "{name:<34} p50 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms   (n={})",
+            x.p50_ms, x.p99_ms, x.max_ms, x.count
+        )
+    };
+    println!("machine: {}", r.machine);
+    println!("disk:    {}", r.directory);
+    l("fsync (4 KiB)", &r.fsync);
+    l("scan decision (durable)", &r.scan_decision);
+    l("HTTP scan, one client", &r.http_scan_single_client);
+    l(&format!("HTTP scan, {} clients", r.http_load_clients), &r.http_load_latency);
+    println!(
+        "{:<34} {:.0} scans/s",
+        format!("HTTP throughput, {} clients", r.http_load_clients),
+        r.http_load_scans_per_s
+    );
+    if let (Some(a), Some(b)) = (r.daemon_rss_mib, r.daemon_peak_rss_mib) {
+        println!("{:<34} {a:.1} MiB (peak {b:.1} MiB)", "daemon memory under load");
+    }
+    println!("{:<34} {:.0} /s", "Ed25519 pass verifications", r.ed25519_verifications_per_s);
+    println!(
+        "{:<34} {} in {:.2} s ({:.0} /s)",
+        "passes signed + PNG + sheet", r.passes, r.passes_signed_and_rendered_s, r.passes_per_s
+    );
+    println!("{:<34} {} at {:.0} /s", "events verified (chain + head sig)", r.events_verified, r.events_verified_per_s);
+}
