@@ -31,12 +31,6 @@
   }
 
   const KEPT = ['home_quarantine', 'isolated', 'confirmed', 'suspected', 'fever', 'close_contact'];
-  const catChip = (c) =>
-    el(
-      'span',
-      { class: 'cat-chip ' + (KEPT.includes(c) ? 'cat-kept' : c === 'essential' ? 'cat-essential' : '') },
-      GP.category(c)
-    );
   const decision = (d) => el('span', { class: 'dec-' + d }, GP.has('decision.' + d) ? T('decision.' + d) : d);
   const dirText = (d) => (d ? T('guard.dir.' + d) : '');
   const today = () => {
@@ -65,6 +59,9 @@
       { 'aria-label': T('col.category') },
       GP.CATEGORIES.map((c) => el('option', { value: c, selected: c === res.category }, GP.category(c)))
     );
+    const tint = () => (select.className = KEPT.includes(select.value) ? 'cat-kept' : select.value === 'essential' ? 'cat-essential' : '');
+    tint();
+    select.addEventListener('change', tint);
     const until = el('input', { type: 'date', value: res.category_until || '', 'aria-label': T('col.until') });
     const status = el('span', { class: 'ok-text' });
     const save = el('button', { type: 'button', disabled: true }, T('common.save'));
@@ -193,6 +190,8 @@
     const active = passes.filter((p) => !p.revoked_at).length;
     $('passes-summary').textContent = T('passes.count', { n: passes.length, a: active });
     const rows = passes
+      .slice()
+      .sort((a, b) => String(a.household).localeCompare(String(b.household)) || a.pass_id - b.pass_id)
       .filter((p) => matches(q, p.pass_id, p.name, p.household))
       .map((p) => ({
         class: p.revoked_at ? 'revoked' : '',
@@ -269,6 +268,7 @@
       const input = f.elements[k];
       if (!input) continue;
       if (input.type === 'checkbox') input.checked = !!v;
+      else if (k === 'hours' && /^(\d\d:\d\d)-\1$/.test(v)) input.value = '00:00-24:00'; // start = end: all day
       else input.value = v;
     }
   }

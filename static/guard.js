@@ -78,11 +78,13 @@
     }
     hideAnswer();
     $('guard-msg').textContent = GP.t('common.loading');
+    posting++;
     const r = await GP.api('POST', '/api/v1/scan', {
       payload,
       direction: direction || null,
       temperature_c: temp.value,
     });
+    posting--;
     $('guard-msg').textContent = '';
     if (r.ok && r.data) {
       $('temp-input').value = ''; // a typed temperature belongs to one person
@@ -94,6 +96,7 @@
     } else if (r.status !== 401) {
       showProblem('bad_input', GP.errorText(r));
     }
+    flushLive();
   }
 
   function setupScan() {
@@ -128,6 +131,24 @@
     lastAnswer = null;
   }
 
+  // A scan posted from this page is also broadcast on the live stream, often
+  // before the POST answers; while a POST is out, live decisions wait so the
+  // page's own answer is not shown twice or labelled as the scanner's.
+  let posting = 0;
+  let waitingLive = [];
+
+  function onLive(data) {
+    if (posting > 0) waitingLive.push(data);
+    else showDecision(data, true);
+  }
+
+  function flushLive() {
+    if (posting > 0) return;
+    const w = waitingLive;
+    waitingLive = [];
+    w.forEach((d) => showDecision(d, true));
+  }
+
   function showDecision(data, live) {
     if (shownSeqs.includes(data.event_seq)) return;
     shownSeqs.push(data.event_seq);
@@ -153,6 +174,8 @@
     if (!a) return;
     const box = $('answer');
     box.className = 'answer answer-' + a.kind;
+    box.dataset.shown = String(Number(box.dataset.shown || 0) + 1); // tests wait for a new answer
+    box.dataset.seq = a.data ? String(a.data.event_seq) : '';
     const d = a.data;
     const sub = [];
     GP.clear($('answer-reasons'));
@@ -170,7 +193,7 @@
       if (d.direction) sub.push(GP.t('answer.dir.' + d.direction));
       sub.push(GP.fmtClock(d.at));
       if (a.live) sub.push('(' + GP.t('guard.live') + ')');
-      if (d.decision === 'refer') sub.push(GP.t('answer.refer.sub'));
+      if (d.decision === 'refer') $('answer-reasons').appendChild(li(GP.t('answer.refer.sub'), 'instruction'));
 
       $('answer-name').textContent = d.resident ? d.resident.name : GP.t('answer.unknown_person');
       $('answer-household').textContent = d.resident ? d.resident.household : '';
@@ -191,16 +214,20 @@
       } else {
         fact(GP.t('answer.temp.none'), d.reasons.includes('no_temperature') ? 'fact-bad' : '');
       }
+      const has = (r) => d.reasons.includes(r);
       if (d.category) {
-        fact(GP.t('answer.category', { c: GP.category(d.category) }), d.category === 'normal' ? '' : 'fact-cat');
+        const cls = has('quarantined') ? 'fact-bad' : d.category === 'normal' ? '' : 'fact-cat';
+        fact(GP.t('answer.category', { c: GP.category(d.category) }), cls);
       }
       const u = d.household_usage;
       if (u) {
-        fact(GP.t('answer.usage', { p: u.period_days, u: u.outings_used, a: u.outings_allowed }));
+        const usage = GP.t('answer.usage', { p: u.period_days, u: u.outings_used, a: u.outings_allowed });
+        fact(usage, has('household_quota') ? 'fact-bad' : '');
         fact(
           u.members_out.length
-            ? GP.t('answer.members_out', { names: u.members_out.join('、') })
-            : GP.t('answer.members_out.none')
+            ? GP.t('answer.members_out', { names: u.members_out.join(GP.lang() === 'zh' ? '、' : ', ') })
+            : GP.t('answer.members_out.none'),
+          has('household_member_out') ? 'fact-bad' : ''
         );
       }
       if (d.pass_id) fact(GP.t('answer.pass', { id: d.pass_id }), 'fact-small');
@@ -227,7 +254,7 @@
       es = new EventSource('/api/v1/stream');
       es.addEventListener('scan', (ev) => {
         try {
-          showDecision(JSON.parse(ev.data), true);
+          onLive(JSON.parse(ev.data));
         } catch (_) {
           /* a broken message is ignored; the next one comes */
         }
