@@ -103,7 +103,8 @@
       const hit = matches(q, h.code, h.address, h.grid);
       const rs = h.residents.filter((r) => hit || matches(q, r.name, r.category, GP.category(r.category)));
       if (!rs.length) return;
-      rows.push({ class: 'hh-head', cells: [h.code, h.address, h.grid, '', '', ''] });
+      const where = [h.address, h.grid].filter(Boolean).join(' · ');
+      rows.push({ class: 'hh-head', cells: [h.code, el('td', { colSpan: 5 }, where)] });
       rs.forEach((r) => rows.push(residentRow(r)));
     });
     fillTable(

@@ -1,7 +1,7 @@
 // check.js: the browser test proper, run by tests/browser.rs against a
 // running `gatepass demo`. Logs in through the pages, scans passes through
 // the guard page's scanner input (allow with the resident's name, forged ->
-// deny), revokes a pass on the committee page and sees it listed as revoked
+// deny), shows a 503 from the gate as "log unavailable" (not green), revokes a pass on the committee page and sees it listed as revoked
 // and denied at the gate, uploads a register with a script-tag name and a
 // broken row (shown as text, rejection with its line number), and switches
 // the language. Prints one line per step; exit 1 on the first failure.
@@ -111,6 +111,23 @@ async function dismiss(page) {
       a.warnings
     );
     await dismiss(guard);
+
+    // disk full: the gate answers 503 log_unavailable; the page must not look like an allow
+    await guard.route('**/api/v1/scan', (route) =>
+      route.fulfill({
+        status: 503,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: 'log_unavailable', message: 'the entry log cannot be written (disk full)' }),
+      })
+    );
+    a = await scan(guard, zw.payload, 36.5);
+    expect(
+      a.cls.includes('answer-unavailable') && a.word === '记录不可用',
+      'expected the log-unavailable state (not green) on a 503',
+      a
+    );
+    await dismiss(guard);
+    await guard.unroute('**/api/v1/scan');
 
     await guard.click('.lang-switch');
     const lang = await guard.evaluate(() => document.documentElement.lang);
