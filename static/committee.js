@@ -1,1 +1,468 @@
+// committee.js: the committee pages, one tab each: register (CSV upload,
+// residents with their category and its end date), passes (issue, card
+// sheet, revoke with a reason), rules, who is out, alerts, audit trail and
+// API tokens. Data is fetched when a tab opens and re-rendered from memory
+// on a language switch. Everything shown goes in as text (GP.el).
+'use strict';
+(function () {
+  const GP = window.GP;
+  const $ = (id) => document.getElementById(id);
+  const T = (k, v) => GP.t(k, v);
+  const el = GP.el;
 
+  // Fills a <table> with a header row (dictionary keys) and rows. A row is
+  // {cells: [...], class, dataset} or a plain array of cells.
+  function fillTable(table, headKeys, rows, emptyKey) {
+    GP.clear(table);
+    table.appendChild(el('thead', null, el('tr', null, headKeys.map((k) => el('th', null, T(k))))));
+    const body = el('tbody');
+    rows.forEach((r) => {
+      const row = Array.isArray(r) ? { cells: r } : r;
+      body.appendChild(
+        el(
+          'tr',
+          { class: row.class, dataset: row.dataset },
+          row.cells.map((c) => (c instanceof Node && c.tagName === 'TD' ? c : el('td', null, c)))
+        )
+      );
+    });
+    if (!rows.length && emptyKey) body.appendChild(el('tr', null, el('td', { colSpan: headKeys.length }, T(emptyKey))));
+    table.appendChild(body);
+  }
+
+  const KEPT = ['home_quarantine', 'isolated', 'confirmed', 'suspected', 'fever', 'close_contact'];
+  const decision = (d) => el('span', { class: 'dec-' + d }, GP.has('decision.' + d) ? T('decision.' + d) : d);
+  const dirText = (d) => (d ? T('guard.dir.' + d) : '');
+  const today = () => {
+    const d = new Date();
+    return d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0');
+  };
+  const matches = (q, ...fields) => !q || fields.some((f) => f !== null && f !== undefined && String(f).toLowerCase().includes(q));
+
+  // ---- register ----
+
+  let households = null;
+
+  async function loadRegister() {
+    const r = await GP.api('GET', '/api/v1/households');
+    $('register-error').textContent = r.ok ? '' : GP.errorText(r);
+    if (!r.ok) return;
+    households = r.data;
+    const codes = GP.clear($('household-codes'));
+    households.households.forEach((h) => codes.appendChild(el('option', { value: h.code })));
+    renderRegister();
+  }
+
+  function residentRow(res) {
+    const select = el(
+      'select',
+      { 'aria-label': T('col.category') },
+      GP.CATEGORIES.map((c) => el('option', { value: c, selected: c === res.category }, GP.category(c)))
+    );
+    const tint = () => (select.className = KEPT.includes(select.value) ? 'cat-kept' : select.value === 'essential' ? 'cat-essential' : '');
+    tint();
+    select.addEventListener('change', tint);
+    const until = el('input', { type: 'date', value: res.category_until || '', 'aria-label': T('col.until') });
+    const status = el('span', { class: 'ok-text' });
+    const save = el('button', { type: 'button', disabled: true }, T('common.save'));
+    const changed = () => {
+      save.disabled = select.value === res.category && until.value === (res.category_until || '');
+      status.textContent = '';
+    };
+    select.addEventListener('change', changed);
+    until.addEventListener('input', changed);
+    save.addEventListener('click', async () => {
+      save.disabled = true;
+      const r = await GP.api('PUT', '/api/v1/residents/' + res.id + '/category', {
+        category: select.value,
+        until: until.value || null,
+      });
+      if (r.ok) {
+        res.category = r.data.category;
+        res.category_until = r.data.until;
+        status.className = 'ok-text';
+        status.textContent = T('common.saved');
+      } else {
+        status.className = 'form-error';
+        status.textContent = GP.errorText(r);
+        save.disabled = false;
+      }
+    });
+    return { cells: ['', res.name, res.phone || '', select, until, el('td', null, save, ' ', status)], dataset: { residentId: res.id } };
+  }
+
+  function renderRegister() {
+    if (!households) return;
+    $('register-summary').textContent = T('register.summary', {
+      h: households.household_count,
+      r: households.resident_count,
+    });
+    const q = $('register-filter').value.trim().toLowerCase();
+    const rows = [];
+    households.households.forEach((h) => {
+      const hit = matches(q, h.code, h.address, h.grid);
+      const rs = h.residents.filter((r) => hit || matches(q, r.name, r.category, GP.category(r.category)));
+      if (!rs.length) return;
+      const where = [h.address, h.grid].filter(Boolean).join(' · ');
+      rows.push({ class: 'hh-head', cells: [h.code, el('td', { colSpan: 5 }, where)] });
+      rs.forEach((r) => rows.push(residentRow(r)));
+    });
+    fillTable(
+      $('register-table'),
+      ['col.household', 'col.name', 'col.phone', 'col.category', 'col.until', 'col.action'],
+      rows
+    );
+  }
+
+  function setupRegister() {
+    $('register-filter').addEventListener('input', renderRegister);
+    $('import-form').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const f = $('import-file').files[0];
+      const out = $('import-result');
+      const list = GP.clear($('import-rejections'));
+      if (!f) {
+        out.textContent = T('register.upload.nofile');
+        return;
+      }
+      const r = await GP.api('POST', '/api/v1/households/import', await f.arrayBuffer(), {
+        raw: true,
+        type: 'text/csv',
+      });
+      if (!r.ok) {
+        out.textContent = GP.errorText(r);
+        return;
+      }
+      out.textContent = T('register.result', r.data);
+      r.data.rejections.forEach((x) => list.appendChild(el('li', null, T('register.rejection', x))));
+      loadRegister();
+    });
+  }
+
+  // ---- passes ----
+
+  let passes = null;
+
+  async function loadPasses() {
+    const r = await GP.api('GET', '/api/v1/passes');
+    $('passes-error').textContent = r.ok ? '' : GP.errorText(r);
+    if (!r.ok) return;
+    passes = r.data.passes;
+    renderPasses();
+  }
+
+  function revokeCell(p) {
+    const td = el('td');
+    const start = el('button', { type: 'button', class: 'danger revoke' }, T('passes.revoke'));
+    start.addEventListener('click', () => {
+      const reason = el('input', { class: 'revoke-reason', placeholder: T('passes.revoke.reason'), size: 14 });
+      const ok = el('button', { type: 'button', class: 'danger revoke-confirm' }, T('passes.revoke.confirm'));
+      const cancel = el('button', { type: 'button' }, T('common.cancel'));
+      const msg = el('span', { class: 'form-error' });
+      ok.addEventListener('click', async () => {
+        if (!reason.value.trim()) {
+          msg.textContent = T('passes.revoke.need_reason');
+          reason.focus();
+          return;
+        }
+        ok.disabled = true;
+        const r = await GP.api('POST', '/api/v1/passes/' + p.pass_id + '/revoke', { reason: reason.value.trim() });
+        if (r.ok) {
+          loadPasses();
+        } else {
+          msg.textContent = GP.errorText(r);
+          ok.disabled = false;
+        }
+      });
+      reason.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter') ok.click();
+      });
+      cancel.addEventListener('click', () => GP.clear(td).appendChild(start));
+      GP.clear(td).append(reason, ' ', ok, ' ', cancel, ' ', msg);
+      reason.focus();
+    });
+    td.appendChild(start);
+    return td;
+  }
+
+  function renderPasses() {
+    if (!passes) return;
+    const q = $('passes-filter').value.trim().toLowerCase();
+    const active = passes.filter((p) => !p.revoked_at).length;
+    $('passes-summary').textContent = T('passes.count', { n: passes.length, a: active });
+    const rows = passes
+      .slice()
+      .sort((a, b) => String(a.household).localeCompare(String(b.household)) || a.pass_id - b.pass_id)
+      .filter((p) => matches(q, p.pass_id, p.name, p.household))
+      .map((p) => ({
+        class: p.revoked_at ? 'revoked' : '',
+        dataset: { passId: p.pass_id },
+        cells: [
+          String(p.pass_id),
+          p.name || '',
+          p.household || '',
+          p.valid_from + ' – ' + p.valid_until,
+          el(
+            'td',
+            { class: 'status' },
+            p.revoked_at ? T('passes.revoked', { reason: p.revoke_reason || '' }) : T('passes.active')
+          ),
+          p.revoked_at ? '' : revokeCell(p),
+        ],
+      }));
+    fillTable(
+      $('passes-table'),
+      ['col.pass_id', 'col.name', 'col.household', 'col.valid', 'col.status', 'col.action'],
+      rows
+    );
+  }
+
+  function updateSheetLink() {
+    const hh = $('issue-household').value.trim();
+    const link = $('sheet-household');
+    link.hidden = !hh;
+    link.href = '/api/v1/passes/sheet?household=' + encodeURIComponent(hh);
+  }
+
+  function setupPasses() {
+    $('issue-from').value = today();
+    $('passes-filter').addEventListener('input', renderPasses);
+    $('issue-household').addEventListener('input', () => {
+      document.querySelector('input[name=issue-scope][value=household]').checked = true;
+      updateSheetLink();
+    });
+    $('issue-form').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const scope = document.querySelector('input[name=issue-scope]:checked').value;
+      const hh = $('issue-household').value.trim();
+      const out = $('issue-result');
+      if (scope === 'household' && !hh) {
+        out.textContent = T('passes.issue.need_household');
+        return;
+      }
+      const body = {
+        valid_from: $('issue-from').value || null,
+        valid_days: Number($('issue-days').value) || null,
+      };
+      if (scope === 'all') body.all = true;
+      else body.household = hh;
+      const r = await GP.api('POST', '/api/v1/passes/issue', body);
+      out.textContent = r.ok ? T('passes.issue.done', { n: r.data.issued }) : GP.errorText(r);
+      if (r.ok) loadPasses();
+    });
+  }
+
+  // ---- rules ----
+
+  const NUMBERS = ['fever_c', 'max_members_out', 'outings_per_period', 'period_days', 'max_outing_minutes'];
+
+  async function loadRules() {
+    const r = await GP.api('GET', '/api/v1/policy');
+    const out = $('rules-result');
+    if (!r.ok) {
+      out.textContent = GP.errorText(r);
+      return;
+    }
+    out.textContent = '';
+    const f = $('rules-form');
+    for (const [k, v] of Object.entries(r.data)) {
+      const input = f.elements[k];
+      if (!input) continue;
+      if (input.type === 'checkbox') input.checked = !!v;
+      else if (k === 'hours' && /^(\d\d:\d\d)-\1$/.test(v)) input.value = '00:00-24:00'; // start = end: all day
+      else input.value = v;
+    }
+  }
+
+  function setupRules() {
+    $('rules-form').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const f = $('rules-form');
+      const doc = {};
+      NUMBERS.forEach((k) => (doc[k] = Number(f.elements[k].value)));
+      doc.hours = f.elements.hours.value.trim();
+      doc.require_temperature = f.elements.require_temperature.value;
+      doc.timezone = f.elements.timezone.value.trim();
+      doc.anti_passback = f.elements.anti_passback.checked;
+      const r = await GP.api('PUT', '/api/v1/policy', doc);
+      $('rules-result').textContent = r.ok ? T('rules.saved') : GP.errorText(r);
+      $('rules-result').className = 'status-line ' + (r.ok ? 'ok-text' : 'form-error');
+    });
+  }
+
+  // ---- who is out ----
+
+  let out = null;
+
+  async function loadOut() {
+    const r = await GP.api('GET', '/api/v1/out');
+    if (!r.ok) {
+      $('out-summary').textContent = GP.errorText(r);
+      return;
+    }
+    out = r.data;
+    renderOut();
+  }
+
+  function renderOut() {
+    if (!out) return;
+    $('out-summary').textContent = T('out.summary', { n: out.count, o: out.overdue, m: out.max_outing_minutes });
+    fillTable(
+      $('out-table'),
+      ['col.name', 'col.household', 'col.since', 'col.minutes', 'col.status'],
+      out.out.map((p) => ({
+        class: p.overdue ? 'overdue' : '',
+        cells: [p.name, p.household, GP.fmtTime(p.since), String(p.minutes), p.overdue ? T('out.overdue') : ''],
+      })),
+      'out.empty'
+    );
+  }
+
+  // ---- alerts ----
+
+  let alerts = null;
+
+  async function loadAlerts() {
+    const r = await GP.api('GET', '/api/v1/alerts');
+    if (r.ok) alerts = r.data.alerts;
+    renderAlerts();
+  }
+
+  function renderAlerts() {
+    if (!alerts) return;
+    fillTable(
+      $('alerts-table'),
+      ['col.at', 'col.decision', 'col.direction', 'col.reasons', 'col.name', 'col.household', 'col.temp'],
+      alerts.map((a) => [
+        GP.fmtTime(a.at),
+        decision(a.decision),
+        dirText(a.direction),
+        a.reasons.map(GP.reason).concat(a.warnings.map(GP.warning)).join('；'),
+        a.name || '',
+        a.household || '',
+        a.temperature_c === null || a.temperature_c === undefined ? '' : Number(a.temperature_c).toFixed(1),
+      ]),
+      'alerts.empty'
+    );
+  }
+
+  // ---- audit ----
+
+  let audit = null;
+
+  async function loadAudit() {
+    const r = await GP.api('GET', '/api/v1/audit');
+    if (r.ok) audit = r.data.audit;
+    renderAudit();
+  }
+
+  function renderAudit() {
+    if (!audit) return;
+    fillTable(
+      $('audit-table'),
+      ['col.at', 'col.actor', 'col.action', 'col.detail'],
+      audit.map((a) => [
+        GP.fmtTime(a.at),
+        a.actor,
+        a.action,
+        el('td', { class: 'detail' }, typeof a.detail === 'string' ? a.detail : JSON.stringify(a.detail)),
+      ]),
+      'audit.empty'
+    );
+  }
+
+  // ---- tokens ----
+
+  let tokens = null;
+
+  async function loadTokens() {
+    const r = await GP.api('GET', '/api/v1/tokens');
+    $('tokens-error').textContent = r.ok ? '' : GP.errorText(r);
+    if (r.ok) tokens = r.data.tokens;
+    renderTokens();
+  }
+
+  function renderTokens() {
+    if (!tokens) return;
+    fillTable(
+      $('tokens-table'),
+      ['col.id', 'col.role', 'col.token_name', 'col.created', 'col.status', 'col.action'],
+      tokens.map((t) => {
+        let action = '';
+        if (!t.revoked_at) {
+          action = el('button', { type: 'button', class: 'danger' }, T('tokens.revoke'));
+          action.addEventListener('click', async () => {
+            const r = await GP.api('POST', '/api/v1/tokens/' + encodeURIComponent(t.id) + '/revoke', {});
+            $('tokens-error').textContent = r.ok ? '' : GP.errorText(r);
+            loadTokens();
+          });
+        }
+        return {
+          class: t.revoked_at ? 'revoked' : '',
+          cells: [
+            el('td', { class: 'detail' }, t.id),
+            GP.has('role.' + t.role) ? T('role.' + t.role) : t.role,
+            t.name,
+            GP.fmtTime(t.created_at),
+            t.revoked_at ? T('tokens.revoked') : T('tokens.active'),
+            action,
+          ],
+        };
+      }),
+      'tokens.empty'
+    );
+  }
+
+  function setupTokens() {
+    $('token-form').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const r = await GP.api('POST', '/api/v1/tokens', { role: $('token-role').value, name: $('token-name').value.trim() });
+      if (!r.ok) {
+        $('tokens-error').textContent = GP.errorText(r);
+        return;
+      }
+      $('token-value').textContent = r.data.token;
+      $('token-new').hidden = false;
+      $('token-name').value = '';
+      loadTokens();
+    });
+  }
+
+  // ---- tabs ----
+
+  const TABS = {
+    register: { load: loadRegister, render: renderRegister },
+    passes: { load: loadPasses, render: renderPasses },
+    rules: { load: loadRules, render: () => {} },
+    out: { load: loadOut, render: renderOut },
+    alerts: { load: loadAlerts, render: renderAlerts },
+    audit: { load: loadAudit, render: renderAudit },
+    tokens: { load: loadTokens, render: renderTokens },
+  };
+  let current = null;
+
+  function show(name) {
+    if (!TABS[name]) name = 'register';
+    current = name;
+    document.querySelectorAll('[role=tab]').forEach((b) => b.setAttribute('aria-selected', String(b.dataset.tab === name)));
+    document.querySelectorAll('[role=tabpanel]').forEach((p) => (p.hidden = p.id !== 'tab-' + name));
+    if (location.hash !== '#' + name) history.replaceState(null, '', '#' + name);
+    if (name !== 'tokens') $('token-new').hidden = true; // a token is shown once
+    TABS[name].load();
+  }
+
+  document.addEventListener('DOMContentLoaded', async () => {
+    document.querySelectorAll('[role=tab]').forEach((b) => b.addEventListener('click', () => show(b.dataset.tab)));
+    ['out', 'alerts', 'audit'].forEach((n) => $(n + '-refresh').addEventListener('click', () => TABS[n].load()));
+    setupRegister();
+    setupPasses();
+    setupRules();
+    setupTokens();
+    GP.onLang(() => current && TABS[current].render());
+    setInterval(() => current === 'out' && loadOut(), 30000);
+    const me = await GP.me();
+    if (!me) return;
+    $('who').textContent = me.name + ' · ' + me.community;
+    show(location.hash.slice(1));
+  });
+})();

@@ -28,6 +28,9 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(asset!("login.html", "text/html; charset=utf-8")))
         .route("/static/app.css", get(asset!("app.css", "text/css; charset=utf-8")))
         .route("/static/i18n.js", get(asset!("i18n.js", "text/javascript; charset=utf-8")))
+        .route("/static/common.js", get(asset!("common.js", "text/javascript; charset=utf-8")))
+        .route("/static/sound.js", get(asset!("sound.js", "text/javascript; charset=utf-8")))
+        .route("/static/login.js", get(asset!("login.js", "text/javascript; charset=utf-8")))
         .route("/static/guard.js", get(asset!("guard.js", "text/javascript; charset=utf-8")))
         .route("/static/committee.js", get(asset!("committee.js", "text/javascript; charset=utf-8")))
 }
