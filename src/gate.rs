@@ -516,6 +516,97 @@ impl Gate {
     }
 }
 
+/// What a retention run removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PurgeReport {
+    pub purged: u64,
+    pub through_seq: u64,
+    pub checkpoint_hash: String,
+}
+
+impl Gate {
+    /// Remembers that everything up to `seq` is safe elsewhere: `key` is
+    /// "collected_seq" (the district pulled after it) or "exported_seq" (an
+    /// export written to a file).
+    pub fn note_safe_elsewhere(&self, key: &str, seq: u64) -> Result<()> {
+        let current: u64 = self.store.meta(key)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        if seq > current {
+            self.store.set_meta(key, &seq.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// `[retention] days = N`: removes events older than N days that the
+    /// district has collected or that were exported to a file, after
+    /// checking their chain, and keeps a signed checkpoint of the removed
+    /// prefix so the rest of the log still verifies.
+    pub fn apply_retention(&mut self, now: DateTime<Utc>) -> Result<Option<PurgeReport>> {
+        let days = self.config.retention.days;
+        if days == 0 {
+            return Ok(None);
+        }
+        let safe = |k: &str| -> Result<u64> { Ok(self.store.meta(k)?.and_then(|v| v.parse().ok()).unwrap_or(0)) };
+        let confirmed = safe("collected_seq")?.max(safe("exported_seq")?);
+        let cutoff = now - chrono::Duration::days(i64::from(days));
+        let (head_seq, _) = self.store.head()?;
+        let old_through = match self.store.first_seq_at_or_after(cutoff.timestamp_millis())? {
+            Some(s) => s.saturating_sub(1),
+            None => head_seq,
+        };
+        let through = confirmed.min(old_through);
+        let previous = self.store.checkpoint()?;
+        let from = previous.as_ref().map(|c| c.seq).unwrap_or(0);
+        if through <= from {
+            return Ok(None);
+        }
+        // Check what is about to go: a broken chain is evidence, never purged.
+        let mut v = match &previous {
+            Some(c) => chain::ChainVerifier::after(c.seq, &c.hash),
+            None => chain::ChainVerifier::from_genesis(),
+        };
+        let mut hash = None;
+        let mut broken = None;
+        self.store.for_each_event(from, |ev| match ev {
+            Ok(ev) if ev.body.seq <= through => {
+                let (seq, h) = (ev.body.seq, ev.hash.clone());
+                match v.push(ev) {
+                    Ok(()) => {
+                        if seq == through {
+                            hash = Some(h);
+                        }
+                        true
+                    }
+                    Err(e) => {
+                        broken = Some(e.to_string());
+                        false
+                    }
+                }
+            }
+            Ok(_) => false,
+            Err(e) => {
+                broken = Some(e.to_string());
+                false
+            }
+        })?;
+        if let Some(b) = broken {
+            return Err(GateError::Usage(format!(
+                "the entry log is broken ({b}); nothing was purged — run `gatepass events verify`"
+            )));
+        }
+        let Some(hash) = hash else { return Ok(None) };
+        let cp = chain::Checkpoint::sign(through, &hash, &self.gate_key);
+        let keep_outings = now - chrono::Duration::days(i64::from(self.policy()?.period_days) + 2);
+        let purged = self.store.purge_through(&cp, keep_outings.timestamp_millis().min(cutoff.timestamp_millis()))?;
+        self.store.audit(
+            &now_text(now),
+            "retention",
+            "events.purge",
+            &serde_json::json!({"purged": purged, "through_seq": through, "days": days}),
+        )?;
+        Ok(Some(PurgeReport { purged, through_seq: through, checkpoint_hash: hash }))
+    }
+}
+
 type Resolved = std::result::Result<(PassClaims, ResidentView, bool), (Reason, Option<PassClaims>)>;
 
 /// From scanned (or typed) text to a known resident, or the reason not.

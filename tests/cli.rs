@@ -311,3 +311,56 @@ fn tokens_are_printed_once_and_stored_hashed() {
     let out = run(&g.dir, &["token", "create", "--role", "king"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn retention_purges_only_old_exported_events_and_the_log_still_verifies() {
+    let g = GateDir::with_config(|t| *t = t.replace("[retention]\ndays = 0", "[retention]\ndays = 2"));
+    let p = g.pass("钱七").payload.clone();
+    let old = (chrono::Utc::now() - chrono::Duration::days(5)).to_rfc3339();
+    for _ in 0..3 {
+        ok(&g.dir, &["scan", "--payload", &p, "--temp", "36.5", "--at", &old]);
+    }
+    ok(&g.dir, &["scan", "--payload", "recent 1", "--temp", "36.5"]);
+    // not exported or collected yet: nothing goes
+    let v = json(&g.dir, &["events", "purge"]);
+    assert_eq!(v["purged"], 0);
+    let file = g.tmp.path().join("backup.ndjson");
+    ok(&g.dir, &["events", "export", "--out", file.to_str().unwrap()]);
+    ok(&g.dir, &["scan", "--payload", "recent 2", "--temp", "36.5"]);
+    let v = json(&g.dir, &["events", "purge"]);
+    assert_eq!((v["purged"].as_u64(), v["through_seq"].as_u64()), (Some(3), Some(3)));
+    let v = json(&g.dir, &["events", "verify"]);
+    assert_eq!(v["intact"], true);
+    assert_eq!(v["report"]["first_seq"], 4);
+    // the export before the purge still verifies whole, the one after from the checkpoint on
+    ok(&g.dir, &["events", "verify", file.to_str().unwrap()]);
+    let after = ok(&g.dir, &["events", "export"]);
+    assert_eq!(after.lines().count(), 2);
+    let f2 = g.tmp.path().join("after.ndjson");
+    std::fs::write(&f2, after).unwrap();
+    ok(&g.dir, &["events", "verify", f2.to_str().unwrap()]);
+    // new scans continue the chain
+    assert_eq!(json(&g.dir, &["scan", "--payload", "recent 3", "--temp", "36.5"])["event_seq"], 6);
+    ok(&g.dir, &["events", "verify"]);
+    let audit = json(&g.dir, &["audit"]);
+    assert!(audit.as_array().unwrap().iter().any(|a| a["action"] == "events.purge"));
+}
+
+#[test]
+fn retention_never_purges_a_broken_log() {
+    let g = GateDir::with_config(|t| *t = t.replace("[retention]\ndays = 0", "[retention]\ndays = 1"));
+    let old = (chrono::Utc::now() - chrono::Duration::days(5)).to_rfc3339();
+    for i in 0..3 {
+        ok(&g.dir, &["scan", "--payload", &format!("x{i}"), "--temp", "36.5", "--at", &old]);
+    }
+    let file = g.tmp.path().join("b.ndjson");
+    ok(&g.dir, &["events", "export", "--out", file.to_str().unwrap()]);
+    {
+        let conn = rusqlite::Connection::open(g.dir.join("gatepass.db")).unwrap();
+        conn.execute("UPDATE events SET body = replace(body, '\"deny\"', '\"allow\"') WHERE seq = 2", []).unwrap();
+    }
+    let out = run(&g.dir, &["events", "purge"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken"));
+    assert_eq!(run(&g.dir, &["events", "verify"]).status.code(), Some(3));
+}

@@ -20,6 +20,8 @@ pub enum EventsCmd {
     },
     /// Check the hash chain and gate signature of this database or of an export file. Exit 0 only if intact.
     Verify { file: Option<PathBuf> },
+    /// Apply [retention] now: purge collected or exported events older than its days, keeping a signed checkpoint.
+    Purge,
 }
 
 pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
@@ -64,10 +66,12 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
                 return Err(e);
             }
             sink.flush()?;
+            drop(sink);
             if let Some(p) = out {
-                if let Ok(f) = std::fs::File::open(&p) {
-                    let _ = f.sync_all();
-                }
+                // written and synced to a file: these events are safe elsewhere
+                std::fs::File::open(&p).and_then(|f| f.sync_all())?;
+                let (head, _) = gate.store.head()?;
+                gate.note_safe_elsewhere("exported_seq", head)?;
             }
             Ok(super::exit::OK)
         }
@@ -80,10 +84,38 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
             let res = export::verify_lines(std::io::BufReader::new(f), pinned, None, |_| {});
             report(res, json, &file.display().to_string(), pinned.is_some())
         }
+        EventsCmd::Purge => {
+            let mut gate = Gate::open(dir)?;
+            let r = gate.apply_retention(chrono::Utc::now())?;
+            if json {
+                print_json(
+                    &serde_json::json!({"purged": r.as_ref().map(|r| r.purged).unwrap_or(0), "through_seq": r.as_ref().map(|r| r.through_seq)}),
+                )?;
+            } else {
+                match r {
+                    Some(r) => println!(
+                        "purged {} events through event {}; the log verifies from its signed checkpoint",
+                        r.purged, r.through_seq
+                    ),
+                    None => println!(
+                        "nothing to purge (retention off, or nothing both old enough and collected or exported)"
+                    ),
+                }
+            }
+            Ok(super::exit::OK)
+        }
         EventsCmd::Verify { file: None } => {
             let gate = Gate::open(dir)?;
             let key = gate.gate_public_key();
-            let mut v = ChainVerifier::from_genesis();
+            let checkpoint = gate.store.checkpoint()?;
+            let mut v = match &checkpoint {
+                Some(c) if c.check(&key) => ChainVerifier::after(c.seq, &c.hash),
+                Some(c) => {
+                    let e = VerifyError::Io(format!("the checkpoint at event {} is not signed by this gate", c.seq));
+                    return report(Err(e), json, "the database", true);
+                }
+                None => ChainVerifier::from_genesis(),
+            };
             let mut err: Option<VerifyError> = None;
             let mut first = None;
             gate.store.for_each_event(0, |ev| match ev {

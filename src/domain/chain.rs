@@ -104,6 +104,36 @@ pub fn check_signature(ev: &ChainedEvent, key: &VerifyingKey) -> bool {
     key.verify(&signed_message(ev.body.seq, &ev.hash), &Signature::from_bytes(&arr)).is_ok()
 }
 
+/// A signed statement that the chain up to `seq` ended in `hash`: what a
+/// gate keeps after purging old events, so the rest still verifies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub seq: u64,
+    pub hash: String,
+    pub sig: String,
+}
+
+fn checkpoint_message(seq: u64, hash: &str) -> Vec<u8> {
+    let mut m = Vec::with_capacity(8 + 8 + 64);
+    m.extend_from_slice(b"GPCKPT01");
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(hash.as_bytes());
+    m
+}
+
+impl Checkpoint {
+    pub fn sign(seq: u64, hash: &str, key: &SigningKey) -> Checkpoint {
+        let sig = hex::encode(key.sign(&checkpoint_message(seq, hash)).to_bytes());
+        Checkpoint { seq, hash: hash.to_string(), sig }
+    }
+
+    pub fn check(&self, key: &VerifyingKey) -> bool {
+        let Ok(bytes) = hex::decode(&self.sig) else { return false };
+        let Ok(arr) = <[u8; 64]>::try_from(bytes.as_slice()) else { return false };
+        key.verify(&checkpoint_message(self.seq, &self.hash), &Signature::from_bytes(&arr)).is_ok()
+    }
+}
+
 /// Where and how a chain breaks. `seq` is the first event that fails.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
@@ -275,6 +305,17 @@ mod tests {
         let other = SigningKey::from_bytes(&[4; 32]);
         let forged = chain(10, &other);
         assert_eq!(verify(&forged, &vk), Err(ChainError::BadSignature { seq: 10 }));
+    }
+
+    #[test]
+    fn checkpoints_are_signed() {
+        let k = SigningKey::from_bytes(&[3; 32]);
+        let c = Checkpoint::sign(7, "ab", &k);
+        assert!(c.check(&k.verifying_key()));
+        let mut forged = c.clone();
+        forged.seq = 8;
+        assert!(!forged.check(&k.verifying_key()));
+        assert!(!c.check(&SigningKey::from_bytes(&[4; 32]).verifying_key()));
     }
 
     #[test]

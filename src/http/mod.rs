@@ -145,11 +145,30 @@ pub fn run_daemon(
         let _ = std::io::stdout().flush();
         tracing::info!(gate = %state.inner.identity.gate, community = %state.inner.identity.community, "serving on {local}");
         crate::hw_glue::notify_ready_and_watchdog(state.clone());
+        spawn_retention(state.clone());
         serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(crate::cli::exit::OK)
+}
+
+/// Applies `[retention]` at start and every hour, on the writer thread.
+fn spawn_retention(state: AppState) {
+    if state.inner.config.retention.days == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            match state.inner.writer.run(|g| g.apply_retention(chrono::Utc::now())).await {
+                Ok(Ok(Some(r))) => tracing::info!(purged = r.purged, through = r.through_seq, "retention"),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => tracing::error!("retention: {e}"),
+                Err(e) => tracing::error!("retention: {e}"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+    });
 }
 
 async fn shutdown_signal() {

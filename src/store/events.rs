@@ -63,6 +63,36 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes events up to `seq` and records the signed checkpoint that
+    /// replaces them, in one transaction. Outings older than `outings_before_ms`
+    /// (past every quota period) go too.
+    pub fn purge_through(
+        &mut self,
+        checkpoint: &crate::domain::chain::Checkpoint,
+        outings_before_ms: i64,
+    ) -> Result<u64> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute("DELETE FROM events WHERE seq <= ?1", [checkpoint.seq])?;
+        tx.execute("DELETE FROM outings WHERE at_ms < ?1", [outings_before_ms])?;
+        let json = serde_json::to_string(checkpoint).map_err(|e| super::StoreError::Invalid(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('checkpoint', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [json],
+        )?;
+        tx.commit()?;
+        Ok(n as u64)
+    }
+
+    /// The signed checkpoint of the purged prefix, if anything was purged.
+    pub fn checkpoint(&self) -> Result<Option<crate::domain::chain::Checkpoint>> {
+        Ok(self.meta("checkpoint")?.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    /// The first event at or after `at_ms`, if any.
+    pub fn first_seq_at_or_after(&self, at_ms: i64) -> Result<Option<u64>> {
+        Ok(self.conn.query_row("SELECT MIN(seq) FROM events WHERE at_ms >= ?1", [at_ms], |r| r.get(0))?)
+    }
+
     pub fn event_count(&self) -> Result<u64> {
         Ok(self.conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
     }
@@ -114,9 +144,18 @@ impl Store {
 }
 
 fn head(conn: &rusqlite::Connection) -> Result<(u64, String)> {
-    Ok(conn
+    if let Some(h) = conn
         .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
+    {
+        return Ok(h);
+    }
+    // everything purged: the chain goes on from the checkpoint
+    let cp: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'checkpoint'", [], |r| r.get(0)).optional()?;
+    Ok(cp
+        .and_then(|j| serde_json::from_str::<crate::domain::chain::Checkpoint>(&j).ok())
+        .map(|c| (c.seq, c.hash))
         .unwrap_or((0, GENESIS.to_string())))
 }
 

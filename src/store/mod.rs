@@ -198,7 +198,7 @@ impl Store {
     }
 
     /// Writes the WAL back into the main file (clean shutdown, backups).
-    pub fn checkpoint(&self) -> Result<()> {
+    pub fn wal_checkpoint(&self) -> Result<()> {
         self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         Ok(())
     }
