@@ -6,7 +6,7 @@
 //! `quarantine` and are never counted.
 
 use crate::domain::chain::{body_json, ExportedEvent, GENESIS};
-use crate::store::{Result, StoreError};
+use crate::store::Result;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::Serialize;
 use std::path::Path;
@@ -229,30 +229,10 @@ impl DistrictStore {
     }
 
     fn setup(conn: Connection) -> Result<DistrictStore> {
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // WAL + FULL: a committed page survives a power cut, and the pages
         // read while `pull` writes.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut s = DistrictStore { conn };
-        s.migrate()?;
-        Ok(s)
-    }
-
-    fn migrate(&mut self) -> Result<()> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew { found: version, known });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
-        }
-        Ok(())
+        let conn = crate::store::open_durable(conn, MIGRATIONS, std::time::Duration::from_secs(10))?;
+        Ok(DistrictStore { conn })
     }
 
     // ---- gates -----------------------------------------------------------

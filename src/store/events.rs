@@ -174,55 +174,12 @@ impl ScanTx<'_> {
     }
 
     pub fn pass(&self, pass_id: u32) -> Result<Option<PassRow>> {
-        // the same query as Store::pass, inside this transaction
-        Ok(self
-            .tx
-            .query_row(
-                "SELECT id, resident_id, key_id, valid_from, valid_until, payload, issued_at, revoked_at, revoke_reason FROM passes WHERE id = ?1",
-                [pass_id],
-                |r| {
-                    let from: String = r.get(3)?;
-                    let until: String = r.get(4)?;
-                    Ok(PassRow {
-                        pass_id: r.get(0)?,
-                        resident_id: r.get(1)?,
-                        key_id: r.get(2)?,
-                        valid_from: from.parse().unwrap_or(chrono::NaiveDate::MIN),
-                        valid_until: until.parse().unwrap_or(chrono::NaiveDate::MIN),
-                        payload: r.get(5)?,
-                        issued_at: r.get(6)?,
-                        revoked_at: r.get(7)?,
-                        revoke_reason: r.get(8)?,
-                    })
-                },
-            )
-            .optional()?)
+        Ok(self.tx.query_row(super::people::PASS_BY_ID, [pass_id], super::people::pass_from_row).optional()?)
     }
 
     pub fn resident(&self, id: u32) -> Result<Option<ResidentView>> {
-        Ok(self
-            .tx
-            .query_row(
-                "SELECT r.id, r.name, h.code, h.id, h.address, h.grid, r.phone, r.category, r.category_until
-                 FROM residents r JOIN households h ON h.id = r.household_id WHERE r.id = ?1",
-                [id],
-                |r| {
-                    let cat: String = r.get(7)?;
-                    let until: Option<String> = r.get(8)?;
-                    Ok(ResidentView {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        household: r.get(2)?,
-                        household_id: r.get(3)?,
-                        address: r.get(4)?,
-                        grid: r.get(5)?,
-                        phone: r.get(6)?,
-                        category: cat.parse().unwrap_or(crate::domain::Category::Normal),
-                        category_until: until.and_then(|u| u.parse().ok()),
-                    })
-                },
-            )
-            .optional()?)
+        let sql = format!("{} WHERE r.id = ?1", super::people::RESIDENT_SELECT);
+        Ok(self.tx.prepare_cached(&sql)?.query_row([id], super::people::resident_from_row).optional()?)
     }
 
     /// ("in"|"out", since_ms) of a resident, if ever seen.

@@ -145,6 +145,29 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// Prepares a connection the way every gatepass database is used: WAL with
+/// `synchronous=FULL` (every commit is fsynced to the WAL before it
+/// returns, so a shown decision survives a power cut), foreign keys on, and
+/// the numbered `migrations` applied in order, each in its own transaction.
+pub(crate) fn open_durable(mut conn: Connection, migrations: &[&str], busy: std::time::Duration) -> Result<Connection> {
+    conn.busy_timeout(busy)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = migrations.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew { found: version, known });
+    }
+    for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(conn)
+}
+
 pub struct Store {
     pub(crate) conn: Connection,
 }
@@ -160,29 +183,8 @@ impl Store {
     }
 
     fn setup(conn: Connection) -> Result<Store> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        // WAL + FULL: every commit is fsynced to the WAL before it returns.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = Store { conn };
-        store.migrate()?;
-        Ok(store)
-    }
-
-    fn migrate(&mut self) -> Result<()> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew { found: version, known });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
-        }
-        Ok(())
+        let conn = open_durable(conn, MIGRATIONS, std::time::Duration::from_secs(5))?;
+        Ok(Store { conn })
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {

@@ -89,11 +89,11 @@ pub(crate) fn getrandom(buf: &mut [u8]) {
     rand_core::OsRng.fill_bytes(buf);
 }
 
-const RESIDENT_SELECT: &str =
+pub(super) const RESIDENT_SELECT: &str =
     "SELECT r.id, r.name, h.code, h.id, h.address, h.grid, r.phone, r.category, r.category_until
      FROM residents r JOIN households h ON h.id = r.household_id";
 
-fn resident_from_row(r: &rusqlite::Row) -> rusqlite::Result<ResidentView> {
+pub(super) fn resident_from_row(r: &rusqlite::Row) -> rusqlite::Result<ResidentView> {
     let cat: String = r.get(7)?;
     let until: Option<String> = r.get(8)?;
     Ok(ResidentView {
@@ -316,14 +316,7 @@ impl Store {
     }
 
     pub fn pass(&self, pass_id: u32) -> Result<Option<PassRow>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT id, resident_id, key_id, valid_from, valid_until, payload, issued_at, revoked_at, revoke_reason FROM passes WHERE id = ?1",
-                [pass_id],
-                pass_from_row,
-            )
-            .optional()?)
+        Ok(self.conn.query_row(PASS_BY_ID, [pass_id], pass_from_row).optional()?)
     }
 
     pub fn passes(&self) -> Result<Vec<PassRow>> {
@@ -349,7 +342,9 @@ impl Store {
     }
 }
 
-fn pass_from_row(r: &rusqlite::Row) -> rusqlite::Result<PassRow> {
+pub(super) const PASS_BY_ID: &str = "SELECT id, resident_id, key_id, valid_from, valid_until, payload, issued_at, revoked_at, revoke_reason FROM passes WHERE id = ?1";
+
+pub(super) fn pass_from_row(r: &rusqlite::Row) -> rusqlite::Result<PassRow> {
     let from: String = r.get(3)?;
     let until: String = r.get(4)?;
     Ok(PassRow {
