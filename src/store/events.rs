@@ -93,10 +93,6 @@ impl Store {
         Ok(self.conn.query_row("SELECT MIN(seq) FROM events WHERE at_ms >= ?1", [at_ms], |r| r.get(0))?)
     }
 
-    pub fn event_count(&self) -> Result<u64> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
-    }
-
     /// Everyone out right now, longest out first.
     pub fn out_now(&self) -> Result<Vec<OutRow>> {
         let mut st = self.conn.prepare(
@@ -130,16 +126,6 @@ impl Store {
             out.push(r??);
         }
         Ok(out)
-    }
-
-    /// Counts of decisions since a time, for /metrics.
-    pub fn decision_counts(&self) -> Result<Vec<(String, String, u64)>> {
-        let mut st = self.conn.prepare(
-            "SELECT decision, COALESCE(direction, 'none'), COUNT(*) FROM events GROUP BY decision, direction",
-        )?;
-        let rows =
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
     }
 }
 
