@@ -57,3 +57,11 @@ echo "$out"
 grep -q '"decision": "allow"' <<<"$out"
 run --data-dir "$D" events verify
 echo "== arm64 build runs under qemu: ok"
+
+# The .deb a Pi installs: binary, units, example config, postinst user.
+command -v cargo-deb >/dev/null || cargo install cargo-deb --locked --quiet
+cargo deb --target "$TARGET" --no-build --output target/gatepass_arm64.deb
+dpkg-deb -I target/gatepass_arm64.deb | grep -q 'Architecture: arm64'
+dpkg-deb -c target/gatepass_arm64.deb | grep -q './usr/bin/gatepass$'
+dpkg-deb -c target/gatepass_arm64.deb | grep -q './lib/systemd/system/gatepass.service$'
+echo "== arm64 .deb: ok ($(du -h target/gatepass_arm64.deb | cut -f1))"
