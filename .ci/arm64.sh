@@ -42,13 +42,15 @@ run() {
     qemu-aarch64 -L /usr/aarch64-linux-gnu "$BIN" "$@"
 }
 
-run --version | grep -q '^gatepass '
+version="$(run --version)"
+grep -q '^gatepass ' <<<"$version"
 
 D="$(mktemp -d)"
 trap 'rm -rf "$D"' EXIT
 run --data-dir "$D" init --community Test --gate east
 printf 'household,address,grid,name\n1-101,Block 1,A,Ann\n1-101,Block 1,A,Bo\n' > "$D/register.csv"
-run --data-dir "$D" household import "$D/register.csv" | grep -q 'added 2'
+imported="$(run --data-dir "$D" household import "$D/register.csv")"
+grep -q 'added 2' <<<"$imported"
 run --data-dir "$D" pass issue --all --out "$D/cards"
 test -s "$D/cards/index.html"
 payload="$(sed -n 2p "$D/cards/passes.csv" | cut -d, -f4)"
@@ -61,7 +63,9 @@ echo "== arm64 build runs under qemu: ok"
 # The .deb a Pi installs: binary, units, example config, postinst user.
 command -v cargo-deb >/dev/null || cargo install cargo-deb --locked --quiet
 cargo deb --target "$TARGET" --no-build --output target/gatepass_arm64.deb
-dpkg-deb -I target/gatepass_arm64.deb | grep -q 'Architecture: arm64'
-dpkg-deb -c target/gatepass_arm64.deb | grep -q './usr/bin/gatepass$'
-dpkg-deb -c target/gatepass_arm64.deb | grep -q './lib/systemd/system/gatepass.service$'
+info="$(dpkg-deb -I target/gatepass_arm64.deb)"
+files="$(dpkg-deb -c target/gatepass_arm64.deb)"
+grep -q 'Architecture: arm64' <<<"$info"
+grep -q './usr/bin/gatepass$' <<<"$files"
+grep -q './lib/systemd/system/gatepass.service$' <<<"$files"
 echo "== arm64 .deb: ok ($(du -h target/gatepass_arm64.deb | cut -f1))"
