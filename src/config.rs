@@ -135,6 +135,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, Vec<String>> {
         let table: toml::Table = toml::from_str(text).map_err(|e| vec![format!("not valid TOML: {}", e.message())])?;
         let mut problems = unknown_keys(&table);
+        problems.extend(key_problems(&table));
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -162,14 +163,8 @@ impl Config {
             scanner: typed("scanner", raw.scanner, &mut problems),
             signals: typed("signals", raw.signals, &mut problems),
         };
-        if problems.is_empty() {
-            if let Err(e) = hardware.thermometer.validate() {
-                problems.push(e);
-            }
-            if let Err(e) = hardware.scanner.validate() {
-                problems.push(e);
-            }
-            if let Err(e) = hardware.signals.validate() {
+        for check in [hardware.thermometer.validate(), hardware.scanner.validate(), hardware.signals.validate()] {
+            if let Err(e) = check {
                 problems.push(e);
             }
         }
@@ -186,6 +181,51 @@ impl Config {
             _ => Err(problems),
         }
     }
+}
+
+/// Checks every known key on its own, so each wrong value is reported with
+/// its `section.key` (a whole-file parse stops at the first, and its
+/// messages do not always say which key).
+fn key_problems(table: &toml::Table) -> Vec<String> {
+    fn one<T: serde::de::DeserializeOwned>(key: &str, value: &toml::Value) -> Result<T, String> {
+        let mut t = toml::Table::new();
+        t.insert(key.to_string(), value.clone());
+        toml::Value::Table(t).try_into::<T>().map_err(|e| e.message().trim().to_string())
+    }
+    let mut out = Vec::new();
+    if let Some(v) = table.get("simulated") {
+        if !v.is_bool() {
+            out.push("simulated must be true or false".to_string());
+        }
+    }
+    for (section, keys) in SCHEMA {
+        let Some(sec) = table.get(*section).and_then(|v| v.as_table()) else { continue };
+        for (key, value) in sec.iter().filter(|(k, _)| keys.contains(&k.as_str())) {
+            let checked = match *section {
+                "gate" => one::<GateSection>(key, value).and_then(|g| {
+                    if key == "listen" && g.listen.parse::<SocketAddr>().is_err() {
+                        Err(format!("'{}' must be an address:port such as 0.0.0.0:8080", g.listen))
+                    } else {
+                        Ok(())
+                    }
+                }),
+                "policy" => one::<PolicyDoc>(key, value).and_then(|doc| {
+                    Policy::default().apply(&doc).map(|_| ()).map_err(|e| {
+                        e.replace(&format!("policy.{key}"), "").trim_start_matches([':', ' ', '=']).to_string()
+                    })
+                }),
+                "retention" => one::<RetentionSection>(key, value).map(|_| ()),
+                "thermometer" => one::<crate::hw::config::ThermometerConfig>(key, value).map(|_| ()),
+                "scanner" => one::<crate::hw::config::ScannerConfig>(key, value).map(|_| ()),
+                "signals" => one::<crate::hw::config::SignalsConfig>(key, value).map(|_| ()),
+                _ => Ok(()),
+            };
+            if let Err(e) = checked {
+                out.push(format!("{section}.{key}: {e}"));
+            }
+        }
+    }
+    out
 }
 
 /// A hardware section as its typed struct; a wrong value becomes a problem

@@ -244,33 +244,31 @@ impl Gate {
             let t = temp.map(|t| t.celsius);
             let resolved = resolve(&tx, &req.payload, ident.community_id, &keys, at, &policy)?;
             let (outcome, resident, claims) = match resolved {
-                Err((reason, claims)) => (Outcome::refused(reason, req.direction, t, &policy), None, claims),
-                Ok((claims, resident, typed)) => {
-                    let today = rules::local_day(at, &policy);
-                    let category = resident.effective_category(today);
-                    let presence = match tx.presence(resident.id)? {
-                        Some((state, since)) if state == "out" => {
-                            Presence::Out { since: DateTime::from_timestamp_millis(since).unwrap_or(at) }
+                Err((reason, claims)) => {
+                    // A real card refused for its state (revoked, expired,
+                    // not yet valid) still says whose it is: the guard sees
+                    // the name, the log and the district see the resident.
+                    let known = match (reason, claims) {
+                        (Reason::Revoked | Reason::Expired | Reason::NotYetValid, Some(c)) => {
+                            tx.resident(c.resident_id)?
                         }
-                        _ => Presence::In,
+                        _ => None,
                     };
-                    let others = tx.others_out(resident.household_id, resident.id)?;
-                    let others_out = others
-                        .iter()
-                        .filter(|(_, cat, until)| {
-                            let c: Category = cat.parse().unwrap_or(Category::Normal);
-                            let ended =
-                                until.as_deref().and_then(|u| u.parse::<NaiveDate>().ok()).is_some_and(|u| today > u);
-                            ended || !c.is_essential()
-                        })
-                        .count() as u32;
-                    let from = at - chrono::Duration::days(i64::from(policy.period_days) + 1);
-                    let exits = tx
-                        .household_exits(resident.household_id, from.timestamp_millis(), at.timestamp_millis())?
-                        .into_iter()
-                        .filter_map(DateTime::from_timestamp_millis)
-                        .collect::<Vec<_>>();
-                    let holder = Holder { category, presence, others_out, household_exits: exits };
+                    match known {
+                        Some(r) => {
+                            let (category, holder, others) = load_holder(&tx, &r, at, &policy)?;
+                            let direction = req.direction.or(Some(rules::inferred_direction(&holder.presence)));
+                            (
+                                Outcome::refused(reason, direction, t, &policy),
+                                Some((r, category, holder, others)),
+                                claims,
+                            )
+                        }
+                        None => (Outcome::refused(reason, req.direction, t, &policy), None, claims),
+                    }
+                }
+                Ok((claims, resident, typed)) => {
+                    let (category, holder, others) = load_holder(&tx, &resident, at, &policy)?;
                     let mut o = rules::decide(&holder, req.direction, t, at, &policy);
                     if typed {
                         o.warnings.push(Warning::TypedPassNumber);
@@ -465,18 +463,21 @@ impl Gate {
         Ok(out)
     }
 
-    pub fn revoke_pass(&mut self, pass_id: u32, reason: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
+    /// Revokes a pass; false when it was already revoked.
+    pub fn revoke_pass(&mut self, pass_id: u32, reason: &str, actor: &str, now: DateTime<Utc>) -> Result<bool> {
         if reason.trim().is_empty() {
             return Err(GateError::Usage("give a reason (--reason \"lost\")".into()));
         }
-        self.store.revoke_pass(pass_id, reason.trim(), &now_text(now))?;
+        if !self.store.revoke_pass(pass_id, reason.trim(), &now_text(now))? {
+            return Ok(false);
+        }
         self.store.audit(
             &now_text(now),
             actor,
             "pass.revoke",
             &serde_json::json!({"pass_id": pass_id, "reason": reason.trim()}),
         )?;
-        Ok(())
+        Ok(true)
     }
 
     fn signing_key(&self) -> Result<(u16, SigningKey)> {
@@ -605,6 +606,39 @@ impl Gate {
         )?;
         Ok(Some(PurgeReport { purged, through_seq: through, checkpoint_hash: hash }))
     }
+}
+
+/// What the rules need to know about a resident and their household at `at`.
+fn load_holder(
+    tx: &store::ScanTx<'_>,
+    resident: &ResidentView,
+    at: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<(Category, Holder, Vec<(String, String, Option<String>)>)> {
+    let today = rules::local_day(at, policy);
+    let category = resident.effective_category(today);
+    let presence = match tx.presence(resident.id)? {
+        Some((state, since)) if state == "out" => {
+            Presence::Out { since: DateTime::from_timestamp_millis(since).unwrap_or(at) }
+        }
+        _ => Presence::In,
+    };
+    let others = tx.others_out(resident.household_id, resident.id)?;
+    let others_out = others
+        .iter()
+        .filter(|(_, cat, until)| {
+            let c: Category = cat.parse().unwrap_or(Category::Normal);
+            let ended = until.as_deref().and_then(|u| u.parse::<NaiveDate>().ok()).is_some_and(|u| today > u);
+            ended || !c.is_essential()
+        })
+        .count() as u32;
+    let from = at - chrono::Duration::days(i64::from(policy.period_days) + 1);
+    let exits = tx
+        .household_exits(resident.household_id, from.timestamp_millis(), at.timestamp_millis())?
+        .into_iter()
+        .filter_map(DateTime::from_timestamp_millis)
+        .collect::<Vec<_>>();
+    Ok((category, Holder { category, presence, others_out, household_exits: exits }, others))
 }
 
 type Resolved = std::result::Result<(PassClaims, ResidentView, bool), (Reason, Option<PassClaims>)>;

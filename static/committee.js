@@ -306,7 +306,7 @@
 
   function renderOut() {
     if (!out) return;
-    $('out-summary').textContent = T('out.summary', { n: out.count, o: out.overdue, m: out.max_outing_minutes });
+    $('out-summary').textContent = T('out.summary', { n: out.count, o: out.overdue_count, m: out.max_outing_minutes });
     fillTable(
       $('out-table'),
       ['col.name', 'col.household', 'col.since', 'col.minutes', 'col.status'],

@@ -312,9 +312,9 @@
     }
     c.hidden = false;
     let text = GP.t('guard.out.count', { n: o.count });
-    if (o.overdue) text += ' · ' + GP.t('guard.out.overdue', { n: o.overdue });
+    if (o.overdue_count) text += ' · ' + GP.t('guard.out.overdue', { n: o.overdue_count });
     c.textContent = text;
-    c.className = 'chip chip-out ' + (o.overdue ? 'chip-warn' : 'chip-off');
+    c.className = 'chip chip-out ' + (o.overdue_count ? 'chip-warn' : 'chip-off');
     const list = GP.clear($('out-list'));
     if (!o.out.length) list.appendChild(GP.el('li', null, GP.t('guard.out.empty')));
     o.out.forEach((p) =>

@@ -364,3 +364,81 @@ fn retention_never_purges_a_broken_log() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken"));
     assert_eq!(run(&g.dir, &["events", "verify"]).status.code(), Some(3));
 }
+
+#[test]
+fn review_findings_stay_fixed() {
+    let g = GateDir::new();
+    // a rotated key: reissued cards do not revoke the earlier key's cards
+    let old = g.pass("张三").payload.clone();
+    ok(&g.dir, &["key", "rotate"]);
+    let out = g.tmp.path().join("k2");
+    ok(&g.dir, &["pass", "issue", "--all", "--out", out.to_str().unwrap()]);
+    assert_eq!(scan_json(&g, &old, &["--temp", "36.5", "--direction", "in"])["decision"], "allow");
+    ok(&g.dir, &["key", "retire", "1"]);
+    assert_eq!(reasons(&scan_json(&g, &old, &["--temp", "36.5", "--direction", "in"])), vec!["invalid_pass"]);
+
+    // a refused real card still says whose it is, and which way
+    let new = read_passes(&out.join("passes.csv"));
+    let li = new.iter().find(|p| p.name == "李四").unwrap();
+    ok(&g.dir, &["pass", "revoke", &li.pass_id, "--reason", "lost"]);
+    ok(&g.dir, &["pass", "revoke", &li.pass_id, "--reason", "lost"]); // twice is fine
+    let v = scan_json(&g, &li.payload, &["--temp", "36.5"]);
+    assert_eq!(reasons(&v), vec!["revoked"]);
+    assert_eq!((v["resident"]["name"].as_str(), v["direction"].as_str()), (Some("李四"), Some("out")));
+
+    // a file without phone/address columns leaves them; re-importing an old
+    // file does not undo the committee's category change
+    let csv = g.tmp.path().join("names.csv");
+    std::fs::write(&csv, "household,name\n1-101,张三\n").unwrap();
+    let v = json(&g.dir, &["household", "import", csv.to_str().unwrap()]);
+    assert_eq!((v["updated"].as_u64(), v["unchanged"].as_u64()), (Some(0), Some(1)));
+    let list = json(&g.dir, &["household", "list"]);
+    let zhang = &list[0]["residents"].as_array().unwrap().iter().find(|r| r["name"] == "张三").unwrap().clone();
+    assert_eq!(zhang["address"], "1号楼101");
+    assert_eq!(zhang["phone"], "13800000001");
+    ok(&g.dir, &["resident", "set-category", "--household", "1-101", "--name", "张三", "close_contact"]);
+    let full = g.tmp.path().join("register.csv");
+    let v = json(&g.dir, &["household", "import", full.to_str().unwrap()]);
+    assert_eq!(v["updated"], 0);
+    let list = json(&g.dir, &["household", "list"]);
+    let zhang = list[0]["residents"].as_array().unwrap().iter().find(|r| r["name"] == "张三").unwrap().clone();
+    assert_eq!(zhang["category"], "close_contact");
+    // an ended dated category lists as normal
+    ok(
+        &g.dir,
+        &[
+            "resident",
+            "set-category",
+            "--household",
+            "1-101",
+            "--name",
+            "张三",
+            "close_contact",
+            "--until",
+            "2026-01-01",
+        ],
+    );
+    let list = json(&g.dir, &["household", "list"]);
+    let zhang = list[0]["residents"].as_array().unwrap().iter().find(|r| r["name"] == "张三").unwrap().clone();
+    assert_eq!(zhang["category"], "normal");
+
+    // an export with its first line dropped does not verify next to its gate
+    let export = ok(&g.dir, &["events", "export"]);
+    let cut: String = export.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    let f = g.tmp.path().join("cut.ndjson");
+    std::fs::write(&f, cut).unwrap();
+    assert_eq!(run(&g.dir, &["events", "verify", f.to_str().unwrap()]).status.code(), Some(3));
+    // ...nor alone, unless asked to check it as a part
+    let alone = bin().args(["events", "verify", f.to_str().unwrap()]).output().unwrap();
+    assert_eq!(alone.status.code(), Some(3));
+    let partial = bin().args(["events", "verify", "--partial", f.to_str().unwrap()]).output().unwrap();
+    assert!(partial.status.success());
+    // an --after export is a part: it verifies as one, linked to the log
+    let after = ok(&g.dir, &["events", "export", "--after", "2"]);
+    std::fs::write(&f, &after).unwrap();
+    ok(&g.dir, &["events", "verify", "--partial", f.to_str().unwrap()]);
+    let mut broken: Vec<String> = after.lines().map(String::from).collect();
+    broken[0] = broken[0].replace("\"prev_hash\":\"", "\"prev_hash\":\"f");
+    std::fs::write(&f, broken.join("\n")).unwrap();
+    assert_eq!(run(&g.dir, &["events", "verify", "--partial", f.to_str().unwrap()]).status.code(), Some(3));
+}

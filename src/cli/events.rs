@@ -19,7 +19,14 @@ pub enum EventsCmd {
         out: Option<PathBuf>,
     },
     /// Check the hash chain and gate signature of this database or of an export file. Exit 0 only if intact.
-    Verify { file: Option<PathBuf> },
+    Verify {
+        file: Option<PathBuf>,
+        /// The file is a part (`events export --after N`): accept a start
+        /// after event 1, linked to this gate's log when run in its data
+        /// directory.
+        #[arg(long)]
+        partial: bool,
+    },
     /// Apply [retention] now: purge collected or exported events older than its days, keeping a signed checkpoint.
     Purge,
 }
@@ -75,13 +82,38 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
             }
             Ok(super::exit::OK)
         }
-        EventsCmd::Verify { file: Some(file) } => {
+        EventsCmd::Verify { file: Some(file), partial } => {
             let f = std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             // Inside a gate's data directory, its own key is the one to trust.
-            let own = Gate::open(dir).ok().map(|g| (g.identity.gate.clone(), g.gate_public_key()));
-            let first_gate = peek_gate(&file);
-            let pinned = own.as_ref().filter(|(g, _)| Some(g) == first_gate.as_ref()).map(|(_, k)| k);
-            let res = export::verify_lines(std::io::BufReader::new(f), pinned, None, |_| {});
+            let own = Gate::open(dir).ok();
+            let first = peek_gate(&file);
+            let own_key = own.as_ref().map(|g| g.gate_public_key());
+            let same_gate = own
+                .as_ref()
+                .is_some_and(|g| first.as_ref() == Some(&(g.identity.gate.clone(), g.identity.community.clone())));
+            let pinned = own_key.as_ref().filter(|_| same_gate);
+            // A whole export starts at event 1 (or right after the signed
+            // checkpoint of a purged log): a file starting later has lost its
+            // first lines, unless it is a part (`export --after`) checked as
+            // such with --partial, which still links it to this gate's log.
+            let first_seq = peek_seq(&file).unwrap_or(1);
+            let (checkpoint, before) = match (&own, same_gate, first_seq) {
+                (Some(g), true, s) if s > 1 => (
+                    g.store.checkpoint()?.filter(|c| c.seq == s - 1).map(|c| (c.seq, c.hash)),
+                    g.store.events_after(s - 2, 1)?.pop().filter(|e| e.body.seq == s - 1).map(|e| (e.body.seq, e.hash)),
+                ),
+                _ => (None, None),
+            };
+            let anchor = checkpoint.clone().or(if partial { before } else { None });
+            if first_seq > 1 && checkpoint.is_none() && !partial {
+                let e = VerifyError::Io(format!(
+                    "the file starts at event {first_seq}, not at the start of the log: its first lines are missing \
+                     (for a part made with `events export --after`, add --partial)"
+                ));
+                return report(Err(e), json, &file.display().to_string(), pinned.is_some());
+            }
+            let start = anchor.as_ref().map(|(s, h)| (*s, h.as_str()));
+            let res = export::verify_lines(std::io::BufReader::new(f), pinned, start, |_| {});
             report(res, json, &file.display().to_string(), pinned.is_some())
         }
         EventsCmd::Purge => {
@@ -104,7 +136,7 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
             }
             Ok(super::exit::OK)
         }
-        EventsCmd::Verify { file: None } => {
+        EventsCmd::Verify { file: None, .. } => {
             let gate = Gate::open(dir)?;
             let key = gate.gate_public_key();
             let checkpoint = gate.store.checkpoint()?;
@@ -155,12 +187,22 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
     }
 }
 
-fn peek_gate(file: &Path) -> Option<String> {
+/// The sequence number of the first event in a file.
+fn peek_seq(file: &Path) -> Option<u64> {
     use std::io::BufRead;
     let f = std::fs::File::open(file).ok()?;
     let line = std::io::BufReader::new(f).lines().map_while(Result::ok).find(|l| !l.trim().is_empty())?;
     let v: serde_json::Value = serde_json::from_str(&line).ok()?;
-    v.get("gate")?.as_str().map(str::to_string)
+    v.get("seq")?.as_u64()
+}
+
+/// (gate, community) of the first event in a file.
+fn peek_gate(file: &Path) -> Option<(String, String)> {
+    use std::io::BufRead;
+    let f = std::fs::File::open(file).ok()?;
+    let line = std::io::BufReader::new(f).lines().map_while(Result::ok).find(|l| !l.trim().is_empty())?;
+    let v: serde_json::Value = serde_json::from_str(&line).ok()?;
+    Some((v.get("gate")?.as_str()?.to_string(), v.get("community")?.as_str()?.to_string()))
 }
 
 fn report(res: Result<export::VerifyReport, VerifyError>, json: bool, what: &str, pinned: bool) -> anyhow::Result<i32> {

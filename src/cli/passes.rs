@@ -67,11 +67,15 @@ pub fn run(dir: &Path, cmd: PassCmd, json: bool) -> anyhow::Result<i32> {
             Ok(super::exit::OK)
         }
         PassCmd::Revoke { pass_id, reason } => {
-            gate.revoke_pass(pass_id, &reason, "cli", now)?;
+            let newly = gate.revoke_pass(pass_id, &reason, "cli", now)?;
             if json {
-                print_json(&serde_json::json!({"pass_id": pass_id, "revoked": true, "reason": reason}))?;
-            } else {
+                print_json(
+                    &serde_json::json!({"pass_id": pass_id, "revoked": true, "already_revoked": !newly, "reason": reason}),
+                )?;
+            } else if newly {
                 println!("pass {pass_id} revoked");
+            } else {
+                println!("pass {pass_id} was already revoked");
             }
             Ok(super::exit::OK)
         }

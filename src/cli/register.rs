@@ -56,7 +56,11 @@ pub fn household(dir: &Path, cmd: HouseholdCmd, json: bool) -> anyhow::Result<i3
             Ok(super::exit::OK)
         }
         HouseholdCmd::List => {
-            let households = gate.store.households()?;
+            let today = Utc::now().with_timezone(&gate.policy()?.timezone).date_naive();
+            let mut households = gate.store.households()?;
+            for h in &mut households {
+                h.residents = std::mem::take(&mut h.residents).into_iter().map(|r| r.as_of(today)).collect();
+            }
             if json {
                 print_json(&households)?;
             } else {

@@ -9,9 +9,11 @@ pub struct RegisterRow {
     /// Line number in the file (the header is line 1).
     pub line: u64,
     pub household: String,
-    pub address: String,
-    pub grid: String,
+    /// None when the file has no such column: leave what the register holds.
+    pub address: Option<String>,
+    pub grid: Option<String>,
     pub name: String,
+    /// None when the file has no phone column; Some("") clears the number.
     pub phone: Option<String>,
     /// None when the file has no category column: leave categories as the
     /// committee last set them.
@@ -164,14 +166,14 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRegister, RegisterError> {
             continue;
         }
         seen.insert(key, line);
-        let ph = get(phone);
+        let opt = |i: Option<usize>| i.map(|i| fields.get(i).cloned().unwrap_or_default());
         out.rows.push(RegisterRow {
             line,
             household: row_household,
-            address: get(address),
-            grid: get(grid),
+            address: opt(address),
+            grid: opt(grid),
             name: row_name,
-            phone: (!ph.is_empty()).then_some(ph),
+            phone: opt(phone),
             category: row_category,
         });
     }
@@ -191,7 +193,7 @@ mod tests {
         assert_eq!(p.rows[0].name, "张三");
         assert_eq!(p.rows[0].line, 2);
         assert_eq!(p.rows[1].category, Some(Category::HomeQuarantine));
-        assert_eq!(p.rows[1].phone, None);
+        assert_eq!(p.rows[1].phone.as_deref(), Some(""));
     }
 
     #[test]
@@ -247,6 +249,7 @@ mod tests {
         let csv = "household,name,address\r\n\"1-1\",\"Wang, Wu\",\"Blk \"\"A\"\"\"\r\n";
         let p = parse(csv.as_bytes()).unwrap();
         assert_eq!(p.rows[0].name, "Wang, Wu");
-        assert_eq!(p.rows[0].address, "Blk \"A\"");
+        assert_eq!(p.rows[0].address.as_deref(), Some("Blk \"A\""));
+        assert_eq!(p.rows[0].grid, None, "no grid column");
     }
 }

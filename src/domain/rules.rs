@@ -203,6 +203,14 @@ pub fn outings_in_period(exits: &[DateTime<Utc>], now: DateTime<Utc>, policy: &P
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// Direction left out: out if the person is in (or never seen), in if out.
+pub fn inferred_direction(presence: &Presence) -> Direction {
+    match presence {
+        Presence::Out { .. } => Direction::In,
+        Presence::In => Direction::Out,
+    }
+}
+
 /// Decides a scan of a valid, known pass.
 pub fn decide(
     holder: &Holder,
@@ -211,10 +219,7 @@ pub fn decide(
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Outcome {
-    let direction = requested.unwrap_or(match holder.presence {
-        Presence::Out { .. } => Direction::In,
-        Presence::In => Direction::Out,
-    });
+    let direction = requested.unwrap_or_else(|| inferred_direction(&holder.presence));
     let fever = is_fever(temperature, policy);
     let mut reasons = Vec::new();
     let mut warnings = Vec::new();

@@ -2,14 +2,14 @@
 //! metrics, the live stream of decisions, and page login.
 
 use super::auth::{AnyAccess, GuardAccess, Principal, ReaderAccess, SESSION_COOKIE};
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiQuery};
 use super::metrics::label;
 use super::AppState;
 use crate::auth::{self, Role};
 use crate::domain::rules::{Decision, Direction};
 
 use crate::gate::{ScanOutcome, ScanRequest, Temperature, PLAUSIBLE_C};
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -34,7 +34,10 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize)]
 pub struct ScanBody {
-    pub payload: String,
+    /// Anything but a string (or nothing) is an unreadable payload: a
+    /// recorded `invalid_pass`, never an HTTP error.
+    #[serde(default)]
+    pub payload: serde_json::Value,
     #[serde(default)]
     pub direction: Option<String>,
     #[serde(default)]
@@ -113,7 +116,12 @@ async fn scan(
         None | Some("") => None,
         Some(d) => Some(d.parse::<Direction>().map_err(ApiError::BadRequest)?),
     };
-    Ok(Json(perform_scan(&state, body.payload, direction, body.temperature_c).await?))
+    let payload = match body.payload {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    Ok(Json(perform_scan(&state, payload, direction, body.temperature_c).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,7 +136,7 @@ const MAX_PAGE: u32 = 5000;
 async fn events(
     State(state): State<AppState>,
     _who: ReaderAccess,
-    Query(q): Query<EventsQuery>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(1000).min(MAX_PAGE);
     let (events, head) = {
@@ -177,10 +185,12 @@ async fn out(State(state): State<AppState>, _who: GuardAccess) -> Result<Json<se
             })
         })
         .collect();
-    let overdue = list.iter().filter(|v| v["overdue"] == true).count();
-    Ok(Json(
-        serde_json::json!({"out": list, "count": list.len(), "overdue": overdue, "max_outing_minutes": policy.max_outing_minutes}),
-    ))
+    let overdue: Vec<serde_json::Value> = list.iter().filter(|v| v["overdue"] == true).cloned().collect();
+    Ok(Json(serde_json::json!({
+        "out": list, "count": list.len(),
+        "overdue": overdue, "overdue_count": overdue.len(),
+        "max_outing_minutes": policy.max_outing_minutes,
+    })))
 }
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {

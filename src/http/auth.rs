@@ -81,7 +81,11 @@ impl<A: Allowed> FromRequestParts<AppState> for Access<A> {
 fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
     if let Some(h) = parts.headers.get(axum::http::header::AUTHORIZATION) {
         let text = h.to_str().map_err(|_| ApiError::Unauthorized)?;
-        let token = text.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?;
+        // the scheme is case-insensitive (RFC 9110)
+        let (scheme, token) = text.trim().split_once(' ').ok_or(ApiError::Unauthorized)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(ApiError::Unauthorized);
+        }
         let hash = auth::token_hash(token);
         let found = state.reader()?.token_role(&hash)?;
         let (role, name) = found.ok_or(ApiError::Unauthorized)?;

@@ -3,14 +3,14 @@
 //! writer thread and is audited under the caller's name.
 
 use super::auth::{CommitteeAccess, GuardAccess};
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiQuery};
 use super::AppState;
 use crate::auth::{self, Role};
 use crate::domain::policy::PolicyDoc;
 use crate::domain::Category;
 use crate::gate::now_text;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -47,8 +47,10 @@ fn mask_phone(p: &str) -> String {
 }
 
 async fn households(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
+    let today = Utc::now().with_timezone(&state.policy()?.timezone).date_naive();
     let mut hs = state.reader()?.households()?;
     for h in &mut hs {
+        h.residents = std::mem::take(&mut h.residents).into_iter().map(|r| r.as_of(today)).collect();
         for r in &mut h.residents {
             r.phone = r.phone.as_deref().map(mask_phone);
         }
@@ -170,7 +172,7 @@ struct SheetQuery {
 async fn sheet(
     State(state): State<AppState>,
     _w: CommitteeAccess,
-    Query(q): Query<SheetQuery>,
+    ApiQuery(q): ApiQuery<SheetQuery>,
 ) -> Result<Response, ApiError> {
     let (cards, community) = {
         let store = state.reader()?;

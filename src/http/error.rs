@@ -100,13 +100,42 @@ where
     type Rejection = Response;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
+        // Scripts post JSON with whatever content-type their tool sends
+        // (curl -d says form-urlencoded): the body is read as JSON anyway.
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => b,
             Err(rej) => {
                 let status = rej.status();
                 let body = Json(serde_json::json!({"error": "bad_request", "message": rej.body_text()}));
-                Err((status, body).into_response())
+                return Err((status, body).into_response());
             }
+        };
+        serde_json::from_slice::<T>(&bytes).map(ApiJson).map_err(|e| {
+            let status = if e.is_data() { axum::http::StatusCode::UNPROCESSABLE_ENTITY } else { axum::http::StatusCode::BAD_REQUEST };
+            (status, Json(serde_json::json!({"error": "bad_request", "message": format!("the body is not the JSON expected: {e}")})))
+                .into_response()
+        })
+    }
+}
+
+/// A query string whose rejections come back in our error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rej) => Err((
+                axum::http::StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({"error": "bad_request", "message": rej.body_text()})),
+            )
+                .into_response()),
         }
     }
 }

@@ -95,6 +95,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::router())
         .merge(committee::router())
         .merge(pages::router())
+        .fallback(|| async { ApiError::NotFound("no such page or API endpoint (see the README)".into()) })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

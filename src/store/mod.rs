@@ -146,6 +146,9 @@ const MIGRATIONS: &[&str] = &[
     // 2: the clock check and retention look events up by time on every
     // batch; without this index that is a scan of the whole log
     "CREATE INDEX events_at ON events(at_ms);",
+    // 3: the category the register file last gave, so a re-import only
+    // applies categories the spreadsheet changed
+    "ALTER TABLE residents ADD COLUMN imported_category TEXT;",
 ];
 
 /// Prepares a connection the way every gatepass database is used: WAL with

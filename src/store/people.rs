@@ -29,6 +29,17 @@ pub struct ResidentView {
 }
 
 impl ResidentView {
+    /// The resident as the register stands on `today`: an ended dated
+    /// category shows as normal.
+    pub fn as_of(mut self, today: NaiveDate) -> ResidentView {
+        let effective = self.effective_category(today);
+        if effective != self.category {
+            self.category = effective;
+            self.category_until = None;
+        }
+        self
+    }
+
     /// The category in force on `today`: a dated category ends after its
     /// last day and the resident is normal again.
     pub fn effective_category(&self, today: NaiveDate) -> Category {
@@ -112,6 +123,12 @@ pub(super) fn resident_from_row(r: &rusqlite::Row) -> rusqlite::Result<ResidentV
 impl Store {
     /// Imports register rows in one transaction: a resident is identified by
     /// household code and name, so a re-import updates, never duplicates.
+    /// Imports register rows in one transaction: a resident is identified by
+    /// household code and name, so a re-import updates, never duplicates. A
+    /// column the file does not have leaves that field alone; a category
+    /// is applied only when the file's value changed since the last import,
+    /// so re-importing an old spreadsheet does not undo the committee's
+    /// later category changes.
     pub fn import_register(&mut self, rows: &[RegisterRow]) -> Result<ImportCounts> {
         let tx = self.conn.transaction()?;
         let mut counts = ImportCounts::default();
@@ -123,11 +140,13 @@ impl Store {
                 .optional()?;
             let (hid, mut changed) = match existing {
                 Some((id, addr, grid)) => {
-                    let differs = addr != row.address || grid != row.grid;
+                    let new_addr = row.address.clone().unwrap_or_else(|| addr.clone());
+                    let new_grid = row.grid.clone().unwrap_or_else(|| grid.clone());
+                    let differs = new_addr != addr || new_grid != grid;
                     if differs {
                         tx.execute(
                             "UPDATE households SET address = ?2, grid = ?3 WHERE id = ?1",
-                            params![id, row.address, row.grid],
+                            params![id, new_addr, new_grid],
                         )?;
                     }
                     (id, differs)
@@ -136,40 +155,65 @@ impl Store {
                     let id = random_id(&tx, "households")?;
                     tx.execute(
                         "INSERT INTO households (id, code, address, grid) VALUES (?1, ?2, ?3, ?4)",
-                        params![id, row.household, row.address, row.grid],
+                        params![
+                            id,
+                            row.household,
+                            row.address.as_deref().unwrap_or(""),
+                            row.grid.as_deref().unwrap_or("")
+                        ],
                     )?;
                     (id, false)
                 }
             };
-            let resident: Option<(u32, Option<String>, String)> = tx
+            let phone = row.phone.as_ref().map(|p| (!p.is_empty()).then(|| p.clone()));
+            let resident: Option<(u32, Option<String>, String, Option<String>)> = tx
                 .query_row(
-                    "SELECT id, phone, category FROM residents WHERE household_id = ?1 AND name = ?2",
+                    "SELECT id, phone, category, imported_category FROM residents WHERE household_id = ?1 AND name = ?2",
                     params![hid, row.name],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
             match resident {
                 None => {
                     let id = random_id(&tx, "residents")?;
                     tx.execute(
-                        "INSERT INTO residents (id, household_id, name, phone, category) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![id, hid, row.name, row.phone, row.category.unwrap_or(Category::Normal).as_str()],
+                        "INSERT INTO residents (id, household_id, name, phone, category, imported_category) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            id,
+                            hid,
+                            row.name,
+                            phone.clone().flatten(),
+                            row.category.unwrap_or(Category::Normal).as_str(),
+                            row.category.map(|c| c.as_str())
+                        ],
                     )?;
                     counts.added += 1;
                     continue;
                 }
-                Some((id, phone, category)) => {
-                    if phone != row.phone {
-                        tx.execute("UPDATE residents SET phone = ?2 WHERE id = ?1", params![id, row.phone])?;
-                        changed = true;
+                Some((id, old_phone, category, imported)) => {
+                    if let Some(new_phone) = phone {
+                        if new_phone != old_phone {
+                            tx.execute("UPDATE residents SET phone = ?2 WHERE id = ?1", params![id, new_phone])?;
+                            changed = true;
+                        }
                     }
                     if let Some(c) = row.category {
-                        if c.as_str() != category {
+                        let file_changed = match imported.as_deref() {
+                            Some(prev) => prev != c.as_str(),
+                            None => c.as_str() != category,
+                        };
+                        if file_changed && c.as_str() != category {
                             tx.execute(
                                 "UPDATE residents SET category = ?2, category_until = NULL WHERE id = ?1",
                                 params![id, c.as_str()],
                             )?;
                             changed = true;
+                        }
+                        if imported.as_deref() != Some(c.as_str()) {
+                            tx.execute(
+                                "UPDATE residents SET imported_category = ?2 WHERE id = ?1",
+                                params![id, c.as_str()],
+                            )?;
                         }
                     }
                 }
@@ -292,8 +336,9 @@ impl Store {
             let id = random_id(&tx, "passes")?;
             let payload = sign(id, r).map_err(StoreError::Invalid)?;
             tx.execute(
-                "UPDATE passes SET revoked_at = ?2, revoke_reason = 'replaced by a new card' WHERE resident_id = ?1 AND revoked_at IS NULL",
-                params![r.id, now],
+                "UPDATE passes SET revoked_at = ?2, revoke_reason = 'replaced by a new card'
+                 WHERE resident_id = ?1 AND key_id = ?3 AND revoked_at IS NULL",
+                params![r.id, now, key_id],
             )?;
             tx.execute(
                 "INSERT INTO passes (id, resident_id, key_id, valid_from, valid_until, payload, issued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -327,18 +372,20 @@ impl Store {
         Ok(rows)
     }
 
-    pub fn revoke_pass(&self, pass_id: u32, reason: &str, now: &str) -> Result<()> {
+    /// Revokes a pass; false when it already was (revoking twice is not an
+    /// error: the card is refused either way).
+    pub fn revoke_pass(&self, pass_id: u32, reason: &str, now: &str) -> Result<bool> {
         let Some(p) = self.pass(pass_id)? else {
             return Err(StoreError::NotFound(format!("no pass {pass_id} (see passes.csv or the passes page)")));
         };
         if p.revoked_at.is_some() {
-            return Err(StoreError::Invalid(format!("pass {pass_id} is already revoked")));
+            return Ok(false);
         }
         self.conn.execute(
             "UPDATE passes SET revoked_at = ?2, revoke_reason = ?3 WHERE id = ?1",
             params![pass_id, now, reason],
         )?;
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -409,8 +456,8 @@ mod tests {
         assert!(s.pass(a.pass_id).unwrap().unwrap().revoked_at.is_some());
         assert!(s.pass(b.pass_id).unwrap().unwrap().revoked_at.is_none());
         assert!((10_000_000..100_000_000).contains(&b.pass_id));
-        assert!(s.revoke_pass(b.pass_id, "lost", "t").is_ok());
-        assert!(s.revoke_pass(b.pass_id, "lost", "t").is_err());
+        assert!(s.revoke_pass(b.pass_id, "lost", "t").unwrap());
+        assert!(!s.revoke_pass(b.pass_id, "lost", "t").unwrap(), "already revoked");
         assert!(s.revoke_pass(1, "lost", "t").is_err());
     }
 }
