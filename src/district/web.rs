@@ -337,7 +337,7 @@ h1{font-size:1.35rem;margin:1rem 0 .4rem}h2{font-size:1.05rem;margin:1.3rem 0 .3
 table{border-collapse:collapse;margin:.5rem 0 1rem;background:#fff}\
 td,th{border:1px solid #d5d5d5;padding:.3rem .7rem;text-align:left;white-space:nowrap;line-height:1.6rem;vertical-align:middle}\
 th{background:#e9eef3;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
-tr.total td{font-weight:600;background:#f1f1f1}tr.broken td{background:#fde2e2}tr.stale td{background:#fff3d0}\
+table.wide{width:100%}td.detail{white-space:normal;overflow-wrap:anywhere;min-width:9rem}tr.total td{font-weight:600;background:#f1f1f1}tr.broken td{background:#fde2e2}tr.stale td{background:#fff3d0}\
 .badge{display:inline-block;padding:0 .5rem;border-radius:.7rem;font-size:.85rem;border:1px solid}\
 .badge.ok{color:#176f2c;border-color:#8cc79c;background:#e8f6ec}\
 .badge.stale{color:#7a4f00;border-color:#e0b54a;background:#fff3d0}\
@@ -647,7 +647,7 @@ async fn gates_page(
     );
     let _ = write!(
         b,
-        "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class=n>{}</th><th class=n>{}</th><th>{}</th><th>{}</th></tr>",
+        "<table class=wide><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class=n>{}</th><th class=n>{}</th><th>{}</th><th>{}</th></tr>",
         t("门岗", "Gate"),
         t("社区", "Community"),
         t("状态", "Status"),
@@ -682,7 +682,7 @@ async fn gates_page(
         let _ = write!(
             b,
             "<tr class={state}><td>{}</td><td>{}</td><td><span class='badge {state}'>{label}</span></td><td>{contact}</td>\
-             <td>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td><td>{detail}</td></tr>",
+             <td>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td><td class=detail>{detail}</td></tr>",
             esc(&g.name),
             esc(&g.community),
             g.newest_event.as_deref().map(|c| local(c, tz)).unwrap_or_else(|| "—".into()),
@@ -1068,5 +1068,15 @@ mod tests {
         h.insert(header::COOKIE, "a=1; gpd_session=abc; b=2".parse().unwrap());
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(url_enc("阳光 a&b#"), "%E9%98%B3%E5%85%89%20a%26b%23");
+    }
+
+    #[test]
+    fn chart_axis_steps() {
+        assert_eq!(y_axis(0), (1, 1));
+        assert_eq!(y_axis(4), (1, 4));
+        assert_eq!(y_axis(7), (2, 8));
+        assert_eq!(y_axis(37), (10, 40));
+        assert_eq!(y_axis(120), (50, 150));
     }
 }

@@ -1,5 +1,7 @@
 // district-screenshots.js: the district pages' screenshots, from a running
 // `gatepass district serve` with a clerk login.
+// Writes login, gates, daily, alerts, trace and English daily views, each
+// at 1100x760 and full-page (-full); docs/screenshots keeps three.
 // usage: node district-screenshots.js BASE_URL USER PASSWORD OUT_DIR [DATE] [RESIDENT]
 'use strict';
 const path = require('path');
