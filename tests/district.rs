@@ -646,12 +646,19 @@ fn pages_and_report_api_need_a_login() {
         let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
         let session = cookie.split(';').next().unwrap().to_string();
-        let page = client.get(format!("{base}/?date={DAY}")).header("cookie", &session).send().await.unwrap();
+        let page = client.get(format!("{base}/")).header("cookie", &session).send().await.unwrap();
         assert_eq!(page.status(), 200);
+        let csp = page.headers().get("content-security-policy").unwrap().to_str().unwrap().to_string();
+        assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self'"), "{csp}");
         let html = page.text().await.unwrap();
-        assert!(html.contains("东门") && html.contains("仅编号") && html.contains("<svg"), "{html}");
-        let en = client.get(format!("{base}/?lang=en&date={DAY}")).header("cookie", &session).send().await.unwrap();
+        assert!(html.contains("东门") && html.contains("仅编号"), "{html}");
+        let daily = client.get(format!("{base}/daily?date={DAY}")).header("cookie", &session).send().await.unwrap();
+        assert!(daily.text().await.unwrap().contains("<svg"));
+        let en =
+            client.get(format!("{base}/daily?lang=en&date={DAY}")).header("cookie", &session).send().await.unwrap();
         assert!(en.text().await.unwrap().contains("Daily figures"));
+        let alerts = client.get(format!("{base}/alerts")).header("cookie", &session).send().await.unwrap();
+        assert_eq!(alerts.status(), 200);
         let tr = client.get(format!("{base}/trace?resident=1")).header("cookie", &session).send().await.unwrap();
         assert_eq!(tr.status(), 200);
         let api = client.get(&url).header("cookie", &session).send().await.unwrap();

@@ -293,7 +293,9 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
                     anyhow::anyhow!("cannot listen on {addr}: {e} (is another program using the port?)")
                 })?;
                 let local = listener.local_addr()?;
-                println!("district pages on http://{local}/ (log in with a `district user add` account)");
+                // First line, like the gate daemon's: scripts and tests read the port from it.
+                println!("gatepass district listening on http://{local}");
+                println!("log in with a `district user add` account");
                 web::serve(listener, state).await?;
                 anyhow::Ok(())
             })?;

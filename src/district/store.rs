@@ -114,6 +114,9 @@ pub struct GateRow {
     pub events: u64,
     pub quarantined: u64,
     pub quarantine_seq: u64,
+    /// The time of the newest event held (by seq): how fresh a gate's data
+    /// is, also for a gate only seen in carried files.
+    pub newest_event: Option<String>,
 }
 
 impl std::fmt::Debug for GateRow {
@@ -172,7 +175,8 @@ const GATE_COLS: &str = "g.id, g.name, g.community, g.gate_key, g.url, g.token, 
      g.chain_status, g.chain_detail, g.names_shared, g.added_at, g.last_contact, g.last_error, g.last_error_at, \
      (SELECT COUNT(*) FROM events e WHERE e.gate_id = g.id), \
      (SELECT COUNT(*) FROM quarantine q WHERE q.gate_id = g.id), \
-     (SELECT COALESCE(MAX(seq), 0) FROM quarantine q WHERE q.gate_id = g.id)";
+     (SELECT COALESCE(MAX(seq), 0) FROM quarantine q WHERE q.gate_id = g.id), \
+     (SELECT e.at FROM events e WHERE e.gate_id = g.id ORDER BY e.seq DESC LIMIT 1)";
 
 fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
     Ok(GateRow {
@@ -195,6 +199,7 @@ fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
         events: r.get(16)?,
         quarantined: r.get(17)?,
         quarantine_seq: r.get(18)?,
+        newest_event: r.get(19)?,
     })
 }
 

@@ -4,7 +4,8 @@
 //! Pages: gates with last contact and chain status (stale and broken gates
 //! highlighted), the day's figures with charts per gate and over time
 //! (inline SVG: the district office may have no internet), fever alerts,
-//! and the trace search. Logins are `district user add` accounts (argon2);
+//! and the trace search; no script, and the stylesheet is a file, under the
+//! gate pages' Content-Security-Policy. Logins are `district user add` accounts (argon2);
 //! a session is a random cookie, HttpOnly and SameSite=Strict, stored
 //! hashed. `GET /api/v1/report/daily?date=` answers a district token
 //! (`district token create`) or a session.
@@ -139,14 +140,19 @@ impl FromRequestParts<Shared> for ApiUser {
 
 pub fn app(state: Shared) -> Router {
     Router::new()
-        .route("/", get(dashboard))
+        .route("/", get(gates_page))
+        .route("/daily", get(daily_page))
+        .route("/alerts", get(alerts_page))
         .route("/trace", get(trace_page))
+        .route("/static/district.css", get(css))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/api/v1/health", get(|| async { Json(serde_json::json!({"ok": true, "role": "district"})) }))
         .route("/api/v1/report/daily", get(api_daily))
         .route("/api/v1/trace", get(api_trace))
         .route("/api/v1/gates", get(api_gates))
+        // the gate's pages' Content-Security-Policy and security headers
+        .layer(axum::middleware::map_response(crate::http::pages::page_headers))
         .with_state(state)
 }
 
@@ -215,25 +221,36 @@ async fn api_gates(_u: ApiUser, State(s): State<Shared>) -> Result<Response, Web
 pub struct LoginForm {
     pub name: String,
     pub password: String,
+    pub lang: Option<String>,
 }
 
 async fn login_page(Query(q): Query<LangQuery>) -> Html<String> {
-    let en = q.is_en();
+    Html(login_html(q.is_en(), false))
+}
+
+fn login_html(en: bool, failed: bool) -> String {
     let t = |zh: &'static str, e: &'static str| if en { e } else { zh };
-    Html(page(
-        en,
-        t("登录", "Log in"),
-        &format!(
-            "<form method=post action=/login class=login><label>{}<input name=name autofocus></label>\
-             <label>{}<input name=password type=password></label><button>{}</button></form>",
-            t("用户名", "Name"),
-            t("密码", "Password"),
-            t("登录", "Log in")
-        ),
-    ))
+    let (switch, label) = if en { ("zh", "中文") } else { ("en", "English") };
+    let mut b = format!("<main class=login><h1>{}</h1>", t("区县出入数据", "District gate data"));
+    if failed {
+        let _ = write!(b, "<p class=error role=alert>{}</p>", t("用户名或密码不对。", "Wrong name or password."));
+    }
+    let _ = write!(
+        b,
+        "<form method=post action=/login><input type=hidden name=lang value={}>\
+         <label>{}<input id=login-name name=name autocomplete=username required autofocus></label>\
+         <label>{}<input id=login-password name=password type=password autocomplete=current-password required></label>\
+         <button type=submit>{}</button></form><p><a href='/login?lang={switch}'>{label}</a></p></main>",
+        if en { "en" } else { "zh" },
+        t("用户名", "Name"),
+        t("密码", "Password"),
+        t("登录", "Log in")
+    );
+    page(en, t("登录 · 区县出入数据", "Log in · District gate data"), &b)
 }
 
 async fn login(State(s): State<Shared>, Form(f): Form<LoginForm>) -> Result<Response, WebError> {
+    let en = f.lang.as_deref() == Some("en");
     let user = lock(&s)?.user(f.name.trim())?;
     let ok = match &user {
         Some((role, hash)) => auth::verify_password(&f.password, hash) && role == "district",
@@ -243,21 +260,13 @@ async fn login(State(s): State<Shared>, Form(f): Form<LoginForm>) -> Result<Resp
         }
     };
     if !ok {
-        return Ok((
-            StatusCode::UNAUTHORIZED,
-            Html(page(
-                false,
-                "登录失败 Login failed",
-                "<p>用户名或密码不对。Wrong name or password. <a href=/login>↩</a></p>",
-            )),
-        )
-            .into_response());
+        return Ok((StatusCode::UNAUTHORIZED, Html(login_html(en, true))).into_response());
     }
     let token = auth::new_token();
     let expires = Utc::now().timestamp_millis() + SESSION_HOURS * 3_600_000;
     lock(&s)?.add_session(&auth::token_hash(&token), f.name.trim(), expires)?;
     let c = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", SESSION_HOURS * 3600);
-    Ok(([(header::SET_COOKIE, c)], Redirect::to("/")).into_response())
+    Ok(([(header::SET_COOKIE, c)], Redirect::to(if en { "/?lang=en" } else { "/" })).into_response())
 }
 
 async fn logout(State(s): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {
@@ -274,6 +283,8 @@ async fn logout(State(s): State<Shared>, headers: HeaderMap) -> Result<Response,
 pub struct LangQuery {
     pub lang: Option<String>,
     pub date: Option<String>,
+    /// Alerts: how many days back.
+    pub days: Option<u32>,
 }
 
 impl LangQuery {
@@ -297,16 +308,63 @@ pub fn esc(s: &str) -> String {
     o
 }
 
-const CSS: &str = "body{font-family:system-ui,'Noto Sans CJK SC',sans-serif;margin:1rem auto;max-width:72rem;padding:0 1rem;color:#222}\
-table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}\
-th{background:#f3f3f3}.broken{background:#fdd;font-weight:bold}.stale{background:#ffe9b3}.ok{color:#176f2c}\
-.note{color:#555;font-size:.9rem}nav{display:flex;gap:1rem;align-items:center}nav form{margin:0}\
-.login label{display:block;margin:.5rem 0}svg text{font-size:11px}";
+/// Percent-encodes a query value (community names are Chinese and may hold
+/// `&` or `#`).
+fn url_enc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            o.push(char::from(b));
+        } else {
+            let _ = write!(o, "%{b:02X}");
+        }
+    }
+    o
+}
+
+/// Served as a file: the pages' Content-Security-Policy (`style-src 'self'`)
+/// refuses inline styles.
+const CSS: &str = "*{box-sizing:border-box}\
+body{font-family:system-ui,'Noto Sans CJK SC','Noto Sans SC',sans-serif;margin:0;color:#222;background:#f7f7f5;font-size:15px;line-height:1.5}\
+header.top{display:flex;flex-wrap:wrap;gap:.3rem 1.4rem;align-items:center;padding:.55rem 1.5rem;background:#1f4e79;color:#fff}\
+header.top strong{font-size:1.05rem;margin-right:.6rem}\
+header.top a{color:#d6e4f2;text-decoration:none;padding:.15rem 0;border-bottom:2px solid transparent}\
+header.top a:hover{color:#fff}header.top a.here{color:#fff;border-bottom-color:#fff;font-weight:600}\
+header.top .right{margin-left:auto;display:flex;gap:1rem;align-items:center}\
+header.top .user{color:#b9cde2}header.top form{margin:0}\
+main{max-width:72rem;margin:0 auto;padding:.25rem 1.5rem 2rem}\
+h1{font-size:1.35rem;margin:1rem 0 .4rem}h2{font-size:1.05rem;margin:1.3rem 0 .3rem}\
+table{border-collapse:collapse;margin:.5rem 0 1rem;background:#fff}\
+td,th{border:1px solid #d5d5d5;padding:.3rem .7rem;text-align:left;white-space:nowrap;line-height:1.6rem;vertical-align:middle}\
+th{background:#e9eef3;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
+table.wide{width:100%}td.detail{white-space:normal;overflow-wrap:anywhere;min-width:9rem}tr.total td{font-weight:600;background:#f1f1f1}tr.broken td{background:#fde2e2}tr.stale td{background:#fff3d0}\
+.badge{display:inline-block;padding:0 .5rem;border-radius:.7rem;font-size:.85rem;border:1px solid}\
+.badge.ok{color:#176f2c;border-color:#8cc79c;background:#e8f6ec}\
+.badge.stale{color:#7a4f00;border-color:#e0b54a;background:#fff3d0}\
+.badge.broken{color:#fff;background:#b3261e;border-color:#b3261e;font-weight:600}\
+.badge.file{color:#444;background:#eee;border-color:#c8c8c8}\
+.hot{color:#b3261e;font-weight:600}.tag{font-size:.8rem;color:#777;margin-left:.35rem}\
+.note{color:#555;font-size:.9rem;max-width:62rem}.summary{margin:.3rem 0 .6rem}\
+.empty{padding:.9rem 1rem;background:#fff;border:1px dashed #b5b5b5;color:#555;max-width:62rem}\
+.error{color:#b3261e;font-weight:600}\
+form.bar{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;margin:.5rem 0}\
+input,button{font:inherit}button{padding:.15rem .8rem}\
+.charts{display:flex;flex-wrap:wrap;gap:1rem 1.5rem;align-items:flex-start}\
+figure{margin:.5rem 0;background:#fff;border:1px solid #ddd;padding:.5rem .75rem}\
+figcaption{font-weight:600;margin-bottom:.3rem}\
+svg text{font-size:12px;fill:#333}svg .sub{font-size:11px;fill:#777}svg .grid{stroke:#e3e3e3}svg .axis{stroke:#999}\
+main.login{max-width:22rem;margin:5rem auto;background:#fff;border:1px solid #ddd;padding:1rem 1.5rem}\
+.login label{display:block;margin:.8rem 0}.login input{display:block;width:100%;padding:.35rem;margin-top:.25rem}\
+.login button{padding:.35rem 1.6rem}";
+
+async fn css() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], CSS)
+}
 
 fn page(en: bool, title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang={}><head><meta charset=utf-8><meta name=viewport content='width=device-width,initial-scale=1'>\
-         <title>{}</title><style>{CSS}</style></head><body>{body}</body></html>",
+         <title>{}</title><link rel=stylesheet href=/static/district.css><link rel=icon href='data:,'></head><body>{body}</body></html>",
         if en { "en" } else { "zh-CN" },
         esc(title)
     )
@@ -318,19 +376,74 @@ fn local(at: &str, tz: chrono_tz::Tz) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
-fn nav(en: bool, user: &str, extra: &str) -> String {
+#[derive(Clone, Copy, PartialEq)]
+enum Tab {
+    Gates,
+    Daily,
+    Alerts,
+    Trace,
+}
+
+/// The page header: the four pages, the language switch (keeping `keep`,
+/// an encoded query tail), the user and the logout button.
+fn nav(en: bool, user: &str, here: Tab, keep: &str) -> String {
+    let l = if en { "en" } else { "zh" };
     let (switch, label) = if en { ("zh", "中文") } else { ("en", "English") };
-    format!(
-        "<nav><strong>{}</strong><a href='/?lang={l}'>{}</a><a href='/trace?lang={l}'>{}</a>\
-         <a href='?lang={switch}{extra}'>{label}</a><span class=note>{}</span>\
-         <form method=post action=/logout><button>{}</button></form></nav>",
-        if en { "District gate data" } else { "区县出入数据" },
-        if en { "Overview" } else { "总览" },
-        if en { "Trace a case" } else { "病例轨迹" },
+    let tabs = [
+        (Tab::Gates, "/", "门岗", "Gates"),
+        (Tab::Daily, "/daily", "每日数据", "Daily figures"),
+        (Tab::Alerts, "/alerts", "发热警报", "Fever alerts"),
+        (Tab::Trace, "/trace", "病例轨迹", "Trace a case"),
+    ];
+    let mut s =
+        format!("<header class=top><strong>{}</strong>", if en { "District gate data" } else { "区县出入数据" });
+    let mut path = "/";
+    for (tab, href, zh, e) in tabs {
+        if tab == here {
+            path = href;
+        }
+        let _ = write!(
+            s,
+            "<a href='{href}?lang={l}'{}>{}</a>",
+            if tab == here { " class=here aria-current=page" } else { "" },
+            if en { e } else { zh }
+        );
+    }
+    let _ = write!(
+        s,
+        "<span class=right><a href='{path}?lang={switch}{keep}'>{label}</a><span class=user>{}</span>\
+         <form method=post action=/logout><button>{}</button></form></span></header>",
         esc(user),
         if en { "Log out" } else { "退出" },
-        l = if en { "en" } else { "zh" },
-    )
+    );
+    s
+}
+
+fn decision_label(d: &str, en: bool) -> String {
+    let known = match d {
+        "allow" => Some(("通行", "allowed")),
+        "deny" => Some(("禁止", "denied")),
+        "refer" => Some(("留观", "referred")),
+        _ => None,
+    };
+    known.map_or_else(|| esc(d), |(zh, e)| (if en { e } else { zh }).to_string())
+}
+
+fn direction_label(d: Option<&str>, en: bool) -> String {
+    match (d, en) {
+        (Some("out"), false) => "出门".into(),
+        (Some("in"), false) => "进门".into(),
+        (Some(x), _) => esc(x),
+        (None, _) => "—".into(),
+    }
+}
+
+fn who(id: Option<u32>, name: Option<&str>, en: bool) -> String {
+    match (id, name) {
+        (Some(id), Some(n)) => format!("{id} {}", esc(n)),
+        (Some(id), None) => id.to_string(),
+        _ => (if en { "unknown" } else { "未识别" }).to_string(),
+    }
 }
 
 fn gate_state(g: &GateRow, now: DateTime<Utc>, stale_minutes: u32) -> &'static str {
@@ -352,85 +465,145 @@ fn gate_state(g: &GateRow, now: DateTime<Utc>, stale_minutes: u32) -> &'static s
     }
 }
 
-/// A chart series: Chinese label, English label, colour, the figure.
+/// A chart series: Chinese label, English label, colour, the figure. The
+/// labels are the table's column heads.
 type Series = (&'static str, &'static str, &'static str, fn(&Counts) -> u64);
 
-/// Grouped bars per gate: exits, entries, denied, fever.
-fn bars_svg(r: &report::DailyReport, en: bool) -> String {
-    let series: [Series; 4] = [
-        ("出", "exits", "#2b7bb9", |c| c.exits),
-        ("进", "entries", "#3a9d5d", |c| c.entries),
-        ("拒", "denied", "#c0392b", |c| c.denied),
-        ("热", "fever", "#e67e22", |c| c.fever),
-    ];
-    let max = r.gates.iter().flat_map(|g| series.iter().map(|s| (s.3)(&g.counts))).max().unwrap_or(0).max(1);
-    let group_w = 4 * 18 + 24;
-    let w = (r.gates.len().max(1) * group_w + 40) as u32;
-    let h = 180u32;
-    let mut s = format!("<svg width={w} height={} role=img aria-label='daily figures per gate'>", h + 40);
-    for (gi, g) in r.gates.iter().enumerate() {
-        let x0 = 30 + gi * group_w;
-        for (si, (zh, e, colour, f)) in series.iter().enumerate() {
-            let v = f(&g.counts);
-            let bh = (v as f64 / max as f64 * h as f64) as u32;
-            let _ = write!(
-                s,
-                "<rect x={} y={} width=16 height={bh} fill='{colour}'><title>{} {}: {v}</title></rect>",
-                x0 + si * 18,
-                h - bh,
-                esc(&g.gate),
-                if en { *e } else { *zh }
-            );
-            let _ = write!(s, "<text x={} y={}>{v}</text>", x0 + si * 18 + 3, h.saturating_sub(bh + 2).max(10));
-        }
-        let _ = write!(s, "<text x={x0} y={}>{}</text>", h + 16, esc(&g.gate));
+fn series() -> [Series; 4] {
+    [
+        ("外出", "Exits", "#2b7bb9", |c| c.exits),
+        ("返回", "Entries", "#3a9d5d", |c| c.entries),
+        ("拒绝外出", "Denied exits", "#c0392b", |c| c.denied),
+        ("发热", "Fever", "#e67e22", |c| c.fever),
+    ]
+}
+
+/// The y axis of a count chart: a step of 1, 2 or 5 times a power of ten
+/// (about four steps) and the axis top, a whole number of steps.
+fn y_axis(max: u64) -> (u64, u64) {
+    let max = max.max(1);
+    let raw = max.div_ceil(4);
+    let mut p = 1;
+    while p * 10 <= raw {
+        p *= 10;
     }
-    let mut lx = 30;
-    for (zh, e, colour, _) in series {
+    let step = [p, 2 * p, 5 * p, 10 * p].into_iter().find(|s| *s >= raw).unwrap_or(raw);
+    (step, step * max.div_ceil(step))
+}
+
+const CHART_TOP: u32 = 42;
+const CHART_LEFT: u32 = 40;
+const PLOT_H: u32 = 170;
+
+/// Legend, horizontal grid lines and y labels; returns the opening of the
+/// svg and the y of a value.
+fn chart_frame(w: u32, h: u32, label: &str, en: bool, max: u64) -> (String, impl Fn(u64) -> f64) {
+    let (step, top) = y_axis(max);
+    let y = move |v: u64| f64::from(CHART_TOP) + f64::from(PLOT_H) * (1.0 - v as f64 / top as f64);
+    let mut s = format!("<svg width={w} height={h} viewBox='0 0 {w} {h}' role=img aria-label='{}'>", esc(label));
+    let mut lx = CHART_LEFT;
+    for (zh, e, colour, _) in series() {
+        let text = if en { e } else { zh };
+        let _ =
+            write!(s, "<rect x={lx} y=6 width=12 height=12 fill='{colour}'/><text x={} y=16>{text}</text>", lx + 16);
+        lx += 24 + 13 * text.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum::<u32>() / 2 + 16;
+    }
+    let mut v = 0;
+    while v <= top {
         let _ = write!(
             s,
-            "<rect x={lx} y={} width=10 height=10 fill='{colour}'/><text x={} y={}>{}</text>",
-            h + 26,
-            lx + 13,
-            h + 35,
-            if en { e } else { zh }
+            "<line class=grid x1={CHART_LEFT} x2={} y1='{y:.1}' y2='{y:.1}'/><text x={} y={:.1} text-anchor=end>{v}</text>",
+            w - 8,
+            CHART_LEFT - 6,
+            y(v) + 4.0,
+            y = y(v)
         );
-        lx += 70;
+        v += step;
+    }
+    let _ = write!(s, "<line class=axis x1={CHART_LEFT} x2={} y1='{b}' y2='{b}'/>", w - 8, b = CHART_TOP + PLOT_H);
+    (s, y)
+}
+
+/// Grouped bars per gate, in the table's columns and order.
+fn bars_svg(r: &report::DailyReport, en: bool) -> String {
+    const BAR: u32 = 20;
+    const GROUP: u32 = 4 * BAR + 40;
+    let max = r.gates.iter().flat_map(|g| series().map(|s| (s.3)(&g.counts))).max().unwrap_or(0);
+    let w = (CHART_LEFT + 8 + r.gates.len() as u32 * GROUP).max(400);
+    let h = CHART_TOP + PLOT_H + 40;
+    let (mut s, y) = chart_frame(w, h, if en { "daily figures per gate" } else { "各门岗当日数据" }, en, max);
+    for (gi, g) in r.gates.iter().enumerate() {
+        let x0 = CHART_LEFT + 20 + gi as u32 * GROUP;
+        for (si, (zh, e, colour, f)) in series().iter().enumerate() {
+            let v = f(&g.counts);
+            let x = x0 + si as u32 * BAR;
+            let top = y(v);
+            let _ = write!(
+                s,
+                "<rect x={x} y={top:.1} width={} height={:.1} fill='{colour}'><title>{} {}: {v}</title></rect>\
+                 <text x={} y={:.1} text-anchor=middle>{v}</text>",
+                BAR - 2,
+                f64::from(CHART_TOP + PLOT_H) - top,
+                esc(&g.gate),
+                if en { *e } else { *zh },
+                x + BAR / 2 - 1,
+                top - 4.0
+            );
+        }
+        let mid = x0 + 2 * BAR;
+        let _ = write!(
+            s,
+            "<text x={mid} y={} text-anchor=middle>{}</text><text class=sub x={mid} y={} text-anchor=middle>{}</text>",
+            CHART_TOP + PLOT_H + 17,
+            esc(&g.gate),
+            CHART_TOP + PLOT_H + 32,
+            esc(&g.community)
+        );
     }
     s.push_str("</svg>");
     s
 }
 
-/// Daily totals over the last days, exits/entries/fever as lines.
-fn line_svg(series: &[(chrono::NaiveDate, Counts)], en: bool) -> String {
-    let w = 640u32;
-    let h = 160u32;
-    let max = series.iter().map(|(_, c)| c.exits.max(c.entries).max(c.fever)).max().unwrap_or(0).max(1);
-    let n = series.len().max(2) - 1;
-    let x = |i: usize| 30.0 + i as f64 * (f64::from(w) - 50.0) / n as f64;
-    let y = |v: u64| 10.0 + f64::from(h) * (1.0 - v as f64 / max as f64);
-    let mut s = format!("<svg width={w} height={} role=img aria-label='daily totals over time'>", h + 40);
-    let lines: [Series; 3] = [
-        ("出", "exits", "#2b7bb9", |c| c.exits),
-        ("进", "entries", "#3a9d5d", |c| c.entries),
-        ("发热", "fever", "#e67e22", |c| c.fever),
-    ];
-    for (li, (zh, e, colour, f)) in lines.iter().enumerate() {
-        let pts: Vec<String> =
-            series.iter().enumerate().map(|(i, (_, c))| format!("{:.1},{:.1}", x(i), y(f(c)))).collect();
-        let _ = write!(s, "<polyline fill=none stroke='{colour}' stroke-width=2 points='{}'/>", pts.join(" "));
-        let _ = write!(s, "<text x={} y={} fill='{colour}'>{}</text>", 30 + li * 80, h + 36, if en { *e } else { *zh });
-    }
-    for (i, (d, _)) in series.iter().enumerate() {
-        if i % 2 == 0 || i + 1 == series.len() {
-            let _ = write!(s, "<text x={:.0} y={}>{}</text>", x(i) - 14.0, h + 22, d.format("%m-%d"));
+/// The district's daily totals over the last days, one line per figure.
+fn line_svg(days: &[(chrono::NaiveDate, Counts)], en: bool) -> String {
+    let w = 540u32;
+    let h = CHART_TOP + PLOT_H + 28;
+    let max = days.iter().flat_map(|(_, c)| series().map(|s| (s.3)(c))).max().unwrap_or(0);
+    let (mut s, y) = chart_frame(w, h, if en { "daily totals over time" } else { "每日合计走势" }, en, max);
+    let n = days.len().max(2) - 1;
+    let x = |i: usize| f64::from(CHART_LEFT + 12) + i as f64 * f64::from(w - CHART_LEFT - 32) / n as f64;
+    for (i, (d, _)) in days.iter().enumerate() {
+        // every other day, counted back from the last so that it is labelled
+        if (days.len() - 1 - i) % 2 == 0 {
+            let _ = write!(
+                s,
+                "<text x={:.1} y={} text-anchor=middle>{}</text>",
+                x(i),
+                CHART_TOP + PLOT_H + 17,
+                d.format("%m-%d")
+            );
         }
     }
-    let _ = write!(s, "<text x=2 y=14>{max}</text><text x=2 y={}>0</text></svg>", h + 10);
+    for (zh, e, colour, f) in series() {
+        let pts: Vec<String> =
+            days.iter().enumerate().map(|(i, (_, c))| format!("{:.1},{:.1}", x(i), y(f(c)))).collect();
+        let _ = write!(s, "<polyline fill=none stroke='{colour}' stroke-width=2 points='{}'/>", pts.join(" "));
+        for (i, (d, c)) in days.iter().enumerate() {
+            let _ = write!(
+                s,
+                "<circle cx={:.1} cy={:.1} r=2.5 fill='{colour}'><title>{d} {}: {}</title></circle>",
+                x(i),
+                y(f(c)),
+                if en { e } else { zh },
+                f(c)
+            );
+        }
+    }
+    s.push_str("</svg>");
     s
 }
 
-async fn dashboard(
+async fn gates_page(
     PageUser(user): PageUser,
     State(s): State<Shared>,
     Query(q): Query<LangQuery>,
@@ -440,88 +613,146 @@ async fn dashboard(
     let cfg = &s.config;
     let tz = cfg.timezone().unwrap_or(chrono_tz::Asia::Shanghai);
     let now = Utc::now();
-    let date = report::parse_date(q.date.as_deref().unwrap_or("today"), tz, now)?;
-    let store = lock(&s)?;
-    let gates = store.gates()?;
-    let daily = report::daily(&store, cfg, date)?;
-    let over_time = report::series(&store, cfg, date, 14)?;
-    let alerts: Vec<_> = store
-        .facts_between((now - chrono::Duration::days(3)).timestamp_millis(), now.timestamp_millis() + 1)?
-        .into_iter()
-        .filter(|e| e.fever_reason || e.temperature_c.is_some_and(|t| t >= cfg.district.fever_c))
-        .collect();
-    drop(store);
+    let gates = lock(&s)?.gates()?;
 
-    let mut b = nav(en, &user, &format!("&date={date}"));
-    let _ = write!(b, "<h2>{}</h2>", t("门岗", "Gates"));
-    b.push_str(&format!(
-        "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+    let mut b = nav(en, &user, Tab::Gates, "");
+    let _ = write!(b, "<main><h1>{}</h1>", t("门岗", "Gates"));
+    if gates.is_empty() {
+        let _ = write!(
+            b,
+            "<p class=empty>{}</p></main>",
+            t(
+                "还没有门岗。联网的门岗用 gatepass district add-gate 登记；不联网的门岗，把 gatepass events export 导出的文件用 gatepass district import 导入。",
+                "No gates yet. Register a networked gate with gatepass district add-gate; for a gate without network, import its gatepass events export file with gatepass district import."
+            )
+        );
+        return Ok(Html(page(en, t("门岗 · 区县出入数据", "Gates · District gate data"), &b)));
+    }
+    let states: Vec<&str> = gates.iter().map(|g| gate_state(g, now, cfg.district.stale_minutes)).collect();
+    let count = |k: &str| states.iter().filter(|s| **s == k).count();
+    let _ = write!(
+        b,
+        "<p class=summary>{} {}{} {} {} · {} {} · {} {} · {} {}</p>",
+        gates.len(),
+        t("个门岗", "gates"),
+        t("：", ":"),
+        t("正常", "ok"),
+        count("ok"),
+        t("失联", "stale"),
+        count("stale"),
+        t("链断裂", "chain broken"),
+        count("broken"),
+        t("文件导入", "by file"),
+        count("file"),
+    );
+    let _ = write!(
+        b,
+        "<table class=wide><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class=n>{}</th><th class=n>{}</th><th>{}</th><th>{}</th></tr>",
         t("门岗", "Gate"),
         t("社区", "Community"),
         t("状态", "Status"),
         t("最近联系", "Last contact"),
+        t("最新事件", "Newest event"),
         t("已收事件", "Events"),
         t("隔离事件", "Quarantined"),
         t("姓名", "Names"),
         t("说明", "Detail"),
-    ));
-    for g in &gates {
-        let state = gate_state(g, now, cfg.district.stale_minutes);
-        let label = match (state, en) {
-            ("broken", false) => "链断裂",
-            ("broken", true) => "CHAIN BROKEN",
-            ("stale", false) => "失联",
-            ("stale", true) => "stale",
-            ("file", false) => "文件导入",
-            ("file", true) => "by file",
-            (_, false) => "正常",
-            (_, true) => "ok",
+    );
+    for (g, state) in gates.iter().zip(&states) {
+        let label = match *state {
+            "broken" => t("链断裂", "CHAIN BROKEN"),
+            "stale" => t("失联", "stale"),
+            "file" => t("文件导入", "by file"),
+            _ => t("正常", "ok"),
         };
-        let detail = g.chain_detail.clone().or_else(|| g.last_error.clone()).unwrap_or_default();
+        let contact = match (&g.last_contact, &g.url) {
+            (Some(c), _) => local(c, tz),
+            (None, None) => t("—（不联网）", "— (no network)").to_string(),
+            (None, Some(_)) => t("从未", "never").to_string(),
+        };
+        let detail = match (&g.chain_detail, &g.last_error) {
+            (Some(d), _) => esc(d),
+            (None, Some(e)) => format!(
+                "{}{}",
+                g.last_error_at.as_deref().map(|a| format!("{} ", local(a, tz))).unwrap_or_default(),
+                esc(e)
+            ),
+            (None, None) => String::new(),
+        };
         let _ = write!(
             b,
-            "<tr class={state}><td>{}</td><td>{}</td><td>{label}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class={state}><td>{}</td><td>{}</td><td><span class='badge {state}'>{label}</span></td><td>{contact}</td>\
+             <td>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td><td class=detail>{detail}</td></tr>",
             esc(&g.name),
             esc(&g.community),
-            g.last_contact.as_deref().map(|c| local(c, tz)).unwrap_or_else(|| "—".into()),
+            g.newest_event.as_deref().map(|c| local(c, tz)).unwrap_or_else(|| "—".into()),
             g.events,
             g.quarantined,
             if g.names_shared { t("共享姓名", "shared") } else { t("仅编号", "ids only") },
-            esc(&detail)
         );
     }
     b.push_str("</table>");
     let _ = write!(
         b,
-        "<p class=note>{}</p>",
+        "<p class=note>{} {}</p><p class=note>{}</p>",
+        if en {
+            format!("A networked gate not heard from for {} minutes is marked stale.", cfg.district.stale_minutes)
+        } else {
+            format!("联网门岗超过 {} 分钟没有联系即标为失联。", cfg.district.stale_minutes)
+        },
+        t(
+            "“最新事件”是收到的最后一条记录的时间，不联网的门岗看它就知道数据新不新。",
+            "Newest event is the time of the last record held: for a gate without network it shows how fresh its data is."
+        ),
         t(
             "数据最小化：门岗只交编号（居民号、户号）；只有社区设置 share_names = true 的门岗才交姓名（见“姓名”列）。链断裂的门岗，其新事件单独隔离，不计入统计。",
             "Data minimisation: gates hand over resident and household numbers only; names only where the community set share_names = true (see the Names column). A gate with a broken chain has its new events kept apart and not counted."
         )
     );
+    b.push_str("</main>");
+    Ok(Html(page(en, t("门岗 · 区县出入数据", "Gates · District gate data"), &b)))
+}
 
+async fn daily_page(
+    PageUser(user): PageUser,
+    State(s): State<Shared>,
+    Query(q): Query<LangQuery>,
+) -> Result<Html<String>, WebError> {
+    let en = q.is_en();
+    let t = |zh: &'static str, e: &'static str| if en { e } else { zh };
+    let cfg = &s.config;
+    let tz = cfg.timezone().unwrap_or(chrono_tz::Asia::Shanghai);
+    let date = report::parse_date(q.date.as_deref().unwrap_or("today"), tz, Utc::now())?;
+    let store = lock(&s)?;
+    let daily = report::daily(&store, cfg, date)?;
+    let over_time = report::series(&store, cfg, date, 14)?;
+    drop(store);
+
+    let mut b = nav(en, &user, Tab::Daily, &format!("&date={date}"));
     let _ = write!(
         b,
-        "<h2>{} {date}</h2><form method=get><input type=hidden name=lang value={}><input type=date name=date value={date}> <button>{}</button> \
-         <a href='/api/v1/report/daily?date={date}&format=csv'>CSV</a> <a href='/api/v1/report/daily?date={date}&format=dhis2'>DHIS2</a></form>",
+        "<main><h1>{} {date}</h1><form method=get class=bar><input type=hidden name=lang value={}>\
+         <label>{} <input type=date name=date value={date} required></label><button>{}</button>\
+         <a href='/api/v1/report/daily?date={date}&format=csv'>{}</a>\
+         <a href='/api/v1/report/daily?date={date}&format=dhis2'>DHIS2 JSON</a></form>",
         t("每日数据", "Daily figures"),
         if en { "en" } else { "zh" },
-        t("查看", "Show")
+        t("日期", "Date"),
+        t("查看", "Show"),
+        t("下载 CSV", "Download CSV"),
     );
-    let _ = write!(
-        b,
-        "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-        t("门岗", "Gate"),
-        t("社区", "Community"),
-        t("外出", "Exits"),
-        t("返回", "Entries"),
-        t("拒绝外出", "Denied exits"),
-        t("发热", "Fever"),
-        t("超时未归", "Overdue")
-    );
-    let row = |gate: &str, comm: &str, c: &Counts| {
+    if daily.gates.is_empty() {
+        let _ = write!(b, "<p class=empty>{}</p></main>", t("还没有门岗，没有数据。", "No gates yet, so no figures."));
+        return Ok(Html(page(en, t("每日数据 · 区县出入数据", "Daily figures · District gate data"), &b)));
+    }
+    let _ = write!(b, "<table><tr><th>{}</th><th>{}</th>", t("门岗", "Gate"), t("社区", "Community"));
+    for (zh, e, _, _) in series() {
+        let _ = write!(b, "<th class=n>{}</th>", if en { e } else { zh });
+    }
+    let _ = write!(b, "<th class=n>{}</th></tr>", t("超时未归", "Overdue"));
+    let row = |class: &str, gate: &str, comm: &str, c: &Counts| {
         format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr{class}><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
             esc(gate),
             esc(comm),
             c.exits,
@@ -532,52 +763,132 @@ async fn dashboard(
         )
     };
     for g in &daily.gates {
-        b.push_str(&row(&g.gate, &g.community, &g.counts));
+        b.push_str(&row("", &g.gate, &g.community, &g.counts));
     }
-    b.push_str(&row(t("合计", "Total"), "", &daily.total));
+    b.push_str(&row(" class=total", t("合计", "Total"), "", &daily.total));
     b.push_str("</table>");
-    b.push_str(&bars_svg(&daily, en));
-    let _ = write!(b, "<h3>{}</h3>{}", t("近14天合计", "Totals, last 14 days"), line_svg(&over_time, en));
+    let _ = write!(
+        b,
+        "<div class=charts><figure><figcaption>{} {date}</figcaption>{}</figure>\
+         <figure><figcaption>{}</figcaption>{}</figure></div>",
+        t("各门岗", "Per gate,"),
+        bars_svg(&daily, en),
+        if en {
+            format!("District totals, 14 days to {date}")
+        } else {
+            format!("全区合计，截至 {date} 的14天")
+        },
+        line_svg(&over_time, en)
+    );
+    let _ = write!(
+        b,
+        "<p class=note>{}</p></main>",
+        if en {
+            format!(
+                "Counted by each event's own time, local day ({tz}). Exits and entries: allowed crossings. Denied exits: refused on the way out. Fever: {:.1} °C or over, or the gate's fever reason; a fever on the way back is counted as fever, not as an entry. Overdue: came back after the outing limit.",
+                cfg.district.fever_c
+            )
+        } else {
+            format!(
+                "按每条记录自身的时间计入当地日期（{tz}）。外出、返回：放行的通行；拒绝外出：出门被拒；发热：体温 ≥ {:.1} °C 或门岗判定发热，发热返回计为发热、不计返回；超时未归：超过外出时限才返回。",
+                cfg.district.fever_c
+            )
+        }
+    );
+    Ok(Html(page(en, t("每日数据 · 区县出入数据", "Daily figures · District gate data"), &b)))
+}
 
-    let _ = write!(b, "<h2>{}</h2>", t("发热警报（近3天）", "Fever alerts (last 3 days)"));
+async fn alerts_page(
+    PageUser(user): PageUser,
+    State(s): State<Shared>,
+    Query(q): Query<LangQuery>,
+) -> Result<Html<String>, WebError> {
+    let en = q.is_en();
+    let t = |zh: &'static str, e: &'static str| if en { e } else { zh };
+    let cfg = &s.config;
+    let tz = cfg.timezone().unwrap_or(chrono_tz::Asia::Shanghai);
+    let now = Utc::now();
+    let days = q.days.unwrap_or(3).clamp(1, 31);
+    let store = lock(&s)?;
+    let gates = store.gates()?;
+    let alerts: Vec<_> = store
+        .facts_between((now - chrono::Duration::days(i64::from(days))).timestamp_millis(), now.timestamp_millis() + 1)?
+        .into_iter()
+        .filter(|e| e.fever_reason || e.temperature_c.is_some_and(|t| t >= cfg.district.fever_c))
+        .collect();
+    drop(store);
+
+    let l = if en { "en" } else { "zh" };
+    let mut b = nav(en, &user, Tab::Alerts, &format!("&days={days}"));
+    let _ = write!(
+        b,
+        "<main><h1>{}</h1><form method=get class=bar><input type=hidden name=lang value={l}>\
+         <label>{} <input name=days type=number min=1 max=31 value={days}></label><button>{}</button></form>\
+         <p class=note>{}</p>",
+        t("发热警报", "Fever alerts"),
+        t("最近天数", "Last days"),
+        t("查看", "Show"),
+        if en {
+            format!(
+                "Crossings of the last {days} days with {:.1} °C or over, or the gate's fever reason; newest first. The resident number opens their trace.",
+                cfg.district.fever_c
+            )
+        } else {
+            format!(
+                "近 {days} 天体温 ≥ {:.1} °C 或门岗判定发热的通行记录，最新的在前。点居民号查看其轨迹。",
+                cfg.district.fever_c
+            )
+        }
+    );
     if alerts.is_empty() {
-        let _ = write!(b, "<p>{}</p>", t("无", "None"));
-    } else {
-        let names: std::collections::HashMap<i64, (&str, &str)> =
-            gates.iter().map(|g| (g.id, (g.name.as_str(), g.community.as_str()))).collect();
         let _ = write!(
             b,
-            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>°C</th><th>{}</th></tr>",
-            t("时间", "Time"),
-            t("门岗", "Gate"),
-            t("居民号", "Resident"),
-            t("户号", "Household"),
-            t("结果", "Decision")
+            "<p class=empty>{}</p></main>",
+            if en {
+                format!("No fever in the last {days} days.")
+            } else {
+                format!("近 {days} 天没有发热记录。")
+            }
         );
-        for e in alerts.iter().rev() {
-            let (g, c) = names.get(&e.gate_id).copied().unwrap_or(("?", "?"));
-            let who = match (&e.resident_id, &e.resident_name) {
-                (Some(id), Some(n)) => format!("{id} {}", esc(n)),
-                (Some(id), None) => id.to_string(),
-                _ => "—".into(),
-            };
-            let _ = write!(
-                b,
-                "<tr class=broken><td>{}</td><td>{} ({})</td><td><a href='/trace?resident={}&community={}&lang={}'>{who}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                local(&e.at, tz),
-                esc(g),
-                esc(c),
-                e.resident_id.map(|i| i.to_string()).unwrap_or_default(),
-                esc(c),
-                if en { "en" } else { "zh" },
-                esc(e.household.as_deref().unwrap_or("")),
-                e.temperature_c.map(|t| format!("{t:.1}")).unwrap_or_default(),
-                esc(&e.decision)
-            );
-        }
-        b.push_str("</table>");
+        return Ok(Html(page(en, t("发热警报 · 区县出入数据", "Fever alerts · District gate data"), &b)));
     }
-    Ok(Html(page(en, t("区县出入数据", "District gate data"), &b)))
+    let names: std::collections::HashMap<i64, (&str, &str)> =
+        gates.iter().map(|g| (g.id, (g.name.as_str(), g.community.as_str()))).collect();
+    let _ = write!(
+        b,
+        "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class=n>°C</th><th>{}</th></tr>",
+        t("时间", "Time"),
+        t("门岗", "Gate"),
+        t("社区", "Community"),
+        t("居民号", "Resident"),
+        t("户号", "Household"),
+        t("方向", "Direction"),
+        t("结果", "Decision")
+    );
+    for e in alerts.iter().rev() {
+        let (g, c) = names.get(&e.gate_id).copied().unwrap_or(("?", "?"));
+        let person = match e.resident_id {
+            Some(id) => format!(
+                "<a href='/trace?resident={id}&community={}&lang={l}'>{}</a>",
+                url_enc(c),
+                who(Some(id), e.resident_name.as_deref(), en)
+            ),
+            None => who(None, None, en),
+        };
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{person}</td><td>{}</td><td>{}</td><td class='n hot'>{}</td><td>{}</td></tr>",
+            local(&e.at, tz),
+            esc(g),
+            esc(c),
+            esc(e.household.as_deref().unwrap_or("")),
+            direction_label(e.direction.as_deref(), en),
+            e.temperature_c.map(|t| format!("{t:.1}")).unwrap_or_else(|| "—".into()),
+            decision_label(&e.decision, en)
+        );
+    }
+    b.push_str("</table></main>");
+    Ok(Html(page(en, t("发热警报 · 区县出入数据", "Fever alerts · District gate data"), &b)))
 }
 
 async fn trace_page(
@@ -587,81 +898,163 @@ async fn trace_page(
 ) -> Result<Html<String>, WebError> {
     let en = q.lang.as_deref() == Some("en");
     let t = |zh: &'static str, e: &'static str| if en { e } else { zh };
+    let l = if en { "en" } else { "zh" };
     let tz = s.config.timezone().unwrap_or(chrono_tz::Asia::Shanghai);
-    let mut b = nav(en, &user, "");
+    let resident = q.resident.as_deref().unwrap_or("").trim();
+    let community = q.community.as_deref().unwrap_or("").trim();
+    let days = q.days.unwrap_or(14);
+    let keep = if resident.is_empty() {
+        String::new()
+    } else {
+        format!("&resident={}&community={}&days={days}", url_enc(resident), url_enc(community))
+    };
+    let mut b = nav(en, &user, Tab::Trace, &keep);
     let _ = write!(
         b,
-        "<h2>{}</h2><form method=get><input type=hidden name=lang value={}>\
-         <label>{} <input name=resident value='{}' inputmode=numeric required></label> \
-         <label>{} <input name=community value='{}'></label> \
-         <label>{} <input name=days type=number min=1 max=366 value={}></label> <button>{}</button></form>",
+        "<main><h1>{}</h1><form method=get class=bar><input type=hidden name=lang value={l}>\
+         <label>{} <input name=resident value='{}' inputmode=numeric required></label>\
+         <label>{} <input name=community value='{}'></label>\
+         <label>{} <input name=days type=number min=1 max=366 value={days}></label><button>{}</button></form>",
         t("病例轨迹", "Trace a case"),
-        if en { "en" } else { "zh" },
         t("居民号", "Resident number"),
-        esc(q.resident.as_deref().unwrap_or("")),
+        esc(resident),
         t("社区（可选）", "Community (optional)"),
-        esc(q.community.as_deref().unwrap_or("")),
+        esc(community),
         t("天数", "Days"),
-        q.days.unwrap_or(14),
         t("查询", "Search")
     );
-    if let Some(tr) = run_trace(&s, &q)? {
+    let tr = match run_trace(&s, &q) {
+        Err(WebError::BadRequest(_)) => {
+            let _ = write!(
+                b,
+                "<p class=error role=alert>{}</p></main>",
+                t(
+                    "居民号只能是数字，如 10000017（见门岗记录或通行证）。",
+                    "The resident number is digits only, e.g. 10000017 (as on the gate's records or the pass)."
+                )
+            );
+            return Ok(Html(page(en, t("病例轨迹 · 区县出入数据", "Trace a case · District gate data"), &b)));
+        }
+        r => r?,
+    };
+    let Some(tr) = tr else {
         let _ = write!(
             b,
-            "<p>{} {} · ±{} {} · {} {}</p>",
-            tr.crossings.len(),
-            t("次通行", "crossings"),
-            tr.window_minutes,
-            t("分钟", "minutes"),
-            tr.distinct_contacts,
-            t("名接触者", "people crossed the same gate within the window")
+            "<p class=note>{}</p></main>",
+            t(
+                "输入居民号，查看此人在所选天数内每次通过哪个门岗，以及前后时段内还有谁通过同一门岗。",
+                "Enter a resident number to see every gate crossing in the chosen days, and who else crossed the same gate around each one."
+            )
         );
-        for c in &tr.crossings {
-            let _ = write!(
-                b,
-                "<h3>{} {} ({}) — {} {} {}</h3>",
-                local(&c.at, tz),
-                esc(&c.gate),
-                esc(&c.community),
-                esc(c.direction.as_deref().unwrap_or("")),
-                esc(&c.decision),
-                c.temperature_c.map(|t| format!("{t:.1}°C")).unwrap_or_default()
-            );
-            if c.contacts.is_empty() {
-                let _ =
-                    write!(b, "<p class=note>{}</p>", t("窗口内无他人通行", "nobody else crossed within the window"));
-                continue;
+        return Ok(Html(page(en, t("病例轨迹 · 区县出入数据", "Trace a case · District gate data"), &b)));
+    };
+    let period = format!("{} – {}", local(&tr.from, tz), local(&tr.until, tz));
+    if tr.crossings.is_empty() {
+        let _ = write!(
+            b,
+            "<p class=empty>{}</p></main>",
+            if en {
+                format!("No crossings of resident {} between {period}.", tr.resident_id)
+            } else {
+                format!("居民号 {} 在 {period} 之间没有通行记录。", tr.resident_id)
             }
-            let _ = write!(
-                b,
-                "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-                t("时间", "Time"),
-                t("相差分钟", "Minutes apart"),
-                t("居民号", "Resident"),
-                t("户号", "Household"),
-                t("方向", "Direction"),
-                t("结果", "Decision")
-            );
-            for k in &c.contacts {
-                let who = match (&k.resident_id, &k.resident_name) {
-                    (Some(id), Some(n)) => format!("{id} {}", esc(n)),
-                    (Some(id), None) => id.to_string(),
-                    _ => t("未识别", "unknown").to_string(),
-                };
-                let _ = write!(
-                    b,
-                    "<tr><td>{}</td><td>{:+.1}</td><td>{who}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    local(&k.at, tz),
-                    k.minutes_apart,
-                    esc(k.household.as_deref().unwrap_or("")),
-                    esc(k.direction.as_deref().unwrap_or("")),
-                    esc(&k.decision)
-                );
-            }
-            b.push_str("</table>");
-        }
+        );
+        return Ok(Html(page(en, t("病例轨迹 · 区县出入数据", "Trace a case · District gate data"), &b)));
     }
-    Ok(Html(page(en, t("病例轨迹", "Trace a case"), &b)))
+    let _ = write!(
+        b,
+        "<p class=summary>{}</p>",
+        if en {
+            format!(
+                "Resident {}, {period}: {} crossings; {} other people crossed the same gate within ±{} minutes.",
+                tr.resident_id,
+                tr.crossings.len(),
+                tr.distinct_contacts,
+                tr.window_minutes
+            )
+        } else {
+            format!(
+                "居民号 {}，{period}：通行 {} 次；前后 {} 分钟内另有 {} 人通过同一门岗。",
+                tr.resident_id,
+                tr.crossings.len(),
+                tr.window_minutes,
+                tr.distinct_contacts
+            )
+        }
+    );
+    let _ = write!(
+        b,
+        "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class=n>°C</th><th class=n>{}</th></tr>",
+        t("时间", "Time"),
+        t("门岗", "Gate"),
+        t("社区", "Community"),
+        t("方向", "Direction"),
+        t("结果", "Decision"),
+        t("同时段他人", "Others around")
+    );
+    let fever_c = s.config.district.fever_c;
+    for c in &tr.crossings {
+        let _ = write!(
+            b,
+            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class='n{}'>{}</td><td class=n>{}</td></tr>",
+            local(&c.at, tz),
+            if c.backfilled { format!("<span class=tag>{}</span>", t("补录", "backfilled")) } else { String::new() },
+            esc(&c.gate),
+            esc(&c.community),
+            direction_label(c.direction.as_deref(), en),
+            decision_label(&c.decision, en),
+            if c.temperature_c.is_some_and(|v| v >= fever_c) { " hot" } else { "" },
+            c.temperature_c.map(|v| format!("{v:.1}")).unwrap_or_else(|| "—".into()),
+            c.contacts.len()
+        );
+    }
+    b.push_str("</table>");
+    for c in tr.crossings.iter().filter(|c| !c.contacts.is_empty()) {
+        let _ = write!(
+            b,
+            "<h2>{} {} {} — {}</h2>",
+            local(&c.at, tz),
+            esc(&c.gate),
+            direction_label(c.direction.as_deref(), en),
+            if en {
+                format!("who else crossed within ±{} minutes", tr.window_minutes)
+            } else {
+                format!("前后 {} 分钟内通过的人", tr.window_minutes)
+            }
+        );
+        let _ = write!(
+            b,
+            "<table><tr><th>{}</th><th class=n>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            t("时间", "Time"),
+            t("相差分钟", "Minutes apart"),
+            t("居民号", "Resident"),
+            t("户号", "Household"),
+            t("方向", "Direction"),
+            t("结果", "Decision")
+        );
+        for k in &c.contacts {
+            let person = match k.resident_id {
+                Some(id) => format!(
+                    "<a href='/trace?resident={id}&community={}&lang={l}'>{}</a>",
+                    url_enc(&c.community),
+                    who(Some(id), k.resident_name.as_deref(), en)
+                ),
+                None => who(None, None, en),
+            };
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td class=n>{:+.1}</td><td>{person}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                local(&k.at, tz),
+                k.minutes_apart,
+                esc(k.household.as_deref().unwrap_or("")),
+                direction_label(k.direction.as_deref(), en),
+                decision_label(&k.decision, en)
+            );
+        }
+        b.push_str("</table>");
+    }
+    b.push_str("</main>");
+    Ok(Html(page(en, t("病例轨迹 · 区县出入数据", "Trace a case · District gate data"), &b)))
 }
 
 #[cfg(test)]
@@ -675,5 +1068,15 @@ mod tests {
         h.insert(header::COOKIE, "a=1; gpd_session=abc; b=2".parse().unwrap());
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(url_enc("阳光 a&b#"), "%E9%98%B3%E5%85%89%20a%26b%23");
+    }
+
+    #[test]
+    fn chart_axis_steps() {
+        assert_eq!(y_axis(0), (1, 1));
+        assert_eq!(y_axis(4), (1, 4));
+        assert_eq!(y_axis(7), (2, 8));
+        assert_eq!(y_axis(37), (10, 40));
+        assert_eq!(y_axis(120), (50, 150));
     }
 }

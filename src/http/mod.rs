@@ -8,7 +8,7 @@ pub mod auth;
 mod committee;
 pub mod error;
 mod metrics;
-mod pages;
+pub(crate) mod pages;
 
 use crate::config::Config;
 use crate::gate::{Gate, Identity};

@@ -38,7 +38,7 @@ pub fn router() -> Router<AppState> {
 
 /// The pages load nothing from elsewhere and run no inline script, so a
 /// strict policy costs nothing and stops injected markup from running.
-async fn page_headers(mut res: axum::response::Response) -> axum::response::Response {
+pub(crate) async fn page_headers(mut res: axum::response::Response) -> axum::response::Response {
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
