@@ -614,7 +614,7 @@ fn load_holder(
     resident: &ResidentView,
     at: DateTime<Utc>,
     policy: &Policy,
-) -> Result<(Category, Holder, Vec<(String, String, Option<String>)>)> {
+) -> Result<(Category, Holder, store::OthersOut)> {
     let today = rules::local_day(at, policy);
     let category = resident.effective_category(today);
     let presence = match tx.presence(resident.id)? {

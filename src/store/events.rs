@@ -7,6 +7,9 @@ use crate::domain::chain::{ChainedEvent, EventBody, GENESIS};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
+/// (name, category, category end date) of household members out now.
+pub type OthersOut = Vec<(String, String, Option<String>)>;
+
 /// A write transaction for a batch of scans (group commit: one fsync for
 /// all of them, and nothing is answered before it).
 pub struct ScanTx<'a> {
@@ -180,7 +183,7 @@ impl ScanTx<'_> {
 
     /// Other members of the household out now, with their category and
     /// category end date (the caller decides who counts).
-    pub fn others_out(&self, household_id: u32, resident_id: u32) -> Result<Vec<(String, String, Option<String>)>> {
+    pub fn others_out(&self, household_id: u32, resident_id: u32) -> Result<OthersOut> {
         let mut st = self.tx.prepare_cached(
             "SELECT r.name, r.category, r.category_until FROM presence p JOIN residents r ON r.id = p.resident_id
              WHERE r.household_id = ?1 AND p.state = 'out' AND r.id != ?2",
