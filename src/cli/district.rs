@@ -242,7 +242,14 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
             let date = report::parse_date(&date, d.tz(), now)?;
             let r = report::daily(&d.store, &d.config, date)?;
             if dhis2 {
-                print_json(&report::to_dhis2(&r, &d.config)?)?;
+                let (doc, unmapped) = report::to_dhis2(&r, &d.config)?;
+                if !unmapped.is_empty() {
+                    eprintln!(
+                        "warning: no [org_units] code for {}; using \"community/gate\" as the org unit (map them in district.toml)",
+                        unmapped.join(", ")
+                    );
+                }
+                print_json(&doc)?;
             } else if csv {
                 print!("{}", report::to_csv(&r)?);
             } else if json {

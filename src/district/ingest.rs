@@ -52,6 +52,10 @@ pub struct Ingestor {
     names: bool,
     source: Source,
     now: String,
+    /// Events from before the first one the district holds, kept until the
+    /// same (verified) file reaches that first event: then they are proven
+    /// to lead to it and are stored too.
+    earlier: Vec<ExportedEvent>,
     pub counts: Ingested,
 }
 
@@ -72,6 +76,7 @@ impl Ingestor {
             names: false,
             source,
             now: now.to_string(),
+            earlier: Vec::new(),
             counts: Ingested::default(),
         }
     }
@@ -105,7 +110,12 @@ impl Ingestor {
         let seq = ev.event.body.seq;
         if seq <= self.head_seq {
             match tx.stored_hash(self.gate_id, seq)? {
-                Some(h) if h == ev.event.hash => self.counts.duplicates += 1,
+                Some(h) if h == ev.event.hash => {
+                    self.counts.duplicates += 1;
+                    if seq == self.base_seq + 1 {
+                        self.take_earlier(tx)?;
+                    }
+                }
                 Some(_) => {
                     self.break_chain(
                         tx,
@@ -116,7 +126,7 @@ impl Ingestor {
                     )?;
                     self.hold(tx, ev)?;
                 }
-                None => self.counts.older += 1,
+                None => self.earlier.push(ev.clone()),
             }
             return Ok(());
         }
@@ -149,8 +159,28 @@ impl Ingestor {
         Ok(())
     }
 
+    /// The earlier events held back lead, within one verified file, to the
+    /// first event the district holds: store them and move the base down.
+    fn take_earlier(&mut self, tx: &IngestTx<'_>) -> std::result::Result<(), StoreError> {
+        let contiguous = self.earlier.last().is_some_and(|last| last.event.body.seq == self.base_seq)
+            && self.earlier.windows(2).all(|w| w[1].event.body.seq == w[0].event.body.seq + 1);
+        if !contiguous {
+            return Ok(());
+        }
+        let first = self.earlier.first().map(|e| e.event.body.seq).unwrap_or(1);
+        for ev in std::mem::take(&mut self.earlier) {
+            tx.insert_event(self.gate_id, &ev, self.source)?;
+            self.names |= ev.resident_name.is_some();
+            self.counts.added += 1;
+        }
+        self.base_seq = first.saturating_sub(1);
+        Ok(())
+    }
+
     /// Records the new head; the caller commits.
-    pub fn finish(self, tx: &IngestTx<'_>) -> std::result::Result<Ingested, StoreError> {
+    pub fn finish(mut self, tx: &IngestTx<'_>) -> std::result::Result<Ingested, StoreError> {
+        // earlier events that never reached what the district holds
+        self.counts.older += self.earlier.len() as u64;
         tx.set_head(self.gate_id, self.head_seq, &self.head_hash, self.base_seq)?;
         if self.names {
             tx.set_names_shared(self.gate_id)?;
@@ -401,8 +431,13 @@ mod tests {
         assert_eq!(c.added, 4);
         let g = s.gate(id).unwrap().unwrap();
         assert_eq!((g.base_seq, g.head_seq), (4, 8));
-        // older events than the anchor are not taken in
-        assert_eq!(feed(&mut s, id, &evs).unwrap().older, 4);
+        // earlier events alone cannot be shown to lead to the anchor...
+        assert_eq!(feed(&mut s, id, &evs[..3]).unwrap().older, 3);
+        // ...a whole file that reaches it can: the district fills the start in
+        let c = feed(&mut s, id, &evs).unwrap();
+        assert_eq!((c.added, c.older, c.duplicates), (4, 0, 4));
+        let g = s.gate(id).unwrap().unwrap();
+        assert_eq!((g.base_seq, g.head_seq, g.events), (0, 8, 8));
     }
 
     #[test]

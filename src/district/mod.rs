@@ -55,8 +55,6 @@ pub enum DistrictError {
     ImportGap { file: String, gate: String, have: u64, starts: u64 },
     #[error("'{0}' is not a date; write it as YYYY-MM-DD, e.g. 2026-12-01")]
     BadDate(String),
-    #[error("no DHIS2 org unit for gate(s) {0}; add them under [org_units] in district.toml")]
-    UnmappedOrgUnits(String),
     #[error("{0}")]
     Usage(String),
 }

@@ -153,10 +153,11 @@ pub fn to_csv(r: &DailyReport) -> Result<String> {
             c.overdue.to_string(),
         ]
     };
+    // The same rows as the JSON `gates`; the total is theirs to add up
+    // (a spreadsheet does it, and a "total" row would read as a gate).
     for g in &r.gates {
         w.write_record(row(&g.gate, &g.community, &g.counts)).map_err(err)?;
     }
-    w.write_record(row("total", "", &r.total)).map_err(err)?;
     let bytes = w.into_inner().map_err(|e| DistrictError::Usage(format!("cannot write CSV: {e}")))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
@@ -164,38 +165,44 @@ pub fn to_csv(r: &DailyReport) -> Result<String> {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DataValue {
-    pub data_set: String,
+    pub data_element: String,
     pub period: String,
     pub org_unit: String,
-    pub data_element: String,
     pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DataValueSet {
+    pub data_set: String,
+    pub period: String,
     pub data_values: Vec<DataValue>,
 }
 
-/// A DHIS2 `dataValueSets` document: one org unit per gate, period
-/// `YYYYMMDD`, codes from `[dhis2]` and `[org_units]` (post it with
-/// `idScheme=CODE`). Every gate must have an org unit: a guessed one would
-/// be rejected by DHIS2 or, worse, land on another facility.
-pub fn to_dhis2(r: &DailyReport, cfg: &DistrictConfig) -> Result<DataValueSet> {
-    let missing: Vec<String> = r
-        .gates
-        .iter()
-        .filter(|g| cfg.org_unit(&g.community, &g.gate).is_none())
-        .map(|g| format!("'{}' ({})", g.gate, g.community))
-        .collect();
-    if !missing.is_empty() {
-        return Err(DistrictError::UnmappedOrgUnits(missing.join(", ")));
+/// The org unit code of a gate: `[org_units]` maps "community/gate" or
+/// "gate"; an unmapped gate gets "community/gate" itself, which DHIS2
+/// refuses as an unknown code rather than filing under another facility.
+pub fn org_unit_of(cfg: &DistrictConfig, community: &str, gate: &str) -> (String, bool) {
+    match cfg.org_unit(community, gate) {
+        Some(ou) => (ou.to_string(), true),
+        None => (format!("{community}/{gate}"), false),
     }
+}
+
+/// A DHIS2 `dataValueSets` document: one org unit per gate, period
+/// `YYYYMMDD`, data element codes from `[dhis2]` (post it with
+/// `idScheme=CODE`). Also returns the gates with no `[org_units]` entry,
+/// for a warning.
+pub fn to_dhis2(r: &DailyReport, cfg: &DistrictConfig) -> Result<(DataValueSet, Vec<String>)> {
     let period = r.date.replace('-', "");
     let d = &cfg.dhis2;
     let mut values = Vec::new();
+    let mut unmapped = Vec::new();
     for g in &r.gates {
-        let ou = cfg.org_unit(&g.community, &g.gate).unwrap_or_default();
+        let (ou, mapped) = org_unit_of(cfg, &g.community, &g.gate);
+        if !mapped {
+            unmapped.push(format!("{}/{}", g.community, g.gate));
+        }
         let c = &g.counts;
         for (de, v) in [
             (&d.exits, c.exits),
@@ -205,15 +212,14 @@ pub fn to_dhis2(r: &DailyReport, cfg: &DistrictConfig) -> Result<DataValueSet> {
             (&d.overdue, c.overdue),
         ] {
             values.push(DataValue {
-                data_set: d.data_set.clone(),
-                period: period.clone(),
-                org_unit: ou.to_string(),
                 data_element: de.clone(),
+                period: period.clone(),
+                org_unit: ou.clone(),
                 value: v.to_string(),
             });
         }
     }
-    Ok(DataValueSet { data_values: values })
+    Ok((DataValueSet { data_set: d.data_set.clone(), period, data_values: values }, unmapped))
 }
 
 #[cfg(test)]
@@ -326,18 +332,19 @@ mod tests {
                 "total": {"exits": 1, "entries": 0, "denied": 0, "fever": 0, "overdue": 0}})
         );
         let csv = to_csv(&r).unwrap();
-        assert_eq!(
-            csv,
-            "date,gate,community,exits,entries,denied,fever,overdue\n2025-03-10,东门,阳光花园,1,0,0,0,0\n2025-03-10,total,,1,0,0,0,0\n"
-        );
-        assert!(matches!(to_dhis2(&r, &cfg), Err(DistrictError::UnmappedOrgUnits(m)) if m.contains("东门")));
+        assert_eq!(csv, "date,gate,community,exits,entries,denied,fever,overdue\n2025-03-10,东门,阳光花园,1,0,0,0,0\n");
+        let (doc, unmapped) = to_dhis2(&r, &cfg).unwrap();
+        assert_eq!(unmapped, vec!["阳光花园/东门".to_string()]);
+        assert_eq!(doc.data_values[0].org_unit, "阳光花园/东门");
         cfg.org_units.insert("东门".into(), "OU1".into());
-        let doc = serde_json::to_value(to_dhis2(&r, &cfg).unwrap()).unwrap();
+        let (doc, unmapped) = to_dhis2(&r, &cfg).unwrap();
+        assert!(unmapped.is_empty());
+        let doc = serde_json::to_value(doc).unwrap();
+        assert_eq!((doc["dataSet"].as_str(), doc["period"].as_str()), (Some("GATEPASS_DAILY"), Some("20250310")));
         assert_eq!(doc["dataValues"].as_array().unwrap().len(), 5);
         assert_eq!(
             doc["dataValues"][0],
-            serde_json::json!({"dataSet": "GATEPASS_DAILY", "period": "20250310", "orgUnit": "OU1",
-                "dataElement": "GATEPASS_EXITS", "value": "1"})
+            serde_json::json!({"period": "20250310", "orgUnit": "OU1", "dataElement": "GATEPASS_EXITS", "value": "1"})
         );
     }
 

@@ -70,7 +70,9 @@ pub fn trace(
         let around = store.gate_facts_around(e.gate_id, e.at_ms - window_ms, e.at_ms + window_ms)?;
         let contacts: Vec<Contact> = around
             .into_iter()
-            .filter(|o: &EventFacts| o.resident_id != Some(resident_id) && o.seq != e.seq)
+            // only identified people can be followed up: a forged or unreadable
+            // code names nobody
+            .filter(|o: &EventFacts| o.resident_id.is_some() && o.resident_id != Some(resident_id) && o.seq != e.seq)
             .map(|o| {
                 if let Some(id) = o.resident_id {
                     distinct.insert((comm.clone(), id));

@@ -49,9 +49,7 @@ pub enum WebError {
 impl From<DistrictError> for WebError {
     fn from(e: DistrictError) -> Self {
         match e {
-            DistrictError::BadDate(_) | DistrictError::UnmappedOrgUnits(_) | DistrictError::Usage(_) => {
-                WebError::BadRequest(e.to_string())
-            }
+            DistrictError::BadDate(_) | DistrictError::Usage(_) => WebError::BadRequest(e.to_string()),
             other => WebError::Internal(other.to_string()),
         }
     }
@@ -180,7 +178,7 @@ async fn api_daily(_u: ApiUser, State(s): State<Shared>, Query(q): Query<DailyQu
     let r = report::daily(&*lock(&s)?, &s.config, date)?;
     Ok(match q.format.as_deref() {
         Some("csv") => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], report::to_csv(&r)?).into_response(),
-        Some("dhis2") => Json(report::to_dhis2(&r, &s.config)?).into_response(),
+        Some("dhis2") => Json(report::to_dhis2(&r, &s.config)?.0).into_response(),
         None | Some("json") => Json(r).into_response(),
         Some(f) => return Err(WebError::BadRequest(format!("format '{f}' must be json, csv or dhis2"))),
     })
