@@ -43,7 +43,7 @@ pub fn run(dir: &Path, a: ScanArgs, json: bool) -> anyhow::Result<i32> {
                     anyhow::anyhow!("--at '{s}' is not a time; write it as RFC 3339, e.g. 2026-11-29T08:30:00+08:00")
                 })?
                 .with_timezone(&Utc);
-            if t > now + chrono::Duration::minutes(5) {
+            if t > now + chrono::Duration::seconds(60) {
                 anyhow::bail!("--at {s} is in the future; a backfill records a crossing that already happened");
             }
             Some(t)

@@ -243,6 +243,11 @@ fn peek_identity(path: &Path) -> Option<(String, String, Option<String>)> {
 pub fn import_file(d: &mut District, path: &Path, now: &str) -> Result<ImportReport> {
     let file = path.display().to_string();
     let unreadable = |e: std::io::Error| DistrictError::FileUnreadable { file: file.clone(), detail: e.to_string() };
+    let text_len = std::fs::metadata(path).map_err(unreadable)?.len();
+    // (only a small file can be all blank lines; a big one is never read twice)
+    if text_len < 4096 && std::fs::read(path).map_err(unreadable)?.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(DistrictError::EmptyFile { file });
+    }
     let identity = peek_identity(path);
     let known = match &identity {
         Some((gate, community, key)) => match key.as_deref().map(|k| d.store.gate_by_key(k)).transpose()?.flatten() {
