@@ -175,6 +175,7 @@ fn scans_events_paging_out_and_metrics() {
     assert_eq!(series["gatepass_scan_reasons_total{reason=\"invalid_pass\"}"], 8.0);
     assert_eq!(series["gatepass_people_out"], 1.0);
     assert_eq!(series["gatepass_events"], 10.0);
+    assert!(!series.contains_key("gatepass_fever_alerts_total"), "no fever yet");
 
     // the daemon's log verifies from the command line too
     ok(&g.dir, &["events", "verify"]);

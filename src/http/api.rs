@@ -95,6 +95,11 @@ pub async fn perform_scan(
     for r in &outcome.reasons {
         m.inc(format!("gatepass_scan_reasons_total{{reason=\"{}\"}}", r.as_str()));
     }
+    // every reading at or over the fever line carries reason `fever`,
+    // whatever the decision
+    if outcome.reasons.contains(&crate::domain::rules::Reason::Fever) {
+        m.inc("gatepass_fever_alerts_total".into());
+    }
     for w in &outcome.warnings {
         m.inc(format!("gatepass_scan_warnings_total{{warning=\"{}\"}}", w.as_str()));
     }
