@@ -609,10 +609,7 @@ fn pages_and_report_api_need_a_login() {
 
     // The web layer in-process, on an ephemeral port.
     let store = gatepass::district::District::open(&d).unwrap();
-    let state = std::sync::Arc::new(gatepass::district::web::AppState {
-        store: std::sync::Mutex::new(store.store),
-        config: store.config,
-    });
+    let state = std::sync::Arc::new(gatepass::district::web::AppState::new(store.store, store.config));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -845,4 +842,218 @@ fn pull_from_real_gate_daemons() {
     assert!(g["quarantined"].as_u64().unwrap() >= 1, "{g}");
     // the 北门 daemon is gone: named, and the figures stand
     assert_eq!(report(&d), before);
+}
+
+// ---- releasing a broken gate ----------------------------------------------
+
+#[test]
+fn a_broken_gate_is_reset_with_discard_and_pulls_again_from_the_repaired_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (north, mut expect) = happy_day(root);
+    let srv = stub::Server::start(north.dir.clone());
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    ok(&d, &["district", "add-gate", "--url", &srv.url, "--token", &north.token("district")]);
+    ok(&d, &["district", "pull", "--once"]);
+
+    // Not broken: refused, in one line, nothing recorded.
+    let (_, err) = fails(&d, &["district", "gate-reset", "--gate", "北门", "--discard", "--reason", "x"], 1);
+    assert!(err.contains("北门") && err.contains("not broken") && err.trim().lines().count() == 1, "{err}");
+    let (_, err) = fails(&d, &["district", "gate-reset", "--gate", "南门", "--discard", "--reason", "x"], 1);
+    assert!(err.contains("no gate '南门'"), "{err}");
+    fails(&d, &["district", "gate-reset", "--gate", "北门", "--reason", "x"], 2);
+    fails(&d, &["district", "gate-reset", "--gate", "北门", "--accept", "--discard", "--reason", "x"], 2);
+
+    // Two new crossings; the first is edited on the gate before it is collected.
+    expect.add(&north.scan("孙七", "out", 36.6, "2025-03-10T11:00:00"));
+    expect.add(&north.scan("孙七", "in", 36.8, "2025-03-10T12:00:00"));
+    let edit = |from: &str, to: &str| {
+        let conn = rusqlite::Connection::open(north.dir.join("gatepass.db")).unwrap();
+        let sql = format!("UPDATE events SET body = replace(body, '{from}', '{to}') WHERE seq = 4");
+        assert_eq!(conn.execute(&sql, []).unwrap(), 1);
+    };
+    edit("\"temperature_c\":36.6", "\"temperature_c\":36.0");
+    let (_, err) = fails(&d, &["district", "pull", "--once"], 3);
+    assert!(err.contains("CHAIN BROKEN") && err.contains("event 4"), "{err}");
+    let g = gate_row(&ok_json(&d, &["--json", "district", "gates"]), "北门").clone();
+    assert_eq!(
+        (g["chain_status"].as_str(), g["events"].as_u64(), g["quarantined"].as_u64()),
+        (Some("broken"), Some(3), Some(2))
+    );
+
+    // Discarded while the gate is still edited: the next pull flags it again.
+    let r = ok_json(
+        &d,
+        &[
+            "--json",
+            "district",
+            "gate-reset",
+            "--gate",
+            "北门",
+            "--community",
+            "幸福里",
+            "--discard",
+            "--reason",
+            "first look",
+        ],
+    );
+    assert_eq!(
+        (r["action"].as_str(), r["discarded"].as_u64(), r["head_seq"].as_u64()),
+        (Some("discard"), Some(2), Some(3))
+    );
+    let g = gate_row(&ok_json(&d, &["--json", "district", "gates"]), "北门").clone();
+    assert_eq!((g["chain_status"].as_str(), g["quarantined"].as_u64()), (Some("ok"), Some(0)), "{g}");
+    assert!(g["chain_detail"].is_null(), "{g}");
+    fails(&d, &["district", "pull", "--once"], 3);
+    let g = gate_row(&ok_json(&d, &["--json", "district", "gates"]), "北门").clone();
+    assert_eq!((g["chain_status"].as_str(), g["quarantined"].as_u64()), (Some("broken"), Some(2)), "{g}");
+
+    // The gate is repaired on site (the edit undone); discard, pull: all counted.
+    edit("\"temperature_c\":36.0", "\"temperature_c\":36.6");
+    let out = ok(&d, &["district", "gate-reset", "--gate", "北门", "--discard", "--reason", "edit undone on site"]);
+    assert!(out.contains("discard") && out.contains("2 quarantined events deleted"), "{out}");
+    let p = ok_json(&d, &["--json", "district", "pull", "--once"]);
+    assert_eq!((p["gates"][0]["added"].as_u64(), p["gates"][0]["chain_status"].as_str()), (Some(2), Some("ok")), "{p}");
+    ok(&d, &["district", "pull", "--once", "--recheck"]);
+    let g = gate_row(&ok_json(&d, &["--json", "district", "gates"]), "北门").clone();
+    assert_eq!(
+        (g["chain_status"].as_str(), g["events"].as_u64(), g["quarantined"].as_u64(), g["head_seq"].as_u64()),
+        (Some("ok"), Some(5), Some(0), Some(5))
+    );
+    assert_eq!(report(&d)["gates"][0], {
+        let mut v = expect.json();
+        v["gate"] = json!("北门");
+        v["community"] = json!("幸福里");
+        v
+    });
+
+    // Both resets are in the audit, oldest first, and on the gate's row.
+    let audit = ok_json(&d, &["--json", "district", "audit"]);
+    let a = audit.as_array().unwrap();
+    assert_eq!(a.len(), 2, "{audit}");
+    assert_eq!((a[0]["action"].as_str(), a[0]["reason"].as_str()), (Some("discard"), Some("first look")));
+    assert_eq!((a[1]["gate"].as_str(), a[1]["reason"].as_str()), (Some("北门"), Some("edit undone on site")));
+    assert!(a[1]["who"].as_str().is_some_and(|w| !w.is_empty()) && a[1]["at"].is_string(), "{audit}");
+    assert!(a[0]["detail"].as_str().unwrap().contains("event 4"), "{audit}");
+    assert_eq!(g["resets"].as_array().unwrap().len(), 2, "{g}");
+    let text = ok(&d, &["district", "audit"]);
+    assert!(text.contains("edit undone on site") && text.contains("北门"), "{text}");
+}
+
+#[test]
+fn a_reinitialised_gate_is_accepted_with_its_new_key_and_the_old_events_are_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (north, _) = happy_day(root);
+    let srv = stub::Server::start(north.dir.clone());
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    ok(&d, &["district", "add-gate", "--url", &srv.url, "--token", &north.token("district")]);
+    ok(&d, &["district", "pull", "--once"]);
+    let old_key =
+        gate_row(&ok_json(&d, &["--json", "district", "gates"]), "北门")["gate_key"].as_str().unwrap().to_string();
+
+    // The gate's SD card is replaced: the same gate initialised afresh (new
+    // key, new log) at the same address; the district token is made again.
+    std::fs::remove_dir_all(&north.dir).unwrap();
+    let (fresh, mut expect) = happy_day(root);
+    expect.add(&fresh.scan("周八", "out", 36.5, "2025-03-10T15:00:00"));
+    let tok = fresh.token("district");
+    let conn = rusqlite::Connection::open(d.join("district.db")).unwrap();
+    conn.execute("UPDATE gates SET token = ?1", [&tok]).unwrap();
+    drop(conn);
+    let (_, err) = fails(&d, &["district", "pull", "--once"], 3);
+    assert!(err.contains("CHAIN BROKEN") && err.contains("now signs with key"), "{err}");
+    let g = gate_row(&ok_json(&d, &["--json", "district", "gates"]), "北门").clone();
+    assert_eq!((g["events"].as_u64(), g["quarantined"].as_u64()), (Some(3), Some(4)), "{g}");
+
+    let r = ok_json(
+        &d,
+        &[
+            "--json",
+            "district",
+            "gate-reset",
+            "--gate",
+            "北门",
+            "--accept",
+            "--reason",
+            "SD card replaced, checked on site",
+        ],
+    );
+    assert_eq!(
+        (r["accepted"].as_u64(), r["superseded"].as_u64(), r["head_seq"].as_u64()),
+        (Some(4), Some(3), Some(4)),
+        "{r}"
+    );
+    assert_eq!(r["previous_key"].as_str(), Some(old_key.as_str()));
+    assert_ne!(r["gate_key"].as_str(), Some(old_key.as_str()));
+    let g = gate_row(&ok_json(&d, &["--json", "district", "gates"]), "北门").clone();
+    assert_eq!(
+        (g["chain_status"].as_str(), g["events"].as_u64(), g["quarantined"].as_u64(), g["superseded"].as_u64()),
+        (Some("ok"), Some(4), Some(0), Some(3)),
+        "{g}"
+    );
+    // The new log continues, and only it is counted.
+    expect.add(&fresh.scan("孙七", "out", 36.6, "2025-03-10T16:00:00"));
+    let p = ok_json(&d, &["--json", "district", "pull", "--once", "--recheck"]);
+    assert_eq!((p["gates"][0]["added"].as_u64(), p["gates"][0]["chain_status"].as_str()), (Some(1), Some("ok")), "{p}");
+    let mut want = expect.json();
+    want["gate"] = json!("北门");
+    want["community"] = json!("幸福里");
+    assert_eq!(report(&d)["gates"][0], want);
+    let a = ok_json(&d, &["--json", "district", "audit"]);
+    assert_eq!(a[0]["action"], "accept");
+    assert!(a[0]["detail"].as_str().unwrap().contains("3 held events superseded"), "{a}");
+    // Accepting needs a broken gate too.
+    let (_, err) = fails(&d, &["district", "gate-reset", "--gate", "北门", "--accept", "--reason", "again"], 1);
+    assert!(err.contains("not broken"), "{err}");
+}
+
+#[test]
+fn district_login_is_rate_limited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("district");
+    ok(&d, &["district", "init"]);
+    let o =
+        gp_stdin(&d, &["district", "user", "add", "--name", "clerk", "--role", "district"], Some("long enough pw\n"));
+    assert!(o.status.success(), "{}", show(&["user add"], &o));
+    let opened = gatepass::district::District::open(&d).unwrap();
+    let state = std::sync::Arc::new(gatepass::district::web::AppState::new(opened.store, opened.config));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(gatepass::district::web::serve(listener, state));
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    rt.block_on(async {
+        let login = |name: &'static str, pw: &'static str, en: bool| {
+            let (client, base) = (client.clone(), base.clone());
+            async move {
+                let lang = if en { "en" } else { "zh" };
+                let r = client
+                    .post(format!("{base}/login"))
+                    .form(&[("name", name), ("password", pw), ("lang", lang)])
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.text().await.unwrap())
+            }
+        };
+        // the right password works before any failure
+        assert_eq!(login("clerk", "long enough pw", false).await.0, 303);
+        let mut codes = vec![];
+        for _ in 0..7 {
+            codes.push(login("clerk", "wrong", false).await.0);
+        }
+        assert_eq!(&codes[..5], &[401; 5]);
+        assert_eq!(&codes[5..], &[429; 2]);
+        // even the right password waits out the minute; the page says why
+        let (code, page) = login("clerk", "long enough pw", true).await;
+        assert_eq!(code, 429);
+        assert!(page.contains("Too many attempts"), "{page}");
+        let (_, page) = login("clerk", "long enough pw", false).await;
+        assert!(page.contains("尝试次数过多"), "{page}");
+        // the client address is limited too: another name from here waits as well
+        assert_eq!(login("someone", "whatever", false).await.0, 429);
+    });
 }

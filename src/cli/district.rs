@@ -5,7 +5,7 @@
 use super::{exit, print_json};
 use crate::auth::{self, Role};
 use crate::district::ingest::import_file;
-use crate::district::{pull, report, trace, web, District, DistrictError};
+use crate::district::{pull, report, reset, trace, web, District, DistrictError};
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use std::io::BufRead;
@@ -62,6 +62,26 @@ pub enum DistrictCmd {
     },
     /// Registered gates, their last contact and chain status.
     Gates,
+    /// Release a gate flagged broken, once it was checked on site (recorded in the audit).
+    GateReset {
+        /// The gate's name, as `district gates` shows it.
+        #[arg(long)]
+        gate: String,
+        /// Needed when two communities have a gate of that name.
+        #[arg(long)]
+        community: Option<String>,
+        /// Accept the gate's new log (the quarantined events); replaced events are kept as superseded.
+        #[arg(long, conflicts_with = "discard", required_unless_present = "discard")]
+        accept: bool,
+        /// Delete the quarantined events; the district keeps what it held.
+        #[arg(long)]
+        discard: bool,
+        /// What was checked on site, for the audit.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Every reset of a broken gate: who, when, what and why.
+    Audit,
     /// Page logins.
     #[command(subcommand)]
     User(UserCmd),
@@ -293,7 +313,7 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
         }
         DistrictCmd::Serve { listen } => {
             let addr = listen.unwrap_or_else(|| d.config.serve.listen.clone());
-            let state = std::sync::Arc::new(web::AppState { store: std::sync::Mutex::new(d.store), config: d.config });
+            let state = std::sync::Arc::new(web::AppState::new(d.store, d.config));
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
@@ -308,20 +328,60 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
             })?;
             Ok(exit::OK)
         }
+        DistrictCmd::GateReset { gate, community, accept, discard: _, reason } => {
+            let g = reset::find_gate(&d, &gate, community.as_deref())?;
+            let action = if accept { reset::ResetAction::Accept } else { reset::ResetAction::Discard };
+            let r = reset::reset_gate(&mut d, &g, action, &reason, &reset::who(), &crate::district::now_text(now))?;
+            if json {
+                print_json(&r)?;
+            } else {
+                println!("gate '{}' of {}: {} by {}: {}", r.gate, r.community, r.action.as_str(), r.who, r.detail);
+                if let Some(old) = &r.previous_key {
+                    println!("note: key {} is now pinned for this gate instead of {old}", r.gate_key);
+                }
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Audit => {
+            let rows = d.store.audit(None)?;
+            if json {
+                print_json(&rows)?;
+            } else if rows.is_empty() {
+                println!("no gate has been reset");
+            } else {
+                for a in rows {
+                    println!(
+                        "{} {} {} ({}) {}: {} — {}",
+                        a.at, a.who, a.gate, a.community, a.action, a.reason, a.detail
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
         DistrictCmd::Gates => {
             let gates = d.store.gates()?;
             if json {
-                print_json(&gates)?;
+                // Each gate with its resets, so the audit is where the status is.
+                let mut rows = Vec::new();
+                for g in &gates {
+                    let mut v = serde_json::to_value(g)?;
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("resets".into(), serde_json::to_value(d.store.audit(Some(g.id))?)?);
+                    }
+                    rows.push(v);
+                }
+                print_json(&rows)?;
             } else {
                 for g in gates {
                     println!(
-                        "{} ({}) {} — {} events up to {}, {} quarantined, chain {}{}; last contact {}{}",
+                        "{} ({}) {} — {} events up to {}, {} quarantined{}, chain {}{}; last contact {}{}",
                         g.name,
                         g.community,
                         g.url.as_deref().unwrap_or("[by file]"),
                         g.events,
                         g.head_seq,
                         g.quarantined,
+                        if g.superseded > 0 { format!(", {} superseded", g.superseded) } else { String::new() },
                         g.chain_status,
                         g.chain_detail.as_deref().map(|x| format!(" ({x})")).unwrap_or_default(),
                         g.last_contact.as_deref().unwrap_or("never"),

@@ -70,11 +70,14 @@ pub struct PullSection {
     pub page_size: u32,
     /// The longest wait between tries of a failing gate.
     pub max_backoff_s: u64,
+    /// The service re-reads each gate's whole log this often (besides its
+    /// first round); 0 = only on the first round.
+    pub recheck_hours: u64,
 }
 
 impl Default for PullSection {
     fn default() -> Self {
-        PullSection { interval_s: 60, timeout_s: 10, page_size: 1000, max_backoff_s: 1800 }
+        PullSection { interval_s: 60, timeout_s: 10, page_size: 1000, max_backoff_s: 1800, recheck_hours: 24 }
     }
 }
 
@@ -157,6 +160,7 @@ interval_s = 60              # how often `district pull` asks every gate
 timeout_s = 10               # a gate slower than this is reported and skipped this round
 page_size = 1000             # events per request (the gate allows up to 5000)
 max_backoff_s = 1800         # a failing gate is retried less and less often, up to this
+recheck_hours = 24           # the service re-reads every gate's whole log this often (0 = only when it starts)
 
 [trace]
 window_minutes = 30          # who crossed the same gate within ± this of a case
@@ -190,6 +194,8 @@ mod tests {
         let c = DistrictConfig::parse(&default_file()).unwrap();
         assert_eq!(c.trace.window_minutes, 30);
         assert_eq!(c.pull.interval_s, 60);
+        assert_eq!(c.pull.recheck_hours, 24);
+        assert_eq!(DistrictConfig::parse("[pull]\nrecheck_hours = 0\n").unwrap().pull.recheck_hours, 0);
         assert_eq!(c.dhis2.exits, "GATEPASS_EXITS");
         let e = DistrictConfig::parse("[dhis2]\nexit = 'X'\n").unwrap_err();
         assert!(e.contains("exit"), "{e}");

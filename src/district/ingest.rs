@@ -320,7 +320,7 @@ pub fn import_file(d: &mut District, path: &Path, now: &str) -> Result<ImportRep
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::district::store::DistrictStore;
     use crate::domain::chain::{seal, EventBody, GENESIS};
@@ -350,7 +350,7 @@ mod tests {
 
     /// A chain of `n` events; `alt` changes the temperature of every event
     /// from that seq on (an alternative history signed by the same key).
-    fn chain(n: u64, key: &SigningKey, alt: Option<u64>) -> Vec<ExportedEvent> {
+    pub(crate) fn chain(n: u64, key: &SigningKey, alt: Option<u64>) -> Vec<ExportedEvent> {
         let mut prev = GENESIS.to_string();
         (1..=n)
             .map(|s| {
@@ -362,7 +362,11 @@ mod tests {
             .collect()
     }
 
-    fn feed(s: &mut DistrictStore, gate_id: i64, evs: &[ExportedEvent]) -> std::result::Result<Ingested, IngestError> {
+    pub(crate) fn feed(
+        s: &mut DistrictStore,
+        gate_id: i64,
+        evs: &[ExportedEvent],
+    ) -> std::result::Result<Ingested, IngestError> {
         let g = s.gate(gate_id).unwrap().unwrap();
         let tx = s.begin().unwrap();
         let mut ing = Ingestor::new(&g, Source::Pull, "now");

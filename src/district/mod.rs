@@ -12,6 +12,7 @@ pub mod config;
 pub mod ingest;
 pub mod pull;
 pub mod report;
+pub mod reset;
 pub mod store;
 pub mod trace;
 pub mod web;

@@ -7,7 +7,8 @@
 //! with another key gets a message naming it, and the others are still
 //! pulled. As a service (`district pull` without `--once`) every gate is
 //! asked each `pull.interval_s`; a failing gate is retried with a doubling
-//! back-off up to `pull.max_backoff_s`.
+//! back-off up to `pull.max_backoff_s`. The service re-reads each gate's
+//! whole log on its first round and then every `pull.recheck_hours`.
 
 use super::ingest::{check_page, IngestError, Ingested, Ingestor};
 use super::store::{GateRow, Source};
@@ -201,8 +202,9 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
         };
         let pinned = parse_key(&g.gate_key)
             .ok_or_else(|| gate_err("the pinned key in the district database is not valid".into()))?;
-        // A broken gate's new events keep coming, into quarantine.
-        let normal = if g.broken() { g.head_seq.max(g.quarantine_seq) } else { g.head_seq };
+        // A broken gate's new events keep coming, into quarantine, after
+        // the newest one kept apart.
+        let normal = if g.broken() && g.quarantined > 0 { g.quarantine_seq } else { g.head_seq };
         if first && recheck && !g.broken() && g.head_seq > g.base_seq {
             cursor = Some(g.base_seq);
         }
@@ -218,6 +220,13 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
             )));
         }
 
+        if page.gate_key != g.gate_key && g.quarantined == 0 && after > 0 {
+            // A gate re-initialised under a new key has a new log whose seqs
+            // say nothing about the ones held: keep all of it apart, from its
+            // first event, so `gate-reset --accept` can take it whole.
+            cursor = Some(0);
+            continue;
+        }
         let tx = d.store.begin()?;
         let mut ing = Ingestor::new(&g, Source::Pull, &now);
         if page.gate_key != g.gate_key {
@@ -362,6 +371,17 @@ pub fn describe(p: &GatePull) -> String {
     s
 }
 
+/// Whether a gate's whole log is due to be re-read: never re-read yet (the
+/// service's first round), or `recheck_hours` since the last recheck that
+/// went through; `recheck_hours = 0` means only the first time.
+pub fn recheck_due(last: Option<Instant>, now: Instant, recheck_hours: u64) -> bool {
+    match last {
+        None => true,
+        Some(_) if recheck_hours == 0 => false,
+        Some(t) => now.saturating_duration_since(t) >= Duration::from_secs(recheck_hours.saturating_mul(3600)),
+    }
+}
+
 /// `district pull` as a service: every gate each interval, failing gates
 /// less often, until Ctrl-C / SIGTERM.
 pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Result<()> {
@@ -370,7 +390,7 @@ pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Re
     let max_backoff = Duration::from_secs(d.config.pull.max_backoff_s.max(d.config.pull.interval_s));
     let mut next: HashMap<i64, Instant> = HashMap::new();
     let mut backoff: HashMap<i64, Duration> = HashMap::new();
-    let mut recheck = true;
+    let mut rechecked: HashMap<i64, Instant> = HashMap::new();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| DistrictError::Usage(format!("cannot listen for SIGTERM: {e}")))?;
     loop {
@@ -383,13 +403,20 @@ pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Re
             .map(|g| g.id)
             .collect();
         // The first round re-reads every gate's whole log, so an edit made
-        // while the service was down is found.
-        for p in pull_all(d, &client, Some(&due), std::mem::take(&mut recheck)).await? {
+        // while the service was down is found; then every recheck_hours.
+        let (full, plain): (Vec<i64>, Vec<i64>) =
+            due.iter().partition(|id| recheck_due(rechecked.get(id).copied(), now, d.config.pull.recheck_hours));
+        let mut results = pull_all(d, &client, Some(&full), true).await?;
+        results.extend(pull_all(d, &client, Some(&plain), false).await?);
+        for p in results {
             let Some(id) =
                 d.store.gates()?.into_iter().find(|g| g.name == p.gate && g.community == p.community).map(|g| g.id)
             else {
                 continue;
             };
+            if p.ok && full.contains(&id) {
+                rechecked.insert(id, Instant::now());
+            }
             let wait = if p.ok {
                 backoff.remove(&id);
                 interval
@@ -412,5 +439,28 @@ pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Re
             _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = term.recv() => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recheck_is_due_first_then_every_recheck_hours() {
+        let t0 = Instant::now();
+        let h = |n: u64| t0 + Duration::from_secs(n * 3600);
+        assert!(recheck_due(None, t0, 24));
+        assert!(recheck_due(None, t0, 0));
+        assert!(!recheck_due(Some(t0), t0, 24));
+        assert!(!recheck_due(Some(t0), h(23), 24));
+        assert!(recheck_due(Some(t0), h(24), 24));
+        assert!(recheck_due(Some(t0), h(30), 24));
+        assert!(!recheck_due(Some(t0), h(1000), 0));
+        assert!(recheck_due(Some(t0), h(1), 1));
+        // a clock going backwards never triggers one
+        assert!(!recheck_due(Some(h(5)), t0, 1));
+        // absurd settings do not overflow
+        assert!(!recheck_due(Some(t0), h(1), u64::MAX));
     }
 }

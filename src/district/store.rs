@@ -3,7 +3,9 @@
 //!
 //! Events are keyed by (gate, seq) where a gate is identified by its pinned
 //! public key. Events that do not continue a gate's verified chain go to
-//! `quarantine` and are never counted.
+//! `quarantine` and are never counted. Resetting a broken gate (see
+//! [`super::reset`]) is written to `audit`; events a reset replaces move to
+//! `superseded`, never deleted.
 
 use crate::domain::chain::{body_json, ExportedEvent, GENESIS};
 use crate::store::Result;
@@ -87,6 +89,31 @@ const MIGRATIONS: &[&str] = &[
         expires_ms INTEGER NOT NULL
     );
     "#,
+    // 2: resets of broken gates (who, when, why) and the events they replaced
+    r#"
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        who TEXT NOT NULL,
+        gate_id INTEGER NOT NULL REFERENCES gates(id),
+        action TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE TABLE superseded (
+        audit_id INTEGER NOT NULL REFERENCES audit(id),
+        gate_id INTEGER NOT NULL REFERENCES gates(id),
+        gate_key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        sig TEXT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (audit_id, seq)
+    );
+    "#,
 ];
 
 /// A registered gate. `Debug` leaves out the API token.
@@ -114,6 +141,8 @@ pub struct GateRow {
     pub events: u64,
     pub quarantined: u64,
     pub quarantine_seq: u64,
+    /// Events an accepted reset replaced (kept in `superseded`, not counted).
+    pub superseded: u64,
     /// The time of the newest event held (by seq): how fresh a gate's data
     /// is, also for a gate only seen in carried files.
     pub newest_event: Option<String>,
@@ -158,6 +187,21 @@ pub struct EventFacts {
     pub backfilled: bool,
 }
 
+/// One reset of a broken gate, as `district audit` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: String,
+    pub who: String,
+    pub gate: String,
+    pub community: String,
+    /// `discard` or `accept`.
+    pub action: String,
+    pub reason: String,
+    /// What the reset did, in words.
+    pub detail: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct QuarantineRow {
     pub gate_id: i64,
@@ -176,6 +220,7 @@ const GATE_COLS: &str = "g.id, g.name, g.community, g.gate_key, g.url, g.token, 
      (SELECT COUNT(*) FROM events e WHERE e.gate_id = g.id), \
      (SELECT COUNT(*) FROM quarantine q WHERE q.gate_id = g.id), \
      (SELECT COALESCE(MAX(seq), 0) FROM quarantine q WHERE q.gate_id = g.id), \
+     (SELECT COUNT(*) FROM superseded s WHERE s.gate_id = g.id), \
      (SELECT e.at FROM events e WHERE e.gate_id = g.id ORDER BY e.seq DESC LIMIT 1)";
 
 fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
@@ -199,7 +244,8 @@ fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
         events: r.get(16)?,
         quarantined: r.get(17)?,
         quarantine_seq: r.get(18)?,
-        newest_event: r.get(19)?,
+        superseded: r.get(19)?,
+        newest_event: r.get(20)?,
     })
 }
 
@@ -317,6 +363,29 @@ impl DistrictStore {
                     reason: r.get(2)?,
                     source: r.get(3)?,
                     received_at: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Every reset, oldest first; of one gate if given.
+    pub fn audit(&self, gate_id: Option<i64>) -> Result<Vec<AuditRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT a.id, a.at, a.who, g.name, g.community, a.action, a.reason, a.detail \
+             FROM audit a JOIN gates g ON g.id = a.gate_id WHERE ?1 IS NULL OR a.gate_id = ?1 ORDER BY a.id",
+        )?;
+        let rows = st
+            .query_map([gate_id], |r| {
+                Ok(AuditRow {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    who: r.get(2)?,
+                    gate: r.get(3)?,
+                    community: r.get(4)?,
+                    action: r.get(5)?,
+                    reason: r.get(6)?,
+                    detail: r.get(7)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -466,6 +535,15 @@ pub enum Source {
 }
 
 impl Source {
+    /// The stored text back (anything else was a pull).
+    pub fn from_text(s: &str) -> Source {
+        if s == "import" {
+            Source::Import
+        } else {
+            Source::Pull
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Pull => "pull",
@@ -571,6 +649,69 @@ impl IngestTx<'_> {
 
     pub fn flag_broken(&self, gate_id: i64, detail: &str) -> Result<()> {
         flag_broken(&self.tx, gate_id, detail)
+    }
+
+    pub fn gate_by_key(&self, key: &str) -> Result<Option<GateRow>> {
+        gate_by(&self.tx, "g.gate_key = ?1", &key)
+    }
+
+    /// The quarantined (line, source) of a gate, by seq.
+    pub fn quarantine_lines(&self, gate_id: i64) -> Result<Vec<(String, String)>> {
+        let mut st = self.tx.prepare("SELECT line, source FROM quarantine WHERE gate_id = ?1 ORDER BY seq, id")?;
+        let rows = st.query_map([gate_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Deletes a gate's quarantined events; returns how many.
+    pub fn clear_quarantine(&self, gate_id: i64) -> Result<u64> {
+        Ok(self.tx.execute("DELETE FROM quarantine WHERE gate_id = ?1", [gate_id])? as u64)
+    }
+
+    /// The gate's chain counts again (`ok`, no detail, no last error).
+    pub fn clear_broken(&self, gate_id: i64) -> Result<()> {
+        self.tx.execute(
+            "UPDATE gates SET chain_status = 'ok', chain_detail = NULL, last_error = NULL, last_error_at = NULL WHERE id = ?1",
+            [gate_id],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_key(&self, gate_id: i64, key: &str) -> Result<()> {
+        self.tx.execute("UPDATE gates SET gate_key = ?2 WHERE id = ?1", params![gate_id, key])?;
+        Ok(())
+    }
+
+    /// Moves the gate's events with `seq >= from_seq` to `superseded`
+    /// (under the audit entry and the key they were pinned under); returns how many.
+    pub fn supersede_from(&self, gate_id: i64, from_seq: u64, audit_id: i64, gate_key: &str) -> Result<u64> {
+        self.tx.execute(
+            "INSERT INTO superseded (audit_id, gate_id, gate_key, seq, at, body, prev_hash, hash, sig, source) \
+             SELECT ?3, gate_id, ?4, seq, at, body, prev_hash, hash, sig, source FROM events WHERE gate_id = ?1 AND seq >= ?2",
+            params![gate_id, from_seq, audit_id, gate_key],
+        )?;
+        Ok(self.tx.execute("DELETE FROM events WHERE gate_id = ?1 AND seq >= ?2", params![gate_id, from_seq])? as u64)
+    }
+
+    /// Records a reset; returns its id.
+    pub fn add_audit(
+        &self,
+        at: &str,
+        who: &str,
+        gate_id: i64,
+        action: &str,
+        reason: &str,
+        detail: &str,
+    ) -> Result<i64> {
+        self.tx.execute(
+            "INSERT INTO audit (at, who, gate_id, action, reason, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![at, who, gate_id, action, reason, detail],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    pub fn set_audit_detail(&self, id: i64, detail: &str) -> Result<()> {
+        self.tx.execute("UPDATE audit SET detail = ?2 WHERE id = ?1", params![id, detail])?;
+        Ok(())
     }
 
     pub fn commit(self) -> Result<()> {

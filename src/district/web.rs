@@ -7,7 +7,8 @@
 //! and the trace search; no script, and the stylesheet is a file, under the
 //! gate pages' Content-Security-Policy. Logins are `district user add` accounts (argon2);
 //! a session is a random cookie, HttpOnly and SameSite=Strict, stored
-//! hashed. `GET /api/v1/report/daily?date=` answers a district token
+//! hashed; after 5 failed logins in a minute for a name or a client address
+//! (the gate's limiter) the login answers 429 "too many attempts". `GET /api/v1/report/daily?date=` answers a district token
 //! (`district token create`) or a session.
 
 use super::config::DistrictConfig;
@@ -15,7 +16,8 @@ use super::report::{self, Counts};
 use super::store::{DistrictStore, GateRow};
 use super::{trace, DistrictError};
 use crate::auth;
-use axum::extract::{FromRequestParts, Query, State};
+use crate::http::auth::LoginLimiter;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -24,6 +26,7 @@ use axum::{Form, Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 pub const SESSION_COOKIE: &str = "gpd_session";
@@ -32,6 +35,13 @@ const SESSION_HOURS: i64 = 12;
 pub struct AppState {
     pub store: Mutex<DistrictStore>,
     pub config: DistrictConfig,
+    pub logins: LoginLimiter,
+}
+
+impl AppState {
+    pub fn new(store: DistrictStore, config: DistrictConfig) -> AppState {
+        AppState { store: Mutex::new(store), config, logins: LoginLimiter::default() }
+    }
 }
 
 pub type Shared = Arc<AppState>;
@@ -156,7 +166,7 @@ pub fn app(state: Shared) -> Router {
 
 /// Serves until Ctrl-C.
 pub async fn serve(listener: tokio::net::TcpListener, state: Shared) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -223,15 +233,29 @@ pub struct LoginForm {
 }
 
 async fn login_page(Query(q): Query<LangQuery>) -> Html<String> {
-    Html(login_html(q.is_en(), false))
+    Html(login_html(q.is_en(), None))
 }
 
-fn login_html(en: bool, failed: bool) -> String {
+/// Why the last attempt failed, for the login page.
+#[derive(Debug, Clone, Copy)]
+enum LoginFailure {
+    Wrong,
+    TooMany,
+}
+
+fn login_html(en: bool, failed: Option<LoginFailure>) -> String {
     let t = |zh: &'static str, e: &'static str| if en { e } else { zh };
     let (switch, label) = if en { ("zh", "中文") } else { ("en", "English") };
     let mut b = format!("<main class=login><h1>{}</h1>", t("区县出入数据", "District gate data"));
-    if failed {
-        let _ = write!(b, "<p class=error role=alert>{}</p>", t("用户名或密码不对。", "Wrong name or password."));
+    let msg = match failed {
+        None => None,
+        Some(LoginFailure::Wrong) => Some(t("用户名或密码不对。", "Wrong name or password.")),
+        Some(LoginFailure::TooMany) => {
+            Some(t("尝试次数过多，请一分钟后再试。", "Too many attempts; wait a minute and try again."))
+        }
+    };
+    if let Some(m) = msg {
+        let _ = write!(b, "<p class=error role=alert>{m}</p>");
     }
     let _ = write!(
         b,
@@ -247,8 +271,18 @@ fn login_html(en: bool, failed: bool) -> String {
     page(en, t("登录 · 区县出入数据", "Log in · District gate data"), &b)
 }
 
-async fn login(State(s): State<Shared>, Form(f): Form<LoginForm>) -> Result<Response, WebError> {
+async fn login(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, WebError> {
     let en = f.lang.as_deref() == Some("en");
+    let ip_key = format!("ip:{}", peer.ip());
+    let name_key = format!("name:{}", f.name.trim());
+    let keys = [ip_key.as_str(), name_key.as_str()];
+    if s.logins.blocked(&keys) {
+        return Ok((StatusCode::TOO_MANY_REQUESTS, Html(login_html(en, Some(LoginFailure::TooMany)))).into_response());
+    }
     let user = lock(&s)?.user(f.name.trim())?;
     let ok = match &user {
         Some((role, hash)) => auth::verify_password(&f.password, hash) && role == "district",
@@ -258,8 +292,10 @@ async fn login(State(s): State<Shared>, Form(f): Form<LoginForm>) -> Result<Resp
         }
     };
     if !ok {
-        return Ok((StatusCode::UNAUTHORIZED, Html(login_html(en, true))).into_response());
+        s.logins.failed(&keys);
+        return Ok((StatusCode::UNAUTHORIZED, Html(login_html(en, Some(LoginFailure::Wrong)))).into_response());
     }
+    s.logins.succeeded(&keys);
     let token = auth::new_token();
     let expires = Utc::now().timestamp_millis() + SESSION_HOURS * 3_600_000;
     lock(&s)?.add_session(&auth::token_hash(&token), f.name.trim(), expires)?;
