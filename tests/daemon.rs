@@ -176,7 +176,8 @@ fn scans_events_paging_out_and_metrics() {
     assert_eq!(series["gatepass_people_out"], 1.0);
     assert_eq!(series["gatepass_events"], 10.0);
     assert!(!series.contains_key("gatepass_fever_alerts_total"), "no fever yet");
-    let r: Value = scan(&c, &d, &t.guard, json!({"payload": g.pass("张三").payload, "temperature_c": 38.4})).json().unwrap();
+    let r: Value =
+        scan(&c, &d, &t.guard, json!({"payload": g.pass("张三").payload, "temperature_c": 38.4})).json().unwrap();
     assert_eq!(r["decision"], "refer");
     let m = c.get(d.url("/metrics")).send().unwrap().text().unwrap();
     assert!(m.lines().any(|l| l == "gatepass_fever_alerts_total 1"), "{m}");
