@@ -484,3 +484,37 @@ fn full_disk_fails_closed_and_recovers() {
     drop(d);
     ok(&dir, &["events", "verify"]);
 }
+
+/// The guard page's live stream carries every decision, and an open stream
+/// does not keep SIGTERM (systemd stop) from ending the daemon cleanly.
+#[test]
+fn live_stream_carries_scans_and_sigterm_still_stops_the_daemon() {
+    use std::io::Read;
+    let (g, mut d, t) = setup();
+    let mut stream = client().get(d.url("/api/v1/stream")).bearer_auth(&t.guard).send().unwrap();
+    assert_eq!(stream.status(), 200);
+    scan(&client(), &d, &t.guard, json!({"payload": g.pass("张三").payload, "temperature_c": 36.5}));
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("张三") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.contains("event: scan") && text.contains("\"decision\":\"allow\""), "{text}");
+
+    unsafe {
+        libc::kill(d.child.id() as i32, libc::SIGTERM);
+    }
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = d.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10), "the daemon did not stop on SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    ok(&g.dir, &["events", "verify"]);
+}

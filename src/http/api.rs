@@ -319,12 +319,20 @@ async fn stream(
     _who: GuardAccess,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
     let rx = state.inner.live.subscribe();
-    let s = futures_util::stream::unfold(rx, |mut rx| async move {
+    let stop = state.inner.stopping.subscribe();
+    let s = futures_util::stream::unfold((rx, stop), |(mut rx, mut stop)| async move {
         loop {
-            match rx.recv().await {
-                Ok(json) => return Some((Ok(Event::default().event("scan").data(json)), rx)),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            if *stop.borrow() {
+                return None;
+            }
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Ok(json) => return Some((Ok(Event::default().event("scan").data(json)), (rx, stop))),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                },
+                // the daemon is stopping: end the stream
+                _ = stop.changed() => return None,
             }
         }
     });

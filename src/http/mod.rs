@@ -36,6 +36,9 @@ pub struct Inner {
     pub live: tokio::sync::broadcast::Sender<String>,
     pub metrics: metrics::Metrics,
     pub hardware: Option<crate::hw::Hardware>,
+    /// Set when the daemon is stopping: long-lived streams end so the
+    /// graceful shutdown does not wait for a guard page left open.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     /// False after a failed write, until the next one succeeds.
     pub log_writable: AtomicBool,
     pub started: std::time::Instant,
@@ -56,6 +59,7 @@ impl AppState {
         let config = gate.config.clone();
         let writer = Writer::start(gate);
         let (live, _) = tokio::sync::broadcast::channel(64);
+        let (stopping, _) = tokio::sync::watch::channel(false);
         Ok(AppState {
             inner: Arc::new(Inner {
                 writer,
@@ -68,6 +72,7 @@ impl AppState {
                 live,
                 metrics: Default::default(),
                 hardware,
+                stopping,
                 log_writable: AtomicBool::new(true),
                 started: std::time::Instant::now(),
             }),
@@ -106,8 +111,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let inner = state.inner.clone();
+    let signal = async move {
+        shutdown.await;
+        let _ = inner.stopping.send(true);
+    };
     axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(signal)
         .await
 }
 
