@@ -20,6 +20,16 @@ pub struct ClockState {
     pub detail: String,
 }
 
+/// What confirms the gate's time: the configuration (`[gate] trust_clock`),
+/// or else NTP / an RTC as the system reports them; None when nothing does.
+pub fn time_source(trust_clock: bool) -> Option<&'static str> {
+    if trust_clock {
+        return Some("config");
+    }
+    let probe = crate::hw::clock::confirmed();
+    probe.confirmed.then_some(probe.source)
+}
+
 /// Decides whether `now` can be trusted. Pure: the caller says what the
 /// system reported (`source`) and what the log already holds.
 pub fn assess(now: DateTime<Utc>, source: Option<&str>, newest_event: Option<DateTime<Utc>>) -> ClockState {

@@ -202,13 +202,7 @@ impl Gate {
 
     pub fn clock_state(&self, now: DateTime<Utc>) -> Result<ClockState> {
         let newest = self.store.newest_event_ms()?.and_then(DateTime::<Utc>::from_timestamp_millis);
-        let source = if self.config.gate.trust_clock {
-            Some("config")
-        } else {
-            let probe = crate::hw::clock::confirmed();
-            probe.confirmed.then_some(probe.source)
-        };
-        Ok(clock::assess(now, source, newest))
+        Ok(clock::assess(now, clock::time_source(self.config.gate.trust_clock), newest))
     }
 
     fn verifying_keys(&self) -> Result<Vec<(u16, VerifyingKey)>> {

@@ -456,20 +456,12 @@ impl DistrictStore {
     }
 
     pub fn upsert_user(&self, name: &str, role: &str, password_hash: &str, now: &str) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO users (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT(name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash",
-            params![name, role, password_hash, now],
-        )?;
-        Ok(())
+        crate::store::upsert_user(&self.conn, name, role, password_hash, now)
     }
 
     /// (role, password hash) of a user.
     pub fn user(&self, name: &str) -> Result<Option<(String, String)>> {
-        Ok(self
-            .conn
-            .query_row("SELECT role, password_hash FROM users WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
+        crate::store::user(&self.conn, name)
     }
 
     pub fn add_session(&self, hash: &str, user: &str, expires_ms: i64) -> Result<()> {

@@ -209,12 +209,7 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         ),
         _ => (serde_json::json!({"ok": false, "detail": "the database cannot be read"}), None),
     };
-    let source = if state.inner.config.gate.trust_clock {
-        Some("config")
-    } else {
-        let p = crate::hw::clock::confirmed();
-        p.confirmed.then_some(p.source)
-    };
+    let source = crate::clock::time_source(state.inner.config.gate.trust_clock);
     let clock = crate::clock::assess(now, source, newest.and_then(chrono::DateTime::from_timestamp_millis));
     let mut devices = serde_json::Map::new();
     match &state.inner.hardware {

@@ -25,6 +25,30 @@ pub struct TokenRow {
     pub id: String,
 }
 
+/// Adds or updates a page login in a database with a `users` table (the
+/// gate's and the district's have the same one).
+pub(crate) fn upsert_user(
+    conn: &rusqlite::Connection,
+    name: &str,
+    role: &str,
+    password_hash: &str,
+    now: &str,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO users (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash",
+        params![name, role, password_hash, now],
+    )?;
+    Ok(())
+}
+
+/// (role, password hash) of a page login.
+pub(crate) fn user(conn: &rusqlite::Connection, name: &str) -> Result<Option<(String, String)>> {
+    Ok(conn
+        .query_row("SELECT role, password_hash FROM users WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
 impl Store {
     pub fn add_token(&self, hash_hex: &str, role: &str, name: &str, now: &str) -> Result<()> {
         self.conn.execute(
@@ -76,20 +100,12 @@ impl Store {
     }
 
     pub fn upsert_user(&self, name: &str, role: &str, password_hash: &str, now: &str) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO users (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash",
-            params![name, role, password_hash, now],
-        )?;
-        Ok(())
+        upsert_user(&self.conn, name, role, password_hash, now)
     }
 
     /// (role, password hash) of a page user.
     pub fn user(&self, name: &str) -> Result<Option<(String, String)>> {
-        Ok(self
-            .conn
-            .query_row("SELECT role, password_hash FROM users WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
+        user(&self.conn, name)
     }
 
     pub fn audit(&self, at: &str, actor: &str, action: &str, detail: &serde_json::Value) -> Result<()> {
