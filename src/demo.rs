@@ -4,7 +4,7 @@
 //! the daemon with a simulated thermometer and simulated lamps/relay.
 
 use crate::auth;
-use crate::gate::{now_text, Gate};
+use crate::gate::Gate;
 use chrono::Utc;
 use std::path::PathBuf;
 
@@ -70,7 +70,8 @@ pub fn prepare(dir: &std::path::Path, listen: &str) -> anyhow::Result<(Gate, Vec
     crate::cards::write_folder(&cards, &gate.identity.community, &passes)?;
     for (name, pw, role) in DEMO_USERS {
         let hash = auth::hash_password(pw).map_err(anyhow::Error::msg)?;
-        gate.store.upsert_user(name, role, &hash, &now_text(now))?;
+        let role: auth::Role = role.parse().map_err(anyhow::Error::msg)?;
+        gate.upsert_user(name, role, &hash, "demo", now)?;
     }
     let mut lines = vec![
         format!("demo data:   {} ({} residents)", dir.display(), counts.added),
@@ -78,8 +79,8 @@ pub fn prepare(dir: &std::path::Path, listen: &str) -> anyhow::Result<(Gate, Vec
         format!("pass images: {}/<pass_id>.png, list in {}", cards.display(), cards.join("passes.csv").display()),
     ];
     for role in ["guard", "committee", "district"] {
-        let token = auth::new_token();
-        gate.store.add_token(&auth::token_hash(&token), role, &format!("demo {role}"), &now_text(now))?;
+        let r: auth::Role = role.parse().map_err(anyhow::Error::msg)?;
+        let (token, _) = gate.create_token(r, &format!("demo {role}"), "demo", now)?;
         lines.push(format!("{role:9} API token: {token}"));
     }
     Ok((gate, lines))

@@ -5,6 +5,7 @@
 use crate::clock::{self, ClockState};
 use crate::config::{self, Config, ConfigError};
 use crate::domain::chain::{self, EventBody};
+use crate::domain::derived;
 use crate::domain::pass::{self, PassClaims, PassError, PassKind};
 use crate::domain::policy::{Policy, PolicyDoc};
 use crate::domain::register::{self, Rejection};
@@ -192,8 +193,17 @@ impl Gate {
     }
 
     pub fn set_policy(&mut self, doc: &PolicyDoc, actor: &str, now: DateTime<Utc>) -> Result<Policy> {
-        let current = self.store.policy_override()?.unwrap_or_default();
-        let merged = merge_docs(&current, doc);
+        // an unreadable override is replaced by the committee's new one
+        // (this is how it is repaired); anything else is an error
+        let current = match self.store.policy_override() {
+            Ok(c) => c.unwrap_or_default(),
+            Err(StoreError::Unreadable(m)) => {
+                tracing::warn!("replacing an unreadable policy override: {m}");
+                PolicyDoc::default()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let merged = crate::domain::policy::merge_docs(&current, doc);
         let policy = self.config.policy.apply(&merged).map_err(GateError::Usage)?;
         self.store.set_policy_override(&merged)?;
         self.store.audit(&now_text(now), actor, "policy.set", &serde_json::to_value(doc).unwrap_or_default())?;
@@ -224,7 +234,15 @@ impl Gate {
     /// for all, and no answer exists before the commit has returned. If the
     /// commit fails, every scan of the batch fails (fail closed).
     pub fn scan_batch(&mut self, reqs: &[ScanRequest], now: DateTime<Utc>) -> Result<Vec<ScanOutcome>> {
-        let policy = self.policy()?;
+        // An unreadable committee policy refuses every scan (with a reason)
+        // rather than falling back to the file's possibly looser rules.
+        let (policy, policy_problem) = match self.policy() {
+            Ok(p) => (p, None),
+            Err(GateError::Store(StoreError::Unreadable(m))) | Err(GateError::Usage(m)) => {
+                (self.config.policy.clone(), Some(m))
+            }
+            Err(e) => return Err(e),
+        };
         let keys = self.verifying_keys()?;
         let clock_suspect = !self.clock_state(now)?.trusted;
         let ident = self.identity.clone();
@@ -236,40 +254,59 @@ impl Gate {
             let at = req.backfill_at.unwrap_or(now);
             let temp = req.temperature;
             let t = temp.map(|t| t.celsius);
+            // resolve: from the scanned text to a pass and a resident
             let resolved = resolve(&tx, &req.payload, ident.community_id, &keys, at, &policy)?;
-            let (outcome, resident, claims) = match resolved {
+            // facts: what the rules need, each read without guessing
+            let (refusal, claims, known, typed) = match resolved {
                 Err((reason, claims)) => {
                     // A real card refused for its state (revoked, expired,
                     // not yet valid) still says whose it is: the guard sees
                     // the name, the log and the district see the resident.
                     let known = match (reason, claims) {
-                        (Reason::Revoked | Reason::Expired | Reason::NotYetValid, Some(c)) => {
-                            tx.resident(c.resident_id)?
-                        }
+                        (
+                            Reason::Revoked | Reason::Expired | Reason::NotYetValid | Reason::RecordUnreadable,
+                            Some(c),
+                        ) => tx.resident(c.resident_id)?,
                         _ => None,
                     };
-                    match known {
-                        Some(r) => {
-                            let (category, holder, others) = load_holder(&tx, &r, at, &policy)?;
-                            let direction = req.direction.or(Some(rules::inferred_direction(&holder.presence)));
-                            (
-                                Outcome::refused(reason, direction, t, &policy),
-                                Some((r, category, holder, others)),
-                                claims,
-                            )
-                        }
-                        None => (Outcome::refused(reason, req.direction, t, &policy), None, claims),
-                    }
+                    (Some(reason), claims, known, false)
                 }
-                Ok((claims, resident, typed)) => {
-                    let (category, holder, others) = load_holder(&tx, &resident, at, &policy)?;
-                    let mut o = rules::decide(&holder, req.direction, t, at, &policy);
+                Ok((claims, resident, typed)) => (None, Some(claims), Some(resident), typed),
+            };
+            let facts = match &known {
+                Some(r) if r.unreadable.is_empty() => Some(load_holder(&tx, r, at, &policy)?),
+                Some(r) => Some(Err(format!("resident {}: {}", r.id, r.unreadable.join("; ")))),
+                None => None,
+            };
+            let unreadable = policy_problem.clone().or_else(|| facts.as_ref().and_then(|f| f.as_ref().err().cloned()));
+            // decide
+            let outcome = match (refusal, &facts, &unreadable) {
+                (Some(reason), Some(Ok(f)), _) => {
+                    let direction = req.direction.or(Some(rules::inferred_direction(&f.holder.presence)));
+                    Outcome::refused(reason, direction, t, &policy)
+                }
+                (Some(reason), _, _) => Outcome::refused(reason, req.direction, t, &policy),
+                (None, _, Some(why)) => {
+                    tracing::warn!(event = seq, "scan refused, record unreadable: {why}");
+                    Outcome::refused(Reason::RecordUnreadable, req.direction, t, &policy)
+                }
+                (None, Some(Ok(f)), None) => {
+                    let mut o = rules::decide(&f.holder, req.direction, t, at, &policy);
                     if typed {
                         o.warnings.push(Warning::TypedPassNumber);
                     }
-                    (o, Some((resident, category, holder, others)), Some(claims))
+                    if o.decision != Decision::Deny
+                        && o.direction == Some(Direction::Out)
+                        && !rules::exit_counts(f.category)
+                    {
+                        o.warnings.push(Warning::QuotaExempt);
+                    }
+                    o
                 }
+                (None, _, None) => Outcome::refused(Reason::RecordUnreadable, req.direction, t, &policy),
             };
+            let readable = facts.as_ref().and_then(|f| f.as_ref().ok());
+            let resident = known.as_ref();
             let body = EventBody {
                 seq,
                 at: now_text(at),
@@ -277,8 +314,8 @@ impl Gate {
                 community: ident.community.clone(),
                 direction: outcome.direction.map(|d| d.as_str().to_string()),
                 pass_id: claims.map(|c| c.pass_id),
-                resident_id: resident.as_ref().map(|r| r.0.id),
-                household: resident.as_ref().map(|r| r.0.household.clone()),
+                resident_id: resident.map(|r| r.id),
+                household: resident.map(|r| r.household.clone()),
                 temperature_c: t,
                 temperature_raw_c: temp.map(|t| t.raw_celsius),
                 temperature_source: temp.map(|t| t.source.to_string()),
@@ -289,42 +326,44 @@ impl Gate {
                 clock_suspect,
                 payload_digest: hex::encode(&Sha256::digest(req.payload.trim().as_bytes())[..8]),
             };
+            // write: the event, then what it changes, derived from the event
+            // itself exactly as `events rebuild` derives it from the chain
+            let effect = derived::effect(&body, resident.map(|r| r.household_id));
             let ev = chain::seal(body, &prev, &self.gate_key);
             tx.append(&ev, at.timestamp_millis())?;
             prev = ev.hash.clone();
-            let mut usage = None;
-            if let Some((r, category, holder, others)) = &resident {
-                let crossed = outcome.decision != Decision::Deny;
-                match outcome.direction {
-                    Some(Direction::Out) if crossed => {
-                        tx.set_presence(r.id, "out", at.timestamp_millis(), seq)?;
-                        tx.add_outing(seq, r.household_id, r.id, at.timestamp_millis(), !category.is_essential())?;
-                    }
-                    Some(Direction::In) if crossed => tx.set_presence(r.id, "in", at.timestamp_millis(), seq)?,
-                    _ => {}
-                }
-                let mut used = rules::outings_in_period(&holder.household_exits, at, &policy);
-                if crossed && outcome.direction == Some(Direction::Out) && !category.is_essential() {
-                    used += 1;
-                }
-                let mut members_out: Vec<String> = others.iter().map(|o| o.0.clone()).collect();
-                if crossed && outcome.direction == Some(Direction::Out) {
-                    members_out.push(r.name.clone());
-                }
-                usage = Some(HouseholdUsage {
-                    outings_used: used,
-                    outings_allowed: policy.outings_per_period,
-                    period_days: policy.period_days,
-                    members_out,
-                });
+            if let Some(p) = &effect.presence {
+                tx.set_presence(p.resident_id, &p.state, p.since_ms, p.seq)?;
             }
+            if let Some(o) = &effect.outing {
+                tx.add_outing(o.seq, o.household_id, o.resident_id, o.at_ms, o.counted)?;
+            }
+            let usage = match (resident, readable) {
+                (Some(r), Some(f)) => {
+                    let mut used = rules::outings_in_period(&f.holder.household_exits, at, &policy);
+                    if effect.outing.as_ref().is_some_and(|o| o.counted) {
+                        used += 1;
+                    }
+                    let mut members_out = f.others_out.clone();
+                    if effect.outing.is_some() {
+                        members_out.push(r.name.clone());
+                    }
+                    Some(HouseholdUsage {
+                        outings_used: used,
+                        outings_allowed: policy.outings_per_period,
+                        period_days: policy.period_days,
+                        members_out,
+                    })
+                }
+                _ => None,
+            };
             out.push(ScanOutcome {
                 decision: outcome.decision,
                 direction: outcome.direction,
                 reasons: outcome.reasons,
                 warnings: outcome.warnings,
                 event_seq: seq,
-                resident: resident.as_ref().map(|(r, ..)| ResidentRef {
+                resident: resident.map(|r| ResidentRef {
                     id: r.id,
                     name: r.name.clone(),
                     household: r.household.clone(),
@@ -333,7 +372,7 @@ impl Gate {
                 temperature_source: temp.map(|t| t.source),
                 at: at.with_timezone(&policy.timezone).to_rfc3339_opts(SecondsFormat::Millis, false),
                 pass_id: claims.map(|c| c.pass_id),
-                category: resident.as_ref().map(|r| r.1),
+                category: readable.map(|f| f.category),
                 household_usage: usage,
                 backfilled: req.backfill_at.is_some(),
                 clock_suspect,
@@ -549,49 +588,25 @@ impl Gate {
             None => head_seq,
         };
         let through = confirmed.min(old_through);
-        let previous = self.store.checkpoint()?;
-        let from = previous.as_ref().map(|c| c.seq).unwrap_or(0);
+        let from = self.store.checkpoint()?.map(|c| c.seq).unwrap_or(0);
         if through <= from {
             return Ok(None);
         }
-        // Check what is about to go: a broken chain is evidence, never purged.
-        let mut v = match &previous {
-            Some(c) => chain::ChainVerifier::after(c.seq, &c.hash),
-            None => chain::ChainVerifier::from_genesis(),
-        };
-        let mut hash = None;
-        let mut broken = None;
-        self.store.for_each_event(from, |ev| match ev {
-            Ok(ev) if ev.body.seq <= through => {
-                let (seq, h) = (ev.body.seq, ev.hash.clone());
-                match v.push(ev) {
-                    Ok(()) => {
-                        if seq == through {
-                            hash = Some(h);
-                        }
-                        true
-                    }
-                    Err(e) => {
-                        broken = Some(e.to_string());
-                        false
-                    }
-                }
-            }
-            Ok(_) => false,
-            Err(e) => {
-                broken = Some(e.to_string());
-                false
-            }
-        })?;
-        if let Some(b) = broken {
+        // Check what is about to go (a broken chain is evidence, never
+        // purged) and compute the derived state it leaves, to be kept signed.
+        let d = self.derive(Some(through))?;
+        if let Err(b) = &d.chain {
             return Err(GateError::Usage(format!(
                 "the entry log is broken ({b}); nothing was purged — run `gatepass events verify`"
             )));
         }
-        let Some(hash) = hash else { return Ok(None) };
+        let Some(hash) = d.head_hash.clone().filter(|_| d.last_seq == Some(through)) else { return Ok(None) };
         let cp = chain::Checkpoint::sign(through, &hash, &self.gate_key);
         let keep_outings = now - chrono::Duration::days(i64::from(self.policy()?.period_days) + 2);
-        let purged = self.store.purge_through(&cp, keep_outings.timestamp_millis().min(cutoff.timestamp_millis()))?;
+        let outings_before = keep_outings.timestamp_millis().min(cutoff.timestamp_millis());
+        let carried =
+            derived::CarriedState::sign(&d.expected, through, &hash, head_seq, outings_before, &self.gate_key);
+        let purged = self.store.purge_through(&cp, outings_before, &carried)?;
         self.store.audit(
             &now_text(now),
             "retention",
@@ -602,37 +617,56 @@ impl Gate {
     }
 }
 
-/// What the rules need to know about a resident and their household at `at`.
+/// What the rules need to know about a resident and their household.
+struct Facts {
+    category: Category,
+    holder: Holder,
+    /// Names of the other members out now.
+    others_out: Vec<String>,
+}
+
+/// Reads the facts about a resident and their household at `at`, or names
+/// what cannot be read (the scan is then refused: fail closed).
 fn load_holder(
     tx: &store::ScanTx<'_>,
     resident: &ResidentView,
     at: DateTime<Utc>,
     policy: &Policy,
-) -> Result<(Category, Holder, store::OthersOut)> {
+) -> Result<std::result::Result<Facts, String>> {
     let today = rules::local_day(at, policy);
     let category = resident.effective_category(today);
     let presence = match tx.presence(resident.id)? {
-        Some((state, since)) if state == "out" => {
-            Presence::Out { since: DateTime::from_timestamp_millis(since).unwrap_or(at) }
-        }
-        _ => Presence::In,
+        None => Presence::In,
+        Some(Ok((store::Presence::In, _))) => Presence::In,
+        Some(Ok((store::Presence::Out, since))) => match DateTime::from_timestamp_millis(since) {
+            Some(since) => Presence::Out { since },
+            None => return Ok(Err(format!("resident {}: presence since_ms {since} is not a time", resident.id))),
+        },
+        Some(Err(why)) => return Ok(Err(format!("resident {}: {why}", resident.id))),
     };
-    let others = tx.others_out(resident.household_id, resident.id)?;
-    let others_out = others
-        .iter()
-        .filter(|(_, cat, until)| {
-            let c: Category = cat.parse().unwrap_or(Category::Normal);
-            let ended = until.as_deref().and_then(|u| u.parse::<NaiveDate>().ok()).is_some_and(|u| today > u);
-            ended || !c.is_essential()
-        })
-        .count() as u32;
+    let mut others_out = Vec::new();
+    let mut counted = 0u32;
+    for (name, read) in tx.others_out(resident.household_id, resident.id)? {
+        match read {
+            Ok((cat, until)) => {
+                if rules::counts_as_out(cat, until, today) {
+                    counted += 1;
+                }
+                others_out.push(name);
+            }
+            Err(why) => return Ok(Err(format!("household {} member {name}: {why}", resident.household))),
+        }
+    }
     let from = at - chrono::Duration::days(i64::from(policy.period_days) + 1);
-    let exits = tx
-        .household_exits(resident.household_id, from.timestamp_millis(), at.timestamp_millis())?
-        .into_iter()
-        .filter_map(DateTime::from_timestamp_millis)
-        .collect::<Vec<_>>();
-    Ok((category, Holder { category, presence, others_out, household_exits: exits }, others))
+    let exits = match tx.household_exits(resident.household_id, from.timestamp_millis(), at.timestamp_millis())? {
+        Ok(e) => e.into_iter().filter_map(DateTime::from_timestamp_millis).collect::<Vec<_>>(),
+        Err(why) => return Ok(Err(format!("household {}: {why}", resident.household))),
+    };
+    Ok(Ok(Facts {
+        category,
+        holder: Holder { category, presence, others_out: counted, household_exits: exits },
+        others_out,
+    }))
 }
 
 type Resolved = std::result::Result<(PassClaims, ResidentView, bool), (Reason, Option<PassClaims>)>;
@@ -654,6 +688,10 @@ fn resolve(
         let Some(row) = text.parse::<u32>().ok().map(|id| tx.pass(id)).transpose()?.flatten() else {
             return Ok(Err((Reason::UnknownPass, None)));
         };
+        if !row.unreadable.is_empty() {
+            tracing::warn!("pass {} unreadable: {}", row.pass_id, row.unreadable.join("; "));
+            return Ok(Err((Reason::RecordUnreadable, None)));
+        }
         match pass::decode_unverified(&row.payload) {
             // a retired key retires its cards however they are presented
             Ok((c, _, _)) if keys.iter().any(|(k, _)| *k == c.key_id) => c,
@@ -667,6 +705,10 @@ fn resolve(
         }
     };
     let row = tx.pass(claims.pass_id)?;
+    if let Some(r) = row.as_ref().filter(|r| !r.unreadable.is_empty()) {
+        tracing::warn!("pass {} unreadable: {}", r.pass_id, r.unreadable.join("; "));
+        return Ok(Err((Reason::RecordUnreadable, Some(claims))));
+    }
     let record = row
         .as_ref()
         .filter(|r| r.resident_id == claims.resident_id)
@@ -680,16 +722,286 @@ fn resolve(
     }
 }
 
-fn merge_docs(base: &PolicyDoc, over: &PolicyDoc) -> PolicyDoc {
-    PolicyDoc {
-        fever_c: over.fever_c.or(base.fever_c),
-        max_members_out: over.max_members_out.or(base.max_members_out),
-        outings_per_period: over.outings_per_period.or(base.outings_per_period),
-        period_days: over.period_days.or(base.period_days),
-        hours: over.hours.clone().or_else(|| base.hours.clone()),
-        max_outing_minutes: over.max_outing_minutes.or(base.max_outing_minutes),
-        require_temperature: over.require_temperature.or(base.require_temperature),
-        timezone: over.timezone.clone().or_else(|| base.timezone.clone()),
-        anti_passback: over.anti_passback.or(base.anti_passback),
+/// What replaying the chain says, against what the tables hold.
+#[derive(Debug)]
+pub struct Derivation {
+    /// The chain's own verdict (hash links, checkpoint, head signature).
+    pub chain: std::result::Result<(), String>,
+    pub events: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub head_hash: Option<String>,
+    /// The derived state the chain gives.
+    pub expected: derived::Derived,
+    /// Events whose projection columns differ from their signed body.
+    pub projection_fixes: Vec<(u64, [derived::Cell; 5])>,
+    /// Every difference between the tables and the chain, named.
+    pub differences: Vec<String>,
+    /// What could not be checked, and why (not a difference).
+    pub notes: Vec<String>,
+}
+
+/// Most differences kept in memory and printed; the rest are counted.
+pub const MAX_LISTED_DIFFERENCES: usize = 10_000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RebuildReport {
+    pub differences: Vec<String>,
+    pub more: usize,
+    pub presence_rows: usize,
+    pub outings_rows: usize,
+}
+
+impl Gate {
+    /// Replays the chain (from the signed checkpoint and the state kept with
+    /// it) through `through` (or its head), checking it, and compares the
+    /// derived tables and projection columns with what it says. Only a full
+    /// replay (`through` None) compares the tables.
+    pub fn derive(&self, through: Option<u64>) -> Result<Derivation> {
+        let key = self.gate_public_key();
+        let mut notes = Vec::new();
+        let mut differences = Vec::new();
+        let mut chain_err: Option<String> = None;
+        let checkpoint = self.store.checkpoint()?;
+        let (stored, unreadable_rows) = self.store.read_derived()?;
+        let mut verifier = match &checkpoint {
+            Some(c) if c.check(&key) => chain::ChainVerifier::after(c.seq, &c.hash),
+            Some(c) => {
+                chain_err = Some(format!("the checkpoint at event {} is not signed by this gate", c.seq));
+                chain::ChainVerifier::after(c.seq, &c.hash)
+            }
+            None => chain::ChainVerifier::from_genesis(),
+        };
+        // The state the purged events left: signed at the purge, or (a log
+        // purged before gatepass kept it) the stored rows of those events,
+        // taken as they are.
+        let base = match (&checkpoint, self.store.carried_state()?) {
+            (None, _) => derived::Derived::default(),
+            (Some(c), Some(st)) if st.seq == c.seq && st.hash == c.hash && st.check(&key) => st.base(),
+            (Some(c), carried) => {
+                if carried.is_some() {
+                    differences.push(format!(
+                        "the derived state kept at the checkpoint (event {}) is not signed by this gate or does not match the checkpoint",
+                        c.seq
+                    ));
+                } else {
+                    notes.push(format!(
+                        "events through {} were purged before gatepass kept their derived state: presence and outings rows from them are taken as stored, not checked",
+                        c.seq
+                    ));
+                }
+                derived::Derived {
+                    presence: stored
+                        .presence
+                        .iter()
+                        .filter(|(_, p)| p.seq <= c.seq)
+                        .map(|(k, v)| (*k, v.clone()))
+                        .collect(),
+                    outings: stored
+                        .outings
+                        .iter()
+                        .filter(|(s, _)| **s <= c.seq)
+                        .map(|(k, v)| (*k, v.clone()))
+                        .collect(),
+                }
+            }
+        };
+        let carried = self.store.carried_state().ok().flatten();
+        let (codes, homes) = self.store.household_ids()?;
+        let mut replay = derived::Replay::new(base, |code: &str, resident: u32| {
+            codes.get(code).copied().or_else(|| homes.get(&resident).copied())
+        });
+        let mut first_seq = None;
+        let mut projection_fixes = Vec::new();
+        let mut more = 0usize;
+        let from = checkpoint.as_ref().map(|c| c.seq).unwrap_or(0);
+        self.store.for_each_event_row(from, |row| {
+            if chain_err.is_some() {
+                return false;
+            }
+            match row {
+                Ok((ev, cells)) => {
+                    if through.is_some_and(|t| ev.body.seq > t) {
+                        return false;
+                    }
+                    first_seq.get_or_insert(ev.body.seq);
+                    let diffs = derived::projection_differences(&ev.body, &cells);
+                    if !diffs.is_empty() {
+                        projection_fixes.push((ev.body.seq, derived::projection(&ev.body)));
+                        for d in diffs {
+                            if differences.len() < MAX_LISTED_DIFFERENCES {
+                                differences.push(d);
+                            } else {
+                                more += 1;
+                            }
+                        }
+                    }
+                    replay.push(&ev);
+                    if let Err(e) = verifier.push(ev) {
+                        chain_err = Some(e.to_string());
+                        return false;
+                    }
+                    true
+                }
+                Err(e) => {
+                    chain_err = Some(e.to_string());
+                    false
+                }
+            }
+        })?;
+        let events = verifier.count;
+        let head = match chain_err.take() {
+            Some(e) => Err(e),
+            None => verifier.finish(&key).map_err(|e| e.to_string()),
+        };
+        let (chain, last_seq, head_hash) = match head {
+            Ok(h) => (Ok(()), h.as_ref().map(|h| h.body.seq), h.map(|h| h.hash)),
+            Err(e) => (Err(e), None, None),
+        };
+        let mut expected = replay.state;
+        if let Some(c) = carried.as_ref().filter(|c| checkpoint.as_ref().is_some_and(|cp| cp.seq == c.seq)) {
+            c.trim(&mut expected);
+        }
+        if through.is_none() && chain.is_ok() {
+            // exits written before the chain said `quota_exempt`: their
+            // `counted` flag is not in the evidence, keep what is stored
+            let counted_from = self.store.quota_exempt_from_seq()?;
+            for (seq, o) in expected.outings.iter_mut() {
+                if *seq < counted_from {
+                    if let Some(have) = stored.outings.get(seq) {
+                        o.counted = have.counted;
+                    }
+                }
+            }
+            if counted_from > 1 && expected.outings.keys().any(|s| *s < counted_from) {
+                notes.push(format!(
+                    "exits before event {counted_from} were recorded before the chain said which exits do not count: their counted flag is taken as stored"
+                ));
+            }
+            differences.extend(unreadable_rows);
+            differences.extend(derived::differences(&expected, &stored, 0));
+        }
+        if more > 0 {
+            differences.push(format!("… and {more} more differences in the events table"));
+        }
+        Ok(Derivation { chain, events, first_seq, last_seq, head_hash, expected, projection_fixes, differences, notes })
+    }
+
+    /// Recomputes the derived tables and the events' projection columns from
+    /// the chain. Refused when the chain itself does not verify: there is
+    /// nothing trustworthy to rebuild from.
+    pub fn rebuild_derived(&mut self, actor: &str, now: DateTime<Utc>) -> Result<RebuildReport> {
+        let d = self.derive(None)?;
+        if let Err(e) = &d.chain {
+            return Err(GateError::Usage(format!(
+                "the entry log does not verify ({e}): derived state can only be rebuilt from an intact chain. \
+                 Keep this database as evidence (copy it away), see `gatepass events verify`, and restore the data directory from a backup"
+            )));
+        }
+        let listed = d.differences.len();
+        if listed > 0 {
+            self.store.rewrite_derived(&d.expected, &d.projection_fixes)?;
+            self.store.audit(
+                &now_text(now),
+                actor,
+                "events.rebuild",
+                &serde_json::json!({"differences": listed, "first": d.differences.iter().take(20).collect::<Vec<_>>()}),
+            )?;
+        }
+        Ok(RebuildReport {
+            differences: d.differences,
+            more: 0,
+            presence_rows: d.expected.presence.len(),
+            outings_rows: d.expected.outings.len(),
+        })
+    }
+
+    /// At daemon start: the derived tables are made to match the chain
+    /// before any decision uses them. A broken chain is reported and left
+    /// for `events verify` (the gate still starts: refusing every exit of
+    /// the community would not repair the evidence).
+    pub fn repair_derived_at_start(&mut self, now: DateTime<Utc>) -> Result<()> {
+        match self.rebuild_derived("daemon start", now) {
+            Ok(r) if r.differences.is_empty() => Ok(()),
+            Ok(r) => {
+                for d in r.differences.iter().take(50) {
+                    tracing::warn!("derived state differed from the chain, rebuilt: {d}");
+                }
+                tracing::warn!(
+                    differences = r.differences.len(),
+                    "derived tables rebuilt from the entry log at start (see `gatepass audit`)"
+                );
+                Ok(())
+            }
+            Err(GateError::Usage(m)) => {
+                tracing::error!("{m}");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every record a decision could need that cannot be read, named.
+    pub fn unreadable_records(&self) -> Result<Vec<String>> {
+        Ok(self.store.unreadable_records(200)?)
+    }
+
+    /// The district asked for the events after `seq`: it holds them all.
+    pub fn note_collected(&self, seq: u64) -> Result<()> {
+        Ok(self.store.note_collected(seq)?)
+    }
+
+    // ---- access: tokens, page logins, the audit trail ---------------------
+
+    pub fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value, now: DateTime<Utc>) -> Result<()> {
+        Ok(self.store.audit(&now_text(now), actor, action, detail)?)
+    }
+
+    /// Creates an API token; returns (secret, id). Only its hash is kept.
+    pub fn create_token(
+        &self,
+        role: crate::auth::Role,
+        name: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, String)> {
+        check_name("the token name", name)?;
+        let token = crate::auth::new_token();
+        let hash = crate::auth::token_hash(&token);
+        let id: String = hash.chars().take(8).collect();
+        self.store.add_token(&hash, role.as_str(), name, &now_text(now))?;
+        self.audit(actor, "token.create", &serde_json::json!({"role": role, "name": name, "id": id}), now)?;
+        Ok((token, id))
+    }
+
+    pub fn revoke_token(&self, id: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
+        self.store.revoke_token(id, &now_text(now))?;
+        self.audit(actor, "token.revoke", &serde_json::json!({"id": id}), now)
+    }
+
+    /// Adds or updates a page login (`password_hash` from `auth::hash_password`).
+    pub fn upsert_user(
+        &self,
+        name: &str,
+        role: crate::auth::Role,
+        password_hash: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(GateError::Usage("the user name must not be empty".into()));
+        }
+        check_name("the user name", name)?;
+        self.store.upsert_user(name, role.as_str(), password_hash, &now_text(now))?;
+        self.audit(actor, "user.add", &serde_json::json!({"name": name, "role": role}), now)
+    }
+}
+
+/// Names shown on pages and in logs must show what they are.
+fn check_name(what: &str, name: &str) -> Result<()> {
+    match crate::domain::text::name_problem(name) {
+        Some(p) => Err(GateError::Usage(format!("{what} {p}"))),
+        None => Ok(()),
     }
 }

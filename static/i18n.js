@@ -107,11 +107,13 @@
       'reason.household_quota': '本户本期外出次数已用完',
       'reason.outside_hours': '不在允许外出的时间内',
       'reason.already_out': '此人已登记外出，未登记返回',
+      'reason.record_unreadable': '登记资料无法读取，请联系社区处理',
 
       // warnings
       'warning.overdue': '外出超时返回',
       'warning.no_exit_recorded': '没有外出记录（请核实）',
       'warning.typed_pass_number': '手输通行证号：请仔细核对本人相貌',
+      'warning.quota_exempt': '保障人员外出，不占本户次数',
       'warning.clock_suspect': '门岗时钟可疑，时间可能不准',
       'warning.backfilled': '补录记录',
 
@@ -328,10 +330,12 @@
       'reason.household_quota': 'Household used its outings for this period',
       'reason.outside_hours': 'Outside outing hours',
       'reason.already_out': 'Already out (no return recorded)',
+      'reason.record_unreadable': 'Record unreadable: ask the committee',
 
       'warning.overdue': 'Came back overdue',
       'warning.no_exit_recorded': 'No exit recorded (check)',
       'warning.typed_pass_number': 'Typed pass number: compare the face carefully',
+      'warning.quota_exempt': 'Essential worker: not counted in the household quota',
       'warning.clock_suspect': 'Gate clock is suspect; times may be wrong',
       'warning.backfilled': 'Backfilled entry',
 

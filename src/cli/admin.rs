@@ -3,7 +3,7 @@
 use super::print_json;
 use crate::auth::{self, Role};
 use crate::config::{self, Config};
-use crate::gate::{now_text, Gate};
+use crate::gate::Gate;
 use chrono::Utc;
 use clap::Subcommand;
 use std::io::BufRead;
@@ -40,21 +40,13 @@ pub enum TokenCmd {
 
 pub fn token(dir: &Path, cmd: TokenCmd, json: bool) -> anyhow::Result<i32> {
     let gate = Gate::open(dir)?;
-    let now = now_text(Utc::now());
     match cmd {
         TokenCmd::Create { role, name } => {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
-            let token = auth::new_token();
-            let hash = auth::token_hash(&token);
-            gate.store.add_token(&hash, role.as_str(), &name, &now)?;
-            gate.store.audit(
-                &now,
-                "cli",
-                "token.create",
-                &serde_json::json!({"role": role, "name": name, "id": &hash[..8]}),
-            )?;
+            let (token, id) = gate.create_token(role, &name, "cli", Utc::now())?;
+            let hash = id;
             if json {
-                print_json(&serde_json::json!({"token": token, "role": role, "name": name, "id": &hash[..8]}))?;
+                print_json(&serde_json::json!({"token": token, "role": role, "name": name, "id": hash}))?;
             } else {
                 println!("{token}");
             }
@@ -77,8 +69,7 @@ pub fn token(dir: &Path, cmd: TokenCmd, json: bool) -> anyhow::Result<i32> {
             }
         }
         TokenCmd::Revoke { id } => {
-            gate.store.revoke_token(&id, &now)?;
-            gate.store.audit(&now, "cli", "token.revoke", &serde_json::json!({"id": id}))?;
+            gate.revoke_token(&id, "cli", Utc::now())?;
             if !json {
                 println!("token {id} revoked");
             } else {
@@ -105,6 +96,10 @@ pub fn user(dir: &Path, cmd: UserCmd, json: bool) -> anyhow::Result<i32> {
     match cmd {
         UserCmd::Add { name, role } => {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            // refuse a bad name before asking for the password
+            if let Some(p) = crate::domain::text::name_problem(&name) {
+                anyhow::bail!("the user name {p}");
+            }
             let mut pw = String::new();
             std::io::stdin().lock().read_line(&mut pw)?;
             let pw = pw.trim_end_matches(['\r', '\n']);
@@ -112,9 +107,7 @@ pub fn user(dir: &Path, cmd: UserCmd, json: bool) -> anyhow::Result<i32> {
                 anyhow::bail!("the password (or PIN) must have at least 4 characters; give it on standard input");
             }
             let hash = auth::hash_password(pw).map_err(anyhow::Error::msg)?;
-            let now = now_text(Utc::now());
-            gate.store.upsert_user(name.trim(), role.as_str(), &hash, &now)?;
-            gate.store.audit(&now, "cli", "user.add", &serde_json::json!({"name": name, "role": role}))?;
+            gate.upsert_user(&name, role, &hash, "cli", Utc::now())?;
             if json {
                 print_json(&serde_json::json!({"name": name, "role": role}))?;
             } else {
@@ -189,6 +182,22 @@ pub fn config(dir: &Path, cmd: ConfigCmd, json: bool) -> anyhow::Result<i32> {
                 std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
             match Config::parse(&text) {
                 Ok(_) => {
+                    // the data directory's records a decision needs: every one
+                    // that cannot be read is named (scans needing it are refused)
+                    let unreadable = match Gate::open(dir) {
+                        Ok(g) => g.unreadable_records()?,
+                        Err(_) => vec![],
+                    };
+                    if !unreadable.is_empty() {
+                        if json {
+                            print_json(&serde_json::json!({"ok": false, "file": path, "unreadable": unreadable}))?;
+                        }
+                        for u in &unreadable {
+                            eprintln!("error: unreadable record: {u}");
+                        }
+                        eprintln!("scans that need these records are refused with reason record_unreadable; correct them (e.g. `gatepass household set-category`) and check again");
+                        return Ok(super::exit::ERROR);
+                    }
                     if json {
                         print_json(&serde_json::json!({"ok": true, "file": path}))?;
                     } else {

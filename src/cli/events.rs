@@ -1,7 +1,7 @@
-//! `gatepass events export | verify`
+//! `gatepass events export | verify | rebuild | purge`
 
 use super::print_json;
-use crate::domain::chain::{ChainVerifier, ExportedEvent};
+use crate::domain::chain::ExportedEvent;
 use crate::export::{self, VerifyError};
 use crate::gate::Gate;
 use clap::Subcommand;
@@ -27,6 +27,9 @@ pub enum EventsCmd {
         #[arg(long)]
         partial: bool,
     },
+    /// Recompute who is out, the household outings and the events table's
+    /// searchable columns from the signed chain (the chain must verify).
+    Rebuild,
     /// Apply [retention] now: purge collected or exported events older than its days, keeping a signed checkpoint.
     Purge,
 }
@@ -139,50 +142,63 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
         EventsCmd::Verify { file: None, .. } => {
             let gate = Gate::open(dir)?;
             let key = gate.gate_public_key();
-            let checkpoint = gate.store.checkpoint()?;
-            let mut v = match &checkpoint {
-                Some(c) if c.check(&key) => ChainVerifier::after(c.seq, &c.hash),
-                Some(c) => {
-                    let e = VerifyError::Io(format!("the checkpoint at event {} is not signed by this gate", c.seq));
-                    return report(Err(e), json, "the database", true);
-                }
-                None => ChainVerifier::from_genesis(),
+            let d = gate.derive(None)?;
+            let res = match &d.chain {
+                Err(e) => Err(VerifyError::Io(e.clone())),
+                Ok(()) => Ok(export::VerifyReport {
+                    events: d.events,
+                    first_seq: d.first_seq,
+                    last_seq: d.last_seq,
+                    head_hash: d.head_hash.clone(),
+                    gate: Some(gate.identity.gate.clone()),
+                    community: Some(gate.identity.community.clone()),
+                    gate_key: Some(hex::encode(key.to_bytes())),
+                }),
             };
-            let mut err: Option<VerifyError> = None;
-            let mut first = None;
-            gate.store.for_each_event(0, |ev| match ev {
-                Ok(ev) => {
-                    first.get_or_insert(ev.body.seq);
-                    let seq = ev.body.seq;
-                    if let Err(source) = v.push(ev) {
-                        err = Some(VerifyError::Chain { line: seq, source });
-                        return false;
+            if res.is_err() || d.differences.is_empty() {
+                for n in &d.notes {
+                    if !json {
+                        println!("note: {n}");
                     }
-                    true
                 }
-                Err(e) => {
-                    err = Some(VerifyError::Io(e.to_string()));
-                    false
+                return report(res, json, "the database", true);
+            }
+            // The chain holds, but the tables read from it say something else.
+            if json {
+                print_json(&serde_json::json!({
+                    "intact": false, "chain_intact": true, "differences": d.differences, "notes": d.notes,
+                    "report": res.ok(),
+                }))?;
+            }
+            for diff in &d.differences {
+                eprintln!("differs: {diff}");
+            }
+            eprintln!(
+                "error: the database is NOT intact: the chain verifies, but {} derived record(s) differ from it \
+                 (run `gatepass events rebuild` to recompute them from the chain)",
+                d.differences.len()
+            );
+            Ok(super::exit::BROKEN)
+        }
+        EventsCmd::Rebuild => {
+            let mut gate = Gate::open(dir)?;
+            let r = gate.rebuild_derived("cli", chrono::Utc::now())?;
+            if json {
+                print_json(&r)?;
+            } else if r.differences.is_empty() {
+                println!("derived tables already match the chain; nothing changed");
+            } else {
+                for d in &r.differences {
+                    println!("repaired: {d}");
                 }
-            })?;
-            let res = match err {
-                Some(e) => Err(e),
-                None => {
-                    let count = v.count;
-                    v.finish(&key).map_err(|source| VerifyError::Chain { line: count, source }).map(|head| {
-                        export::VerifyReport {
-                            events: count,
-                            first_seq: first,
-                            last_seq: head.as_ref().map(|h| h.body.seq),
-                            head_hash: head.map(|h| h.hash),
-                            gate: Some(gate.identity.gate.clone()),
-                            community: Some(gate.identity.community.clone()),
-                            gate_key: Some(hex::encode(key.to_bytes())),
-                        }
-                    })
-                }
-            };
-            report(res, json, "the database", true)
+                println!(
+                    "rebuilt from the chain: {} presence rows, {} outings rows ({} differences repaired)",
+                    r.presence_rows,
+                    r.outings_rows,
+                    r.differences.len()
+                );
+            }
+            Ok(super::exit::OK)
         }
     }
 }

@@ -5,10 +5,12 @@
 
 pub mod category;
 pub mod chain;
+pub mod derived;
 pub mod pass;
 pub mod policy;
 pub mod register;
 pub mod rules;
+pub mod text;
 
 pub use category::Category;
 pub use policy::Policy;

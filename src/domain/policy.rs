@@ -184,12 +184,37 @@ impl Policy {
     }
 }
 
+/// The committee's change `over` laid on its earlier changes `base`: what
+/// `over` names wins, the rest stays.
+pub fn merge_docs(base: &PolicyDoc, over: &PolicyDoc) -> PolicyDoc {
+    PolicyDoc {
+        fever_c: over.fever_c.or(base.fever_c),
+        max_members_out: over.max_members_out.or(base.max_members_out),
+        outings_per_period: over.outings_per_period.or(base.outings_per_period),
+        period_days: over.period_days.or(base.period_days),
+        hours: over.hours.clone().or_else(|| base.hours.clone()),
+        max_outing_minutes: over.max_outing_minutes.or(base.max_outing_minutes),
+        require_temperature: over.require_temperature.or(base.require_temperature),
+        timezone: over.timezone.clone().or_else(|| base.timezone.clone()),
+        anti_passback: over.anti_passback.or(base.anti_passback),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn t(h: u32, m: u32) -> NaiveTime {
         NaiveTime::from_hms_opt(h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn later_changes_win_field_by_field() {
+        let base = PolicyDoc { fever_c: Some(37.5), period_days: Some(3), ..Default::default() };
+        let over = PolicyDoc { fever_c: Some(37.2), max_members_out: Some(2), ..Default::default() };
+        let m = merge_docs(&base, &over);
+        assert_eq!((m.fever_c, m.period_days, m.max_members_out), (Some(37.2), Some(3), Some(2)));
+        assert_eq!(merge_docs(&base, &PolicyDoc::default()).fever_c, Some(37.5));
     }
 
     #[test]

@@ -125,6 +125,10 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRegister, RegisterError> {
                 Ok(s) if s.chars().any(|c| c.is_control()) => {
                     bad = Some(format!("column {} contains control characters", i + 1));
                 }
+                Ok(s) if super::text::hidden_char(s).is_some() => {
+                    let why = super::text::name_problem(s).unwrap_or_default();
+                    bad = Some(format!("column {} {why}", i + 1));
+                }
                 Ok(s) => fields.push(s.to_string()),
                 Err(_) => bad = Some(format!("column {} is not UTF-8 (save the file as UTF-8 CSV)", i + 1)),
             }
@@ -242,6 +246,24 @@ mod tests {
             RegisterError::MissingColumn("name/\u{59d3}\u{540d}")
         );
         assert!(matches!(parse(b"name,name,household\n").unwrap_err(), RegisterError::DuplicateColumn(_)));
+    }
+
+    #[test]
+    fn bidi_and_zero_width_rows_rejected_with_line_numbers() {
+        let csv = "household,name,phone\n1-1,Ann,\n1-2,\u{202E}nnA,\n1-3,Bo\u{200B}b,\n2-\u{2066}1,Cy,\n1-4,Di\u{FEFF},\n1-5,Ed,1\u{200F}\n1-6,Fay,\n";
+        let p = parse(csv.as_bytes()).unwrap();
+        assert_eq!(p.rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["Ann", "Fay"]);
+        let lines: Vec<u64> = p.rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![3, 4, 5, 6, 7]);
+        assert!(
+            p.rejected[0].reason.contains("U+202E") && p.rejected[0].reason.contains("column 2"),
+            "{:?}",
+            p.rejected
+        );
+        assert!(p.rejected[1].reason.contains("U+200B"));
+        assert!(p.rejected[2].reason.contains("U+2066") && p.rejected[2].reason.contains("column 1"));
+        assert!(p.rejected[3].reason.contains("U+FEFF"));
+        assert!(p.rejected[4].reason.contains("U+200F") && p.rejected[4].reason.contains("column 3"));
     }
 
     #[test]

@@ -73,6 +73,10 @@ pub enum Reason {
     HouseholdQuota,
     OutsideHours,
     AlreadyOut,
+    /// Something the decision needs (the category, the pass row, the
+    /// household link, the committee's policy, who is out…) cannot be read
+    /// from the database: refused rather than guessed (fail closed).
+    RecordUnreadable,
 }
 
 impl Reason {
@@ -91,6 +95,7 @@ impl Reason {
             Reason::HouseholdQuota => "household_quota",
             Reason::OutsideHours => "outside_hours",
             Reason::AlreadyOut => "already_out",
+            Reason::RecordUnreadable => "record_unreadable",
         }
     }
 }
@@ -107,6 +112,10 @@ pub enum Warning {
     /// The guard typed the pass number: no signature was checked, so the
     /// guard must compare the face with the name shown.
     TypedPassNumber,
+    /// An essential worker's exit: it does not use the household's outings.
+    /// Part of the signed event, so the outing count can be rebuilt from
+    /// the chain alone.
+    QuotaExempt,
 }
 
 impl Warning {
@@ -115,6 +124,7 @@ impl Warning {
             Warning::Overdue => "overdue",
             Warning::NoExitRecorded => "no_exit_recorded",
             Warning::TypedPassNumber => "typed_pass_number",
+            Warning::QuotaExempt => "quota_exempt",
         }
     }
 }
@@ -201,6 +211,24 @@ pub fn outings_in_period(exits: &[DateTime<Utc>], now: DateTime<Utc>, policy: &P
         today.checked_sub_days(Days::new(u64::from(policy.period_days.saturating_sub(1)))).unwrap_or(NaiveDate::MIN);
     let n = exits.iter().map(|e| local_day(*e, policy)).filter(|d| *d >= first && *d <= today).count();
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Whether a household member who is out counts against `max_members_out`:
+/// essential workers on duty do not, unless their dated category ended.
+pub fn counts_as_out(category: Category, until: Option<NaiveDate>, today: NaiveDate) -> bool {
+    let ended = until.is_some_and(|u| today > u);
+    ended || !category.is_essential()
+}
+
+/// Whether an exit uses one of the household's outings (essential workers'
+/// exits do not).
+pub fn exit_counts(category: Category) -> bool {
+    !category.is_essential()
+}
+
+/// Out longer than the policy allows.
+pub fn is_overdue(since: DateTime<Utc>, now: DateTime<Utc>, policy: &Policy) -> bool {
+    (now - since).num_minutes() > i64::from(policy.max_outing_minutes)
 }
 
 /// Direction left out: out if the person is in (or never seen), in if out.
@@ -471,6 +499,20 @@ mod tests {
         assert_eq!(o.reasons, vec![Reason::NoTemperature]);
         let o = decide(&h, Some(Direction::Out), Some(37.8), night, &p());
         assert_eq!(o.reasons, vec![Reason::Fever]);
+    }
+
+    #[test]
+    fn who_counts_as_out_and_whose_exits_count() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        assert!(counts_as_out(Category::Normal, None, today));
+        assert!(!counts_as_out(Category::Essential, None, today));
+        assert!(!counts_as_out(Category::Essential, Some(today), today));
+        assert!(counts_as_out(Category::Essential, today.pred_opt(), today), "an ended category counts");
+        assert!(exit_counts(Category::Normal));
+        assert!(!exit_counts(Category::Essential));
+        let since = monday_noon();
+        assert!(!is_overdue(since, since + chrono::Duration::minutes(i64::from(p().max_outing_minutes)), &p()));
+        assert!(is_overdue(since, since + chrono::Duration::minutes(i64::from(p().max_outing_minutes) + 1), &p()));
     }
 
     #[test]

@@ -140,9 +140,14 @@ const MAX_PAGE: u32 = 5000;
 
 async fn events(
     State(state): State<AppState>,
-    _who: ReaderAccess,
+    who: ReaderAccess,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
+    // the district asks after N only once it stored N: everything up to N is collected
+    if who.principal().role == Role::District {
+        let a = q.after;
+        let _ = state.inner.writer.run(move |g| g.note_collected(a)).await;
+    }
     let limit = q.limit.unwrap_or(1000).min(MAX_PAGE);
     let (events, head) = {
         let store = state.reader()?;
@@ -227,7 +232,9 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
             }
         }
     }
-    let ok = database["ok"] == true && database["log_writable"] == true;
+    let unreadable = state.reader().ok().map(|s| s.unreadable_records(50).unwrap_or_else(|e| vec![e.to_string()]));
+    let records = serde_json::json!({"ok": unreadable.as_ref().is_some_and(Vec::is_empty), "unreadable": unreadable});
+    let ok = database["ok"] == true && database["log_writable"] == true && records["ok"] == true;
     let mut v = serde_json::json!({
         "status": if ok { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -235,6 +242,7 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         "community": state.inner.identity.community,
         "gate_key": state.inner.gate_key_hex,
         "database": database,
+        "records": records,
         "clock": {"trusted": clock.trusted, "suspect": !clock.trusted, "source": clock.source, "detail": clock.detail, "now": now.to_rfc3339()},
         "uptime_s": state.inner.started.elapsed().as_secs(),
     });

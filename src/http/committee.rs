@@ -5,10 +5,9 @@
 use super::auth::{CommitteeAccess, GuardAccess};
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::AppState;
-use crate::auth::{self, Role};
+use crate::auth::Role;
 use crate::domain::policy::PolicyDoc;
 use crate::domain::Category;
-use crate::gate::now_text;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -252,27 +251,10 @@ async fn create_token(
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let role: Role = body.role.parse().map_err(ApiError::BadRequest)?;
-    let token = auth::new_token();
-    let hash = auth::token_hash(&token);
     let actor = who.principal().actor();
     let name = body.name.clone();
-    let h2 = hash.clone();
-    state
-        .inner
-        .writer
-        .run(move |g| {
-            let now = now_text(Utc::now());
-            g.store.add_token(&h2, role.as_str(), &name, &now)?;
-            g.store.audit(
-                &now,
-                &actor,
-                "token.create",
-                &serde_json::json!({"role": role, "name": name, "id": &h2[..8]}),
-            )?;
-            Ok(())
-        })
-        .await??;
-    Ok(Json(serde_json::json!({"token": token, "role": role, "name": body.name, "id": &hash[..8]})))
+    let (token, id) = state.inner.writer.run(move |g| g.create_token(role, &name, &actor, Utc::now())).await??;
+    Ok(Json(serde_json::json!({"token": token, "role": role, "name": body.name, "id": id})))
 }
 
 async fn revoke_token(
@@ -282,16 +264,7 @@ async fn revoke_token(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let actor = who.principal().actor();
     let id2 = id.clone();
-    state
-        .inner
-        .writer
-        .run(move |g| {
-            let now = now_text(Utc::now());
-            g.store.revoke_token(&id2, &now)?;
-            g.store.audit(&now, &actor, "token.revoke", &serde_json::json!({"id": id2}))?;
-            Ok(())
-        })
-        .await??;
+    state.inner.writer.run(move |g| g.revoke_token(&id2, &actor, Utc::now())).await??;
     Ok(Json(serde_json::json!({"id": id, "revoked": true})))
 }
 

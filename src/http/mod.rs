@@ -140,6 +140,8 @@ pub fn run_daemon(
     addr: std::net::SocketAddr,
     after_bind: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<i32> {
+    let mut gate = gate;
+    gate.repair_derived_at_start(chrono::Utc::now())?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)

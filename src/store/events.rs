@@ -4,11 +4,26 @@
 use super::people::{PassRow, ResidentView};
 use super::{Result, Store};
 use crate::domain::chain::{ChainedEvent, EventBody, GENESIS};
+use crate::domain::derived::{CarriedState, Cell, Derived, OutingRow, PresenceRow};
+use crate::domain::Category;
+use chrono::NaiveDate;
+use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
+use std::collections::HashMap;
 
-/// (name, category, category end date) of household members out now.
-pub type OthersOut = Vec<(String, String, Option<String>)>;
+/// A household member out now: name, and their category and its end date
+/// as stored, or why they cannot be read.
+pub type OthersOut = Vec<(String, std::result::Result<(Category, Option<NaiveDate>), String>)>;
+
+/// A presence row as the decision needs it, or why it cannot be read.
+pub type PresenceFact = std::result::Result<(Presence, i64), String>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    In,
+    Out,
+}
 
 /// A write transaction for a batch of scans (group commit: one fsync for
 /// all of them, and nothing is answered before it).
@@ -69,26 +84,194 @@ impl Store {
     /// Deletes events up to `seq` and records the signed checkpoint that
     /// replaces them, in one transaction. Outings older than `outings_before_ms`
     /// (past every quota period) go too.
+    /// With it goes the signed derived state those events leave (`carried`),
+    /// so presence and outings can still be rebuilt and checked.
     pub fn purge_through(
         &mut self,
         checkpoint: &crate::domain::chain::Checkpoint,
         outings_before_ms: i64,
+        carried: &CarriedState,
     ) -> Result<u64> {
         let tx = self.conn.transaction()?;
         let n = tx.execute("DELETE FROM events WHERE seq <= ?1", [checkpoint.seq])?;
         tx.execute("DELETE FROM outings WHERE at_ms < ?1", [outings_before_ms])?;
         let json = serde_json::to_string(checkpoint).map_err(|e| super::StoreError::Invalid(e.to_string()))?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('checkpoint', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [json],
-        )?;
+        let state = serde_json::to_string(carried).map_err(|e| super::StoreError::Invalid(e.to_string()))?;
+        for (k, v) in [("checkpoint", json), ("checkpoint_state", state)] {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [k, v.as_str()],
+            )?;
+        }
         tx.commit()?;
         Ok(n as u64)
     }
 
     /// The signed checkpoint of the purged prefix, if anything was purged.
     pub fn checkpoint(&self) -> Result<Option<crate::domain::chain::Checkpoint>> {
-        Ok(self.meta("checkpoint")?.and_then(|j| serde_json::from_str(&j).ok()))
+        match self.meta("checkpoint")? {
+            None => Ok(None),
+            Some(j) => serde_json::from_str(&j)
+                .map(Some)
+                .map_err(|e| super::StoreError::Unreadable(format!("the retention checkpoint: {e}"))),
+        }
+    }
+
+    /// The signed derived state kept at the checkpoint (None for a log
+    /// purged before gatepass kept it).
+    pub fn carried_state(&self) -> Result<Option<CarriedState>> {
+        match self.meta("checkpoint_state")? {
+            None => Ok(None),
+            Some(j) => serde_json::from_str(&j)
+                .map(Some)
+                .map_err(|e| super::StoreError::Unreadable(format!("the state kept at the checkpoint: {e}"))),
+        }
+    }
+
+    /// The first event whose exit records `quota_exempt` when it applies.
+    pub fn quota_exempt_from_seq(&self) -> Result<u64> {
+        Ok(self.meta("quota_exempt_from_seq")?.and_then(|v| v.parse().ok()).unwrap_or(1))
+    }
+
+    /// The district has stored every event up to `seq` (it asked for the
+    /// events after it): retention may purge them. Never moves backwards,
+    /// and never past this log's head (a district that knows more than
+    /// this log holds is talking about another log).
+    pub fn note_collected(&self, seq: u64) -> Result<()> {
+        let (head, _) = self.head()?;
+        if seq == 0 || seq > head {
+            return Ok(());
+        }
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('collected_seq', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value
+             WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+            [seq.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Calls `f` for every event with the projection columns its row holds.
+    pub fn for_each_event_row(
+        &self,
+        after: u64,
+        mut f: impl FnMut(Result<(ChainedEvent, [Cell; 5])>) -> bool,
+    ) -> Result<()> {
+        let mut st = self.conn.prepare(
+            "SELECT body, prev_hash, hash, sig, at_ms, resident_id, household, direction, decision, seq
+             FROM events WHERE seq > ?1 ORDER BY seq",
+        )?;
+        let mut rows = st.query([after])?;
+        while let Some(r) = rows.next()? {
+            let ev = event_from_row(r).map_err(Into::into).and_then(|x| x);
+            let cells = [cell(r.get(4)?), cell(r.get(5)?), cell(r.get(6)?), cell(r.get(7)?), cell(r.get(8)?)];
+            let seq: i64 = r.get(9)?;
+            let ev = ev.map_err(|e| super::StoreError::Unreadable(format!("event {seq}: {e}")));
+            if !f(ev.map(|e| (e, cells))) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Household ids by code, and each resident's household id: the outings
+    /// table keys exits by household id, the event names the code.
+    pub fn household_ids(&self) -> Result<(HashMap<String, u32>, HashMap<u32, u32>)> {
+        let mut st = self.conn.prepare("SELECT code, id FROM households")?;
+        let codes =
+            st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?.filter_map(|r| r.ok()).collect();
+        let mut st = self.conn.prepare("SELECT id, household_id FROM residents")?;
+        let residents =
+            st.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?)))?.filter_map(|r| r.ok()).collect();
+        Ok((codes, residents))
+    }
+
+    /// The derived tables as stored; rows that cannot be read are named in
+    /// the second list (and left out of the first).
+    pub fn read_derived(&self) -> Result<(Derived, Vec<String>)> {
+        let mut d = Derived::default();
+        let mut bad = Vec::new();
+        let mut st = self.conn.prepare("SELECT resident_id, state, since_ms, seq, rowid FROM presence")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let vals: Vec<Value> = (0..4).map(|i| r.get::<_, Value>(i)).collect::<rusqlite::Result<_>>()?;
+            let row = (|| -> std::result::Result<PresenceRow, String> {
+                let state = match &vals[1] {
+                    Value::Text(t) if t == "in" || t == "out" => t.clone(),
+                    v => return Err(format!("state {}", super::describe(v))),
+                };
+                Ok(PresenceRow {
+                    resident_id: super::int_of(&vals[0]).map_err(|e| format!("resident_id {e}"))?,
+                    state,
+                    since_ms: super::int_of(&vals[2]).map_err(|e| format!("since_ms {e}"))?,
+                    seq: super::int_of(&vals[3]).map_err(|e| format!("seq {e}"))?,
+                })
+            })();
+            match row {
+                Ok(p) => {
+                    d.presence.insert(p.resident_id, p);
+                }
+                Err(e) => {
+                    bad.push(format!("presence row of resident {}: {e} is unreadable", super::describe(&vals[0])))
+                }
+            }
+        }
+        let mut st = self.conn.prepare("SELECT seq, household_id, resident_id, at_ms, counted FROM outings")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let vals: Vec<Value> = (0..5).map(|i| r.get::<_, Value>(i)).collect::<rusqlite::Result<_>>()?;
+            let row = (|| -> std::result::Result<OutingRow, String> {
+                Ok(OutingRow {
+                    seq: super::int_of(&vals[0]).map_err(|e| format!("seq {e}"))?,
+                    household_id: super::int_of(&vals[1]).map_err(|e| format!("household_id {e}"))?,
+                    resident_id: super::int_of(&vals[2]).map_err(|e| format!("resident_id {e}"))?,
+                    at_ms: super::int_of(&vals[3]).map_err(|e| format!("at_ms {e}"))?,
+                    counted: match super::int_of::<i64>(&vals[4]) {
+                        Ok(0) => false,
+                        Ok(1) => true,
+                        _ => return Err(format!("counted {}", super::describe(&vals[4]))),
+                    },
+                })
+            })();
+            match row {
+                Ok(o) => {
+                    d.outings.insert(o.seq, o);
+                }
+                Err(e) => bad.push(format!("outings row of event {}: {e} is unreadable", super::describe(&vals[0]))),
+            }
+        }
+        Ok((d, bad))
+    }
+
+    /// Replaces the derived tables with `d` and sets the projection columns
+    /// of the listed events to what their signed bodies say, in one
+    /// transaction.
+    pub fn rewrite_derived(&mut self, d: &Derived, projections: &[(u64, [Cell; 5])]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM presence", [])?;
+        tx.execute("DELETE FROM outings", [])?;
+        {
+            let mut p =
+                tx.prepare("INSERT INTO presence (resident_id, state, since_ms, seq) VALUES (?1, ?2, ?3, ?4)")?;
+            for r in d.presence.values() {
+                p.execute(params![r.resident_id, r.state, r.since_ms, r.seq])?;
+            }
+            let mut o = tx.prepare(
+                "INSERT INTO outings (seq, household_id, resident_id, at_ms, counted) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for r in d.outings.values() {
+                o.execute(params![r.seq, r.household_id, r.resident_id, r.at_ms, r.counted])?;
+            }
+            let mut e = tx.prepare(
+                "UPDATE events SET at_ms = ?2, resident_id = ?3, household = ?4, direction = ?5, decision = ?6 WHERE seq = ?1",
+            )?;
+            for (seq, cells) in projections {
+                let v: Vec<Value> = cells.iter().map(value).collect();
+                e.execute(params![seq, v[0], v[1], v[2], v[3], v[4]])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// The first event at or after `at_ms`, if any.
@@ -132,6 +315,23 @@ impl Store {
     }
 }
 
+fn cell(v: Value) -> Cell {
+    match v {
+        Value::Null => Cell::Null,
+        Value::Integer(i) => Cell::Int(i),
+        Value::Text(t) => Cell::Text(t),
+        other => Cell::Other(super::describe(&other)),
+    }
+}
+
+fn value(c: &Cell) -> Value {
+    match c {
+        Cell::Null | Cell::Other(_) => Value::Null,
+        Cell::Int(i) => Value::Integer(*i),
+        Cell::Text(t) => Value::Text(t.clone()),
+    }
+}
+
 fn head(conn: &rusqlite::Connection) -> Result<(u64, String)> {
     if let Some(h) = conn
         .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -171,37 +371,105 @@ impl ScanTx<'_> {
         Ok(self.tx.prepare_cached(&sql)?.query_row([id], super::people::resident_from_row).optional()?)
     }
 
-    /// ("in"|"out", since_ms) of a resident, if ever seen.
-    pub fn presence(&self, resident_id: u32) -> Result<Option<(String, i64)>> {
-        Ok(self
+    /// Where a resident is (and since when), if ever seen, or why the row
+    /// cannot be read.
+    pub fn presence(&self, resident_id: u32) -> Result<Option<PresenceFact>> {
+        let row: Option<(Value, Value)> = self
             .tx
-            .query_row("SELECT state, since_ms FROM presence WHERE resident_id = ?1", [resident_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?)
+            .prepare_cached("SELECT state, since_ms FROM presence WHERE resident_id = ?1")?
+            .query_row([resident_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(row.map(|(state, since)| {
+            let state = match &state {
+                Value::Text(t) if t == "in" => Presence::In,
+                Value::Text(t) if t == "out" => Presence::Out,
+                v => return Err(format!("presence state {}", super::describe(v))),
+            };
+            let since = super::int_of::<i64>(&since).map_err(|e| format!("presence since_ms: {e}"))?;
+            Ok((state, since))
+        }))
     }
 
-    /// Other members of the household out now, with their category and
-    /// category end date (the caller decides who counts).
+    /// Other members of the household out now (or whose presence cannot be
+    /// read), with their category and category end date; the caller
+    /// decides who counts.
     pub fn others_out(&self, household_id: u32, resident_id: u32) -> Result<OthersOut> {
         let mut st = self.tx.prepare_cached(
-            "SELECT r.name, r.category, r.category_until FROM presence p JOIN residents r ON r.id = p.resident_id
-             WHERE r.household_id = ?1 AND p.state = 'out' AND r.id != ?2",
+            "SELECT r.name, r.category, r.category_until, p.state FROM presence p JOIN residents r ON r.id = p.resident_id
+             WHERE r.household_id = ?1 AND r.id != ?2 AND (typeof(p.state) != 'text' OR p.state != 'in')",
         )?;
         let rows = st
-            .query_map(params![household_id, resident_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .query_map(params![household_id, resident_id], |r| {
+                Ok((r.get::<_, Value>(0)?, r.get::<_, Value>(1)?, r.get::<_, Value>(2)?, r.get::<_, Value>(3)?))
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        Ok(rows
+            .into_iter()
+            .map(|(name, cat, until, state)| {
+                let name = match name {
+                    Value::Text(t) => t,
+                    v => super::describe(&v),
+                };
+                let read = (|| {
+                    if !matches!(&state, Value::Text(t) if t == "out") {
+                        return Err(format!("presence state {}", super::describe(&state)));
+                    }
+                    let cat = match &cat {
+                        Value::Text(t) => {
+                            t.parse::<Category>().map_err(|_| format!("category {}", super::describe(&cat)))?
+                        }
+                        v => return Err(format!("category {}", super::describe(v))),
+                    };
+                    let until = match &until {
+                        Value::Null => None,
+                        Value::Text(t) => Some(
+                            t.parse::<NaiveDate>()
+                                .map_err(|_| format!("category end date {}", super::describe(&until)))?,
+                        ),
+                        v => return Err(format!("category end date {}", super::describe(v))),
+                    };
+                    Ok((cat, until))
+                })();
+                (name, read)
+            })
+            .collect())
     }
 
-    /// Counted outings of a household in [from_ms, to_ms].
-    pub fn household_exits(&self, household_id: u32, from_ms: i64, to_ms: i64) -> Result<Vec<i64>> {
+    /// Counted outings of a household in [from_ms, to_ms], or why its
+    /// outings cannot be read.
+    pub fn household_exits(
+        &self,
+        household_id: u32,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<std::result::Result<Vec<i64>, String>> {
+        // rows whose at_ms or counted is not what the scan wrote would
+        // silently drop out of a range query: fetch them too and refuse
         let mut st = self.tx.prepare_cached(
-            "SELECT at_ms FROM outings WHERE household_id = ?1 AND counted = 1 AND at_ms >= ?2 AND at_ms <= ?3",
+            "SELECT seq, at_ms, counted FROM outings WHERE household_id = ?1 AND (
+               typeof(at_ms) != 'integer' OR typeof(counted) != 'integer' OR counted NOT IN (0, 1)
+               OR (counted = 1 AND at_ms >= ?2 AND at_ms <= ?3))",
         )?;
-        let rows =
-            st.query_map(params![household_id, from_ms, to_ms], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        let rows = st
+            .query_map(params![household_id, from_ms, to_ms], |r| {
+                Ok((r.get::<_, Value>(0)?, r.get::<_, Value>(1)?, r.get::<_, Value>(2)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (seq, at, counted) in rows {
+            match (&at, &counted) {
+                (Value::Integer(at), Value::Integer(1)) => out.push(*at),
+                _ => {
+                    return Ok(Err(format!(
+                        "outings row of event {}: at_ms {} counted {}",
+                        super::describe(&seq),
+                        super::describe(&at),
+                        super::describe(&counted)
+                    )))
+                }
+            }
+        }
+        Ok(Ok(out))
     }
 
     pub fn append(&self, ev: &ChainedEvent, at_ms: i64) -> Result<()> {

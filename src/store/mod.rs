@@ -29,6 +29,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// A stored value the code cannot read (edited or corrupted by hand):
+    /// whatever needed it is refused, never guessed.
+    #[error("unreadable record: {0} (see `gatepass config check`)")]
+    Unreadable(String),
     #[error(
         "this data directory was made by a newer gatepass (schema {found}, this build knows {known}); upgrade gatepass"
     )]
@@ -149,7 +153,33 @@ const MIGRATIONS: &[&str] = &[
     // 3: the category the register file last gave, so a re-import only
     // applies categories the spreadsheet changed
     "ALTER TABLE residents ADD COLUMN imported_category TEXT;",
+    // 4: from this event on, an essential worker's exit says `quota_exempt`
+    // in the signed event, so the outings table can be rebuilt from the
+    // chain; before it, the `counted` flag is not in the evidence
+    r#"INSERT OR IGNORE INTO meta (key, value) SELECT 'quota_exempt_from_seq', CAST(COALESCE(
+        (SELECT MAX(seq) FROM events),
+        (SELECT json_extract(value, '$.seq') FROM meta WHERE key = 'checkpoint'), 0) + 1 AS TEXT);"#,
 ];
+
+/// How a stored value looks, for a message naming an unreadable record.
+pub(crate) fn describe(v: &rusqlite::types::Value) -> String {
+    use rusqlite::types::Value;
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Integer(i) => i.to_string(),
+        Value::Real(r) => r.to_string(),
+        Value::Text(t) => format!("'{}'", t.chars().take(60).collect::<String>().escape_debug()),
+        Value::Blob(b) => format!("a blob of {} bytes", b.len()),
+    }
+}
+
+/// A stored integer that must fit `T`, or why not.
+pub(crate) fn int_of<T: TryFrom<i64>>(v: &rusqlite::types::Value) -> std::result::Result<T, String> {
+    match v {
+        rusqlite::types::Value::Integer(i) => T::try_from(*i).map_err(|_| format!("{i} is out of range")),
+        other => Err(format!("{} is not a number", describe(other))),
+    }
+}
 
 /// Prepares a connection the way every gatepass database is used: WAL with
 /// `synchronous=FULL` (every commit is fsynced to the WAL before it

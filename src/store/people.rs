@@ -26,6 +26,13 @@ pub struct ResidentView {
     pub phone: Option<String>,
     pub category: Category,
     pub category_until: Option<NaiveDate>,
+    /// What of this resident's record cannot be read (a category the code
+    /// does not know, a broken date, a household that is not in the
+    /// register). Non-empty means every scan of theirs is refused with
+    /// `record_unreadable`; `category` then shows the stored text's best
+    /// guess for the pages only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
 }
 
 impl ResidentView {
@@ -69,6 +76,10 @@ pub struct PassRow {
     pub issued_at: String,
     pub revoked_at: Option<String>,
     pub revoke_reason: Option<String>,
+    /// Fields of the stored row that cannot be read: the pass is refused
+    /// with `record_unreadable`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,22 +112,80 @@ pub(crate) fn getrandom(buf: &mut [u8]) {
 }
 
 pub(super) const RESIDENT_SELECT: &str =
-    "SELECT r.id, r.name, h.code, h.id, h.address, h.grid, r.phone, r.category, r.category_until
-     FROM residents r JOIN households h ON h.id = r.household_id";
+    "SELECT r.id, r.name, h.code, r.household_id, h.address, h.grid, r.phone, r.category, r.category_until
+     FROM residents r LEFT JOIN households h ON h.id = r.household_id";
 
+/// Reads a resident row without guessing: what cannot be read is named in
+/// `unreadable` (fail closed), never replaced by a default.
 pub(super) fn resident_from_row(r: &rusqlite::Row) -> rusqlite::Result<ResidentView> {
-    let cat: String = r.get(7)?;
-    let until: Option<String> = r.get(8)?;
+    use rusqlite::types::Value;
+    let id: u32 = r.get(0)?;
+    let mut unreadable = Vec::new();
+    let text = |i: usize, what: &str, bad: &mut Vec<String>| -> Option<String> {
+        match r.get::<_, Value>(i) {
+            Ok(Value::Text(t)) => Some(t),
+            Ok(Value::Null) => None,
+            Ok(v) => {
+                bad.push(format!("{what} is {}", super::describe(&v)));
+                None
+            }
+            Err(e) => {
+                bad.push(format!("{what}: {e}"));
+                None
+            }
+        }
+    };
+    let name = text(1, "name", &mut unreadable).unwrap_or_default();
+    let household_id: Value = r.get(3)?;
+    let household_id = match super::int_of::<u32>(&household_id) {
+        Ok(h) => h,
+        Err(e) => {
+            unreadable.push(format!("household link: {e}"));
+            0
+        }
+    };
+    let household = match text(2, "household", &mut unreadable) {
+        Some(code) => code,
+        None => {
+            unreadable.push(format!("household link: household id {household_id} is not in the register"));
+            String::new()
+        }
+    };
+    let category = match text(7, "category", &mut unreadable) {
+        Some(c) => match c.parse::<Category>() {
+            Ok(c) => c,
+            Err(_) => {
+                unreadable.push(format!("category '{}' is not a known category", c.escape_debug()));
+                // shown on the pages only; every scan is refused
+                Category::HomeQuarantine
+            }
+        },
+        None => {
+            unreadable.push("category is empty".into());
+            Category::HomeQuarantine
+        }
+    };
+    let category_until = match text(8, "category end date", &mut unreadable) {
+        Some(u) => match u.parse::<NaiveDate>() {
+            Ok(d) => Some(d),
+            Err(_) => {
+                unreadable.push(format!("category end date '{}' is not a date", u.escape_debug()));
+                None
+            }
+        },
+        None => None,
+    };
     Ok(ResidentView {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        household: r.get(2)?,
-        household_id: r.get(3)?,
-        address: r.get(4)?,
-        grid: r.get(5)?,
-        phone: r.get(6)?,
-        category: cat.parse().unwrap_or(Category::Normal),
-        category_until: until.and_then(|u| u.parse().ok()),
+        id,
+        name,
+        household,
+        household_id,
+        address: text(4, "address", &mut Vec::new()).unwrap_or_default(),
+        grid: text(5, "grid", &mut Vec::new()).unwrap_or_default(),
+        phone: text(6, "phone", &mut Vec::new()),
+        category,
+        category_until,
+        unreadable,
     })
 }
 
@@ -226,6 +295,31 @@ impl Store {
         }
         tx.commit()?;
         Ok(counts)
+    }
+
+    /// Every stored record a decision could need but that cannot be read,
+    /// named (which resident, pass or row, and what), at most `limit`.
+    pub fn unreadable_records(&self, limit: usize) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for r in self.residents()? {
+            for what in &r.unreadable {
+                out.push(format!("resident {} ({} of household {}): {what}", r.id, r.name, r.household));
+            }
+        }
+        for p in self.passes()? {
+            for what in &p.unreadable {
+                out.push(format!("pass {} (resident {}): {what}", p.pass_id, p.resident_id));
+            }
+        }
+        let (_, bad) = self.read_derived()?;
+        out.extend(bad);
+        for what in
+            [self.policy_override().err(), self.checkpoint().err(), self.carried_state().err()].into_iter().flatten()
+        {
+            out.push(what.to_string());
+        }
+        out.truncate(limit);
+        Ok(out)
     }
 
     pub fn residents(&self) -> Result<Vec<ResidentView>> {
@@ -354,6 +448,7 @@ impl Store {
                 issued_at: now.to_string(),
                 revoked_at: None,
                 revoke_reason: None,
+                unreadable: Vec::new(),
             });
         }
         tx.commit()?;
@@ -391,19 +486,66 @@ impl Store {
 
 pub(super) const PASS_BY_ID: &str = "SELECT id, resident_id, key_id, valid_from, valid_until, payload, issued_at, revoked_at, revoke_reason FROM passes WHERE id = ?1";
 
+/// Reads a pass row without guessing (see `resident_from_row`).
 pub(super) fn pass_from_row(r: &rusqlite::Row) -> rusqlite::Result<PassRow> {
-    let from: String = r.get(3)?;
-    let until: String = r.get(4)?;
+    use rusqlite::types::Value;
+    let mut unreadable = Vec::new();
+    let int = |i: usize, what: &str, bad: &mut Vec<String>| -> i64 {
+        match r.get::<_, Value>(i) {
+            Ok(Value::Integer(n)) => n,
+            Ok(v) => {
+                bad.push(format!("{what} is {}", super::describe(&v)));
+                0
+            }
+            Err(e) => {
+                bad.push(format!("{what}: {e}"));
+                0
+            }
+        }
+    };
+    let resident_id = u32::try_from(int(1, "resident_id", &mut unreadable)).unwrap_or(0);
+    let key_id = u16::try_from(int(2, "key_id", &mut unreadable)).unwrap_or(0);
+    let text = |i: usize, what: &str, bad: &mut Vec<String>| -> Option<String> {
+        match r.get::<_, Value>(i) {
+            Ok(Value::Text(t)) => Some(t),
+            Ok(Value::Null) => None,
+            Ok(v) => {
+                bad.push(format!("{what} is {}", super::describe(&v)));
+                None
+            }
+            Err(e) => {
+                bad.push(format!("{what}: {e}"));
+                None
+            }
+        }
+    };
+    let date = |i: usize, what: &str, bad: &mut Vec<String>| -> NaiveDate {
+        let t = text(i, what, bad);
+        match t.as_deref().map(str::parse::<NaiveDate>) {
+            Some(Ok(d)) => d,
+            _ => {
+                bad.push(format!("{what} '{}' is not a date", t.unwrap_or_default().escape_debug()));
+                NaiveDate::MIN
+            }
+        }
+    };
+    let valid_from = date(3, "valid_from", &mut unreadable);
+    let valid_until = date(4, "valid_until", &mut unreadable);
+    let payload = text(5, "payload", &mut unreadable).unwrap_or_default();
+    let issued_at = text(6, "issued_at", &mut Vec::new()).unwrap_or_default();
+    let revoked_at = text(7, "revoked_at", &mut unreadable);
+    let revoke_reason = text(8, "revoke_reason", &mut Vec::new());
     Ok(PassRow {
         pass_id: r.get(0)?,
-        resident_id: r.get(1)?,
-        key_id: r.get(2)?,
-        valid_from: from.parse().unwrap_or(NaiveDate::MIN),
-        valid_until: until.parse().unwrap_or(NaiveDate::MIN),
-        payload: r.get(5)?,
-        issued_at: r.get(6)?,
-        revoked_at: r.get(7)?,
-        revoke_reason: r.get(8)?,
+        resident_id,
+        key_id,
+        valid_from,
+        valid_until,
+        payload,
+        issued_at,
+        revoked_at,
+        revoke_reason,
+        unreadable,
     })
 }
 

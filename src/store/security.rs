@@ -136,7 +136,14 @@ impl Store {
     pub fn policy_override(&self) -> Result<Option<PolicyDoc>> {
         let doc: Option<String> =
             self.conn.query_row("SELECT doc FROM policy_override WHERE id = 1", [], |r| r.get(0)).optional()?;
-        Ok(doc.and_then(|d| serde_json::from_str(&d).ok()))
+        // an unreadable override must not quietly fall back to the file's
+        // (possibly looser) rules
+        match doc {
+            None => Ok(None),
+            Some(d) => serde_json::from_str(&d).map(Some).map_err(|e| {
+                StoreError::Unreadable(format!("the committee's policy override (policy_override.doc): {e}"))
+            }),
+        }
     }
 
     pub fn set_policy_override(&self, doc: &PolicyDoc) -> Result<()> {
