@@ -177,8 +177,7 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
         gate.scan_batch(&[req], Utc::now())?;
         scan_lat.push(t.elapsed());
     }
-    let token = crate::auth::new_token();
-    gate.store.add_token(&crate::auth::token_hash(&token), "guard", "bench", &crate::gate::now_text(now))?;
+    let (token, _) = gate.create_token(crate::auth::Role::Guard, "bench", "bench", now)?;
     drop(gate);
 
     // the daemon as a separate process, so its memory is its own

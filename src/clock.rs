@@ -11,6 +11,8 @@ pub const EARLIEST_PLAUSIBLE: NaiveDate = match NaiveDate::from_ymd_opt(2026, 11
     None => NaiveDate::MIN,
 };
 
+/// The one clock verdict: what the system confirms (`hw::clock`) and what
+/// the gate concludes with its log (`assess`) use the same shape.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
 pub struct ClockState {
     /// True when the time is confirmed and no check failed.
@@ -27,7 +29,11 @@ pub fn time_source(trust_clock: bool) -> Option<&'static str> {
         return Some("config");
     }
     let probe = crate::hw::clock::confirmed();
-    probe.confirmed.then_some(probe.source)
+    match probe.source.as_str() {
+        "ntp" if probe.trusted => Some("ntp"),
+        "rtc" if probe.trusted => Some("rtc"),
+        _ => None,
+    }
 }
 
 /// Decides whether `now` can be trusted. Pure: the caller says what the

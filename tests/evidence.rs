@@ -73,7 +73,8 @@ fn unreadable_pass_household_link_policy_and_presence_refuse() {
     assert_eq!(reasons(&scan_json(&g, &qian, &["--temp", "36.5", "--direction", "out"])), vec!["record_unreadable"]);
     // the household link
     let conn = db(&g);
-    conn.execute_batch("PRAGMA foreign_keys = OFF; UPDATE residents SET household_id = 42 WHERE name = '李四';").unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = OFF; UPDATE residents SET household_id = 42 WHERE name = '李四';")
+        .unwrap();
     drop(conn);
     assert_eq!(reasons(&scan_json(&g, &li, &["--temp", "36.5", "--direction", "out"])), vec!["record_unreadable"]);
     // the committee's policy override: never a silent fall-back to the file

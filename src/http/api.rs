@@ -191,7 +191,7 @@ async fn out(State(state): State<AppState>, _who: GuardAccess) -> Result<Json<se
             serde_json::json!({
                 "resident_id": r.resident_id, "name": r.name, "household": r.household,
                 "since": since.with_timezone(&policy.timezone).to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-                "minutes": minutes, "overdue": minutes > i64::from(policy.max_outing_minutes), "event_seq": r.seq,
+                "minutes": minutes, "overdue": crate::domain::rules::is_overdue(since, now, &policy), "event_seq": r.seq,
             })
         })
         .collect();

@@ -11,16 +11,8 @@
 //! show-timesync`; enable with `systemctl enable --now systemd-timesyncd`.
 //! Note that the Pi 5 always has `rtc0`, even with no battery fitted.
 
-use serde::Serialize;
-use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ClockState {
-    pub confirmed: bool,
-    /// "ntp", "rtc" or "none".
-    pub source: &'static str,
-    pub detail: String,
-}
+use crate::clock::ClockState;
+use std::path::Path;
 
 /// Checks the system's files; two `stat` calls, cheap enough every few seconds.
 pub fn confirmed() -> ClockState {
@@ -31,8 +23,8 @@ pub fn confirmed() -> ClockState {
 pub fn confirmed_at(root: &Path) -> ClockState {
     if root.join("run/systemd/timesync/synchronized").exists() {
         return ClockState {
-            confirmed: true,
-            source: "ntp",
+            trusted: true,
+            source: "ntp".into(),
             detail: "synchronised with network time (systemd-timesyncd)".into(),
         };
     }
@@ -41,8 +33,8 @@ pub fn confirmed_at(root: &Path) -> ClockState {
         let name = std::fs::read_to_string(rtc.join("name")).unwrap_or_default();
         let name = name.trim();
         return ClockState {
-            confirmed: true,
-            source: "rtc",
+            trusted: true,
+            source: "rtc".into(),
             detail: if name.is_empty() {
                 "hardware clock rtc0 present".into()
             } else {
@@ -51,29 +43,11 @@ pub fn confirmed_at(root: &Path) -> ClockState {
         };
     }
     ClockState {
-        confirmed: false,
-        source: "none",
+        trusted: false,
+        source: "none".into(),
         detail:
             "no network time yet and no hardware clock: event times are suspect (fit a DS3231, see docs/hardware.md)"
                 .into(),
-    }
-}
-
-/// What `Hardware` carries; call `state()` whenever health is asked for.
-#[derive(Debug, Clone)]
-pub struct ClockProbe {
-    root: PathBuf,
-}
-
-impl ClockProbe {
-    pub fn system() -> ClockProbe {
-        ClockProbe { root: "/".into() }
-    }
-    pub fn with_root(root: impl Into<PathBuf>) -> ClockProbe {
-        ClockProbe { root: root.into() }
-    }
-    pub fn state(&self) -> ClockState {
-        confirmed_at(&self.root)
     }
 }
 
@@ -84,20 +58,20 @@ mod tests {
     #[test]
     fn none_then_rtc_then_ntp() {
         let d = tempfile::tempdir().unwrap();
-        let p = ClockProbe::with_root(d.path());
-        let s = p.state();
-        assert!(!s.confirmed);
+        let state = || confirmed_at(d.path());
+        let s = state();
+        assert!(!s.trusted);
         assert_eq!(s.source, "none");
 
         std::fs::create_dir_all(d.path().join("sys/class/rtc/rtc0")).unwrap();
         std::fs::write(d.path().join("sys/class/rtc/rtc0/name"), "rtc-ds1307 1-0068\n").unwrap();
-        let s = p.state();
-        assert!(s.confirmed);
+        let s = state();
+        assert!(s.trusted);
         assert_eq!(s.source, "rtc");
         assert!(s.detail.contains("rtc-ds1307"));
 
         std::fs::create_dir_all(d.path().join("run/systemd/timesync")).unwrap();
         std::fs::write(d.path().join("run/systemd/timesync/synchronized"), "").unwrap();
-        assert_eq!(p.state().source, "ntp");
+        assert_eq!(state().source, "ntp");
     }
 }

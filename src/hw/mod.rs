@@ -23,7 +23,6 @@ pub mod scanner;
 pub mod signals;
 pub mod thermometer;
 
-pub use clock::{ClockProbe, ClockState};
 pub use config::{HardwareConfig, ScannerConfig, SignalsConfig, ThermometerConfig};
 pub use scanner::ScannerHandle;
 pub use signals::{SignalAction, Signals, SimulatedSignals};
@@ -107,7 +106,6 @@ pub struct Hardware {
     pub thermometer: Arc<dyn Thermometer>,
     pub signals: Arc<dyn Signals>,
     pub scanner: ScannerHandle,
-    pub clock: ClockProbe,
     stop: Stop,
 }
 
@@ -141,7 +139,7 @@ pub fn start(
     let thermometer = thermometer::start(&cfg.thermometer, simulated, &stop)?;
     let scanner = scanner::start(&cfg.scanner, simulated, codes, &stop)?;
     let signals = signals::start(&cfg.signals, simulated)?;
-    Ok(Hardware { thermometer, signals, scanner, clock: ClockProbe::system(), stop })
+    Ok(Hardware { thermometer, signals, scanner, stop })
 }
 
 /// Shared stop flag for the reader threads.
