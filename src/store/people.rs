@@ -299,22 +299,71 @@ impl Store {
 
     /// Every stored record a decision could need but that cannot be read,
     /// named (which resident, pass or row, and what), at most `limit`.
+    /// SQL picks the suspects (health asks every few seconds, so the whole
+    /// register is not read into memory each time); the row readers decide.
     pub fn unreadable_records(&self, limit: usize) -> Result<Vec<String>> {
+        use rusqlite::types::Value;
         let mut out = Vec::new();
-        for r in self.residents()? {
+        let cats: Vec<String> = Category::ALL.iter().map(|c| format!("'{}'", c.as_str())).collect();
+        let sql = format!(
+            "{RESIDENT_SELECT} WHERE typeof(r.category) != 'text' OR r.category NOT IN ({}) OR typeof(r.name) != 'text'
+             OR h.id IS NULL OR (r.category_until IS NOT NULL AND date(r.category_until) IS NOT r.category_until)
+             LIMIT ?1",
+            cats.join(",")
+        );
+        let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut st = self.conn.prepare(&sql)?;
+        for r in st.query_map([lim], resident_from_row)? {
+            let r = r?;
             for what in &r.unreadable {
                 out.push(format!("resident {} ({} of household {}): {what}", r.id, r.name, r.household));
             }
         }
-        for p in self.passes()? {
+        let mut st = self.conn.prepare(
+            "SELECT id, resident_id, key_id, valid_from, valid_until, payload, issued_at, revoked_at, revoke_reason FROM passes
+             WHERE typeof(resident_id) != 'integer' OR typeof(key_id) != 'integer' OR typeof(payload) != 'text'
+             OR date(valid_from) IS NOT valid_from OR date(valid_until) IS NOT valid_until
+             OR (revoked_at IS NOT NULL AND typeof(revoked_at) != 'text') LIMIT ?1",
+        )?;
+        for p in st.query_map([lim], pass_from_row)? {
+            let p = p?;
             for what in &p.unreadable {
                 out.push(format!("pass {} (resident {}): {what}", p.pass_id, p.resident_id));
             }
         }
-        let (_, bad) = self.read_derived()?;
-        out.extend(bad);
-        for what in
-            [self.policy_override().err(), self.checkpoint().err(), self.carried_state().err()].into_iter().flatten()
+        let rows = |sql: &str, what: &str, out: &mut Vec<String>| -> Result<()> {
+            let mut st = self.conn.prepare(sql)?;
+            let n = st.column_count();
+            let names: Vec<String> = st.column_names().iter().map(|c| c.to_string()).collect();
+            let mut q = st.query([lim])?;
+            while let Some(r) = q.next()? {
+                let cells: Vec<String> = (0..n)
+                    .map(|i| {
+                        let v: Value = r.get(i).unwrap_or(Value::Null);
+                        format!("{}={}", names.get(i).map(String::as_str).unwrap_or("?"), super::describe(&v))
+                    })
+                    .collect();
+                out.push(format!("{what} row ({}) is unreadable", cells.join(", ")));
+            }
+            Ok(())
+        };
+        rows(
+            "SELECT resident_id, state, since_ms, seq FROM presence WHERE typeof(resident_id) != 'integer'
+             OR typeof(state) != 'text' OR state NOT IN ('in', 'out') OR typeof(since_ms) != 'integer'
+             OR typeof(seq) != 'integer' LIMIT ?1",
+            "presence",
+            &mut out,
+        )?;
+        rows(
+            "SELECT seq, household_id, resident_id, at_ms, counted FROM outings WHERE typeof(household_id) != 'integer'
+             OR typeof(resident_id) != 'integer' OR typeof(at_ms) != 'integer' OR typeof(counted) != 'integer'
+             OR counted NOT IN (0, 1) LIMIT ?1",
+            "outings",
+            &mut out,
+        )?;
+        for what in [self.policy_override().err(), self.checkpoint().err(), self.carried_state().err()]
+            .into_iter()
+            .flatten()
         {
             out.push(what.to_string());
         }
