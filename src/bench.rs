@@ -149,12 +149,8 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
     let payloads: Vec<String> = issued.iter().map(|(p, _)| p.payload.clone()).collect();
 
     // Ed25519 verification of a pass (the offline check)
-    let keys: Vec<_> = gate
-        .store
-        .keys()?
-        .iter()
-        .filter_map(|k| crate::export::parse_key(&k.public_key).map(|v| (k.key_id, v)))
-        .collect();
+    let keys: Vec<_> =
+        gate.keys()?.iter().filter_map(|k| crate::export::parse_key(&k.public_key).map(|v| (k.key_id, v))).collect();
     let community = gate.identity.community_id;
     let n_verify = 2000;
     let t = Instant::now();
@@ -211,7 +207,7 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
     let mut v = ChainVerifier::from_genesis();
     let t = Instant::now();
     let mut broken = None;
-    gate.store.for_each_event(0, |e| match e {
+    gate.for_each_event(0, |e| match e {
         Ok(e) => match v.push(e) {
             Ok(()) => true,
             Err(err) => {

@@ -81,7 +81,7 @@ impl Writer {
                     }
                 }
             }
-            let _ = gate.store.wal_checkpoint();
+            let _ = gate.wal_checkpoint();
         });
         if let Err(e) = spawn {
             tracing::error!("cannot start the writer thread: {e}");

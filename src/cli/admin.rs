@@ -52,7 +52,7 @@ pub fn token(dir: &Path, cmd: TokenCmd, json: bool) -> anyhow::Result<i32> {
             }
         }
         TokenCmd::List => {
-            let rows = gate.store.tokens()?;
+            let rows = gate.tokens()?;
             if json {
                 print_json(&rows)?;
             } else {
@@ -149,7 +149,7 @@ pub fn key(dir: &Path, cmd: KeyCmd, json: bool) -> anyhow::Result<i32> {
             }
         }
         KeyCmd::List => {
-            let keys = gate.store.keys()?;
+            let keys = gate.keys()?;
             if json {
                 print_json(&keys)?;
             } else {
@@ -221,7 +221,7 @@ pub fn config(dir: &Path, cmd: ConfigCmd, json: bool) -> anyhow::Result<i32> {
 
 pub fn audit(dir: &Path, limit: u32, json: bool) -> anyhow::Result<i32> {
     let gate = Gate::open(dir)?;
-    let rows = gate.store.audit_log(limit)?;
+    let rows = gate.audit_log(limit)?;
     if json {
         print_json(&rows)?;
     } else {

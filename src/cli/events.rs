@@ -41,7 +41,7 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
             let key = hex::encode(gate.gate_public_key().to_bytes());
             let names = gate.config.gate.share_names;
             let residents: std::collections::HashMap<u32, String> = if names {
-                gate.store.residents()?.into_iter().map(|r| (r.id, r.name)).collect()
+                gate.residents()?.into_iter().map(|r| (r.id, r.name)).collect()
             } else {
                 Default::default()
             };
@@ -52,7 +52,7 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
             let mut failure: Option<anyhow::Error> = None;
-            gate.store.for_each_event(after, |ev| match ev {
+            gate.for_each_event(after, |ev| match ev {
                 Ok(event) => {
                     let resident_name = event.body.resident_id.and_then(|id| residents.get(&id).cloned());
                     let line = ExportedEvent { event, gate_key: Some(key.clone()), resident_name };
@@ -80,7 +80,7 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
             if let Some(p) = out {
                 // written and synced to a file: these events are safe elsewhere
                 std::fs::File::open(&p).and_then(|f| f.sync_all())?;
-                let (head, _) = gate.store.head()?;
+                let (head, _) = gate.head()?;
                 gate.note_safe_elsewhere("exported_seq", head)?;
             }
             Ok(super::exit::OK)
@@ -102,8 +102,8 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
             let first_seq = peek_seq(&file).unwrap_or(1);
             let (checkpoint, before) = match (&own, same_gate, first_seq) {
                 (Some(g), true, s) if s > 1 => (
-                    g.store.checkpoint()?.filter(|c| c.seq == s - 1).map(|c| (c.seq, c.hash)),
-                    g.store.events_after(s - 2, 1)?.pop().filter(|e| e.body.seq == s - 1).map(|e| (e.body.seq, e.hash)),
+                    g.checkpoint()?.filter(|c| c.seq == s - 1).map(|c| (c.seq, c.hash)),
+                    g.events_after(s - 2, 1)?.pop().filter(|e| e.body.seq == s - 1).map(|e| (e.body.seq, e.hash)),
                 ),
                 _ => (None, None),
             };

@@ -80,7 +80,7 @@ pub fn run(dir: &Path, cmd: PassCmd, json: bool) -> anyhow::Result<i32> {
             Ok(super::exit::OK)
         }
         PassCmd::List => {
-            let passes = gate.store.passes()?;
+            let passes = gate.passes()?;
             if json {
                 print_json(&passes)?;
             } else {

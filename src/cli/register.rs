@@ -57,7 +57,7 @@ pub fn household(dir: &Path, cmd: HouseholdCmd, json: bool) -> anyhow::Result<i3
         }
         HouseholdCmd::List => {
             let today = Utc::now().with_timezone(&gate.policy()?.timezone).date_naive();
-            let mut households = gate.store.households()?;
+            let mut households = gate.households()?;
             for h in &mut households {
                 h.residents = std::mem::take(&mut h.residents).into_iter().map(|r| r.as_of(today)).collect();
             }

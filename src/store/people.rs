@@ -361,9 +361,8 @@ impl Store {
             "outings",
             &mut out,
         )?;
-        for what in [self.policy_override().err(), self.checkpoint().err(), self.carried_state().err()]
-            .into_iter()
-            .flatten()
+        for what in
+            [self.policy_override().err(), self.checkpoint().err(), self.carried_state().err()].into_iter().flatten()
         {
             out.push(what.to_string());
         }
