@@ -1020,6 +1020,10 @@ impl Gate {
     pub fn passes(&self) -> Result<Vec<PassRow>> {
         Ok(self.store.passes()?)
     }
+    /// (role, name) of an unrevoked token with this hash.
+    pub fn token_role(&self, hash_hex: &str) -> Result<Option<(String, String)>> {
+        Ok(self.store.token_role(hash_hex)?)
+    }
     pub fn tokens(&self) -> Result<Vec<store::TokenRow>> {
         Ok(self.store.tokens()?)
     }

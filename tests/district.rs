@@ -423,7 +423,7 @@ mod stub {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
         let tok = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        let role = tok.and_then(|t| gate.store.token_role(&gatepass::auth::token_hash(t)).ok().flatten());
+        let role = tok.and_then(|t| gate.token_role(&gatepass::auth::token_hash(t)).ok().flatten());
         match role.as_ref().map(|(r, _)| r.as_str()) {
             Some("district") => {}
             Some(_) => return StatusCode::FORBIDDEN.into_response(),
@@ -431,7 +431,7 @@ mod stub {
         }
         let limit = q.limit.unwrap_or(1000).min(5000);
         let key = hex::encode(gate.gate_public_key().to_bytes());
-        let evs = if limit == 0 { vec![] } else { gate.store.events_after(q.after.unwrap_or(0), limit).unwrap() };
+        let evs = if limit == 0 { vec![] } else { gate.events_after(q.after.unwrap_or(0), limit).unwrap() };
         let events: Vec<_> = evs
             .into_iter()
             .map(|e| gatepass::domain::chain::ExportedEvent {
@@ -440,11 +440,11 @@ mod stub {
                 resident_name: None,
             })
             .collect();
-        let (seq, hash) = gate.store.head().unwrap();
+        let (seq, hash) = gate.head().unwrap();
         let head = if seq == 0 {
             serde_json::Value::Null
         } else {
-            let sig = gate.store.events_after(seq - 1, 1).unwrap().pop().map(|e| e.sig);
+            let sig = gate.events_after(seq - 1, 1).unwrap().pop().map(|e| e.sig);
             serde_json::json!({"seq": seq, "hash": hash, "sig": sig})
         };
         Json(serde_json::json!({"gate": gate.identity.gate, "community": gate.identity.community,
