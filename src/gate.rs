@@ -1074,7 +1074,7 @@ mod tests {
         g.import_register(csv.as_bytes(), "t", now).unwrap();
         let today = now.date_naive();
         let passes = g.issue_passes(None, today, 30, "t", now).unwrap();
-        let n = 100_000usize;
+        let n: usize = std::env::var("DERIVE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
         let mut done = 0;
         while done < n {
             let reqs: Vec<ScanRequest> = (0..64)
