@@ -90,6 +90,12 @@ pub enum DistrictCmd {
     Token(TokenCmd),
 }
 
+impl DistrictCmd {
+    pub(crate) fn is_daemon(&self) -> bool {
+        matches!(self, DistrictCmd::Serve { .. } | DistrictCmd::Pull { .. })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ReportCmd {
     /// One local day's figures per gate and in total.

@@ -109,6 +109,14 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Commands that serve or run for long: they keep SIGPIPE ignored.
+    pub fn is_daemon(&self) -> bool {
+        matches!(self, Command::Demo { .. } | Command::Serve { .. } | Command::Bench { .. })
+            || matches!(self, Command::District(c) if c.is_daemon())
+    }
+}
+
 /// Runs a parsed command and returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let dir = cli.data_dir.clone();
