@@ -167,7 +167,7 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         DistrictCmd::Pull { once: true, recheck } => {
-            let client = pull::Client::new(d.config.pull.timeout_s)?;
+            let client = pull::Client::new(&d.config.pull)?;
             let results = runtime()?.block_on(pull::pull_all(&mut d, &client, None, recheck))?;
             if json {
                 print_json(&serde_json::json!({ "gates": results }))?;

@@ -114,6 +114,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (audit_id, seq)
     );
     "#,
+    // 3: names came from a field outside the gate's signature (anyone could
+    // add one to a carried file); the district no longer believes them, so
+    // the ones taken in before are dropped too
+    r#"
+    UPDATE events SET resident_name = NULL WHERE resident_name IS NOT NULL;
+    UPDATE gates SET names_shared = 0;
+    "#,
 ];
 
 /// A registered gate. `Debug` leaves out the API token.
@@ -568,6 +575,8 @@ impl IngestTx<'_> {
             .optional()?)
     }
 
+    /// Stores what the gate's chain covers, nothing else: a `resident_name`
+    /// (or any other field) next to the signed body is not stored.
     pub fn insert_event(&self, gate_id: i64, ev: &ExportedEvent, source: Source) -> Result<()> {
         let b = &ev.event.body;
         // The gate stamps `at` as RFC 3339 UTC; anything unreadable would
@@ -587,7 +596,7 @@ impl IngestTx<'_> {
                 b.at,
                 b.resident_id,
                 b.household,
-                ev.resident_name,
+                Option::<String>::None,
                 b.direction,
                 b.decision,
                 b.temperature_c,
@@ -615,7 +624,10 @@ impl IngestTx<'_> {
         source: Source,
         now: &str,
     ) -> Result<bool> {
-        let line = serde_json::to_string(ev).unwrap_or_default();
+        // the signed event and the key it claims (a reset may accept a new
+        // key), never an unsigned name
+        let kept = ExportedEvent { event: ev.event.clone(), gate_key: ev.gate_key.clone(), resident_name: None };
+        let line = serde_json::to_string(&kept).unwrap_or_default();
         let n = self
             .tx
             .prepare_cached(
@@ -634,10 +646,6 @@ impl IngestTx<'_> {
         Ok(())
     }
 
-    pub fn set_names_shared(&self, gate_id: i64) -> Result<()> {
-        self.tx.execute("UPDATE gates SET names_shared = 1 WHERE id = ?1", [gate_id])?;
-        Ok(())
-    }
 
     pub fn flag_broken(&self, gate_id: i64, detail: &str) -> Result<()> {
         flag_broken(&self.tx, gate_id, detail)
