@@ -462,8 +462,38 @@ impl DistrictStore {
         Ok(self.conn.query_row("SELECT role FROM tokens WHERE hash = ?1", [hash], |r| r.get(0)).optional()?)
     }
 
+    /// Adds a login, or changes its password: a changed password ends the
+    /// user's open sessions (the pages check the session table on every
+    /// request, so a running `district serve` sees it at once).
     pub fn upsert_user(&self, name: &str, role: &str, password_hash: &str, now: &str) -> Result<()> {
-        crate::store::upsert_user(&self.conn, name, role, password_hash, now)
+        crate::store::upsert_user(&self.conn, name, role, password_hash, now)?;
+        self.conn.execute("DELETE FROM sessions WHERE user = ?1", [name])?;
+        Ok(())
+    }
+
+    /// Removes a login and ends its sessions; false if there was none.
+    pub fn remove_user(&self, name: &str) -> Result<bool> {
+        let n = self.conn.execute("DELETE FROM users WHERE name = ?1", [name])?;
+        self.conn.execute("DELETE FROM sessions WHERE user = ?1", [name])?;
+        Ok(n > 0)
+    }
+
+    /// Revokes the token with this hash; false if there was none.
+    pub fn revoke_token(&self, hash: &str) -> Result<bool> {
+        Ok(self.conn.execute("DELETE FROM tokens WHERE hash = ?1", [hash])? > 0)
+    }
+
+    /// Revokes every token created under this name; how many.
+    pub fn revoke_tokens_named(&self, name: &str) -> Result<u64> {
+        Ok(self.conn.execute("DELETE FROM tokens WHERE name = ?1", [name])? as u64)
+    }
+
+    /// (name, role, created_at) of every token; the tokens themselves are
+    /// not kept.
+    pub fn tokens(&self) -> Result<Vec<(String, String, String)>> {
+        let mut st = self.conn.prepare("SELECT name, role, created_at FROM tokens ORDER BY created_at, name")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     /// (role, password hash) of a user.
