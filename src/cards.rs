@@ -121,7 +121,8 @@ pub fn write_folder(dir: &Path, community: &str, passes: &[(PassRow, ResidentVie
     let mut csv = crate::csv_cell::writer();
     let _ = crate::csv_cell::write_row(&mut csv, ["pass_id", "household", "name", "payload"]);
     for (p, r) in passes {
-        let _ = crate::csv_cell::write_row(&mut csv, [p.pass_id.to_string().as_str(), &r.household, &r.name, &p.payload]);
+        let _ =
+            crate::csv_cell::write_row(&mut csv, [p.pass_id.to_string().as_str(), &r.household, &r.name, &p.payload]);
     }
     let bytes = csv
         .into_inner()

@@ -525,7 +525,11 @@ mod stub {
             let head = events.last().map(|e| serde_json::json!({"seq": e.body.seq, "hash": e.hash, "sig": e.sig}));
             let events: Vec<_> = events
                 .into_iter()
-                .map(|e| gatepass::domain::chain::ExportedEvent { event: e, gate_key: Some(key.clone()), resident_name: None })
+                .map(|e| gatepass::domain::chain::ExportedEvent {
+                    event: e,
+                    gate_key: Some(key.clone()),
+                    resident_name: None,
+                })
                 .collect();
             Json(serde_json::json!({"gate": f.gate, "community": f.community, "gate_key": key,
                 "events": events, "head": head}))
@@ -549,8 +553,10 @@ mod stub {
             }
             Fake::Huge => {
                 let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
-                let s = stream::once(async { Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(b"{\"gate\":")) })
-                    .chain(stream::repeat(chunk).map(Ok));
+                let s = stream::once(async {
+                    Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(b"{\"gate\":"))
+                })
+                .chain(stream::repeat(chunk).map(Ok));
                 axum::body::Body::from_stream(s).into_response()
             }
             Fake::Slow => {
@@ -1213,7 +1219,8 @@ impl Web {
     /// (status, body) of a page with the session.
     fn page(&self, path: &str) -> (u16, String) {
         self.rt.block_on(async {
-            let r = self.client.get(format!("{}{path}", self.base)).header("cookie", &self.session).send().await.unwrap();
+            let r =
+                self.client.get(format!("{}{path}", self.base)).header("cookie", &self.session).send().await.unwrap();
             (r.status().as_u16(), r.text().await.unwrap())
         })
     }
@@ -1403,7 +1410,8 @@ fn district_pages_show_hostile_gate_names_and_times_as_text() {
     assert_eq!(p["gates"][0]["added"], 3, "{p}");
     // the gate's own daily CSV: formula-looking names are neutralised
     // the day of the fake gate's first events (two hours ago), in the district's zone
-    let today = (chrono::Utc::now() - chrono::Duration::minutes(120)).with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let today =
+        (chrono::Utc::now() - chrono::Duration::minutes(120)).with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
     let csv = ok(&d, &["district", "report", "daily", "--date", &today.to_string(), "--csv"]);
     assert!(csv.starts_with('\u{feff}'), "{csv}");
 
@@ -1439,4 +1447,21 @@ fn district_pages_show_hostile_gate_names_and_times_as_text() {
     shows("/alerts", &esc(EVIL_GATE));
     shows("/trace?resident=101", &esc(EVIL_HOUSEHOLD));
     shows("/trace?resident=101", &esc(EVIL_GATE));
+}
+
+#[test]
+fn passes_csv_neutralises_formula_names_and_starts_with_a_bom() {
+    let tmp = tempfile::tempdir().unwrap();
+    let evil = [("1-101", "=HYPERLINK(\"http://evil.example\";\"x\")"), ("1-102", "@SUM(1+1)*cmd|' /C calc'!A0")];
+    let g = GateDir::new(tmp.path(), "east", "阳光花园", "东门", &evil);
+    let raw = std::fs::read_to_string(g.dir.join("cards/passes.csv")).unwrap();
+    assert!(raw.starts_with("\u{feff}pass_id,household,name,payload\n"), "{raw}");
+    assert!(raw.contains("\"'=HYPERLINK(\"\"http://evil.example\"\";\"\"x\"\")\""), "{raw}");
+    assert!(raw.contains("'@SUM(1+1)*cmd|' /C calc'!A0"), "{raw}");
+    // read back (the csv crate drops the BOM), the name is the register's after the quote
+    assert_eq!(g.passes.len(), 2);
+    assert!(g.passes.iter().any(|(n, _)| n == "'=HYPERLINK(\"http://evil.example\";\"x\")"), "{:?}", g.passes);
+    // and the passes still scan
+    let out = g.scan("'@SUM(1+1)*cmd|' /C calc'!A0", "out", 36.5, "2025-03-10T09:00:00");
+    assert!(out["decision"].is_string(), "{out}");
 }

@@ -461,10 +461,8 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
         DistrictCmd::Token(TokenCmd::List) => {
             let rows = d.store.tokens()?;
             if json {
-                let v: Vec<_> = rows
-                    .iter()
-                    .map(|(n, r, c)| serde_json::json!({"name": n, "role": r, "created_at": c}))
-                    .collect();
+                let v: Vec<_> =
+                    rows.iter().map(|(n, r, c)| serde_json::json!({"name": n, "role": r, "created_at": c})).collect();
                 print_json(&v)?;
             } else if rows.is_empty() {
                 println!("no district tokens; make one with `gatepass district token create --name N`");

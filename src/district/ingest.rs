@@ -167,7 +167,7 @@ impl Ingestor {
         let first = self.earlier.first().map(|e| e.event.body.seq).unwrap_or(1);
         for ev in std::mem::take(&mut self.earlier) {
             tx.insert_event(self.gate_id, &ev, self.source)?;
-                self.counts.added += 1;
+            self.counts.added += 1;
         }
         self.base_seq = first.saturating_sub(1);
         Ok(())
@@ -512,8 +512,10 @@ pub(crate) mod tests {
     fn line_cap_passes_short_lines_and_stops_a_long_one_early() {
         use std::io::Read;
         let text = "a\nbb\n\nccc".to_string();
-        let lines: Vec<String> =
-            LineCap::new(std::io::BufReader::with_capacity(2, text.as_bytes()), 3).lines().map(|l| l.unwrap()).collect();
+        let lines: Vec<String> = LineCap::new(std::io::BufReader::with_capacity(2, text.as_bytes()), 3)
+            .lines()
+            .map(|l| l.unwrap())
+            .collect();
         assert_eq!(lines, ["a", "bb", "", "ccc"]);
         // a 10 MB line is refused after reading no more than the cap
         let long = format!("x\n{}\nnext\n", "y".repeat(10 << 20));

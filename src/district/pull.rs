@@ -10,8 +10,8 @@
 //! back-off up to `pull.max_backoff_s`. The service re-reads each gate's
 //! whole log on its first round and then every `pull.recheck_hours`.
 
-use super::ingest::{check_page, IngestError, Ingested, Ingestor};
 use super::config::PullSection;
+use super::ingest::{check_page, IngestError, Ingested, Ingestor};
 use super::store::{GateRow, Source};
 use super::{now_text, District, DistrictError, Result};
 use crate::domain::chain::ExportedEvent;

@@ -492,7 +492,8 @@ impl DistrictStore {
     /// not kept.
     pub fn tokens(&self) -> Result<Vec<(String, String, String)>> {
         let mut st = self.conn.prepare("SELECT name, role, created_at FROM tokens ORDER BY created_at, name")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows =
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -675,7 +676,6 @@ impl IngestTx<'_> {
         )?;
         Ok(())
     }
-
 
     pub fn flag_broken(&self, gate_id: i64, detail: &str) -> Result<()> {
         flag_broken(&self.tx, gate_id, detail)

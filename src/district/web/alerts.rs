@@ -94,4 +94,3 @@ pub(super) async fn alerts_page(
     b.push_str("</table></main>");
     Ok(Html(page(en, t("发热警报 · 区县出入数据", "Fever alerts · District gate data"), &b)))
 }
-

@@ -140,7 +140,6 @@ pub(super) fn line_svg(days: &[(chrono::NaiveDate, Counts)], en: bool) -> String
     s
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

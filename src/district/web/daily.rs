@@ -87,4 +87,3 @@ pub(super) async fn daily_page(
     );
     Ok(Html(page(en, t("每日数据 · 区县出入数据", "Daily figures · District gate data"), &b)))
 }
-

@@ -131,4 +131,3 @@ pub(super) async fn gates_page(
     b.push_str("</main>");
     Ok(Html(page(en, t("门岗 · 区县出入数据", "Gates · District gate data"), &b)))
 }
-

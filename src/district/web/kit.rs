@@ -15,7 +15,6 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -44,9 +43,6 @@ pub fn url_enc(s: &str) -> String {
     }
     o
 }
-
-/// Served as a file: the pages' Content-Security-Policy (`style-src 'self'`)
-/// refuses inline styles.
 
 /// The session cookie: HttpOnly, SameSite=Strict, for the whole site.
 pub fn set_cookie(name: &str, value: &str, max_age_s: i64) -> String {

@@ -87,4 +87,3 @@ pub(super) async fn logout(State(s): State<Shared>, headers: HeaderMap) -> Resul
     let c = kit::set_cookie(SESSION_COOKIE, "", 0);
     Ok(([(header::SET_COOKIE, c)], Redirect::to("/login")).into_response())
 }
-

@@ -33,7 +33,6 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-
 mod alerts;
 mod charts;
 mod daily;

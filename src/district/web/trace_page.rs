@@ -168,4 +168,3 @@ pub(super) async fn trace_page(
     b.push_str("</main>");
     Ok(Html(page(en, t("病例轨迹 · 区县出入数据", "Trace a case · District gate data"), &b)))
 }
-
