@@ -116,10 +116,13 @@ pub fn write_folder(dir: &Path, community: &str, passes: &[(PassRow, ResidentVie
             .try_for_each(|w| w.join().unwrap_or_else(|_| Err(CardError::Qr("a renderer thread failed".into()))))
     })?;
     let csv_path = dir.join("passes.csv");
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    let _ = csv.write_record(["pass_id", "household", "name", "payload"]);
+    // names and households are whatever the register said: formula cells
+    // are neutralised (see csv_cell)
+    let mut csv = crate::csv_cell::writer();
+    let _ = crate::csv_cell::write_row(&mut csv, ["pass_id", "household", "name", "payload"]);
     for (p, r) in passes {
-        let _ = csv.write_record([p.pass_id.to_string().as_str(), &r.household, &r.name, &p.payload]);
+        let _ =
+            crate::csv_cell::write_row(&mut csv, [p.pass_id.to_string().as_str(), &r.household, &r.name, &p.payload]);
     }
     let bytes = csv
         .into_inner()

@@ -12,6 +12,7 @@ pub mod cards;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod csv_cell;
 pub mod demo;
 pub mod district;
 pub mod domain;
