@@ -98,9 +98,10 @@ impl GateSection {
                 out.push(format!("gate.{key} = {v} must be 1 to 3600 seconds"));
             }
         }
-        for (key, v) in
-            [("max_connections", self.max_connections), ("max_connections_per_address", self.max_connections_per_address)]
-        {
+        for (key, v) in [
+            ("max_connections", self.max_connections),
+            ("max_connections_per_address", self.max_connections_per_address),
+        ] {
             if !CONNECTIONS.contains(&v) {
                 out.push(format!("gate.{key} = {v} must be 1 to 65536"));
             }

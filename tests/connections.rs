@@ -174,20 +174,16 @@ fn per_address_cap_spares_other_addresses_and_the_live_stream_outlives_idle() {
     let to = addr(&d);
 
     // the live view, held by a guard page on 127.0.0.4
-    let sse = reqwest::blocking::Client::builder()
-        .local_address("127.0.0.4".parse::<IpAddr>().unwrap())
-        .build()
-        .unwrap();
+    let sse =
+        reqwest::blocking::Client::builder().local_address("127.0.0.4".parse::<IpAddr>().unwrap()).build().unwrap();
     let mut stream = sse.get(d.url("/api/v1/stream")).bearer_auth(&guard).send().unwrap();
     assert_eq!(stream.status(), 200);
 
     let ours: Vec<TcpStream> = (0..8).map(|_| connect_from("127.0.0.1", to)).collect();
     let flood: Vec<TcpStream> = (0..200).map(|_| connect_from("127.0.0.2", to)).collect();
     // answered only after every earlier connection was accepted (FIFO)
-    let sync = reqwest::blocking::Client::builder()
-        .local_address("127.0.0.3".parse::<IpAddr>().unwrap())
-        .build()
-        .unwrap();
+    let sync =
+        reqwest::blocking::Client::builder().local_address("127.0.0.3".parse::<IpAddr>().unwrap()).build().unwrap();
     assert_eq!(sync.get(d.url("/api/v1/health")).send().unwrap().status(), 200);
 
     let still_open = ours.iter().filter(|s| !closed_within(s, Duration::from_millis(200))).count();
@@ -205,4 +201,20 @@ fn per_address_cap_spares_other_addresses_and_the_live_stream_outlives_idle() {
         assert!(n > 0, "the live stream was cut by the idle timeout");
         seen.extend_from_slice(&buf[..n]);
     }
+}
+
+/// Started from a shell with `ulimit -n 1024` under a higher hard limit,
+/// the daemon raises its soft limit to the hard one.
+#[test]
+fn the_soft_file_limit_is_raised_to_the_hard_one() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    let hard = lim.rlim_max.min(4096);
+    assert!(hard > 512, "the hard file limit here ({}) leaves nothing to raise", lim.rlim_max);
+    let g = GateDir::new();
+    let d = start_with_files(&g.dir, 512, hard);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.child.id())).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let nums: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(nums, [hard.to_string(), hard.to_string()], "{line}");
 }

@@ -4,8 +4,8 @@
 //! writer thread answers, so a hung log restarts the daemon).
 
 use crate::config::Config;
-use crate::writer::Writer;
 use crate::scan::ScanService;
+use crate::writer::Writer;
 use std::time::Duration;
 
 /// Starts the configured devices. A device that cannot start is reported

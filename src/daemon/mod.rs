@@ -28,15 +28,19 @@ pub fn serve_data_dir(dir: &Path, listen: Option<&str>) -> anyhow::Result<()> {
 /// Runs the daemon until SIGTERM or Ctrl-C. The first line on stdout is
 /// `gatepass listening on http://ADDR` (scripts and tests read the port from
 /// it); `after_bind` can print more.
-pub fn run(gate: Gate, addr: std::net::SocketAddr, after_bind: impl FnOnce(std::net::SocketAddr)) -> anyhow::Result<()> {
+pub fn run(
+    gate: Gate,
+    addr: std::net::SocketAddr,
+    after_bind: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
     // before any socket or device is opened
     let files = limits::raise_nofile();
     let serve_limits = limits::serve_limits(&gate.config.gate, files);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e} (is another gatepass running? choose --listen)"))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {addr}: {e} (is another gatepass running? choose --listen)")
+        })?;
         let local = listener.local_addr()?;
         let (codes_tx, codes_rx) = tokio::sync::mpsc::channel(16);
         let devices = hardware::start(&gate.config, codes_tx);

@@ -92,7 +92,12 @@ pub async fn serve(
         let Some(conn) = table.admit(bucket(peer.ip()), &limits) else {
             // every slot is busy with a request in flight
             let _ = stream.try_write(REFUSAL);
-            complaints.note(|n| tracing::warn!("connection from {peer} refused: all {} slots busy ({n} refused since the last report)", limits.max_connections));
+            complaints.note(|n| {
+                tracing::warn!(
+                    "connection from {peer} refused: all {} slots busy ({n} refused since the last report)",
+                    limits.max_connections
+                )
+            });
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -198,7 +203,8 @@ impl Conn {
             return None;
         }
         let since = self.epoch + Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire));
-        let allowed = if self.served.load(Ordering::Acquire) == 0 { limits.header_timeout } else { limits.idle_timeout };
+        let allowed =
+            if self.served.load(Ordering::Acquire) == 0 { limits.header_timeout } else { limits.idle_timeout };
         Some(since + allowed)
     }
 }
@@ -429,7 +435,11 @@ mod tests {
     #[test]
     fn the_first_request_has_the_header_timeout_later_ones_the_idle_timeout() {
         let t = Table::new();
-        let l = ServeLimits { header_timeout: Duration::from_secs(2), idle_timeout: Duration::from_secs(30), ..limits(4, 4) };
+        let l = ServeLimits {
+            header_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(30),
+            ..limits(4, 4)
+        };
         let c = t.admit("10.0.0.1".parse().unwrap(), &l).unwrap();
         let first = c.idle_deadline(&l).unwrap();
         let busy = Busy::enter(c.clone());
