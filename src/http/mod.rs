@@ -9,6 +9,9 @@ pub mod error;
 mod metrics;
 pub(crate) mod pages;
 mod server;
+/// Any router behind the same connection limits (the district's web side
+/// can use it too).
+pub use server::serve as serve_router;
 pub use server::ServeLimits;
 
 use crate::config::Config;
