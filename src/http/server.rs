@@ -153,6 +153,7 @@ async fn connection(
                 break;
             }
             _ = conn.evict.notified() => break,
+            _ = conn.went_idle.notified() => {}
             _ = stop.changed(), if !stopping => {
                 stopping = true;
                 http.as_mut().graceful_shutdown();
@@ -194,6 +195,9 @@ struct Conn {
     /// Milliseconds after `Table::epoch`: accepted, or last went idle.
     idle_since_ms: AtomicU64,
     evict: Notify,
+    /// Told when the last request in flight ends, so the idle clock starts
+    /// on time.
+    went_idle: Notify,
 }
 
 impl Conn {
@@ -227,7 +231,9 @@ impl Drop for Busy {
         let ms = millis_since(self.conn.epoch);
         self.conn.idle_since_ms.store(ms, Ordering::Release);
         self.conn.served.fetch_add(1, Ordering::AcqRel);
-        self.conn.busy.fetch_sub(1, Ordering::AcqRel);
+        if self.conn.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.conn.went_idle.notify_one();
+        }
     }
 }
 
@@ -305,6 +311,7 @@ impl Table {
             served: AtomicU64::new(0),
             idle_since_ms: AtomicU64::new(millis_since(self.epoch)),
             evict: Notify::new(),
+            went_idle: Notify::new(),
         });
         s.conns.insert(conn.id, conn.clone());
         *s.per_bucket.entry(bucket).or_insert(0) += 1;
