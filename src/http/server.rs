@@ -83,6 +83,12 @@ pub async fn serve(
         };
         let (stream, peer) = match accepted {
             Ok(x) => x,
+            // that one connection went away before it was accepted
+            Err(e)
+                if matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) =>
+            {
+                continue
+            }
             Err(e) => {
                 complaints.note(|n| tracing::warn!("accept error: {e} ({n} since the last report)"));
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
