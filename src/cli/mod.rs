@@ -124,7 +124,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Init { community, gate } => admin::init(&dir, &community, &gate, json),
         Command::Demo { listen } => crate::demo::run(&listen),
-        Command::Serve { listen } => crate::http::serve_data_dir(&dir, listen.as_deref()),
+        Command::Serve { listen } => crate::daemon::serve_data_dir(&dir, listen.as_deref()).map(|()| exit::OK),
         Command::Household(c) => register::household(&dir, c, json),
         Command::Resident(c) => register::resident(&dir, c, json),
         Command::Pass(c) => passes::run(&dir, c, json),

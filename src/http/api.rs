@@ -6,9 +6,9 @@ use super::error::{ApiError, ApiJson, ApiQuery};
 use super::metrics::label;
 use super::AppState;
 use crate::auth::{self, Role};
-use crate::domain::rules::{Decision, Direction};
+use crate::domain::rules::Direction;
 
-use crate::gate::{ScanOutcome, ScanRequest, Temperature, PLAUSIBLE_C};
+use crate::gate::ScanOutcome;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -44,74 +44,6 @@ pub struct ScanBody {
     pub temperature_c: Option<f64>,
 }
 
-/// Decides one scan from any source (HTTP, the USB scanner) and shows it:
-/// metrics, the live view, and the lamps/relay (only for a live decision,
-/// and only after the event is on disk).
-pub async fn perform_scan(
-    state: &AppState,
-    payload: String,
-    direction: Option<Direction>,
-    typed_temperature: Option<f64>,
-) -> Result<ScanOutcome, ApiError> {
-    let temperature = match typed_temperature {
-        Some(t) => {
-            if !t.is_finite() || !PLAUSIBLE_C.contains(&t) {
-                return Err(ApiError::BadRequest(format!(
-                    "temperature_c {t} is not a body temperature (30–45 °C); measure again"
-                )));
-            }
-            Some(Temperature::manual(t))
-        }
-        None => state.inner.hardware.as_ref().and_then(|hw| {
-            let max_age = state.inner.config.hardware.thermometer.max_age();
-            hw.thermometer.latest(max_age).map(|r| Temperature {
-                celsius: (r.celsius * 100.0).round() / 100.0,
-                raw_celsius: (r.raw_celsius * 100.0).round() / 100.0,
-                source: match r.source {
-                    crate::hw::ReadingSource::Serial => "serial",
-                    crate::hw::ReadingSource::I2c => "i2c",
-                },
-            })
-        }),
-    };
-    let req = ScanRequest { payload, direction, temperature, backfill_at: None };
-    let outcome = match state.inner.writer.scan(req).await {
-        Ok(o) => {
-            state.inner.log_writable.store(true, Ordering::Relaxed);
-            o
-        }
-        Err(e) => {
-            state.inner.log_writable.store(false, Ordering::Relaxed);
-            state.inner.metrics.inc("gatepass_log_write_failures_total".into());
-            if let Some(hw) = &state.inner.hardware {
-                // Fail closed: red, never the relay.
-                hw.signals.show(Decision::Deny, false);
-            }
-            return Err(e.into());
-        }
-    };
-    let m = &state.inner.metrics;
-    m.inc(format!("gatepass_scans_total{{decision=\"{}\"}}", outcome.decision.as_str()));
-    for r in &outcome.reasons {
-        m.inc(format!("gatepass_scan_reasons_total{{reason=\"{}\"}}", r.as_str()));
-    }
-    // every reading at or over the fever line carries reason `fever`,
-    // whatever the decision
-    if outcome.reasons.contains(&crate::domain::rules::Reason::Fever) {
-        m.inc("gatepass_fever_alerts_total".into());
-    }
-    for w in &outcome.warnings {
-        m.inc(format!("gatepass_scan_warnings_total{{warning=\"{}\"}}", w.as_str()));
-    }
-    if let Some(hw) = &state.inner.hardware {
-        hw.signals.show(outcome.decision, true);
-    }
-    if let Ok(json) = serde_json::to_string(&outcome) {
-        let _ = state.inner.live.send(json);
-    }
-    Ok(outcome)
-}
-
 async fn scan(
     State(state): State<AppState>,
     _who: GuardAccess,
@@ -126,7 +58,8 @@ async fn scan(
         serde_json::Value::Null => String::new(),
         other => other.to_string(),
     };
-    Ok(Json(perform_scan(&state, payload, direction, body.temperature_c).await?))
+    // the decision itself knows nothing of HTTP (the USB scanner uses it too)
+    Ok(Json(state.inner.scan.scan(payload, direction, body.temperature_c).await?))
 }
 
 #[derive(Debug, Deserialize)]

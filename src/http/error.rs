@@ -89,6 +89,15 @@ impl From<WriterError> for ApiError {
     }
 }
 
+impl From<crate::scan::ScanError> for ApiError {
+    fn from(e: crate::scan::ScanError) -> Self {
+        match e {
+            crate::scan::ScanError::ImplausibleTemperature(_) => ApiError::BadRequest(e.to_string()),
+            crate::scan::ScanError::Log(w) => w.into(),
+        }
+    }
+}
+
 /// A JSON body whose rejections come back in our error shape.
 pub struct ApiJson<T>(pub T);
 
