@@ -23,4 +23,5 @@ pub mod hw_glue;
 pub mod keys;
 pub mod logging;
 pub mod store;
+pub mod web;
 pub mod writer;
