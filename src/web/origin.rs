@@ -123,7 +123,7 @@ pub async fn csrf_guard(State(policy): State<CsrfPolicy>, req: Request, next: Ne
     match check(&policy, req.method(), req.uri().path(), req.headers()) {
         Ok(()) => next.run(req).await,
         Err(r) => {
-            tracing::warn!(path = %req.uri().path(), code = r.code, "refused: {}", r.message);
+            tracing::info!(path = %req.uri().path(), code = r.code, "refused: {}", r.message);
             r.into_response()
         }
     }
