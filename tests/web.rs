@@ -24,10 +24,14 @@ fn add_user(g: &GateDir, name: &str, role: &str, pw: &str) {
 }
 
 /// A browser on the gate's own page: cookies kept, `Origin` is the gate.
-fn page(d: &Daemon) -> Client {
+fn page_for(base: &str) -> Client {
     let mut h = reqwest::header::HeaderMap::new();
-    h.insert("origin", d.base.parse().unwrap());
+    h.insert("origin", base.parse().unwrap());
     Client::builder().cookie_store(true).default_headers(h).build().unwrap()
+}
+
+fn page(d: &Daemon) -> Client {
+    page_for(&d.base)
 }
 
 fn login(c: &Client, d: &Daemon, name: &str, pw: &str) -> Response {
@@ -65,7 +69,9 @@ fn cross_origin_changes_are_refused_and_same_origin_and_bearer_work() {
     let c = client();
     let cookie = session(&login(&page(&d), &d, "主任", "1357"));
     let guard_cookie = session(&login(&page(&d), &d, "老王", "2468"));
-    let passes = |c: &Client| -> Value { c.get(d.url("/api/v1/passes")).bearer_auth(&committee_token).send().unwrap().json().unwrap() };
+    let passes = |c: &Client| -> Value {
+        c.get(d.url("/api/v1/passes")).bearer_auth(&committee_token).send().unwrap().json().unwrap()
+    };
     let before = passes(&c);
 
     // the attack: a text/plain form from another port re-issues every pass
@@ -129,7 +135,12 @@ fn cross_origin_changes_are_refused_and_same_origin_and_bearer_work() {
     assert_eq!(events(&c, &d), n, "a refused scan was recorded");
 
     // a login from another page is refused too
-    let r = c.post(d.url("/api/v1/login")).header("origin", EVIL).json(&json!({"name": "主任", "password": "1357"})).send().unwrap();
+    let r = c
+        .post(d.url("/api/v1/login"))
+        .header("origin", EVIL)
+        .json(&json!({"name": "主任", "password": "1357"}))
+        .send()
+        .unwrap();
     assert_eq!(error_code(r), (403, "cross_origin".into()));
 
     // the pages themselves work: JSON with Origin, CSV and a form upload
@@ -242,14 +253,21 @@ fn revoked_tokens_end_their_streams() {
     let list: Value = c.get(d.url("/api/v1/tokens")).bearer_auth(&committee).send().unwrap().json().unwrap();
     let id_of = |tok: &str| {
         let full = hex_sha256(tok);
-        list["tokens"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).find(|id| full.starts_with(id)).unwrap()
+        list["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .find(|id| full.starts_with(id))
+            .unwrap()
     };
     let (ida, idb) = (id_of(&a), id_of(&b));
     let end_a = watch_end(open_stream(&d, ("authorization", &format!("Bearer {a}"))));
     let end_b = watch_end(open_stream(&d, ("authorization", &format!("Bearer {b}"))));
     let end_other = watch_end(open_stream(&d, ("authorization", &format!("Bearer {other}"))));
     // revoked through the API: the stream ends at once
-    let r = c.post(d.url(&format!("/api/v1/tokens/{ida}/revoke"))).bearer_auth(&committee).json(&json!({})).send().unwrap();
+    let r =
+        c.post(d.url(&format!("/api/v1/tokens/{ida}/revoke"))).bearer_auth(&committee).json(&json!({})).send().unwrap();
     assert_eq!(r.status(), 200);
     assert!(end_a.recv_timeout(Duration::from_secs(10)).is_ok(), "the revoked token's stream still runs");
     // revoked by the CLI, another process: the periodic check ends it
@@ -305,7 +323,11 @@ fn login_next_is_a_local_path_only() {
     add_user(&g, "主任", "committee", "1357");
     let d = Daemon::start(&g.dir);
     let next_of = |next: &str| -> String {
-        let r = page(&d).post(d.url("/api/v1/login")).json(&json!({"name": "主任", "password": "1357", "next": next})).send().unwrap();
+        let r = page(&d)
+            .post(d.url("/api/v1/login"))
+            .json(&json!({"name": "主任", "password": "1357", "next": next}))
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 200);
         let v: Value = r.json().unwrap();
         v["next"].as_str().unwrap().to_string()
@@ -350,7 +372,171 @@ fn edges_answer_in_the_error_shape() {
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
 
     // an import over the body limit: 413 in the JSON shape
-    let big = "户号,地址,网格,姓名,电话,类别\n".to_string() + &"1-101,1号楼101,A,张三,13800000001,正常\n".repeat(40_000);
-    let r = c.post(d.url("/api/v1/households/import")).bearer_auth(&committee).header("content-type", "text/csv").body(big).send().unwrap();
+    let big =
+        "户号,地址,网格,姓名,电话,类别\n".to_string() + &"1-101,1号楼101,A,张三,13800000001,正常\n".repeat(40_000);
+    let r = c
+        .post(d.url("/api/v1/households/import"))
+        .bearer_auth(&committee)
+        .header("content-type", "text/csv")
+        .body(big)
+        .send()
+        .unwrap();
     assert_eq!(error_code(r), (413, "too_large".into()));
+}
+
+/// RSS of a process in MiB, from /proc.
+fn rss_mib(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| (kb / 1024.0 * 10.0).round() / 10.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn percentile(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN)
+}
+
+/// A login storm, measured (not asserted: speed is never asserted in a
+/// test). Failed logins from a new loopback address each (so the address
+/// limit never stops them) and a new name each, 1 MB names, while one guard
+/// screen scans; prints the daemon's RSS and the scan latency before,
+/// during and after. Run against the release binary:
+///
+/// ```text
+/// cargo build --release
+/// GATEPASS_BIN=$CARGO_TARGET_DIR/release/gatepass STORM_LOGINS=3000 \
+///   cargo test --test web login_storm -- --ignored --nocapture
+/// ```
+#[test]
+#[ignore = "a measurement: prints figures, takes minutes; run it by name with --ignored --nocapture"]
+fn login_storm_measurement() {
+    use std::io::BufRead;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let g = GateDir::new();
+    add_user(&g, "老王", "guard", "2468");
+    let guard = g.token("guard");
+    let exe = std::env::var("GATEPASS_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_gatepass").to_string());
+    let logins: usize = std::env::var("STORM_LOGINS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    let mut child = std::process::Command::new(&exe)
+        .env_clear()
+        .env("RUST_LOG", "error")
+        .arg("--data-dir")
+        .arg(&g.dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("gatepass listening on ").unwrap().to_string();
+    let pid = child.id();
+    let payload = g.pass("张三").payload.clone();
+    let scan_once = |c: &Client| {
+        let t = std::time::Instant::now();
+        let r = c
+            .post(format!("{base}/api/v1/scan"))
+            .bearer_auth(&guard)
+            .json(&json!({"payload": payload, "temperature_c": 36.5}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    let c = client();
+    for _ in 0..20 {
+        scan_once(&c);
+    }
+    let mut quiet: Vec<f64> = (0..200).map(|_| scan_once(&c)).collect();
+    let rss_start = rss_mib(pid);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicUsize::new(0));
+    let codes = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<u16, usize>::new()));
+    let t0 = std::time::Instant::now();
+    let workers: Vec<_> = (0..6)
+        .map(|_| {
+            let (base, next, codes) = (base.clone(), next.clone(), codes.clone());
+            std::thread::spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= logins {
+                    return;
+                }
+                let ip = std::net::Ipv4Addr::new(127, 1 + (i / 65536) as u8, (i / 256 % 256) as u8, (i % 256) as u8);
+                let c = Client::builder().local_address(std::net::IpAddr::V4(ip)).build().unwrap();
+                // every tenth a megabyte name, the rest a new name each
+                let name = if i % 10 == 0 { "n".repeat(1 << 20) } else { format!("attacker{i}") };
+                let status = c
+                    .post(format!("{base}/api/v1/login"))
+                    .header("origin", &base)
+                    .json(&json!({"name": name, "password": "wrong"}))
+                    .send()
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                *codes.lock().unwrap().entry(status).or_default() += 1;
+            })
+        })
+        .collect();
+    let scanner = {
+        let stop = stop.clone();
+        let (base, guard, payload) = (base.clone(), guard.clone(), payload.clone());
+        std::thread::spawn(move || {
+            let c = client();
+            let mut v = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = std::time::Instant::now();
+                let r = c
+                    .post(format!("{base}/api/v1/scan"))
+                    .bearer_auth(&guard)
+                    .json(&json!({"payload": payload, "temperature_c": 36.5}))
+                    .send()
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                v.push(t.elapsed().as_secs_f64() * 1000.0);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            v
+        })
+    };
+    let mut peak = rss_start;
+    while workers.iter().any(|w| !w.is_finished()) {
+        peak = peak.max(rss_mib(pid));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    let storm_s = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let mut during = scanner.join().unwrap();
+    let rss_after = rss_mib(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let rss_settled = rss_mib(pid);
+    let mut after: Vec<f64> = (0..200).map(|_| scan_once(&c)).collect();
+    // the real user can still log in once the storm is over
+    let real = page_for(&base)
+        .post(format!("{base}/api/v1/login"))
+        .json(&json!({"name": "老王", "password": "2468"}))
+        .send()
+        .unwrap();
+    println!("binary: {exe}");
+    println!("failed logins: {logins} in {storm_s:.1} s; answers by status: {:?}", codes.lock().unwrap());
+    println!("RSS MiB: start {rss_start}, peak {peak}, after storm {rss_after}, 2 s later {rss_settled}");
+    println!(
+        "scan ms (quiet) p50 {:.2} p99 {:.2} | (during storm, n={}) p50 {:.2} p99 {:.2} max {:.2} | (after) p50 {:.2} p99 {:.2}",
+        percentile(&mut quiet, 0.5),
+        percentile(&mut quiet, 0.99),
+        during.len(),
+        percentile(&mut during, 0.5),
+        percentile(&mut during, 0.99),
+        percentile(&mut during, 1.0),
+        percentile(&mut after, 0.5),
+        percentile(&mut after, 0.99)
+    );
+    println!("real user's login after the storm: {}", real.status());
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -6,8 +6,8 @@ use super::error::{ApiError, ApiJson, ApiQuery};
 use super::metrics::label;
 use super::AppState;
 use crate::auth::Role;
-use crate::web;
 use crate::domain::rules::{Decision, Direction};
+use crate::web;
 
 use crate::gate::{ScanOutcome, ScanRequest, Temperature, PLAUSIBLE_C};
 use axum::extract::{ConnectInfo, State};
@@ -147,7 +147,11 @@ async fn events(
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
     if q.after > i64::MAX as u64 {
-        return Err(ApiError::BadRequest(format!("after={} is past any sequence number (at most {})", q.after, i64::MAX)));
+        return Err(ApiError::BadRequest(format!(
+            "after={} is past any sequence number (at most {})",
+            q.after,
+            i64::MAX
+        )));
     }
     let limit = q.limit.unwrap_or(1000).min(MAX_PAGE);
     let (events, head) = {
@@ -331,7 +335,8 @@ async fn stream(
     let mut tick = tokio::time::interval(STREAM_RECHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let still_allowed = move |state: &AppState, cred: &Credential| {
-        super::auth::check(state, cred).is_ok_and(|p| <super::auth::GuardRoles as super::auth::Allowed>::ROLES.contains(&p.role))
+        super::auth::check(state, cred)
+            .is_ok_and(|p| <super::auth::GuardRoles as super::auth::Allowed>::ROLES.contains(&p.role))
     };
     let s = futures_util::stream::unfold(
         (rx, stop, changed, tick, state, cred),

@@ -134,8 +134,7 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
-    const P: CsrfPolicy =
-        CsrfPolicy { session_cookie: "s", always: &["/login"], uploads: &["/import"], forms: &[] };
+    const P: CsrfPolicy = CsrfPolicy { session_cookie: "s", always: &["/login"], uploads: &["/import"], forms: &[] };
 
     fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
@@ -162,10 +161,26 @@ mod tests {
         assert!(with(&[("sec-fetch-site", "same-origin")]).is_ok());
         assert_eq!(with(&[("sec-fetch-site", "same-site")]).unwrap_err().code, "cross_origin");
         // default ports
-        assert!(check(&P, &post, "/x", &h(&[("host", "gate"), ("cookie", "s=1"), ("origin", "http://gate:80"), ("content-type", "application/json")])).is_ok());
+        assert!(check(
+            &P,
+            &post,
+            "/x",
+            &h(&[
+                ("host", "gate"),
+                ("cookie", "s=1"),
+                ("origin", "http://gate:80"),
+                ("content-type", "application/json")
+            ])
+        )
+        .is_ok());
         // content types
         let ct = |path: &str, t: &'static str| {
-            check(&P, &post, path, &h(&[("host", "g:1"), ("cookie", "s=1"), ("origin", "http://g:1"), ("content-type", t)]))
+            check(
+                &P,
+                &post,
+                path,
+                &h(&[("host", "g:1"), ("cookie", "s=1"), ("origin", "http://g:1"), ("content-type", t)]),
+            )
         };
         assert_eq!(ct("/x", "text/plain").unwrap_err().code, "wrong_content_type");
         assert!(ct("/x", "application/json; charset=utf-8").is_ok());
@@ -177,6 +192,9 @@ mod tests {
         assert!(check(&P, &Method::GET, "/x", &h(&[("cookie", "s=1")])).is_ok());
         assert!(check(&P, &post, "/x", &h(&[])).is_ok());
         // login is checked without a cookie
-        assert_eq!(check(&P, &post, "/login", &h(&[("host", "g:1"), ("origin", "http://evil:1")])).unwrap_err().code, "cross_origin");
+        assert_eq!(
+            check(&P, &post, "/login", &h(&[("host", "g:1"), ("origin", "http://evil:1")])).unwrap_err().code,
+            "cross_origin"
+        );
     }
 }

@@ -14,9 +14,16 @@ use std::sync::OnceLock;
 pub const QUEUE: usize = 16;
 
 enum Job {
-    Verify { password: String, hash: String, reply: tokio::sync::oneshot::Sender<bool> },
+    Verify {
+        password: String,
+        hash: String,
+        reply: tokio::sync::oneshot::Sender<bool>,
+    },
     /// The same work as a check, for a user that does not exist.
-    Dummy { password: String, reply: tokio::sync::oneshot::Sender<bool> },
+    Dummy {
+        password: String,
+        reply: tokio::sync::oneshot::Sender<bool>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
