@@ -45,6 +45,7 @@ impl PasswordWorker {
         let (tx, rx) = sync_channel::<Job>(queue.max(1));
         std::thread::Builder::new().name("gatepass-passwords".into()).spawn(move || {
             limit_malloc_retention();
+            lower_priority();
             while let Ok(job) = rx.recv() {
                 match job {
                     Job::Verify { password, hash, reply } => {
@@ -82,6 +83,19 @@ impl PasswordWorker {
             Err(TrySendError::Disconnected(_)) => return Err(PasswordError::Stopped),
         }
         rx.await.map_err(|_| PasswordError::Stopped)
+    }
+}
+
+/// A login may wait; a scan at the gate should not. On Linux a thread has
+/// its own nice value: this one yields the CPU to the scan path.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority only read and set this thread's nice value.
+        unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+        }
     }
 }
 
