@@ -30,20 +30,8 @@ pub fn qr_png(payload: &str, module_px: u32) -> Result<Vec<u8>, CardError> {
     Ok(out)
 }
 
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            _ => o.push(c),
-        }
-    }
-    o
-}
+/// HTML escaping, from the web kit.
+pub use crate::web::html_escape as escape;
 
 /// The printable sheet. `img_src` gives each card's image URL (a file name
 /// for the folder, a data: URI for the page served by the daemon).

@@ -27,4 +27,5 @@ pub mod logging;
 pub mod metrics;
 pub mod scan;
 pub mod store;
+pub mod web;
 pub mod writer;

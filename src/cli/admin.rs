@@ -98,6 +98,11 @@ pub enum UserCmd {
         #[arg(long)]
         role: String,
     },
+    /// Remove a page login; its open page sessions end at once.
+    Remove {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 pub fn user(dir: &Path, cmd: UserCmd, json: bool) -> anyhow::Result<i32> {
@@ -119,6 +124,19 @@ pub fn user(dir: &Path, cmd: UserCmd, json: bool) -> anyhow::Result<i32> {
                 print_json(&serde_json::json!({"name": name, "role": role}))?;
             } else {
                 println!("user '{name}' ({}) can now log in to the pages", role.as_str());
+            }
+        }
+        UserCmd::Remove { name } => {
+            let name = name.trim();
+            if !gate.store.remove_user(name)? {
+                anyhow::bail!("no page login '{name}' ; check the spelling");
+            }
+            let now = now_text(Utc::now());
+            gate.store.audit(&now, "cli", "user.remove", &serde_json::json!({"name": name}))?;
+            if json {
+                print_json(&serde_json::json!({"name": name, "removed": true}))?;
+            } else {
+                println!("user '{name}' removed; their open page sessions end now");
             }
         }
     }

@@ -27,6 +27,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// Largest request body (a register CSV of ten thousand residents fits).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
+/// Cookie-authenticated changes must come from this gate's own pages
+/// (see `web::origin`).
+const CSRF: crate::web::CsrfPolicy = crate::web::CsrfPolicy {
+    session_cookie: auth::SESSION_COOKIE,
+    always: &["/api/v1/login"],
+    uploads: &["/api/v1/households/import"],
+    forms: &[],
+};
+
 pub struct Inner {
     pub writer: Writer,
     reader: Mutex<Store>,
@@ -118,6 +127,7 @@ pub fn app(state: AppState) -> Router {
         .merge(committee::router())
         .merge(pages::router())
         .fallback(|| async { ApiError::NotFound("no such page or API endpoint (see the README)".into()) })
+        .layer(axum::middleware::from_fn_with_state(CSRF, crate::web::csrf_guard))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
