@@ -401,7 +401,8 @@ fn screenshots_in_chromium() {
     com.wait("document.querySelector('#import-rejections li')", "the upload's rejections");
     com.fill("#register-filter", "隔离");
     com.wait(
-        "[...document.querySelectorAll('#register-table tbody tr')].every((r) => r.hidden || r.offsetParent === null || r.textContent.includes('隔离'))",
+        "(() => { const rs = [...document.querySelectorAll('#register-table tbody tr:not(.hh-head)')]; \
+         return rs.length > 0 && rs.every((r) => r.textContent.includes('隔离')); })()",
         "the register filtered",
     );
     shots.take(&com, "committee-register", big);

@@ -61,6 +61,7 @@ impl Chromium {
         let profile = tempfile::tempdir().expect("chromium profile dir");
         let args: Vec<&OsStr> = [
             "--disable-gpu",
+            "--hide-scrollbars",
             "--disable-quic",
             "--no-first-run",
             "--disable-background-networking",
