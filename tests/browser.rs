@@ -113,7 +113,6 @@ fn gp(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
     stdout
 }
 
-
 /// One chromium at a time: the machines have two cores.
 static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -245,7 +244,10 @@ fn pages_in_chromium() {
     // ---- guard ----
     let guard = chromium.page(800, 480);
     guard.goto(&format!("{base}/guard"));
-    guard.wait("location.pathname === '/login' && location.search.includes('next=%2Fguard')", "/guard to send a stranger to the login");
+    guard.wait(
+        "location.pathname === '/login' && location.search.includes('next=%2Fguard')",
+        "/guard to send a stranger to the login",
+    );
     check(true, "/guard without a session sends the guard to the login page", ());
     let policy = guard.header("content-security-policy");
     check(policy.contains("script-src 'self'"), "a strict CSP header on the pages", &policy);
@@ -268,7 +270,11 @@ fn pages_in_chromium() {
 
     let a = scan(&guard, "GP1:FORGEDPASS0000", Some("36.5"), false);
     check(has(&a, "cls", "answer-deny"), "DENY for a forged code", &a);
-    check(a["reasons"].as_array().is_some_and(|r| r.iter().any(|x| x == "通行证无效或伪造")), "the reason 通行证无效或伪造 in words", &a);
+    check(
+        a["reasons"].as_array().is_some_and(|r| r.iter().any(|x| x == "通行证无效或伪造")),
+        "the reason 通行证无效或伪造 in words",
+        &a,
+    );
 
     // the next scan replaces the answer without a tap
     let wf = pass_of(&passes, "王芳");
@@ -278,9 +284,16 @@ fn pages_in_chromium() {
     dismiss(&guard);
 
     // disk full: the gate answers 503 log_unavailable; the page must not look like an allow
-    guard.fake_scan_answer(503, r#"{"error":"log_unavailable","message":"the entry log cannot be written (disk full)"}"#);
+    guard.fake_scan_answer(
+        503,
+        r#"{"error":"log_unavailable","message":"the entry log cannot be written (disk full)"}"#,
+    );
     let a = scan(&guard, &zw.payload, Some("36.5"), false);
-    check(has(&a, "cls", "answer-unavailable") && a["word"] == "记录不可用", "the log-unavailable state (not green) on a 503", &a);
+    check(
+        has(&a, "cls", "answer-unavailable") && a["word"] == "记录不可用",
+        "the log-unavailable state (not green) on a 503",
+        &a,
+    );
     dismiss(&guard);
     guard.real_scan_answers();
 
@@ -301,14 +314,25 @@ fn pages_in_chromium() {
     com.fill(&format!("{row} input.revoke-reason"), "遗失 lost");
     com.click(&format!("{row} button.revoke-confirm"));
     com.wait(
-        &format!("(() => {{ const r = document.querySelector({}); return r && r.classList.contains('revoked'); }})()", js(&row)),
+        &format!(
+            "(() => {{ const r = document.querySelector({}); return r && r.classList.contains('revoked'); }})()",
+            js(&row)
+        ),
         "the pass's row marked revoked",
     );
     let status = com.text(&format!("{row} td.status"));
-    check(status.contains("已注销") && status.contains("遗失 lost"), &format!("pass {} listed as revoked", wf.pass_id), &status);
+    check(
+        status.contains("已注销") && status.contains("遗失 lost"),
+        &format!("pass {} listed as revoked", wf.pass_id),
+        &status,
+    );
 
     let a = scan(&guard, &wf.payload, Some("36.5"), false);
-    check(has(&a, "cls", "answer-deny") && has(&a, "reasons", "通行证已注销"), "the revoked pass denied at the gate", &a);
+    check(
+        has(&a, "cls", "answer-deny") && has(&a, "reasons", "通行证已注销"),
+        "the revoked pass denied at the gate",
+        &a,
+    );
     dismiss(&guard);
 
     // register upload: a script-tag name must show as text; a broken row is rejected with its line
@@ -331,14 +355,22 @@ fn pages_in_chromium() {
     );
     let scripts = com.count("#register-table script");
     let dialogs = [guard.dialogs(), com.dialogs()].concat();
-    check(scripts == 0 && dialogs.is_empty(), &format!("the name {evil} shown as text, no script run"), (scripts, dialogs));
+    check(
+        scripts == 0 && dialogs.is_empty(),
+        &format!("the name {evil} shown as text, no script run"),
+        (scripts, dialogs),
+    );
 
     // The control: an inline script the page did not ship is blocked and seen.
     let control = chromium.page(800, 480);
     control.goto(&format!("{base}/login"));
     control.eval("(() => { const s = document.createElement('script'); s.textContent = 'window.ran = 1'; document.body.append(s); return true; })()");
     control.wait("window.__csp.length > 0", "the violation of an injected inline script to be reported");
-    check(control.eval("window.ran") == Value::Null, "an injected inline script blocked and reported", control.csp_violations());
+    check(
+        control.eval("window.ran") == Value::Null,
+        "an injected inline script blocked and reported",
+        control.csp_violations(),
+    );
 
     let csp = [guard.csp_violations(), com.csp_violations()].concat();
     check(csp.is_empty(), "no Content-Security-Policy violation on the guard and committee pages", &csp);
@@ -370,16 +402,17 @@ fn screenshots_in_chromium() {
     page.wait("document.activeElement && document.activeElement.id === 'scan-input'", "the guard page ready");
     shots.take(&page, "guard-idle", small);
     let payload = |name: &str| pass_of(&passes, name).payload;
-    for (name, who, temp) in [
-        ("guard-allow", "赵磊", "36.5"),
-        ("guard-deny", "黄丽", "36.4"),
-        ("guard-refer", "赵磊", "38.2"),
-    ] {
+    for (name, who, temp) in
+        [("guard-allow", "赵磊", "36.5"), ("guard-deny", "黄丽", "36.4"), ("guard-refer", "赵磊", "38.2")]
+    {
         scan(&page, &payload(who), Some(temp), false);
         shots.take(&page, name, small);
         dismiss(&page);
     }
-    page.fake_scan_answer(503, r#"{"error":"log_unavailable","message":"the entry log cannot be written (disk full)"}"#);
+    page.fake_scan_answer(
+        503,
+        r#"{"error":"log_unavailable","message":"the entry log cannot be written (disk full)"}"#,
+    );
     scan(&page, &payload("张伟"), None, false);
     shots.take(&page, "guard-unavailable", small);
     dismiss(&page);
@@ -394,7 +427,8 @@ fn screenshots_in_chromium() {
     let com = chromium.page(big.0, big.1);
     login(&com, &base, "committee", "committee", "/committee", "/committee");
     com.wait("document.querySelector('#register-table tbody tr')", "the register listed");
-    let csv = "户号,地址,网格,姓名,电话,类别\n5-101,5号楼101室,第五网格,<script>alert(1)</script>,13900000000,居家隔离\n\
+    let csv =
+        "户号,地址,网格,姓名,电话,类别\n5-101,5号楼101室,第五网格,<script>alert(1)</script>,13900000000,居家隔离\n\
                5-101,5号楼101室,第五网格,,13900000001,正常\n5-102,5号楼102室,第五网格,钱多,13900000002,未知类别\n";
     com.set_file("#import-file", "register.csv", "text/csv", csv);
     com.click("#import-form button[type=submit]");
@@ -485,7 +519,6 @@ fn district_pages_in_chromium() {
     };
     std::thread::spawn(move || lines.for_each(drop));
 
-
     let want_counts = [2, 1, 1, 1, 0]; // exits, entries, denied, fever, overdue
     let (resident, contact, fever) = (id(&case), id(&contact), "38.1");
     let (user, password, date) = ("clerk", "district-pass", day.to_string());
@@ -551,7 +584,11 @@ fn district_pages_in_chromium() {
     ));
     check(crossings == 2, "2 crossings traced", &crossings);
     let text = page.text("main");
-    check(text.contains(&contact.to_string()), &format!("the contact {contact} listed"), text.chars().take(400).collect::<String>());
+    check(
+        text.contains(&contact.to_string()),
+        &format!("the contact {contact} listed"),
+        text.chars().take(400).collect::<String>(),
+    );
 
     // ---- English ----
     page.click_xpath_and_load("//header//a[normalize-space()='English']");

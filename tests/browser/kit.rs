@@ -43,8 +43,7 @@ fn method<M: Method + serde::de::DeserializeOwned>(params: Value) -> M {
 
 /// Any generated protocol type from JSON.
 fn from_json<T: serde::de::DeserializeOwned>(v: Value) -> T {
-    serde_json::from_value(v.clone())
-        .unwrap_or_else(|e| panic!("{v} as {}: {e}", std::any::type_name::<T>()))
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{v} as {}: {e}", std::any::type_name::<T>()))
 }
 
 pub struct Chromium {
@@ -114,7 +113,12 @@ impl Chromium {
                     Some(format!("console: {} ({})", e.text, e.url.as_deref().unwrap_or("")))
                 }
                 Event::RuntimeConsoleAPICalled(e) if format!("{:?}", e.params.Type) == "Error" => {
-                    let args: Vec<String> = e.params.args.iter().map(|a| a.description.clone().unwrap_or_else(|| format!("{:?}", a.value))).collect();
+                    let args: Vec<String> = e
+                        .params
+                        .args
+                        .iter()
+                        .map(|a| a.description.clone().unwrap_or_else(|| format!("{:?}", a.value)))
+                        .collect();
                     Some(format!("console.error: {}", args.join(" ")))
                 }
                 Event::RuntimeExceptionThrown(e) => {
@@ -191,11 +195,7 @@ impl Page {
                 Ok(v) => v.to_string(),
                 Err(e) => e,
             };
-            assert!(
-                self.dialogs().is_empty(),
-                "waiting for {what}: the page opened a dialog {:?}",
-                self.dialogs()
-            );
+            assert!(self.dialogs().is_empty(), "waiting for {what}: the page opened a dialog {:?}", self.dialogs());
             if Instant::now() > end {
                 panic!(
                     "timed out after {WAIT:?} waiting for {what} ({cond} was {last}) on {}\nproblems: {:?}",
@@ -279,13 +279,19 @@ impl Page {
     pub fn click_and_load(&self, sel: &str) {
         self.eval("window.__old_document = true");
         self.click(sel);
-        self.wait("!window.__old_document && document.readyState === 'complete'", &format!("a new page after clicking {sel}"));
+        self.wait(
+            "!window.__old_document && document.readyState === 'complete'",
+            &format!("a new page after clicking {sel}"),
+        );
     }
 
     pub fn click_xpath_and_load(&self, xpath: &str) {
         self.eval("window.__old_document = true");
         self.click_xpath(xpath);
-        self.wait("!window.__old_document && document.readyState === 'complete'", &format!("a new page after clicking {xpath}"));
+        self.wait(
+            "!window.__old_document && document.readyState === 'complete'",
+            &format!("a new page after clicking {xpath}"),
+        );
     }
 
     /// Puts a file in a file input, as choosing it in the dialog would.
@@ -323,14 +329,16 @@ impl Page {
             .enable_fetch(Some(&[from_json::<Fetch::RequestPattern>(json!({"urlPattern": "*/api/v1/scan"}))]), None)
             .expect("Fetch.enable");
         self.tab
-            .enable_request_interception(Arc::new(move |_transport, _session, ev: Fetch::events::RequestPausedEvent| {
-                RequestPausedDecision::Fulfill(method(json!({
-                    "requestId": ev.params.request_id,
-                    "responseCode": status,
-                    "responseHeaders": [{"name": "Content-Type", "value": "application/json"}],
-                    "body": body,
-                })))
-            }))
+            .enable_request_interception(Arc::new(
+                move |_transport, _session, ev: Fetch::events::RequestPausedEvent| {
+                    RequestPausedDecision::Fulfill(method(json!({
+                        "requestId": ev.params.request_id,
+                        "responseCode": status,
+                        "responseHeaders": [{"name": "Content-Type", "value": "application/json"}],
+                        "body": body,
+                    })))
+                },
+            ))
             .expect("request interception");
     }
 
@@ -350,11 +358,8 @@ impl Page {
     /// Content-Security-Policy violations: reported on the console, or to
     /// the document now shown.
     pub fn csp_violations(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .problems()
-            .into_iter()
-            .filter(|p| p.to_lowercase().contains("content security policy"))
-            .collect();
+        let mut v: Vec<String> =
+            self.problems().into_iter().filter(|p| p.to_lowercase().contains("content security policy")).collect();
         let here: Vec<String> = serde_json::from_value(self.eval("window.__csp || []")).unwrap_or_default();
         v.extend(here.into_iter().map(|s| format!("violation: {s}")));
         v
