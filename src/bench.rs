@@ -83,32 +83,45 @@ pub struct BenchReport {
 pub const FLOOR_BUDGET: f64 = 2.5;
 
 /// A bare SQLite WAL commit (`synchronous=FULL`) of one row shaped like an
-/// entry-log event, `n` times, in `dir`: what any durable decision costs at
-/// least on this disk. Its own database, so nothing of gatepass is in it.
-fn sqlite_commit_floor(dir: &Path, n: usize) -> anyhow::Result<Vec<Duration>> {
-    let conn = rusqlite::Connection::open(dir.join("floor.sqlite"))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch(
-        "CREATE TABLE events (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, resident_id INTEGER,
-         household TEXT, direction TEXT, decision TEXT NOT NULL, body TEXT NOT NULL,
-         prev_hash TEXT NOT NULL, hash TEXT NOT NULL, sig TEXT NOT NULL)",
-    )?;
-    // Sizes of a real scan event: a JSON body of a few hundred bytes, two
-    // SHA-256 hashes and an Ed25519 signature in hex.
-    let body = format!("{{\"kind\":\"scan\",\"pad\":\"{}\"}}", "x".repeat(360));
-    let (hash, sig) = ("a".repeat(64), "b".repeat(128));
-    let mut lat = Vec::with_capacity(n);
-    for i in 0..n {
-        let t = Instant::now();
-        conn.execute(
-            "INSERT INTO events (at_ms, resident_id, household, direction, decision, body, prev_hash, hash, sig)
-             VALUES (?1, ?2, '3-3', 'out', 'allow', ?3, ?4, ?4, ?5)",
-            rusqlite::params![i as i64, i as i64, body, hash, sig],
+/// entry-log event, in its own database beside the gate's: what any durable
+/// decision costs at least on this disk. Nothing of gatepass is in it.
+struct CommitFloor {
+    conn: rusqlite::Connection,
+    body: String,
+    hash: String,
+    sig: String,
+}
+
+impl CommitFloor {
+    fn open(dir: &Path) -> anyhow::Result<CommitFloor> {
+        let conn = rusqlite::Connection::open(dir.join("floor.sqlite"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, resident_id INTEGER,
+             household TEXT, direction TEXT, decision TEXT NOT NULL, body TEXT NOT NULL,
+             prev_hash TEXT NOT NULL, hash TEXT NOT NULL, sig TEXT NOT NULL)",
         )?;
-        lat.push(t.elapsed());
+        // The sizes of a real scan event: a JSON body of a few hundred
+        // bytes, two SHA-256 hashes and an Ed25519 signature in hex.
+        Ok(CommitFloor {
+            conn,
+            body: format!("{{\"kind\":\"scan\",\"pad\":\"{}\"}}", "x".repeat(360)),
+            hash: "a".repeat(64),
+            sig: "b".repeat(128),
+        })
     }
-    Ok(lat)
+
+    /// One row, committed on its own; how long it took.
+    fn commit(&self, i: usize) -> anyhow::Result<Duration> {
+        let t = Instant::now();
+        self.conn.execute(
+            "INSERT INTO events (at_ms, resident_id, household, direction, decision, body, prev_hash, hash, sig)
+             VALUES (?1, ?1, '3-3', 'out', 'allow', ?2, ?3, ?3, ?4)",
+            rusqlite::params![i as i64, self.body, self.hash, self.sig],
+        )?;
+        Ok(t.elapsed())
+    }
 }
 
 /// The p50 of `a` over the p50 of `b`, two decimals (from the unrounded
@@ -224,9 +237,13 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
     }
     let verify_rate = n_verify as f64 / t.elapsed().as_secs_f64();
 
-    // one decision at a time: verify + rules + durable event
+    // one decision at a time: verify + rules + durable event; each beside
+    // a bare commit (the floor), so both see the same disk and load
+    let floor_db = CommitFloor::open(&scratch)?;
+    let mut floor = Vec::with_capacity(opts.scans);
     let mut scan_lat = Vec::with_capacity(opts.scans);
     for i in 0..opts.scans {
+        floor.push(floor_db.commit(i)?);
         let req = ScanRequest {
             payload: payloads[i % payloads.len()].clone(),
             direction: None,
@@ -237,8 +254,7 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
         gate.scan_batch(&[req], Utc::now())?;
         scan_lat.push(t.elapsed());
     }
-    // the floor, right after the decisions and on the same disk
-    let floor = sqlite_commit_floor(&scratch, opts.scans)?;
+    drop(floor_db);
     let token = crate::auth::new_token();
     gate.store.add_token(&crate::auth::token_hash(&token), "guard", "bench", &crate::gate::now_text(now))?;
     drop(gate);
