@@ -16,7 +16,7 @@
 //! traced, the English switch, no console error or CSP violation.
 //!
 //! `screenshots_in_chromium` takes the README's pictures of the gate pages
-//! (the district test takes the district's); they always go to a scratch
+//! and of a district with plain names; they always go to a scratch
 //! folder and are checked, and with `GATEPASS_SCREENSHOTS=1` they replace
 //! `docs/screenshots/*.png`.
 //!
@@ -230,7 +230,10 @@ fn login(page: &Page, base: &str, name: &str, password: &str, next: &str, lands_
     page.fill("#login-name", name);
     page.fill("#login-password", password);
     page.click("button[type=submit]");
-    page.wait(&format!("location.pathname === {}", js(lands_on)), &format!("{name} to land on {lands_on}"));
+    page.wait(
+        &format!("location.pathname === {} && document.readyState === 'complete'", js(lands_on)),
+        &format!("{name} to land on {lands_on}"),
+    );
 }
 
 #[test]
@@ -444,6 +447,20 @@ fn screenshots_in_chromium() {
     com.wait("document.querySelector('#passes-table tbody tr')", "the passes listed");
     shots.take(&com, "committee-passes", big);
     drop(demo);
+
+    // the district, with a plain gate name (the test above uses a hostile one)
+    let District { server, url, day, resident, .. } = district("东门", "阳光花园社区");
+    let page = chromium.page(big.0, big.1);
+    login(&page, &url, "clerk", "district-pass", "/", "/");
+    for (name, path) in [
+        ("district-gates", format!("/?lang=zh&date={day}")),
+        ("district-daily", format!("/daily?lang=zh&date={day}")),
+        ("district-trace", format!("/trace?lang=zh&resident={resident}")),
+    ] {
+        page.goto(&format!("{url}{path}"));
+        shots.take(&page, name, big);
+    }
+    drop(server);
 }
 
 /// The rows of `main` whose text holds `text`, as their cells' texts.
@@ -461,13 +478,22 @@ fn numbers(cells: &[String]) -> Vec<i64> {
     cells.iter().skip(2).map(|c| c.parse().unwrap_or(-1)).collect()
 }
 
-#[test]
-#[ignore = "needs Debian's chromium; .ci/run installs it and runs these"]
-fn district_pages_in_chromium() {
-    let _one = one_browser();
+/// A district serving one gate's exported log: the gate's morning of
+/// yesterday's crossings (typed in afterwards) imported, a clerk login
+/// (`clerk` / `district-pass`), `district serve` on port 0.
+struct District {
+    server: Demo,
+    url: String,
+    day: chrono::NaiveDate,
+    /// The case: out at 08:00, in at 09:00.
+    resident: u64,
+    /// Out 10 minutes after the case; back with a fever (38.1).
+    contact: u64,
+}
+
+fn district(gate_name: &str, community: &str) -> District {
     let tmp = tempfile::tempdir().expect("temp dir");
     let (gate, district) = (tmp.path().join("gate"), tmp.path().join("district"));
-    let (gate_name, community) = ("东门<b>x</b>", "阳光花园社区");
 
     // A gate with a morning of yesterday's crossings, typed in afterwards.
     let day = (chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai) - chrono::Duration::days(1)).date_naive();
@@ -518,9 +544,17 @@ fn district_pages_in_chromium() {
         panic!("district serve's first line was {first:?}, not its address; its log:\n{log}");
     };
     std::thread::spawn(move || lines.for_each(drop));
+    District { server, url, day, resident: id(&case), contact: id(&contact) }
+}
 
+#[test]
+#[ignore = "needs Debian's chromium; .ci/run installs it and runs these"]
+fn district_pages_in_chromium() {
+    let _one = one_browser();
+    let (gate_name, community) = ("东门<b>x</b>", "阳光花园社区");
+    let District { server, url, day, resident, contact } = district(gate_name, community);
     let want_counts = [2, 1, 1, 1, 0]; // exits, entries, denied, fever, overdue
-    let (resident, contact, fever) = (id(&case), id(&contact), "38.1");
+    let fever = "38.1";
     let (user, password, date) = ("clerk", "district-pass", day.to_string());
 
     let chromium = Chromium::launch();
@@ -600,16 +634,5 @@ fn district_pages_in_chromium() {
     let problems = [page.problems(), page.csp_violations()].concat();
     check(problems.is_empty(), "no console errors or CSP violations", &problems);
 
-    // ---- the README's pictures of the district ----
-    let shots = Shots::new();
-    let size = (1100, 760);
-    for (name, path) in [
-        ("district-gates", format!("/?lang=zh&date={date}")),
-        ("district-daily", format!("/daily?lang=zh&date={date}")),
-        ("district-trace", format!("/trace?lang=zh&resident={resident}")),
-    ] {
-        page.goto(&format!("{url}{path}"));
-        shots.take(&page, name, size);
-    }
     drop(server);
 }
