@@ -8,12 +8,11 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::fs::File;
-use std::io::{BufRead, BufReader, ErrorKind, Read};
+use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::FromRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const CROWD: usize = 1100;
@@ -21,25 +20,18 @@ const CROWD: usize = 1100;
 /// The daemon with RLIMIT_NOFILE `soft`/`hard`, as a unit or shell would
 /// start it.
 fn start_with_files(dir: &Path, soft: u64, hard: u64) -> Daemon {
-    let mut cmd = bin();
-    cmd.arg("--data-dir").arg(dir).args(["serve", "--listen", "127.0.0.1:0"]);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
-    unsafe {
-        cmd.pre_exec(move || {
-            let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().expect("start daemon");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read address");
-    let base = line.trim().strip_prefix("gatepass listening on ").expect("first line").to_string();
-    Daemon { child, base }
+    Daemon::start_with(dir, |cmd| {
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    })
 }
 
 /// This test process needs room for the crowd as well as its own files.

@@ -125,16 +125,21 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(dir: &Path) -> Daemon {
+        Daemon::start_with(dir, |_| {})
+    }
+
+    /// As `start`, with a last say on the command (limits, environment).
+    pub fn start_with(dir: &Path, adjust: impl FnOnce(&mut Command)) -> Daemon {
         let log = tempfile::NamedTempFile::new().expect("daemon log file");
-        let mut child = bin()
-            .arg("--data-dir")
+        let mut cmd = bin();
+        cmd.arg("--data-dir")
             .arg(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(log.reopen().expect("daemon log file"))
-            .spawn()
-            .expect("start daemon");
+            .stderr(log.reopen().expect("daemon log file"));
+        adjust(&mut cmd);
+        let mut child = cmd.spawn().expect("start daemon");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read address");
