@@ -3,7 +3,10 @@
 //! the figures are those of the SD card the gate will write to.
 //!
 //! What it measures, and what to look for on a Pi (see the README):
-//! - fsync: the floor under every decision (each is fsynced before it is shown);
+//! - fsync: what the disk charges for one flush;
+//! - the floor of a durable decision: a bare SQLite WAL commit
+//!   (`synchronous=FULL`) of one event-sized row, in the same folder; the
+//!   decision and the HTTP scan are reported as multiples of it;
 //! - scan decision latency: pass check + rules + durable event, one at a time;
 //! - the same through HTTP, one guard screen, then 8 at once (group commit);
 //! - the daemon's memory under that load;
@@ -53,7 +56,14 @@ pub struct BenchReport {
     pub machine: String,
     pub directory: String,
     pub fsync: Latency,
+    pub sqlite_commit_floor: Latency,
     pub scan_decision: Latency,
+    /// `scan_decision` p50 over `sqlite_commit_floor` p50.
+    pub scan_decision_over_floor: f64,
+    /// `http_scan_single_client` p50 over `sqlite_commit_floor` p50.
+    pub http_scan_over_floor: f64,
+    /// The decision's p50 is within [`FLOOR_BUDGET`] times the floor.
+    pub scan_decision_within_budget: bool,
     pub http_scan_single_client: Latency,
     pub http_load_clients: usize,
     pub http_load_scans_per_s: f64,
@@ -66,6 +76,69 @@ pub struct BenchReport {
     pub passes_per_s: f64,
     pub events_verified: u64,
     pub events_verified_per_s: f64,
+}
+
+/// How far above the bare commit a decision may sit (pass check, rules and
+/// the event's chain hash and signature cost this much at most).
+pub const FLOOR_BUDGET: f64 = 2.5;
+
+/// A bare SQLite WAL commit (`synchronous=FULL`) of one row shaped like an
+/// entry-log event, in its own database beside the gate's: what any durable
+/// decision costs at least on this disk. Nothing of gatepass is in it.
+struct CommitFloor {
+    conn: rusqlite::Connection,
+    body: String,
+    hash: String,
+    sig: String,
+}
+
+impl CommitFloor {
+    fn open(dir: &Path) -> anyhow::Result<CommitFloor> {
+        let conn = rusqlite::Connection::open(dir.join("floor.sqlite"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, resident_id INTEGER,
+             household TEXT, direction TEXT, decision TEXT NOT NULL, body TEXT NOT NULL,
+             prev_hash TEXT NOT NULL, hash TEXT NOT NULL, sig TEXT NOT NULL)",
+        )?;
+        // The sizes of a real scan event: a JSON body of a few hundred
+        // bytes, two SHA-256 hashes and an Ed25519 signature in hex.
+        Ok(CommitFloor {
+            conn,
+            body: format!("{{\"kind\":\"scan\",\"pad\":\"{}\"}}", "x".repeat(360)),
+            hash: "a".repeat(64),
+            sig: "b".repeat(128),
+        })
+    }
+
+    /// One row, committed on its own; how long it took.
+    fn commit(&self, i: usize) -> anyhow::Result<Duration> {
+        let t = Instant::now();
+        self.conn.execute(
+            "INSERT INTO events (at_ms, resident_id, household, direction, decision, body, prev_hash, hash, sig)
+             VALUES (?1, ?1, '3-3', 'out', 'allow', ?2, ?3, ?3, ?4)",
+            rusqlite::params![i as i64, self.body, self.hash, self.sig],
+        )?;
+        Ok(t.elapsed())
+    }
+}
+
+/// The p50 of `a` over the p50 of `b`, two decimals (from the unrounded
+/// times: a floor of 0.05 ms would lose its precision in `Latency`); 0 when
+/// either is empty.
+fn ratio(a: &[Duration], b: &[Duration]) -> f64 {
+    let p50 = |v: &[Duration]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v.get(v.len() / 2).map_or(0.0, Duration::as_secs_f64)
+    };
+    let (a, b) = (p50(a), p50(b));
+    if b > 0.0 {
+        (a / b * 100.0).round() / 100.0
+    } else {
+        0.0
+    }
 }
 
 fn register(n_residents: usize) -> String {
@@ -152,7 +225,8 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
     let keys: Vec<_> =
         gate.keys()?.iter().filter_map(|k| crate::export::parse_key(&k.public_key).map(|v| (k.key_id, v))).collect();
     let community = gate.identity.community_id;
-    let n_verify = 2000;
+    // 2,000 by default; fewer for a short run (a debug build checks ~100 a second)
+    let n_verify = opts.scans.saturating_mul(10).clamp(50, 2000);
     let t = Instant::now();
     for i in 0..n_verify {
         let p = &payloads[i % payloads.len()];
@@ -160,9 +234,13 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
     }
     let verify_rate = n_verify as f64 / t.elapsed().as_secs_f64();
 
-    // one decision at a time: verify + rules + durable event
+    // one decision at a time: verify + rules + durable event; each beside
+    // a bare commit (the floor), so both see the same disk and load
+    let floor_db = CommitFloor::open(&scratch)?;
+    let mut floor = Vec::with_capacity(opts.scans);
     let mut scan_lat = Vec::with_capacity(opts.scans);
     for i in 0..opts.scans {
+        floor.push(floor_db.commit(i)?);
         let req = ScanRequest {
             payload: payloads[i % payloads.len()].clone(),
             direction: None,
@@ -173,6 +251,7 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
         gate.scan_batch(&[req], Utc::now())?;
         scan_lat.push(t.elapsed());
     }
+    drop(floor_db);
     let (token, _) = gate.create_token(crate::auth::Role::Guard, "bench", "bench", now)?;
     drop(gate);
 
@@ -227,12 +306,18 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
     }
     let events_rate = n_events as f64 / t.elapsed().as_secs_f64();
 
+    let over = ratio(&scan_lat, &floor);
+    let http_over = ratio(&single, &floor);
     Ok(BenchReport {
         machine: machine(),
         directory: data_dir.display().to_string(),
         fsync: Latency::of(fsync),
+        scan_decision_over_floor: over,
+        http_scan_over_floor: http_over,
+        scan_decision_within_budget: over <= FLOOR_BUDGET,
+        sqlite_commit_floor: Latency::of(floor),
         scan_decision: Latency::of(scan_lat),
-        http_scan_single_client: single,
+        http_scan_single_client: Latency::of(single),
         http_load_clients: opts.clients,
         http_load_scans_per_s: load_rate.round(),
         http_load_latency: load_lat,
@@ -252,7 +337,7 @@ fn http_phase(
     token: &str,
     payloads: &[String],
     opts: BenchOptions,
-) -> anyhow::Result<(Latency, f64, Latency)> {
+) -> anyhow::Result<(Vec<Duration>, f64, Latency)> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
@@ -295,7 +380,7 @@ fn http_phase(
             all.extend(t.await.unwrap_or_default());
         }
         let rate = all.len() as f64 / t0.elapsed().as_secs_f64();
-        Ok((Latency::of(single), rate, Latency::of(all)))
+        Ok((single, rate, Latency::of(all)))
     })
 }
 
@@ -309,8 +394,18 @@ pub fn print(r: &BenchReport) {
     println!("machine: {}", r.machine);
     println!("disk:    {}", r.directory);
     l("fsync (4 KiB)", &r.fsync);
+    l("SQLite WAL commit (floor)", &r.sqlite_commit_floor);
     l("scan decision (durable)", &r.scan_decision);
     l("HTTP scan, one client", &r.http_scan_single_client);
+    println!(
+        "{:<34} decision {:.2}x, HTTP scan {:.2}x (p50 over the floor's p50)",
+        "over the floor", r.scan_decision_over_floor, r.http_scan_over_floor
+    );
+    println!(
+        "{:<34} {}",
+        format!("decision within {FLOOR_BUDGET}x the floor"),
+        if r.scan_decision_within_budget { "yes" } else { "NO" }
+    );
     l(&format!("HTTP scan, {} clients", r.http_load_clients), &r.http_load_latency);
     println!(
         "{:<34} {:.0} scans/s",

@@ -30,20 +30,8 @@ pub fn qr_png(payload: &str, module_px: u32) -> Result<Vec<u8>, CardError> {
     Ok(out)
 }
 
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            _ => o.push(c),
-        }
-    }
-    o
-}
+/// HTML escaping, from the web kit.
+pub use crate::web::html_escape as escape;
 
 /// The printable sheet. `img_src` gives each card's image URL (a file name
 /// for the folder, a data: URI for the page served by the daemon).
@@ -116,10 +104,13 @@ pub fn write_folder(dir: &Path, community: &str, passes: &[(PassRow, ResidentVie
             .try_for_each(|w| w.join().unwrap_or_else(|_| Err(CardError::Qr("a renderer thread failed".into()))))
     })?;
     let csv_path = dir.join("passes.csv");
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    let _ = csv.write_record(["pass_id", "household", "name", "payload"]);
+    // names and households are whatever the register said: formula cells
+    // are neutralised (see csv_cell)
+    let mut csv = crate::csv_cell::writer();
+    let _ = crate::csv_cell::write_row(&mut csv, ["pass_id", "household", "name", "payload"]);
     for (p, r) in passes {
-        let _ = csv.write_record([p.pass_id.to_string().as_str(), &r.household, &r.name, &p.payload]);
+        let _ =
+            crate::csv_cell::write_row(&mut csv, [p.pass_id.to_string().as_str(), &r.household, &r.name, &p.payload]);
     }
     let bytes = csv
         .into_inner()

@@ -15,7 +15,21 @@ pub const FILE_NAME: &str = "gatepass.toml";
 /// Keys each section may hold. Kept in one table so `config check` can name
 /// every wrong key before the typed parse (which stops at the first).
 const SCHEMA: &[(&str, &[&str])] = &[
-    ("gate", &["listen", "name", "community", "share_names", "simulated", "trust_clock"]),
+    (
+        "gate",
+        &[
+            "listen",
+            "name",
+            "community",
+            "share_names",
+            "simulated",
+            "trust_clock",
+            "header_timeout_s",
+            "idle_timeout_s",
+            "max_connections",
+            "max_connections_per_address",
+        ],
+    ),
     ("thermometer", &["kind", "path", "baud", "protocol", "pattern", "max_age_ms", "offset_c", "bus", "address"]),
     ("scanner", &["kind", "path", "baud", "grab"]),
     (
@@ -61,6 +75,39 @@ pub struct GateSection {
     /// Treat the wall clock as confirmed even without NTP or an RTC (a gate
     /// whose time is set by hand by the guard each morning).
     pub trust_clock: bool,
+    /// Seconds a new HTTP connection has to send its first request head.
+    pub header_timeout_s: u32,
+    /// Seconds a kept-alive HTTP connection may sit with no request in
+    /// flight (the live stream of decisions is a request in flight).
+    pub idle_timeout_s: u32,
+    /// Open HTTP connections in all (also kept under the file limit).
+    pub max_connections: usize,
+    /// Open HTTP connections from one address (IPv6: one /64).
+    pub max_connections_per_address: usize,
+}
+
+/// Bounds for the connection keys: a value outside is named by `config check`.
+const TIMEOUT_S: std::ops::RangeInclusive<u32> = 1..=3600;
+const CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=65536;
+
+impl GateSection {
+    fn limit_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (key, v) in [("header_timeout_s", self.header_timeout_s), ("idle_timeout_s", self.idle_timeout_s)] {
+            if !TIMEOUT_S.contains(&v) {
+                out.push(format!("gate.{key} = {v} must be 1 to 3600 seconds"));
+            }
+        }
+        for (key, v) in [
+            ("max_connections", self.max_connections),
+            ("max_connections_per_address", self.max_connections_per_address),
+        ] {
+            if !CONNECTIONS.contains(&v) {
+                out.push(format!("gate.{key} = {v} must be 1 to 65536"));
+            }
+        }
+        out
+    }
 }
 
 impl Default for GateSection {
@@ -72,6 +119,10 @@ impl Default for GateSection {
             share_names: false,
             simulated: None,
             trust_clock: false,
+            header_timeout_s: 10,
+            idle_timeout_s: 60,
+            max_connections: 512,
+            max_connections_per_address: 64,
         }
     }
 }
@@ -143,6 +194,7 @@ impl Config {
             Ok(r) => r,
             Err(e) => return Err(vec![e.message().to_string()]),
         };
+        problems.extend(raw.gate.limit_problems());
         let listen = match raw.gate.listen.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
@@ -280,6 +332,10 @@ community = "{community}"
 listen = "0.0.0.0:8080"
 share_names = false        # hand residents' names to the district (default: ids only)
 # simulated = true         # use simulated devices even on a Raspberry Pi
+# header_timeout_s = 10    # a new connection must send its request within this
+# idle_timeout_s = 60      # an idle kept-alive connection is closed after this
+# max_connections = 512    # open HTTP connections in all (kept under the file limit)
+# max_connections_per_address = 64   # from one address; over it the idlest is closed
 
 [thermometer]
 kind = "none"              # serial | mlx90614 | none (temperatures typed in by the guard)
@@ -355,6 +411,17 @@ mod tests {
         let errs = Config::parse("[policy]\nfever_c='hot'\n").unwrap_err();
         assert!(!errs.is_empty());
         assert!(Config::parse("this is not toml").is_err());
+    }
+
+    #[test]
+    fn connection_limits_are_read_and_bounded() {
+        let c = Config::parse("[gate]\nheader_timeout_s = 2\nidle_timeout_s = 5\nmax_connections = 100\nmax_connections_per_address = 8\n").unwrap();
+        assert_eq!((c.gate.header_timeout_s, c.gate.idle_timeout_s), (2, 5));
+        assert_eq!((c.gate.max_connections, c.gate.max_connections_per_address), (100, 8));
+        let errs = Config::parse("[gate]\nheader_timeout_s = 0\nmax_connections = 0\n").unwrap_err().join("\n");
+        assert!(errs.contains("gate.header_timeout_s") && errs.contains("gate.max_connections"), "{errs}");
+        let errs = Config::parse("[gate]\nidle_timeout_s = -1\n").unwrap_err().join("\n");
+        assert!(errs.contains("gate.idle_timeout_s"), "{errs}");
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub fn run(listen: &str) -> anyhow::Result<i32> {
         listen.parse().map_err(|_| anyhow::anyhow!("--listen '{listen}' must be address:port, e.g. 127.0.0.1:8080"))?;
     let dir: PathBuf = std::env::temp_dir().join(format!("gatepass-demo-{}", Utc::now().format("%Y%m%d-%H%M%S")));
     let (gate, lines) = prepare(&dir, listen)?;
-    crate::http::run_daemon(gate, addr, move |local| {
+    crate::daemon::run(gate, addr, move |local| {
         println!();
         println!("  保安页面 guard page:      http://{local}/guard      (login guard / 1234)");
         println!("  社区页面 committee pages: http://{local}/committee  (login committee / committee)");
@@ -104,5 +104,6 @@ pub fn run(listen: &str) -> anyhow::Result<i32> {
         println!("  try: curl -s -H \"Authorization: Bearer <guard token>\" -H 'content-type: application/json' \\");
         println!("         -d \"{{\\\"payload\\\": \\\"$(sed -n 2p {}/cards/passes.csv | cut -d, -f4)\\\"}}\" http://{local}/api/v1/scan", dir.display());
         println!("  Ctrl-C stops the demo; the data directory stays for you to look at.");
-    })
+    })?;
+    Ok(crate::cli::exit::OK)
 }

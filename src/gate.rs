@@ -981,6 +981,17 @@ impl Gate {
         self.audit(actor, "token.revoke", &serde_json::json!({"id": id}), now)
     }
 
+    /// Removes a page login; false when there was none by that name. Its
+    /// open sessions end at their next request (the daemon re-checks them).
+    pub fn remove_user(&self, name: &str, actor: &str, now: DateTime<Utc>) -> Result<bool> {
+        let name = name.trim();
+        if !self.store.remove_user(name)? {
+            return Ok(false);
+        }
+        self.audit(actor, "user.remove", &serde_json::json!({"name": name}), now)?;
+        Ok(true)
+    }
+
     /// Adds or updates a page login (`password_hash` from `auth::hash_password`).
     pub fn upsert_user(
         &self,

@@ -3,8 +3,9 @@
 //! `domain` is the pure core (passes, rules, decisions, the event chain);
 //! everything else is a thin layer of I/O around it: `store` (all SQL),
 //! `gate` (the operations on one data directory), `writer` (the single
-//! writer thread with group commit), `http` (API and pages), `hw` (devices),
-//! `cli` (commands).
+//! writer thread with group commit), `scan` (deciding a scan from any
+//! source), `http` (API and pages), `hw` (devices), `daemon` (start-up,
+//! limits, signals, device glue), `cli` (commands).
 
 pub mod auth;
 pub mod bench;
@@ -12,6 +13,8 @@ pub mod cards;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod csv_cell;
+pub mod daemon;
 pub mod demo;
 pub mod district;
 pub mod domain;
@@ -19,8 +22,10 @@ pub mod export;
 pub mod gate;
 pub mod http;
 pub mod hw;
-pub mod hw_glue;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
+pub mod scan;
 pub mod store;
+pub mod web;
 pub mod writer;

@@ -44,6 +44,9 @@
   // A message for a failed call, in the current language.
   GP.errorText = function (r) {
     if (r.status === 0) return GP.t('common.offline');
+    const code = r.data && r.data.error;
+    if (code === 'cross_origin' || code === 'wrong_content_type') return GP.t('common.cross_origin');
+    if (code === 'too_large') return GP.t('common.too_large');
     if (r.status === 403) return GP.t('common.forbidden');
     const msg = r.data && r.data.message ? r.data.message : 'HTTP ' + r.status;
     return GP.t('common.error', { msg });

@@ -23,6 +23,8 @@
       'common.error': '出错：{msg}',
       'common.offline': '连不上门岗服务，请检查网络',
       'common.forbidden': '您的角色无权进行此操作',
+      'common.cross_origin': '此请求不是从本机页面发出的，已拒绝；请刷新页面后重试',
+      'common.too_large': '文件太大，请分成几个文件上传',
 
       // login
       'login.title': '登录',
@@ -250,6 +252,8 @@
       'common.error': 'Error: {msg}',
       'common.offline': 'Cannot reach the gate service; check the network',
       'common.forbidden': 'Your role may not do this',
+      'common.cross_origin': 'Refused: this request did not come from this gate\'s own page; reload the page and try again',
+      'common.too_large': 'The file is too large; split it and upload the parts',
 
       'login.title': 'Log in',
       'login.name': 'Name',

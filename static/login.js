@@ -4,13 +4,10 @@
 (function () {
   const GP = window.GP;
 
-  // Only a path on this site: never "//other.host" or "https://...".
-  function nextPath() {
-    const n = new URLSearchParams(location.search).get('next');
-    return n && n.startsWith('/') && !n.startsWith('//') && !n.startsWith('/\\') ? n : null;
-  }
-
-  const home = (role) => nextPath() || (role === 'committee' ? '/committee' : '/guard');
+  // The gate decides where to go after login: `next` if it is a path on
+  // this site (never "//other.host", "/\t/other.host" or "https://..."),
+  // else the page for the role. The answer's `next` is used as is.
+  const home = (r) => (r.data && typeof r.data.next === 'string' ? r.data.next : '/guard');
 
   document.addEventListener('DOMContentLoaded', async () => {
     const form = document.getElementById('login-form');
@@ -25,12 +22,16 @@
       const r = await GP.api(
         'POST',
         '/api/v1/login',
-        { name: name.value.trim(), password: document.getElementById('login-password').value },
+        {
+          name: name.value.trim(),
+          password: document.getElementById('login-password').value,
+          next: new URLSearchParams(location.search).get('next') || undefined,
+        },
         { noRedirect: true }
       );
       btn.disabled = false;
       if (r.ok) {
-        location.href = home(r.data.role);
+        location.href = home(r);
       } else if (r.status === 401) {
         err.textContent = GP.t('login.wrong');
         document.getElementById('login-password').select();

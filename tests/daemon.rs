@@ -344,14 +344,17 @@ fn login_is_rate_limited_and_sessions_carry_roles() {
     };
     add("老王", "guard", "2468");
     let d = Daemon::start(&g.dir);
-    let c = reqwest::blocking::Client::builder().cookie_store(true).build().unwrap();
+    // a browser on the gate's page sends its Origin with every POST
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("origin", d.base.parse().unwrap());
+    let c = reqwest::blocking::Client::builder().cookie_store(true).default_headers(h).build().unwrap();
     let r = c.post(d.url("/api/v1/login")).json(&json!({"name": "老王", "password": "2468"})).send().unwrap();
     assert_eq!(r.status(), 200);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
     assert_eq!(c.get(d.url("/api/v1/out")).send().unwrap().status(), 200);
     assert_eq!(c.get(d.url("/api/v1/households")).send().unwrap().status(), 403);
-    c.post(d.url("/api/v1/logout")).send().unwrap();
+    c.post(d.url("/api/v1/logout")).json(&json!({})).send().unwrap();
     assert_eq!(c.get(d.url("/api/v1/out")).send().unwrap().status(), 401);
 
     let mut codes = vec![];

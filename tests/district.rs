@@ -251,6 +251,8 @@ fn import_carried_files_report_and_refuse_tampering() {
 
     // CSV: header, then the same rows as the JSON gates.
     let csv = ok(&d, &["district", "report", "daily", "--date", DAY, "--csv"]);
+    // a UTF-8 BOM first, so Excel reads the Chinese names as UTF-8
+    let csv = csv.strip_prefix('\u{feff}').unwrap_or_else(|| panic!("no BOM: {csv:?}"));
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "date,gate,community,exits,entries,denied,fever,overdue");
     assert_eq!(lines[1], "2025-03-10,北门,幸福里,1,1,1,1,0");
@@ -410,6 +412,7 @@ mod stub {
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::{IntoResponse, Response};
     use axum::{routing::get, Json, Router};
+    use futures_util::StreamExt;
     use std::path::PathBuf;
 
     #[derive(serde::Deserialize)]
@@ -456,6 +459,116 @@ mod stub {
         "<html>router login</html>"
     }
 
+    /// Gates that misbehave on purpose. Each answers `limit=0` (the
+    /// identity `district add-gate` asks for) like a gate.
+    #[derive(Clone, Copy, PartialEq)]
+    pub enum Fake {
+        /// A valid signed chain that never ends: every page is full.
+        Endless,
+        /// A page that never stops coming: bytes without end.
+        Huge,
+        /// A page trickling in, a byte every 100 ms, without end.
+        Slow,
+        /// Three signed events with hostile gate and community names, a
+        /// hostile household and an unreadable time on the newest one.
+        Hostile,
+    }
+
+    pub const EVIL_GATE: &str = "<script>alert(1)</script>";
+    pub const EVIL_COMMUNITY: &str = "\"><img src=x onerror=alert(2)>";
+    pub const EVIL_AT: &str = "<img src=x onerror=alert(3)>";
+    pub const EVIL_HOUSEHOLD: &str = "<b>hh</b>";
+
+    struct FakeGate {
+        kind: Fake,
+        key: ed25519_dalek::SigningKey,
+        gate: String,
+        community: String,
+        chain: std::sync::Mutex<Vec<gatepass::domain::chain::ChainedEvent>>,
+    }
+
+    fn body(seq: u64, f: &FakeGate) -> gatepass::domain::chain::EventBody {
+        let now = chrono::Utc::now();
+        let (at, resident, temp, dir) = match (f.kind, seq) {
+            (Fake::Hostile, 1) => ((now - chrono::Duration::minutes(120)).to_rfc3339(), 101, 38.2, "out"),
+            (Fake::Hostile, 2) => ((now - chrono::Duration::minutes(110)).to_rfc3339(), 102, 36.5, "in"),
+            (Fake::Hostile, _) => (EVIL_AT.to_string(), 103, 36.5, "in"),
+            _ => ((now - chrono::Duration::minutes(30)).to_rfc3339(), 100 + seq as u32, 36.5, "out"),
+        };
+        gatepass::domain::chain::EventBody {
+            seq,
+            at,
+            gate: f.gate.clone(),
+            community: f.community.clone(),
+            direction: Some(dir.into()),
+            pass_id: Some(1),
+            resident_id: Some(resident),
+            household: Some(EVIL_HOUSEHOLD.into()),
+            temperature_c: Some(temp),
+            temperature_raw_c: Some(temp),
+            temperature_source: Some("manual".into()),
+            decision: "allow".into(),
+            reasons: vec![],
+            warnings: vec![],
+            backfilled: false,
+            clock_suspect: false,
+            payload_digest: "00".into(),
+        }
+    }
+
+    async fn fake_events(State(f): State<std::sync::Arc<FakeGate>>, Query(q): Query<Q>) -> Response {
+        use futures_util::stream;
+        let key = hex::encode(f.key.verifying_key().to_bytes());
+        let limit = q.limit.unwrap_or(1000);
+        let after = q.after.unwrap_or(0);
+        let page = |events: Vec<gatepass::domain::chain::ChainedEvent>| {
+            let head = events.last().map(|e| serde_json::json!({"seq": e.body.seq, "hash": e.hash, "sig": e.sig}));
+            let events: Vec<_> = events
+                .into_iter()
+                .map(|e| gatepass::domain::chain::ExportedEvent {
+                    event: e,
+                    gate_key: Some(key.clone()),
+                    resident_name: None,
+                })
+                .collect();
+            Json(serde_json::json!({"gate": f.gate, "community": f.community, "gate_key": key,
+                "events": events, "head": head}))
+            .into_response()
+        };
+        if limit == 0 {
+            return page(vec![]);
+        }
+        match f.kind {
+            Fake::Endless | Fake::Hostile => {
+                let end = if f.kind == Fake::Hostile { 3 } else { after + u64::from(limit) };
+                let mut chain = f.chain.lock().unwrap();
+                while (chain.len() as u64) < end {
+                    let prev = chain.last().map(|e| e.hash.clone()).unwrap_or(gatepass::domain::chain::GENESIS.into());
+                    let seq = chain.len() as u64 + 1;
+                    chain.push(gatepass::domain::chain::seal(body(seq, &f), &prev, &f.key));
+                }
+                let evs = chain.iter().filter(|e| e.body.seq > after).take(limit as usize).cloned().collect();
+                drop(chain);
+                page(evs)
+            }
+            Fake::Huge => {
+                let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+                let s = stream::once(async {
+                    Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(b"{\"gate\":"))
+                })
+                .chain(stream::repeat(chunk).map(Ok));
+                axum::body::Body::from_stream(s).into_response()
+            }
+            Fake::Slow => {
+                let s = stream::unfold((), |()| async {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    Some((Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(b" ")), ()))
+                });
+                axum::body::Body::from_stream(s).into_response()
+            }
+        }
+    }
+
     pub struct Server {
         pub url: String,
         stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -465,6 +578,18 @@ mod stub {
     impl Server {
         pub fn start(dir: PathBuf) -> Server {
             Server::serve(Router::new().route("/api/v1/events", get(events)).with_state(dir))
+        }
+
+        /// A gate that misbehaves as `kind` says, signing with its own key.
+        pub fn start_fake(kind: Fake, gate: &str, community: &str) -> Server {
+            let f = FakeGate {
+                kind,
+                key: ed25519_dalek::SigningKey::from_bytes(&[kind as u8 + 40; 32]),
+                gate: gate.into(),
+                community: community.into(),
+                chain: std::sync::Mutex::new(Vec::new()),
+            };
+            Server::serve(Router::new().route("/api/v1/events", get(fake_events)).with_state(std::sync::Arc::new(f)))
         }
 
         /// Something at the gate's address that is not a gate.
@@ -1056,4 +1181,287 @@ fn district_login_is_rate_limited() {
         // the client address is limited too: another name from here waits as well
         assert_eq!(login("someone", "whatever", false).await.0, 429);
     });
+}
+
+/// `district serve`'s web layer in-process on an ephemeral port, with a
+/// logged-in session of `clerk`.
+struct Web {
+    rt: tokio::runtime::Runtime,
+    base: String,
+    client: reqwest::Client,
+    session: String,
+}
+
+impl Web {
+    fn start(d: &Path) -> Web {
+        let o = gp_stdin(d, &["district", "user", "add", "--name", "clerk"], Some("long enough pw\n"));
+        assert!(o.status.success(), "{}", show(&["user add"], &o));
+        let district = gatepass::district::District::open(d).unwrap();
+        let state = std::sync::Arc::new(gatepass::district::web::AppState::new(district.store, district.config));
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        rt.spawn(gatepass::district::web::serve(listener, state));
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let session = rt.block_on(async {
+            let r = client
+                .post(format!("{base}/login"))
+                .form(&[("name", "clerk"), ("password", "long enough pw")])
+                .send()
+                .await
+                .unwrap();
+            let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+            cookie.split(';').next().unwrap().to_string()
+        });
+        Web { rt, base, client, session }
+    }
+
+    /// (status, body) of a page with the session.
+    fn page(&self, path: &str) -> (u16, String) {
+        self.rt.block_on(async {
+            let r =
+                self.client.get(format!("{}{path}", self.base)).header("cookie", &self.session).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    }
+
+    fn api(&self, path: &str, token: &str) -> u16 {
+        self.rt.block_on(async {
+            self.client.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap().status().as_u16()
+        })
+    }
+}
+
+#[test]
+fn a_removed_user_and_a_revoked_token_are_refused_by_the_running_server_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("district");
+    ok(&d, &["district", "init"]);
+    let keep = ok(&d, &["district", "token", "create", "--name", "dhis2-sync"]).trim().to_string();
+    let other = ok(&d, &["district", "token", "create", "--name", "laptop"]).trim().to_string();
+    let web = Web::start(&d);
+    assert_eq!(web.page("/").0, 200);
+    assert_eq!(web.api("/api/v1/gates", &keep), 200);
+    assert_eq!(web.api("/api/v1/gates", &other), 200);
+
+    // The CLI is another process: the server notices from its database.
+    let list = ok_json(&d, &["--json", "district", "token", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert!(!list.to_string().contains(&keep), "the list never shows a token: {list}");
+    let r = ok_json(&d, &["--json", "district", "token", "revoke", "--token", &other]);
+    assert_eq!(r["revoked"], 1);
+    assert_eq!(web.api("/api/v1/gates", &other), 401);
+    assert_eq!(web.api("/api/v1/gates", &keep), 200);
+    ok(&d, &["district", "token", "revoke", "--name", "dhis2-sync"]);
+    assert_eq!(web.api("/api/v1/gates", &keep), 401);
+    let (_, err) = fails(&d, &["district", "token", "revoke", "--name", "dhis2-sync"], 1);
+    assert!(err.contains("no such district token"), "{err}");
+
+    // A changed password ends the open sessions; so does removing the user.
+    let o = gp_stdin(&d, &["district", "user", "add", "--name", "clerk"], Some("another long pw\n"));
+    assert!(o.status.success());
+    assert_eq!(web.page("/").0, 303);
+    let web = Web { session: String::new(), ..web };
+    let session = web.rt.block_on(async {
+        let r = web
+            .client
+            .post(format!("{}/login", web.base))
+            .form(&[("name", "clerk"), ("password", "another long pw")])
+            .send()
+            .await
+            .unwrap();
+        r.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string()
+    });
+    let web = Web { session, ..web };
+    assert_eq!(web.page("/").0, 200);
+    ok(&d, &["district", "user", "remove", "--name", "clerk"]);
+    assert_eq!(web.page("/").0, 303);
+    let (_, err) = fails(&d, &["district", "user", "remove", "--name", "clerk"], 1);
+    assert!(err.contains("no district login 'clerk'"), "{err}");
+}
+
+#[test]
+fn fields_outside_the_signature_are_not_believed_and_long_lines_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let people = [("3-1", "病例"), ("3-2", "甲")];
+    let g = GateDir::new(root, "west", "和平村", "西门", &people);
+    let case = g.scan("病例", "out", 36.5, "2025-03-10T10:00:00")["resident"]["id"].as_u64().unwrap();
+    g.scan("甲", "out", 36.5, "2025-03-10T10:05:00");
+    let f = g.export(&root.join("west.ndjson"), 0);
+    // Someone adds a name (and a field of their own) to every line: the
+    // file still verifies, since neither is under the hash.
+    let forged: String = std::fs::read_to_string(&f)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            v["resident_name"] = json!("<script>x</script>冒名");
+            v["share_names"] = json!(true);
+            format!("{v}\n")
+        })
+        .collect();
+    let forged_path = root.join("forged.ndjson");
+    std::fs::write(&forged_path, forged).unwrap();
+    ok(&g.dir, &["events", "verify", forged_path.to_str().unwrap()]);
+
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    let r = ok_json(&d, &["--json", "district", "import", forged_path.to_str().unwrap()]);
+    assert_eq!(r["added"], 2, "{r}");
+    let t = ok_json(&d, &["--json", "district", "trace", "--resident", &case.to_string(), "--until", "2025-03-11"]);
+    let contacts = &t["crossings"][0]["contacts"];
+    assert_eq!(contacts.as_array().unwrap().len(), 1, "{t}");
+    assert_eq!(contacts[0]["resident_name"], Value::Null, "{t}");
+    assert!(!t.to_string().contains("冒名"), "{t}");
+    let gates = ok_json(&d, &["--json", "district", "gates"]);
+    assert_eq!(gate_row(&gates, "西门")["names_shared"], false, "{gates}");
+    let db = rusqlite::Connection::open(d.join("district.db")).unwrap();
+    let names: i64 =
+        db.query_row("SELECT COUNT(*) FROM events WHERE resident_name IS NOT NULL", [], |r| r.get(0)).unwrap();
+    assert_eq!(names, 0);
+    drop(db);
+
+    // A carried file with an endless line is refused without reading it
+    // whole (the line is capped, not buffered).
+    let mut long = std::fs::read_to_string(&f).unwrap();
+    long.push_str(&"x".repeat(8 << 20));
+    long.push('\n');
+    let long_path = root.join("long.ndjson");
+    std::fs::write(&long_path, long).unwrap();
+    let (_, err) = fails(&d, &["district", "import", long_path.to_str().unwrap()], 3);
+    assert!(err.contains("longer than") && err.contains("refused"), "{err}");
+}
+
+#[test]
+fn hostile_gates_cannot_hold_up_a_pull_and_the_other_gates_are_still_asked() {
+    use stub::Fake;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (north, north_e) = happy_day(root);
+    let good = stub::Server::start(north.dir.clone());
+    let endless = stub::Server::start_fake(Fake::Endless, "无尽门", "坏社区");
+    let huge = stub::Server::start_fake(Fake::Huge, "巨门", "坏社区");
+    let slow = stub::Server::start_fake(Fake::Slow, "慢门", "坏社区");
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    let cfg = d.join("district.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("page_size = 1000", "page_size = 5")
+        .replace("max_page_mb = 16", "max_page_mb = 1")
+        .replace("max_pages = 200", "max_pages = 4")
+        .replace("gate_round_s = 120", "gate_round_s = 3");
+    std::fs::write(&cfg, text).unwrap();
+    for (srv, tok) in [(&endless, "t"), (&huge, "t"), (&slow, "t"), (&good, north.token("district").as_str())] {
+        ok(&d, &["district", "add-gate", "--url", &srv.url, "--token", tok]);
+    }
+
+    // The pull ends on its own; a watchdog fails the test instead of hanging.
+    let mut child = Command::new(BIN)
+        .env("RUST_LOG", "off")
+        .args(["--data-dir", d.to_str().unwrap(), "--json", "district", "pull", "--once"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("district pull --once did not end within 90 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&["pull --once"], &o));
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let by = |name: &str| -> &Value {
+        p["gates"].as_array().unwrap().iter().find(|g| g["gate"] == name).unwrap_or_else(|| panic!("{name}: {p}"))
+    };
+    // the honest gate was asked and fully pulled
+    assert_eq!((by("北门")["ok"].as_bool(), by("北门")["added"].as_u64()), (Some(true), Some(3)), "{p}");
+    // endless pages: stopped at max_pages, what came is kept, the rest next round
+    let e = by("无尽门");
+    assert_eq!((e["ok"].as_bool(), e["pages"].as_u64(), e["added"].as_u64()), (Some(true), Some(4), Some(20)), "{p}");
+    assert!(e["unfinished"].as_str().unwrap().contains("max_pages"), "{p}");
+    // an endless body: cut off at max_page_mb, nothing stored
+    let h = by("巨门");
+    assert_eq!(h["ok"], false);
+    assert!(h["error"].as_str().unwrap().contains("more than 1 MB"), "{p}");
+    // a trickle: cut off by the round's time
+    let s = by("慢门");
+    assert_eq!(s["ok"], false);
+    assert!(s["error"].as_str().unwrap().contains("gate_round_s"), "{p}");
+    let r = report(&d);
+    let north_row = r["gates"].as_array().unwrap().iter().find(|g| g["gate"] == "北门").unwrap().clone();
+    assert_eq!(north_row["exits"], north_e.exits);
+}
+
+#[test]
+fn district_pages_show_hostile_gate_names_and_times_as_text() {
+    use stub::{EVIL_AT, EVIL_COMMUNITY, EVIL_GATE, EVIL_HOUSEHOLD};
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("district");
+    ok(&d, &["district", "init"]);
+    let evil = stub::Server::start_fake(stub::Fake::Hostile, EVIL_GATE, EVIL_COMMUNITY);
+    ok(&d, &["district", "add-gate", "--url", &evil.url, "--token", "t"]);
+    let p = ok_json(&d, &["--json", "district", "pull", "--once"]);
+    assert_eq!(p["gates"][0]["added"], 3, "{p}");
+    // the gate's own daily CSV: formula-looking names are neutralised
+    // the day of the fake gate's first events (two hours ago), in the district's zone
+    let today =
+        (chrono::Utc::now() - chrono::Duration::minutes(120)).with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let csv = ok(&d, &["district", "report", "daily", "--date", &today.to_string(), "--csv"]);
+    assert!(csv.starts_with('\u{feff}'), "{csv}");
+
+    let web = Web::start(&d);
+    let comm = EVIL_COMMUNITY.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+    let pages = [
+        "/".to_string(),
+        "/?lang=en".to_string(),
+        format!("/daily?date={today}"),
+        "/alerts".to_string(),
+        "/alerts?lang=en".to_string(),
+        "/trace?resident=101".to_string(),
+        format!("/trace?resident=101&community={comm}&lang=en"),
+        format!("/trace?resident={comm}"),
+    ];
+    for path in &pages {
+        let (status, html) = web.page(path);
+        assert_eq!(status, 200, "{path}: {html}");
+        for raw in [EVIL_GATE, EVIL_COMMUNITY, EVIL_AT, EVIL_HOUSEHOLD, "<script", "<img", "<b>"] {
+            assert!(!html.contains(raw), "{path} shows {raw:?} unescaped:\n{html}");
+        }
+    }
+    let shows = |path: &str, text: &str| {
+        let (_, html) = web.page(path);
+        assert!(html.contains(text), "{path} lacks {text:?}:\n{html}");
+    };
+    let esc = |s: &str| gatepass::district::web::esc(s);
+    shows("/", &esc(EVIL_GATE));
+    shows("/", &esc(EVIL_COMMUNITY));
+    shows("/", &esc(EVIL_AT)); // the newest event's unreadable time
+    shows(&format!("/daily?date={today}"), &esc(EVIL_GATE));
+    shows("/alerts", &esc(EVIL_HOUSEHOLD));
+    shows("/alerts", &esc(EVIL_GATE));
+    shows("/trace?resident=101", &esc(EVIL_HOUSEHOLD));
+    shows("/trace?resident=101", &esc(EVIL_GATE));
+}
+
+#[test]
+fn passes_csv_neutralises_formula_names_and_starts_with_a_bom() {
+    let tmp = tempfile::tempdir().unwrap();
+    let evil = [("1-101", "=HYPERLINK(\"http://evil.example\";\"x\")"), ("1-102", "@SUM(1+1)*cmd|' /C calc'!A0")];
+    let g = GateDir::new(tmp.path(), "east", "阳光花园", "东门", &evil);
+    let raw = std::fs::read_to_string(g.dir.join("cards/passes.csv")).unwrap();
+    assert!(raw.starts_with("\u{feff}pass_id,household,name,payload\n"), "{raw}");
+    assert!(raw.contains("\"'=HYPERLINK(\"\"http://evil.example\"\";\"\"x\"\")\""), "{raw}");
+    assert!(raw.contains("'@SUM(1+1)*cmd|' /C calc'!A0"), "{raw}");
+    // read back (the csv crate drops the BOM), the name is the register's after the quote
+    assert_eq!(g.passes.len(), 2);
+    assert!(g.passes.iter().any(|(n, _)| n == "'=HYPERLINK(\"http://evil.example\";\"x\")"), "{:?}", g.passes);
+    // and the passes still scan
+    let out = g.scan("'@SUM(1+1)*cmd|' /C calc'!A0", "out", 36.5, "2025-03-10T09:00:00");
+    assert!(out["decision"].is_string(), "{out}");
 }

@@ -89,6 +89,11 @@ pub enum UserCmd {
         #[arg(long)]
         role: String,
     },
+    /// Remove a page login; its open page sessions end at once.
+    Remove {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 pub fn user(dir: &Path, cmd: UserCmd, json: bool) -> anyhow::Result<i32> {
@@ -112,6 +117,17 @@ pub fn user(dir: &Path, cmd: UserCmd, json: bool) -> anyhow::Result<i32> {
                 print_json(&serde_json::json!({"name": name, "role": role}))?;
             } else {
                 println!("user '{name}' ({}) can now log in to the pages", role.as_str());
+            }
+        }
+        UserCmd::Remove { name } => {
+            let name = name.trim();
+            if !gate.remove_user(name, "cli", Utc::now())? {
+                anyhow::bail!("no page login '{name}'; check the spelling");
+            }
+            if json {
+                print_json(&serde_json::json!({"name": name, "removed": true}))?;
+            } else {
+                println!("user '{name}' removed; their open page sessions end now");
             }
         }
     }

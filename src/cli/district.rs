@@ -90,6 +90,12 @@ pub enum DistrictCmd {
     Token(TokenCmd),
 }
 
+impl DistrictCmd {
+    pub(crate) fn is_daemon(&self) -> bool {
+        matches!(self, DistrictCmd::Serve { .. } | DistrictCmd::Pull { .. })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ReportCmd {
     /// One local day's figures per gate and in total.
@@ -114,6 +120,12 @@ pub enum UserCmd {
         #[arg(long, default_value = "district")]
         role: String,
     },
+    /// Remove a login; its open sessions end at once (a running
+    /// `district serve` checks every request against the database).
+    Remove {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +135,19 @@ pub enum TokenCmd {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// Revoke district API tokens, by the name given at creation or by the
+    /// token itself; a running `district serve` refuses them from the next
+    /// request on.
+    Revoke {
+        /// Every token created with this --name.
+        #[arg(long, required_unless_present = "token", conflicts_with = "token")]
+        name: Option<String>,
+        /// The token itself (only its hash is compared).
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// The tokens there are (name, created); the tokens themselves are not kept.
+    List,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -167,7 +192,7 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         DistrictCmd::Pull { once: true, recheck } => {
-            let client = pull::Client::new(d.config.pull.timeout_s)?;
+            let client = pull::Client::new(&d.config.pull)?;
             let results = runtime()?.block_on(pull::pull_all(&mut d, &client, None, recheck))?;
             if json {
                 print_json(&serde_json::json!({ "gates": results }))?;
@@ -408,6 +433,49 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
                 print_json(&serde_json::json!({"name": name.trim(), "role": role}))?;
             } else {
                 println!("user '{}' can now log in to the district pages", name.trim());
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::User(UserCmd::Remove { name }) => {
+            let name = name.trim();
+            if !d.store.remove_user(name)? {
+                anyhow::bail!("there is no district login '{name}' (see the users with `district user add`)");
+            }
+            if json {
+                print_json(&serde_json::json!({"removed": name}))?;
+            } else {
+                println!("user '{name}' removed; their open sessions are ended");
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Token(TokenCmd::Revoke { name, token }) => {
+            let n = match (&name, &token) {
+                (_, Some(t)) => u64::from(d.store.revoke_token(&auth::token_hash(t.trim()))?),
+                (Some(n), None) => d.store.revoke_tokens_named(n)?,
+                (None, None) => anyhow::bail!("give --name N or --token T"),
+            };
+            if n == 0 {
+                anyhow::bail!("no such district token (see `gatepass district token list`)");
+            }
+            if json {
+                print_json(&serde_json::json!({"revoked": n}))?;
+            } else {
+                println!("{n} token(s) revoked; the district API refuses them from now on");
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Token(TokenCmd::List) => {
+            let rows = d.store.tokens()?;
+            if json {
+                let v: Vec<_> =
+                    rows.iter().map(|(n, r, c)| serde_json::json!({"name": n, "role": r, "created_at": c})).collect();
+                print_json(&v)?;
+            } else if rows.is_empty() {
+                println!("no district tokens; make one with `gatepass district token create --name N`");
+            } else {
+                for (n, r, c) in rows {
+                    println!("{c}  {r}  {}", if n.is_empty() { "(no name)" } else { &n });
+                }
             }
             Ok(exit::OK)
         }

@@ -109,6 +109,14 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Commands that serve or run for long: they keep SIGPIPE ignored.
+    pub fn is_daemon(&self) -> bool {
+        matches!(self, Command::Demo { .. } | Command::Serve { .. } | Command::Bench { .. })
+            || matches!(self, Command::District(c) if c.is_daemon())
+    }
+}
+
 /// Runs a parsed command and returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let dir = cli.data_dir.clone();
@@ -116,7 +124,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Init { community, gate } => admin::init(&dir, &community, &gate, json),
         Command::Demo { listen } => crate::demo::run(&listen),
-        Command::Serve { listen } => crate::http::serve_data_dir(&dir, listen.as_deref()),
+        Command::Serve { listen } => crate::daemon::serve_data_dir(&dir, listen.as_deref()).map(|()| exit::OK),
         Command::Household(c) => register::household(&dir, c, json),
         Command::Resident(c) => register::resident(&dir, c, json),
         Command::Pass(c) => passes::run(&dir, c, json),

@@ -73,11 +73,35 @@ pub struct PullSection {
     /// The service re-reads each gate's whole log this often (besides its
     /// first round); 0 = only on the first round.
     pub recheck_hours: u64,
+    /// The largest answer read from a gate for one page; a gate sending
+    /// more is cut off there (a page of 5000 events is about 4 MB).
+    pub max_page_mb: u64,
+    /// Pages asked of one gate per round; the rest waits for the next round,
+    /// so one gate with an endless log cannot hold up the others.
+    pub max_pages: u32,
+    /// Time spent on one gate per round, all pages together; what was
+    /// stored stays, the rest waits for the next round.
+    pub gate_round_s: u64,
 }
 
 impl Default for PullSection {
     fn default() -> Self {
-        PullSection { interval_s: 60, timeout_s: 10, page_size: 1000, max_backoff_s: 1800, recheck_hours: 24 }
+        PullSection {
+            interval_s: 60,
+            timeout_s: 10,
+            page_size: 1000,
+            max_backoff_s: 1800,
+            recheck_hours: 24,
+            max_page_mb: 16,
+            max_pages: 200,
+            gate_round_s: 120,
+        }
+    }
+}
+
+impl PullSection {
+    pub fn max_page_bytes(&self) -> usize {
+        usize::try_from(self.max_page_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
     }
 }
 
@@ -131,6 +155,12 @@ impl DistrictConfig {
         if c.pull.interval_s == 0 || c.pull.timeout_s == 0 {
             return Err("pull.interval_s and pull.timeout_s must be at least 1".into());
         }
+        if c.pull.max_page_mb == 0 || c.pull.max_pages == 0 || c.pull.gate_round_s == 0 {
+            return Err("pull.max_page_mb, pull.max_pages and pull.gate_round_s must be at least 1".into());
+        }
+        if c.pull.max_page_mb > 1024 {
+            return Err("pull.max_page_mb must be at most 1024".into());
+        }
         if !(1..=5000).contains(&c.pull.page_size) {
             return Err("pull.page_size must be between 1 and 5000 (the gate's largest page)".into());
         }
@@ -161,6 +191,9 @@ timeout_s = 10               # a gate slower than this is reported and skipped t
 page_size = 1000             # events per request (the gate allows up to 5000)
 max_backoff_s = 1800         # a failing gate is retried less and less often, up to this
 recheck_hours = 24           # the service re-reads every gate's whole log this often (0 = only when it starts)
+max_page_mb = 16             # a gate's answer for one page is cut off past this size
+max_pages = 200              # pages asked of one gate per round; the rest comes next round
+gate_round_s = 120           # time spent on one gate per round, all pages together
 
 [trace]
 window_minutes = 30          # who crossed the same gate within ± this of a case
@@ -197,6 +230,12 @@ mod tests {
         assert_eq!(c.pull.recheck_hours, 24);
         assert_eq!(DistrictConfig::parse("[pull]\nrecheck_hours = 0\n").unwrap().pull.recheck_hours, 0);
         assert_eq!(c.dhis2.exits, "GATEPASS_EXITS");
+        assert_eq!((c.pull.max_page_mb, c.pull.max_pages, c.pull.gate_round_s), (16, 200, 120));
+        assert_eq!(c.pull.max_page_bytes(), 16 << 20);
+        // an old district.toml without the caps gets the defaults
+        assert_eq!(DistrictConfig::parse("[pull]\ninterval_s = 30\n").unwrap().pull.max_pages, 200);
+        assert!(DistrictConfig::parse("[pull]\nmax_pages = 0\n").unwrap_err().contains("max_pages"));
+        assert!(DistrictConfig::parse("[pull]\nmax_page = 3\n").unwrap_err().contains("max_page"));
         let e = DistrictConfig::parse("[dhis2]\nexit = 'X'\n").unwrap_err();
         assert!(e.contains("exit"), "{e}");
         let e = DistrictConfig::parse("[district]\ntimezone = 'Mars/Base'\n").unwrap_err();

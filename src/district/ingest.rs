@@ -49,7 +49,6 @@ pub struct Ingestor {
     base_seq: u64,
     /// Why new events are quarantined (already broken, or broken now).
     broken: Option<String>,
-    names: bool,
     source: Source,
     now: String,
     /// Events from before the first one the district holds, kept until the
@@ -73,7 +72,6 @@ impl Ingestor {
             head_hash: gate.head_hash.clone(),
             base_seq: gate.base_seq,
             broken,
-            names: false,
             source,
             now: now.to_string(),
             earlier: Vec::new(),
@@ -152,7 +150,6 @@ impl Ingestor {
             return Ok(self.hold(tx, ev)?);
         }
         tx.insert_event(self.gate_id, ev, self.source)?;
-        self.names |= ev.resident_name.is_some();
         self.head_seq = seq;
         self.head_hash = ev.event.hash.clone();
         self.counts.added += 1;
@@ -170,7 +167,6 @@ impl Ingestor {
         let first = self.earlier.first().map(|e| e.event.body.seq).unwrap_or(1);
         for ev in std::mem::take(&mut self.earlier) {
             tx.insert_event(self.gate_id, &ev, self.source)?;
-            self.names |= ev.resident_name.is_some();
             self.counts.added += 1;
         }
         self.base_seq = first.saturating_sub(1);
@@ -182,9 +178,6 @@ impl Ingestor {
         // earlier events that never reached what the district holds
         self.counts.older += self.earlier.len() as u64;
         tx.set_head(self.gate_id, self.head_seq, &self.head_hash, self.base_seq)?;
-        if self.names {
-            tx.set_names_shared(self.gate_id)?;
-        }
         Ok(self.counts)
     }
 }
@@ -227,11 +220,77 @@ pub struct ImportReport {
     pub chain_status: String,
 }
 
+/// The longest line read from a carried file. An event line is well under
+/// 2 KB; a longer one is not an event, and reading it whole would let a
+/// file take the district's memory (a 300 MB line took 930 MB).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// A reader that fails, instead of buffering on, when a line grows past
+/// `max` bytes: `lines()` over it holds at most `max` bytes of one line.
+pub struct LineCap<R> {
+    inner: R,
+    max: usize,
+    /// Bytes of the current line already handed out.
+    run: usize,
+}
+
+impl<R: BufRead> LineCap<R> {
+    pub fn new(inner: R, max: usize) -> LineCap<R> {
+        LineCap { inner, max, run: 0 }
+    }
+}
+
+impl<R: BufRead> std::io::Read for LineCap<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let buf = self.fill_buf()?;
+            let n = buf.len().min(out.len());
+            if let (Some(dst), Some(src)) = (out.get_mut(..n), buf.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for LineCap<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        let (max, run) = (self.max, self.run);
+        let buf = self.inner.fill_buf()?;
+        let upto = buf.iter().position(|b| *b == b'\n').unwrap_or(buf.len());
+        if run.saturating_add(upto) > max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a line is longer than {} KB: not a gatepass event", max / 1024),
+            ));
+        }
+        Ok(buf)
+    }
+
+    fn consume(&mut self, n: usize) {
+        // The bytes being consumed are still in the inner buffer: count
+        // from their last newline.
+        if let Ok(buf) = self.inner.fill_buf() {
+            let taken = buf.get(..n).unwrap_or(buf);
+            self.run = match taken.iter().rposition(|b| *b == b'\n') {
+                Some(i) => taken.len() - i - 1,
+                None => self.run.saturating_add(taken.len()),
+            };
+        }
+        self.inner.consume(n);
+    }
+}
+
 /// The identity fields of the first event in a file, read before checking
 /// it so the right pinned key can be chosen.
 fn peek_identity(path: &Path) -> Option<(String, String, Option<String>)> {
     let f = std::fs::File::open(path).ok()?;
-    let line = std::io::BufReader::new(f).lines().map_while(|l| l.ok()).find(|l| !l.trim().is_empty())?;
+    let line = LineCap::new(std::io::BufReader::new(f), MAX_LINE_BYTES)
+        .lines()
+        .map_while(|l| l.ok())
+        .find(|l| !l.trim().is_empty())?;
     let v: serde_json::Value = serde_json::from_str(&line).ok()?;
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
     Some((s("gate")?, s("community")?, s("gate_key")))
@@ -263,7 +322,7 @@ pub fn import_file(d: &mut District, path: &Path, now: &str) -> Result<ImportRep
         })?),
         None => None,
     };
-    let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(unreadable)?);
+    let reader = LineCap::new(std::io::BufReader::new(std::fs::File::open(path).map_err(unreadable)?), MAX_LINE_BYTES);
 
     let tx = d.store.begin()?;
     let gate = match known {
@@ -447,6 +506,26 @@ pub(crate) mod tests {
         assert_eq!((c.added, c.older, c.duplicates), (4, 0, 4));
         let g = s.gate(id).unwrap().unwrap();
         assert_eq!((g.base_seq, g.head_seq, g.events), (0, 8, 8));
+    }
+
+    #[test]
+    fn line_cap_passes_short_lines_and_stops_a_long_one_early() {
+        use std::io::Read;
+        let text = "a\nbb\n\nccc".to_string();
+        let lines: Vec<String> = LineCap::new(std::io::BufReader::with_capacity(2, text.as_bytes()), 3)
+            .lines()
+            .map(|l| l.unwrap())
+            .collect();
+        assert_eq!(lines, ["a", "bb", "", "ccc"]);
+        // a 10 MB line is refused after reading no more than the cap
+        let long = format!("x\n{}\nnext\n", "y".repeat(10 << 20));
+        let mut r = LineCap::new(std::io::BufReader::new(long.as_bytes()), 1024);
+        let mut lines = (&mut r).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "x");
+        let e = lines.next().unwrap().unwrap_err();
+        assert!(e.to_string().contains("longer than 1 KB"), "{e}");
+        let mut rest = Vec::new();
+        assert!(r.read_to_end(&mut rest).is_err());
     }
 
     #[test]

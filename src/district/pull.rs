@@ -10,6 +10,7 @@
 //! back-off up to `pull.max_backoff_s`. The service re-reads each gate's
 //! whole log on its first round and then every `pull.recheck_hours`.
 
+use super::config::PullSection;
 use super::ingest::{check_page, IngestError, Ingested, Ingestor};
 use super::store::{GateRow, Source};
 use super::{now_text, District, DistrictError, Result};
@@ -41,21 +42,23 @@ pub struct PageHead {
 pub struct Client {
     http: reqwest::Client,
     timeout_s: u64,
+    max_bytes: usize,
 }
 
 impl Client {
-    pub fn new(timeout_s: u64) -> Result<Client> {
+    pub fn new(cfg: &PullSection) -> Result<Client> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(timeout_s))
-            .connect_timeout(Duration::from_secs(timeout_s.min(5)))
+            .timeout(Duration::from_secs(cfg.timeout_s))
+            .connect_timeout(Duration::from_secs(cfg.timeout_s.min(5)))
             .user_agent(concat!("gatepass-district/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| DistrictError::Usage(format!("cannot set up the HTTP client: {e}")))?;
-        Ok(Client { http, timeout_s })
+        Ok(Client { http, timeout_s: cfg.timeout_s, max_bytes: cfg.max_page_bytes() })
     }
 
     /// One page. Errors say what is wrong in words a clerk can act on; the
-    /// caller adds which gate.
+    /// caller adds which gate. The body is read piece by piece and cut off
+    /// past `pull.max_page_mb`: a gate cannot make the district buffer more.
     pub async fn fetch(
         &self,
         base: &str,
@@ -64,7 +67,7 @@ impl Client {
         limit: u32,
     ) -> std::result::Result<EventsPage, String> {
         let url = format!("{}/api/v1/events?after={after}&limit={limit}", base.trim_end_matches('/'));
-        let resp = self.http.get(&url).bearer_auth(token.trim()).send().await.map_err(|e| {
+        let mut resp = self.http.get(&url).bearer_auth(token.trim()).send().await.map_err(|e| {
             if e.is_timeout() {
                 format!("no answer within {} s from {base} (gate slow or overloaded); will try again", self.timeout_s)
             } else if e.is_connect() {
@@ -84,18 +87,42 @@ impl Client {
             403 => return Err(format!("{base} says this token may not read events (403): it is not a district token")),
             s => return Err(format!("{base} answered HTTP {s}; check the gate's daemon and its log")),
         }
-        let bytes = resp.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                format!("{base} was too slow sending events (over {} s); will try again", self.timeout_s)
-            } else {
-                format!("reading the answer of {base} failed: {e}")
+        let too_big = || {
+            format!(
+                "{base} sent more than {} MB for one page; cut off there (pull.max_page_mb). Nothing stored from this page",
+                self.max_bytes >> 20
+            )
+        };
+        if resp.content_length().is_some_and(|n| n > self.max_bytes as u64) {
+            return Err(too_big());
+        }
+        let mut bytes: Vec<u8> = Vec::new();
+        loop {
+            let chunk = resp.chunk().await.map_err(|e| {
+                if e.is_timeout() {
+                    format!("{base} was too slow sending events (over {} s); will try again", self.timeout_s)
+                } else {
+                    format!("reading the answer of {base} failed: {e}")
+                }
+            })?;
+            let Some(chunk) = chunk else { break };
+            if bytes.len().saturating_add(chunk.len()) > self.max_bytes {
+                return Err(too_big());
             }
-        })?;
-        serde_json::from_slice::<EventsPage>(&bytes).map_err(|e| {
+            bytes.extend_from_slice(&chunk);
+        }
+        let page = serde_json::from_slice::<EventsPage>(&bytes).map_err(|e| {
             let mut d = e.to_string();
             d.truncate(200);
             format!("{base} answered something that is not a gatepass events page ({d}); is the URL a gatepass gate?")
-        })
+        })?;
+        if page.events.len() > limit as usize {
+            return Err(format!(
+                "{base} sent {} events when asked for at most {limit}; its daemon is not behaving, nothing stored from this page",
+                page.events.len()
+            ));
+        }
+        Ok(page)
     }
 }
 
@@ -110,7 +137,7 @@ pub async fn add_gate(d: &mut District, url: &str, token: &str, moved: bool) -> 
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(DistrictError::Usage(format!("--url '{url}' must start with http:// or https://")));
     }
-    let client = Client::new(d.config.pull.timeout_s)?;
+    let client = Client::new(&d.config.pull)?;
     let page = client
         .fetch(&url, token, 0, 0)
         .await
@@ -163,6 +190,10 @@ pub struct GatePull {
     pub ok: bool,
     pub error: Option<String>,
     pub pages: u32,
+    /// Set when this round stopped before the gate had nothing newer (the
+    /// page or time cap of a round): the rest comes next round.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unfinished: Option<String>,
     #[serde(flatten)]
     pub counts: Ingested,
     pub head_seq: u64,
@@ -180,18 +211,38 @@ fn add_counts(a: &mut Ingested, b: Ingested) {
     }
 }
 
-/// Pulls one gate until it has nothing newer.
+/// What one round of one gate did.
+#[derive(Debug, Clone, Default)]
+pub struct GateRound {
+    pub counts: Ingested,
+    pub pages: u32,
+    /// Why the round stopped before the gate had nothing newer.
+    pub unfinished: Option<String>,
+}
+
+/// Pulls one gate until it has nothing newer, or until the round's caps
+/// (`pull.max_pages` pages, `pull.gate_round_s` seconds) are reached: what
+/// was stored stays, the rest waits for the next round, and the other gates
+/// are asked in the meantime.
 ///
 /// With `recheck`, the gate's whole log is fetched again from the first
 /// event the district holds and compared with what was collected: a plain
 /// pull only asks for newer events, so an edit to an event already
 /// collected shows only this way (or on the gate's own `events verify`).
-pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck: bool) -> Result<Ingested> {
+pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck: bool) -> Result<GateRound> {
     let limit = d.config.pull.page_size;
+    let max_pages = d.config.pull.max_pages;
+    let round_s = d.config.pull.gate_round_s;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(round_s);
     let mut total = Ingested::default();
+    let mut pages = 0u32;
     let mut cursor: Option<u64> = None;
     let mut first = true;
     loop {
+        if pages >= max_pages {
+            let why = format!("stopped after {pages} pages (pull.max_pages); the rest comes next round");
+            return Ok(GateRound { counts: total, pages, unfinished: Some(why) });
+        }
         let g =
             d.store.gate(gate_id)?.ok_or_else(|| DistrictError::Usage(format!("gate {gate_id} is not registered")))?;
         let gate_err = |detail: String| DistrictError::Gate { gate: g.name.clone(), detail };
@@ -210,7 +261,20 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
         }
         first = false;
         let after = cursor.unwrap_or(normal);
-        let page = client.fetch(&url, &token, after, limit).await.map_err(gate_err)?;
+        let page = match tokio::time::timeout_at(deadline, client.fetch(&url, &token, after, limit)).await {
+            Ok(page) => page.map_err(gate_err)?,
+            Err(_) if pages == 0 => {
+                return Err(gate_err(format!(
+                    "no complete page within {round_s} s (pull.gate_round_s); the gate is too slow or misbehaving; will try again"
+                )))
+            }
+            Err(_) => {
+                let why =
+                    format!("stopped after {round_s} s (pull.gate_round_s), {pages} pages in; the rest comes next round");
+                return Ok(GateRound { counts: total, pages, unfinished: Some(why) });
+            }
+        };
+        pages += 1;
         let now = now_text(Utc::now());
         d.store.record_contact(g.id, &now)?;
         if let Some(bad) = page.events.iter().position(|e| e.event.body.seq <= after) {
@@ -308,7 +372,7 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
             }
         }
         if n == 0 || n < limit as usize {
-            return Ok(total);
+            return Ok(GateRound { counts: total, pages, unfinished: None });
         }
     }
 }
@@ -333,9 +397,11 @@ pub async fn pull_all(d: &mut District, client: &Client, only: Option<&[i64]>, r
             ..Default::default()
         };
         match res {
-            Ok(c) => {
+            Ok(r) => {
                 p.ok = true;
-                p.counts = c;
+                p.counts = r.counts;
+                p.pages = r.pages;
+                p.unfinished = r.unfinished;
             }
             Err(e) => {
                 // The line already names the gate.
@@ -362,6 +428,9 @@ pub fn describe(p: &GatePull) -> String {
             p.counts.added, p.counts.duplicates, p.counts.quarantined, p.head_seq
         )),
     }
+    if let Some(u) = &p.unfinished {
+        s.push_str(&format!(" ({u})"));
+    }
     if p.chain_status == "broken" {
         s.push_str(&format!(
             "\n  !!! CHAIN BROKEN: {}. New events of this gate are kept apart (quarantine), never counted; check the gate on site.",
@@ -385,7 +454,7 @@ pub fn recheck_due(last: Option<Instant>, now: Instant, recheck_hours: u64) -> b
 /// `district pull` as a service: every gate each interval, failing gates
 /// less often, until Ctrl-C / SIGTERM.
 pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Result<()> {
-    let client = Client::new(d.config.pull.timeout_s)?;
+    let client = Client::new(&d.config.pull)?;
     let interval = Duration::from_secs(d.config.pull.interval_s);
     let max_backoff = Duration::from_secs(d.config.pull.max_backoff_s.max(d.config.pull.interval_s));
     let mut next: HashMap<i64, Instant> = HashMap::new();

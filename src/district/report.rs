@@ -138,9 +138,12 @@ pub fn series(
 }
 
 pub fn to_csv(r: &DailyReport) -> Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    // gate and community names come from the gates: formula cells are
+    // neutralised, and the BOM lets Excel read the Chinese (see csv_cell)
+    let mut w = crate::csv_cell::writer();
     let err = |e: csv::Error| DistrictError::Usage(format!("cannot write CSV: {e}"));
-    w.write_record(["date", "gate", "community", "exits", "entries", "denied", "fever", "overdue"]).map_err(err)?;
+    crate::csv_cell::write_row(&mut w, ["date", "gate", "community", "exits", "entries", "denied", "fever", "overdue"])
+        .map_err(err)?;
     let row = |gate: &str, community: &str, c: &Counts| {
         vec![
             r.date.clone(),
@@ -156,7 +159,7 @@ pub fn to_csv(r: &DailyReport) -> Result<String> {
     // The same rows as the JSON `gates`; the total is theirs to add up
     // (a spreadsheet does it, and a "total" row would read as a gate).
     for g in &r.gates {
-        w.write_record(row(&g.gate, &g.community, &g.counts)).map_err(err)?;
+        crate::csv_cell::write_row(&mut w, row(&g.gate, &g.community, &g.counts)).map_err(err)?;
     }
     let bytes = w.into_inner().map_err(|e| DistrictError::Usage(format!("cannot write CSV: {e}")))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
@@ -332,7 +335,21 @@ mod tests {
                 "total": {"exits": 1, "entries": 0, "denied": 0, "fever": 0, "overdue": 0}})
         );
         let csv = to_csv(&r).unwrap();
-        assert_eq!(csv, "date,gate,community,exits,entries,denied,fever,overdue\n2025-03-10,东门,阳光花园,1,0,0,0,0\n");
+        assert_eq!(
+            csv,
+            "\u{feff}date,gate,community,exits,entries,denied,fever,overdue\n2025-03-10,东门,阳光花园,1,0,0,0,0\n"
+        );
+        // a gate chooses its own names: a formula one reaches the sheet as text
+        let mut hostile = r.clone();
+        hostile.gates[0].gate = "=HYPERLINK(\"http://evil.example\",\"x\")".into();
+        hostile.gates[0].community = "@SUM(1+1)*cmd|' /C calc'!A0".into();
+        let csv = to_csv(&hostile).unwrap();
+        assert!(
+            csv.ends_with(
+                "\n2025-03-10,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",'@SUM(1+1)*cmd|' /C calc'!A0,1,0,0,0,0\n"
+            ),
+            "{csv}"
+        );
         let (doc, unmapped) = to_dhis2(&r, &cfg).unwrap();
         assert_eq!(unmapped, vec!["阳光花园/东门".to_string()]);
         assert_eq!(doc.data_values[0].org_unit, "阳光花园/东门");

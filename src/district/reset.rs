@@ -187,17 +187,12 @@ pub fn reset_gate(
             let (cut, base) = if links || start == 1 { (start, g.base_seq.min(start - 1)) } else { (0, start - 1) };
             let audit = tx.add_audit(now, who, g.id, action.as_str(), reason, "")?;
             report.superseded = tx.supersede_from(g.id, cut, audit, &g.gate_key)?;
-            let mut names = false;
             for (e, source) in &evs {
                 tx.insert_event(g.id, e, *source)?;
-                names |= e.resident_name.is_some();
             }
             report.accepted = evs.len() as u64;
             tx.clear_quarantine(g.id)?;
             tx.set_head(g.id, last.body.seq, &last.hash, base)?;
-            if names {
-                tx.set_names_shared(g.id)?;
-            }
             if key_hex != g.gate_key {
                 tx.set_key(g.id, &key_hex)?;
                 report.previous_key = Some(g.gate_key.clone());

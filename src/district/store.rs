@@ -114,6 +114,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (audit_id, seq)
     );
     "#,
+    // 3: names came from a field outside the gate's signature (anyone could
+    // add one to a carried file); the district no longer believes them, so
+    // the ones taken in before are dropped too
+    r#"
+    UPDATE events SET resident_name = NULL WHERE resident_name IS NOT NULL;
+    UPDATE gates SET names_shared = 0;
+    "#,
 ];
 
 /// A registered gate. `Debug` leaves out the API token.
@@ -455,8 +462,39 @@ impl DistrictStore {
         Ok(self.conn.query_row("SELECT role FROM tokens WHERE hash = ?1", [hash], |r| r.get(0)).optional()?)
     }
 
+    /// Adds a login, or changes its password: a changed password ends the
+    /// user's open sessions (the pages check the session table on every
+    /// request, so a running `district serve` sees it at once).
     pub fn upsert_user(&self, name: &str, role: &str, password_hash: &str, now: &str) -> Result<()> {
-        crate::store::upsert_user(&self.conn, name, role, password_hash, now)
+        crate::store::upsert_user(&self.conn, name, role, password_hash, now)?;
+        self.conn.execute("DELETE FROM sessions WHERE user = ?1", [name])?;
+        Ok(())
+    }
+
+    /// Removes a login and ends its sessions; false if there was none.
+    pub fn remove_user(&self, name: &str) -> Result<bool> {
+        let n = self.conn.execute("DELETE FROM users WHERE name = ?1", [name])?;
+        self.conn.execute("DELETE FROM sessions WHERE user = ?1", [name])?;
+        Ok(n > 0)
+    }
+
+    /// Revokes the token with this hash; false if there was none.
+    pub fn revoke_token(&self, hash: &str) -> Result<bool> {
+        Ok(self.conn.execute("DELETE FROM tokens WHERE hash = ?1", [hash])? > 0)
+    }
+
+    /// Revokes every token created under this name; how many.
+    pub fn revoke_tokens_named(&self, name: &str) -> Result<u64> {
+        Ok(self.conn.execute("DELETE FROM tokens WHERE name = ?1", [name])? as u64)
+    }
+
+    /// (name, role, created_at) of every token; the tokens themselves are
+    /// not kept.
+    pub fn tokens(&self) -> Result<Vec<(String, String, String)>> {
+        let mut st = self.conn.prepare("SELECT name, role, created_at FROM tokens ORDER BY created_at, name")?;
+        let rows =
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     /// (role, password hash) of a user.
@@ -568,6 +606,8 @@ impl IngestTx<'_> {
             .optional()?)
     }
 
+    /// Stores what the gate's chain covers, nothing else: a `resident_name`
+    /// (or any other field) next to the signed body is not stored.
     pub fn insert_event(&self, gate_id: i64, ev: &ExportedEvent, source: Source) -> Result<()> {
         let b = &ev.event.body;
         // The gate stamps `at` as RFC 3339 UTC; anything unreadable would
@@ -587,7 +627,7 @@ impl IngestTx<'_> {
                 b.at,
                 b.resident_id,
                 b.household,
-                ev.resident_name,
+                Option::<String>::None,
                 b.direction,
                 b.decision,
                 b.temperature_c,
@@ -615,7 +655,10 @@ impl IngestTx<'_> {
         source: Source,
         now: &str,
     ) -> Result<bool> {
-        let line = serde_json::to_string(ev).unwrap_or_default();
+        // the signed event and the key it claims (a reset may accept a new
+        // key), never an unsigned name
+        let kept = ExportedEvent { event: ev.event.clone(), gate_key: ev.gate_key.clone(), resident_name: None };
+        let line = serde_json::to_string(&kept).unwrap_or_default();
         let n = self
             .tx
             .prepare_cached(
@@ -631,11 +674,6 @@ impl IngestTx<'_> {
             "UPDATE gates SET head_seq = ?2, head_hash = ?3, base_seq = ?4 WHERE id = ?1",
             params![gate_id, seq, hash, base_seq],
         )?;
-        Ok(())
-    }
-
-    pub fn set_names_shared(&self, gate_id: i64) -> Result<()> {
-        self.tx.execute("UPDATE gates SET names_shared = 1 WHERE id = ?1", [gate_id])?;
         Ok(())
     }
 

@@ -5,7 +5,8 @@
 //! Every recorded event counts, refused ones too: a person turned back at
 //! the gate still stood there next to the others. Resident ids are unique
 //! per community, so `--community` narrows a search when several
-//! communities are collected. Names appear only where the gate shares them.
+//! communities are collected. No names: the district keeps only what the
+//! gates' signatures cover (see `store::insert_event`).
 
 use super::config::DistrictConfig;
 use super::store::{DistrictStore, EventFacts, GateRow};

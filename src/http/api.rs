@@ -1,14 +1,15 @@
 //! The guard's and the district's API: scan, events, who is out, health,
 //! metrics, the live stream of decisions, and page login.
 
-use super::auth::{AnyAccess, GuardAccess, Principal, ReaderAccess, SESSION_COOKIE};
+use super::auth::{AnyAccess, Credential, GuardAccess, Principal, ReaderAccess, SESSION_COOKIE};
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::metrics::label;
 use super::AppState;
-use crate::auth::{self, Role};
-use crate::domain::rules::{Decision, Direction};
+use crate::auth::Role;
+use crate::domain::rules::Direction;
+use crate::web;
 
-use crate::gate::{ScanOutcome, ScanRequest, Temperature, PLAUSIBLE_C};
+use crate::gate::ScanOutcome;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -26,7 +27,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/out", get(out))
         .route("/api/v1/health", get(health))
         .route("/api/v1/stream", get(stream))
-        .route("/api/v1/login", post(login))
+        // a login body is a name and a password: nothing near a megabyte
+        .route("/api/v1/login", post(login).layer(axum::extract::DefaultBodyLimit::max(LOGIN_BODY_LIMIT)))
         .route("/api/v1/logout", post(logout))
         .route("/api/v1/me", get(me))
         .route("/metrics", get(metrics))
@@ -44,74 +46,6 @@ pub struct ScanBody {
     pub temperature_c: Option<f64>,
 }
 
-/// Decides one scan from any source (HTTP, the USB scanner) and shows it:
-/// metrics, the live view, and the lamps/relay (only for a live decision,
-/// and only after the event is on disk).
-pub async fn perform_scan(
-    state: &AppState,
-    payload: String,
-    direction: Option<Direction>,
-    typed_temperature: Option<f64>,
-) -> Result<ScanOutcome, ApiError> {
-    let temperature = match typed_temperature {
-        Some(t) => {
-            if !t.is_finite() || !PLAUSIBLE_C.contains(&t) {
-                return Err(ApiError::BadRequest(format!(
-                    "temperature_c {t} is not a body temperature (30–45 °C); measure again"
-                )));
-            }
-            Some(Temperature::manual(t))
-        }
-        None => state.inner.hardware.as_ref().and_then(|hw| {
-            let max_age = state.inner.config.hardware.thermometer.max_age();
-            hw.thermometer.latest(max_age).map(|r| Temperature {
-                celsius: (r.celsius * 100.0).round() / 100.0,
-                raw_celsius: (r.raw_celsius * 100.0).round() / 100.0,
-                source: match r.source {
-                    crate::hw::ReadingSource::Serial => "serial",
-                    crate::hw::ReadingSource::I2c => "i2c",
-                },
-            })
-        }),
-    };
-    let req = ScanRequest { payload, direction, temperature, backfill_at: None };
-    let outcome = match state.inner.writer.scan(req).await {
-        Ok(o) => {
-            state.inner.log_writable.store(true, Ordering::Relaxed);
-            o
-        }
-        Err(e) => {
-            state.inner.log_writable.store(false, Ordering::Relaxed);
-            state.inner.metrics.inc("gatepass_log_write_failures_total".into());
-            if let Some(hw) = &state.inner.hardware {
-                // Fail closed: red, never the relay.
-                hw.signals.show(Decision::Deny, false);
-            }
-            return Err(e.into());
-        }
-    };
-    let m = &state.inner.metrics;
-    m.inc(format!("gatepass_scans_total{{decision=\"{}\"}}", outcome.decision.as_str()));
-    for r in &outcome.reasons {
-        m.inc(format!("gatepass_scan_reasons_total{{reason=\"{}\"}}", r.as_str()));
-    }
-    // every reading at or over the fever line carries reason `fever`,
-    // whatever the decision
-    if outcome.reasons.contains(&crate::domain::rules::Reason::Fever) {
-        m.inc("gatepass_fever_alerts_total".into());
-    }
-    for w in &outcome.warnings {
-        m.inc(format!("gatepass_scan_warnings_total{{warning=\"{}\"}}", w.as_str()));
-    }
-    if let Some(hw) = &state.inner.hardware {
-        hw.signals.show(outcome.decision, true);
-    }
-    if let Ok(json) = serde_json::to_string(&outcome) {
-        let _ = state.inner.live.send(json);
-    }
-    Ok(outcome)
-}
-
 async fn scan(
     State(state): State<AppState>,
     _who: GuardAccess,
@@ -121,12 +55,14 @@ async fn scan(
         None | Some("") => None,
         Some(d) => Some(d.parse::<Direction>().map_err(ApiError::BadRequest)?),
     };
+    // Only text is a pass. A number is not a typed pass number (that is
+    // text the guard typed): anything else is an unreadable pass, recorded.
     let payload = match body.payload {
         serde_json::Value::String(s) => s,
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
+        _ => String::new(),
     };
-    Ok(Json(perform_scan(&state, payload, direction, body.temperature_c).await?))
+    // the decision itself knows nothing of HTTP (the USB scanner uses it too)
+    Ok(Json(state.inner.scan.scan(payload, direction, body.temperature_c).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,6 +79,13 @@ async fn events(
     who: ReaderAccess,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
+    if q.after > i64::MAX as u64 {
+        return Err(ApiError::BadRequest(format!(
+            "after={} is past any sequence number (at most {})",
+            q.after,
+            i64::MAX
+        )));
+    }
     // the district asks after N only once it stored N: everything up to N is collected
     if who.principal().role == Role::District {
         let a = q.after;
@@ -315,37 +258,74 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 
+/// How often an open stream checks that its token or session still holds
+/// (a revocation from the CLI, another process, is seen this late at most).
+const STREAM_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Server-sent events: every decision as it is made, for the guard page
-/// (scans from the USB scanner appear without a click).
+/// (scans from the USB scanner appear without a click). The stream ends
+/// when the daemon stops or when the caller's credential no longer allows it.
 async fn stream(
     State(state): State<AppState>,
-    _who: GuardAccess,
+    who: GuardAccess,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
     let rx = state.inner.live.subscribe();
     let stop = state.inner.stopping.subscribe();
-    let s = futures_util::stream::unfold((rx, stop), |(mut rx, mut stop)| async move {
-        loop {
-            if *stop.borrow() {
-                return None;
+    let changed = state.inner.sessions.subscribe();
+    let cred = who.credential().clone();
+    let mut tick = tokio::time::interval(STREAM_RECHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let still_allowed = move |state: &AppState, cred: &Credential| {
+        super::auth::check(state, cred)
+            .is_ok_and(|p| <super::auth::GuardRoles as super::auth::Allowed>::ROLES.contains(&p.role))
+    };
+    let s = futures_util::stream::unfold(
+        (rx, stop, changed, tick, state, cred),
+        move |(mut rx, mut stop, mut changed, mut tick, state, cred)| async move {
+            loop {
+                if *stop.borrow() {
+                    return None;
+                }
+                tokio::select! {
+                    r = rx.recv() => match r {
+                        Ok(json) => {
+                            if !still_allowed(&state, &cred) {
+                                return None;
+                            }
+                            return Some((Ok(Event::default().event("scan").data(json)), (rx, stop, changed, tick, state, cred)));
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    },
+                    // the daemon is stopping: end the stream
+                    _ = stop.changed() => return None,
+                    // a credential was revoked here, or time for the periodic check
+                    r = changed.changed() => {
+                        if r.is_err() || !still_allowed(&state, &cred) {
+                            return None;
+                        }
+                    }
+                    _ = tick.tick() => {
+                        if !still_allowed(&state, &cred) {
+                            return None;
+                        }
+                    }
+                }
             }
-            tokio::select! {
-                r = rx.recv() => match r {
-                    Ok(json) => return Some((Ok(Event::default().event("scan").data(json)), (rx, stop))),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                },
-                // the daemon is stopping: end the stream
-                _ = stop.changed() => return None,
-            }
-        }
-    });
+        },
+    );
     Sse::new(s).keep_alive(KeepAlive::default())
 }
+
+const LOGIN_BODY_LIMIT: usize = 8 * 1024;
 
 #[derive(Debug, Deserialize)]
 struct LoginBody {
     name: String,
     password: String,
+    /// Where the page goes after login; only a path on this site is kept.
+    #[serde(default)]
+    next: Option<String>,
 }
 
 async fn login(
@@ -353,42 +333,57 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
+    let name = body.name.trim();
     let ip_key = format!("ip:{}", peer.ip());
-    let name_key = format!("name:{}", body.name.trim());
+    // absurd input is refused before it costs a hash or a limiter entry
+    if name.is_empty() || name.len() > web::MAX_NAME_BYTES || body.password.len() > web::MAX_PASSWORD_BYTES {
+        state.inner.logins.failed(&[ip_key.as_str()]);
+        return Err(ApiError::BadRequest(format!(
+            "a user name has 1 to {} bytes and a password at most {}",
+            web::MAX_NAME_BYTES,
+            web::MAX_PASSWORD_BYTES
+        )));
+    }
+    let name_key = format!("name:{name}");
     let keys = [ip_key.as_str(), name_key.as_str()];
     if state.inner.logins.blocked(&keys) {
         return Err(ApiError::TooManyRequests);
     }
-    let user = state.reader()?.user(body.name.trim())?;
-    let ok_role = match &user {
-        Some((role, hash)) => auth::verify_password(&body.password, hash).then(|| role.parse::<Role>().ok()).flatten(),
-        None => {
-            auth::dummy_password_check(&body.password);
-            None
-        }
+    let user = state.reader()?.user(name)?;
+    let worker = web::PasswordWorker::shared().map_err(|_| ApiError::Internal)?;
+    let matched = match worker.verify(&body.password, user.as_ref().map(|(_, h)| h.as_str())).await {
+        Ok(m) => m,
+        Err(web::passwords::PasswordError::Busy) => return Err(ApiError::TooManyRequests),
+        Err(web::passwords::PasswordError::Stopped) => return Err(ApiError::Internal),
     };
-    let Some(role) = ok_role else {
+    let ok = match user {
+        Some((role, hash)) if matched => role.parse::<Role>().ok().map(|r| (r, hash)),
+        _ => None,
+    };
+    let Some((role, hash)) = ok else {
         state.inner.logins.failed(&keys);
         return Err(ApiError::Unauthorized);
     };
     state.inner.logins.succeeded(&keys);
-    let sid = state.inner.sessions.create(Principal { role, name: body.name.trim().to_string() });
-    let cookie = format!("{SESSION_COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200");
+    let sid = state.inner.sessions.create(Principal { role, name: name.to_string() }, hash);
+    let cookie = web::session_cookie(SESSION_COOKIE, &sid, super::auth::SESSION_TTL.as_secs());
+    let next = body.next.as_deref().and_then(web::safe_next).unwrap_or(match role {
+        Role::Committee => "/committee",
+        _ => "/guard",
+    });
     Ok((
         StatusCode::OK,
         [(header::SET_COOKIE, cookie)],
-        Json(serde_json::json!({"name": body.name.trim(), "role": role})),
+        Json(serde_json::json!({"name": name, "role": role, "next": next})),
     )
         .into_response())
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let mut parts = axum::http::Request::new(()).into_parts().0;
-    parts.headers = headers;
-    if let Some(sid) = super::auth::session_cookie(&parts) {
-        state.inner.sessions.remove(&sid);
+    if let Some(sid) = web::cookie_value(&headers, SESSION_COOKIE) {
+        state.inner.sessions.remove(sid);
     }
-    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let cookie = web::session_cookie(SESSION_COOKIE, "", 0);
     (StatusCode::OK, [(header::SET_COOKIE, cookie)], Json(serde_json::json!({"ok": true}))).into_response()
 }
 

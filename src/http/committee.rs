@@ -3,7 +3,7 @@
 //! writer thread and is audited under the caller's name.
 
 use super::auth::{CommitteeAccess, GuardAccess};
-use super::error::{ApiError, ApiJson, ApiQuery};
+use super::error::{ApiBytes, ApiError, ApiJson, ApiQuery};
 use super::AppState;
 use crate::auth::Role;
 use crate::domain::policy::PolicyDoc;
@@ -61,8 +61,17 @@ async fn households(State(state): State<AppState>, _w: CommitteeAccess) -> Resul
 async fn import(
     State(state): State<AppState>,
     who: CommitteeAccess,
-    body: Bytes,
+    headers: axum::http::HeaderMap,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    // a page may send the file as a form upload; scripts send the CSV itself
+    let body = match crate::web::multipart::boundary(&headers) {
+        Some(b) => Bytes::from(
+            crate::web::multipart::first_file(&body, &b)
+                .ok_or_else(|| ApiError::BadRequest("the upload holds no file; send the register CSV".into()))?,
+        ),
+        None => body,
+    };
     let actor = who.principal().actor();
     let (counts, rejected) = state.inner.writer.run(move |g| g.import_register(&body, &actor, Utc::now())).await??;
     Ok(Json(serde_json::json!({
@@ -194,7 +203,8 @@ async fn sheet(
     })
     .await
     .map_err(|_| ApiError::Internal)?;
-    Ok(Html(html).into_response())
+    // inline style and data: images, no script
+    Ok(crate::web::headers::with_csp(Html(html).into_response(), crate::web::headers::DOCUMENT_CSP))
 }
 
 async fn qr(State(state): State<AppState>, _w: CommitteeAccess, Path(id): Path<u32>) -> Result<Response, ApiError> {
@@ -265,6 +275,8 @@ async fn revoke_token(
     let actor = who.principal().actor();
     let id2 = id.clone();
     state.inner.writer.run(move |g| g.revoke_token(&id2, &actor, Utc::now())).await??;
+    // streams opened with that token end now
+    state.inner.sessions.bump();
     Ok(Json(serde_json::json!({"id": id, "revoked": true})))
 }
 

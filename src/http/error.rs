@@ -89,6 +89,15 @@ impl From<WriterError> for ApiError {
     }
 }
 
+impl From<crate::scan::ScanError> for ApiError {
+    fn from(e: crate::scan::ScanError) -> Self {
+        match e {
+            crate::scan::ScanError::ImplausibleTemperature(_) => ApiError::BadRequest(e.to_string()),
+            crate::scan::ScanError::Log(w) => w.into(),
+        }
+    }
+}
+
 /// A JSON body whose rejections come back in our error shape.
 pub struct ApiJson<T>(pub T);
 
@@ -106,7 +115,8 @@ where
             Ok(b) => b,
             Err(rej) => {
                 let status = rej.status();
-                let body = Json(serde_json::json!({"error": "bad_request", "message": rej.body_text()}));
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_request" };
+                let body = Json(serde_json::json!({"error": code, "message": rej.body_text()}));
                 return Err((status, body).into_response());
             }
         };
@@ -137,5 +147,26 @@ where
             )
                 .into_response()),
         }
+    }
+}
+
+/// A raw body whose rejections (413 too large above all) come back in our
+/// error shape.
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiBytes {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::body::Bytes::from_request(req, state).await.map(ApiBytes).map_err(|rej| {
+            let status = rej.status();
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_request" };
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("the body is larger than {} bytes; split the file", super::BODY_LIMIT)
+            } else {
+                rej.body_text()
+            };
+            (status, Json(serde_json::json!({"error": code, "message": message}))).into_response()
+        })
     }
 }

@@ -1,24 +1,7 @@
-//! Counters for `/metrics` (Prometheus text format).
+//! Prometheus text helpers for `/metrics`; the counters themselves live in
+//! `crate::metrics` (the scan service counts decisions from any source).
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-
-#[derive(Default)]
-pub struct Metrics {
-    counters: Mutex<BTreeMap<String, u64>>,
-}
-
-impl Metrics {
-    pub fn inc(&self, series: String) {
-        if let Ok(mut m) = self.counters.lock() {
-            *m.entry(series).or_insert(0) += 1;
-        }
-    }
-
-    pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.counters.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-}
+pub use crate::metrics::Metrics;
 
 /// Escapes a label value.
 pub fn label(v: &str) -> String {

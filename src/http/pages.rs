@@ -36,18 +36,5 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::map_response(page_headers))
 }
 
-/// The pages load nothing from elsewhere and run no inline script, so a
-/// strict policy costs nothing and stops injected markup from running.
-pub(crate) async fn page_headers(mut res: axum::response::Response) -> axum::response::Response {
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        header::HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
-    );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
-    h.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
-    res
-}
+/// The page security headers, from the web kit (the district uses them too).
+pub(crate) use crate::web::page_headers;

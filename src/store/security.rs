@@ -103,6 +103,12 @@ impl Store {
         upsert_user(&self.conn, name, role, password_hash, now)
     }
 
+    /// Removes a page login; false when there was none. A running daemon
+    /// ends the user's sessions at their next request (it checks here).
+    pub fn remove_user(&self, name: &str) -> Result<bool> {
+        Ok(self.conn.execute("DELETE FROM users WHERE name = ?1", [name])? > 0)
+    }
+
     /// (role, password hash) of a page user.
     pub fn user(&self, name: &str) -> Result<Option<(String, String)>> {
         user(&self.conn, name)

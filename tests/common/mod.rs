@@ -114,32 +114,47 @@ pub fn read_passes(csv: &Path) -> Vec<Pass> {
         .collect()
 }
 
-/// The real daemon on 127.0.0.1:0; killed when dropped.
+/// The real daemon on 127.0.0.1:0; killed when dropped. Its stderr goes to
+/// a file, printed only when the test fails (a test that fills the disk on
+/// purpose would otherwise flood `cargo test` with the daemon's ERROR lines).
 pub struct Daemon {
     pub child: Child,
     pub base: String,
+    log: tempfile::NamedTempFile,
 }
 
 impl Daemon {
     pub fn start(dir: &Path) -> Daemon {
-        let mut child = bin()
-            .arg("--data-dir")
+        Daemon::start_with(dir, |_| {})
+    }
+
+    /// As `start`, with a last say on the command (limits, environment).
+    pub fn start_with(dir: &Path, adjust: impl FnOnce(&mut Command)) -> Daemon {
+        let log = tempfile::NamedTempFile::new().expect("daemon log file");
+        let mut cmd = bin();
+        cmd.arg("--data-dir")
             .arg(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start daemon");
+            .stderr(log.reopen().expect("daemon log file"));
+        adjust(&mut cmd);
+        let mut child = cmd.spawn().expect("start daemon");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read address");
-        let base = line
-            .trim()
-            .strip_prefix("gatepass listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        Daemon { child, base }
+        let Some(base) = line.trim().strip_prefix("gatepass listening on ").map(str::to_string) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = std::fs::read_to_string(log.path()).unwrap_or_default();
+            panic!("unexpected first line: {line:?}\n--- daemon stderr ---\n{err}");
+        };
+        Daemon { child, base, log }
+    }
+
+    /// What the daemon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -155,6 +170,10 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            // the test's own output, shown by the harness only on failure
+            eprintln!("--- daemon stderr ({}) ---\n{}", self.base, self.stderr());
+        }
     }
 }
 

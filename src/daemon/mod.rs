@@ -1,0 +1,89 @@
+//! The gate daemon's life: open the data directory, raise the file limit,
+//! start the devices, the writer and the scanner loop, serve HTTP with its
+//! connection limits, apply retention, tell systemd we are ready, and stop
+//! cleanly on SIGTERM or Ctrl-C.
+//!
+//! `http` knows nothing of this module (nor of `cli`): it offers the router
+//! (`http::app`) and `http::serve(listener, state, limits, shutdown)`.
+
+pub mod hardware;
+pub mod limits;
+pub mod retention;
+
+use crate::gate::Gate;
+use crate::http::AppState;
+use std::path::Path;
+
+/// `gatepass serve`: the daemon for a data directory.
+pub fn serve_data_dir(dir: &Path, listen: Option<&str>) -> anyhow::Result<()> {
+    crate::logging::init();
+    let gate = Gate::open(dir)?;
+    let addr = match listen {
+        Some(l) => l.parse().map_err(|_| anyhow::anyhow!("--listen '{l}' must be address:port, e.g. 0.0.0.0:8080"))?,
+        None => gate.config.listen,
+    };
+    run(gate, addr, |_| {})
+}
+
+/// Runs the daemon until SIGTERM or Ctrl-C. The first line on stdout is
+/// `gatepass listening on http://ADDR` (scripts and tests read the port from
+/// it); `after_bind` can print more.
+pub fn run(
+    gate: Gate,
+    addr: std::net::SocketAddr,
+    after_bind: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
+    // presence and outings are recomputed from the chain before the first
+    // decision: a table edited or emptied behind the daemon's back is
+    // evidence, not state to trust
+    let mut gate = gate;
+    gate.repair_derived_at_start(chrono::Utc::now())?;
+    // before any socket or device is opened
+    let files = limits::raise_nofile();
+    let serve_limits = limits::serve_limits(&gate.config.gate, files);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {addr}: {e} (is another gatepass running? choose --listen)")
+        })?;
+        let local = listener.local_addr()?;
+        let (codes_tx, codes_rx) = tokio::sync::mpsc::channel(16);
+        let devices = hardware::start(&gate.config, codes_tx);
+        let state = AppState::new(gate, devices)?;
+        hardware::spawn_scanner_loop(state.inner.scan.clone(), codes_rx);
+        println!("gatepass listening on http://{local}");
+        after_bind(local);
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        tracing::info!(
+            gate = %state.inner.identity.gate,
+            community = %state.inner.identity.community,
+            files = files.soft,
+            max_connections = serve_limits.max_connections,
+            "serving on {local}"
+        );
+        hardware::notify_ready_and_watchdog(state.inner.writer.clone());
+        retention::spawn(state.inner.writer.clone(), state.inner.config.retention.days);
+        crate::http::serve(listener, state, serve_limits, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,170 @@
+//! The trace search: a resident's crossings and who crossed the same gate
+//! around each one.
+
+use super::*;
+
+pub(super) async fn trace_page(
+    PageUser(user): PageUser,
+    State(s): State<Shared>,
+    Query(q): Query<TraceQuery>,
+) -> Result<Html<String>, WebError> {
+    let en = q.lang.as_deref() == Some("en");
+    let t = |zh: &'static str, e: &'static str| if en { e } else { zh };
+    let l = if en { "en" } else { "zh" };
+    let tz = s.config.timezone().unwrap_or(chrono_tz::Asia::Shanghai);
+    let resident = q.resident.as_deref().unwrap_or("").trim();
+    let community = q.community.as_deref().unwrap_or("").trim();
+    let days = q.days.unwrap_or(14);
+    let keep = if resident.is_empty() {
+        String::new()
+    } else {
+        format!("&resident={}&community={}&days={days}", url_enc(resident), url_enc(community))
+    };
+    let mut b = nav(en, &user, Tab::Trace, &keep);
+    let _ = write!(
+        b,
+        "<main><h1>{}</h1><form method=get class=bar><input type=hidden name=lang value={l}>\
+         <label>{} <input name=resident value='{}' inputmode=numeric required></label>\
+         <label>{} <input name=community value='{}'></label>\
+         <label>{} <input name=days type=number min=1 max=366 value={days}></label><button>{}</button></form>",
+        t("病例轨迹", "Trace a case"),
+        t("居民号", "Resident number"),
+        esc(resident),
+        t("社区（可选）", "Community (optional)"),
+        esc(community),
+        t("天数", "Days"),
+        t("查询", "Search")
+    );
+    let tr = match run_trace(&s, &q) {
+        Err(WebError::BadRequest(_)) => {
+            let _ = write!(
+                b,
+                "<p class=error role=alert>{}</p></main>",
+                t(
+                    "居民号只能是数字，如 10000017（见门岗记录或通行证）。",
+                    "The resident number is digits only, e.g. 10000017 (as on the gate's records or the pass)."
+                )
+            );
+            return Ok(Html(page(en, t("病例轨迹 · 区县出入数据", "Trace a case · District gate data"), &b)));
+        }
+        r => r?,
+    };
+    let Some(tr) = tr else {
+        let _ = write!(
+            b,
+            "<p class=note>{}</p></main>",
+            t(
+                "输入居民号，查看此人在所选天数内每次通过哪个门岗，以及前后时段内还有谁通过同一门岗。",
+                "Enter a resident number to see every gate crossing in the chosen days, and who else crossed the same gate around each one."
+            )
+        );
+        return Ok(Html(page(en, t("病例轨迹 · 区县出入数据", "Trace a case · District gate data"), &b)));
+    };
+    let period = format!("{} – {}", local(&tr.from, tz), local(&tr.until, tz));
+    if tr.crossings.is_empty() {
+        let _ = write!(
+            b,
+            "<p class=empty>{}</p></main>",
+            if en {
+                format!("No crossings of resident {} between {period}.", tr.resident_id)
+            } else {
+                format!("居民号 {} 在 {period} 之间没有通行记录。", tr.resident_id)
+            }
+        );
+        return Ok(Html(page(en, t("病例轨迹 · 区县出入数据", "Trace a case · District gate data"), &b)));
+    }
+    let _ = write!(
+        b,
+        "<p class=summary>{}</p>",
+        if en {
+            format!(
+                "Resident {}, {period}: {} crossings; {} other people crossed the same gate within ±{} minutes.",
+                tr.resident_id,
+                tr.crossings.len(),
+                tr.distinct_contacts,
+                tr.window_minutes
+            )
+        } else {
+            format!(
+                "居民号 {}，{period}：通行 {} 次；前后 {} 分钟内另有 {} 人通过同一门岗。",
+                tr.resident_id,
+                tr.crossings.len(),
+                tr.window_minutes,
+                tr.distinct_contacts
+            )
+        }
+    );
+    let _ = write!(
+        b,
+        "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class=n>°C</th><th class=n>{}</th></tr>",
+        t("时间", "Time"),
+        t("门岗", "Gate"),
+        t("社区", "Community"),
+        t("方向", "Direction"),
+        t("结果", "Decision"),
+        t("同时段他人", "Others around")
+    );
+    let fever_c = s.config.district.fever_c;
+    for c in &tr.crossings {
+        let _ = write!(
+            b,
+            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class='n{}'>{}</td><td class=n>{}</td></tr>",
+            local(&c.at, tz),
+            if c.backfilled { format!("<span class=tag>{}</span>", t("补录", "backfilled")) } else { String::new() },
+            esc(&c.gate),
+            esc(&c.community),
+            direction_label(c.direction.as_deref(), en),
+            decision_label(&c.decision, en),
+            if c.temperature_c.is_some_and(|v| v >= fever_c) { " hot" } else { "" },
+            c.temperature_c.map(|v| format!("{v:.1}")).unwrap_or_else(|| "—".into()),
+            c.contacts.len()
+        );
+    }
+    b.push_str("</table>");
+    for c in tr.crossings.iter().filter(|c| !c.contacts.is_empty()) {
+        let _ = write!(
+            b,
+            "<h2>{} {} {} — {}</h2>",
+            local(&c.at, tz),
+            esc(&c.gate),
+            direction_label(c.direction.as_deref(), en),
+            if en {
+                format!("who else crossed within ±{} minutes", tr.window_minutes)
+            } else {
+                format!("前后 {} 分钟内通过的人", tr.window_minutes)
+            }
+        );
+        let _ = write!(
+            b,
+            "<table><tr><th>{}</th><th class=n>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            t("时间", "Time"),
+            t("相差分钟", "Minutes apart"),
+            t("居民号", "Resident"),
+            t("户号", "Household"),
+            t("方向", "Direction"),
+            t("结果", "Decision")
+        );
+        for k in &c.contacts {
+            let person = match k.resident_id {
+                Some(id) => format!(
+                    "<a href='/trace?resident={id}&community={}&lang={l}'>{}</a>",
+                    url_enc(&c.community),
+                    who(Some(id), k.resident_name.as_deref(), en)
+                ),
+                None => who(None, None, en),
+            };
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td class=n>{:+.1}</td><td>{person}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                local(&k.at, tz),
+                k.minutes_apart,
+                esc(k.household.as_deref().unwrap_or("")),
+                direction_label(k.direction.as_deref(), en),
+                decision_label(&k.decision, en)
+            );
+        }
+        b.push_str("</table>");
+    }
+    b.push_str("</main>");
+    Ok(Html(page(en, t("病例轨迹 · 区县出入数据", "Trace a case · District gate data"), &b)))
+}
