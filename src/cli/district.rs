@@ -338,6 +338,10 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
         }
         DistrictCmd::Serve { listen } => {
             let addr = listen.unwrap_or_else(|| d.config.serve.listen.clone());
+            crate::logging::init();
+            // before any socket is opened, as the gate daemon does
+            let files = crate::daemon::limits::raise_nofile();
+            let limits = crate::daemon::limits::fit(d.config.serve.limits(), files);
             let state = std::sync::Arc::new(web::AppState::new(d.store, d.config));
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             rt.block_on(async move {
@@ -348,7 +352,8 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
                 // First line, like the gate daemon's: scripts and tests read the port from it.
                 println!("gatepass district listening on http://{local}");
                 println!("log in with a `district user add` account");
-                web::serve(listener, state).await?;
+                tracing::info!(files = files.soft, max_connections = limits.max_connections, "serving on {local}");
+                web::serve(listener, state, limits, crate::daemon::shutdown_signal()).await?;
                 anyhow::Ok(())
             })?;
             Ok(exit::OK)

@@ -18,6 +18,10 @@ pub(super) async fn login_page(Query(q): Query<LangQuery>) -> Html<String> {
 enum LoginFailure {
     Wrong,
     TooMany,
+    /// An empty or absurdly long name or password: refused before hashing.
+    Absurd,
+    /// The password thread's queue is full (a login storm).
+    Busy,
 }
 
 fn login_html(en: bool, failed: Option<LoginFailure>) -> String {
@@ -29,6 +33,13 @@ fn login_html(en: bool, failed: Option<LoginFailure>) -> String {
         Some(LoginFailure::Wrong) => Some(t("用户名或密码不对。", "Wrong name or password.")),
         Some(LoginFailure::TooMany) => {
             Some(t("尝试次数过多，请一分钟后再试。", "Too many attempts; wait a minute and try again."))
+        }
+        Some(LoginFailure::Absurd) => Some(t(
+            "用户名须为 1 到 64 字节，密码最多 256 字节。",
+            "A name has 1 to 64 bytes and a password at most 256.",
+        )),
+        Some(LoginFailure::Busy) => {
+            Some(t("同时登录的人太多，请稍后再试。", "Too many logins at once; try again in a moment."))
         }
     };
     if let Some(m) = msg {
@@ -51,32 +62,45 @@ fn login_html(en: bool, failed: Option<LoginFailure>) -> String {
 pub(super) async fn login(
     State(s): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Form(f): Form<LoginForm>,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, WebError> {
+    let Form(f) = form.map_err(|rej| rejection(rej.status(), rej.body_text()))?;
     let en = f.lang.as_deref() == Some("en");
+    let failed = |status: StatusCode, why: LoginFailure| Ok((status, Html(login_html(en, Some(why)))).into_response());
+    let name = f.name.trim();
     let ip_key = format!("ip:{}", peer.ip());
-    let name_key = format!("name:{}", f.name.trim());
+    // absurd input is refused before it costs a hash or a limiter entry of its own
+    if name.is_empty() || name.len() > web::MAX_NAME_BYTES || f.password.len() > web::MAX_PASSWORD_BYTES {
+        s.logins.failed(&[ip_key.as_str()]);
+        return failed(StatusCode::BAD_REQUEST, LoginFailure::Absurd);
+    }
+    let name_key = format!("name:{name}");
     let keys = [ip_key.as_str(), name_key.as_str()];
     if s.logins.blocked(&keys) {
-        return Ok((StatusCode::TOO_MANY_REQUESTS, Html(login_html(en, Some(LoginFailure::TooMany)))).into_response());
+        return failed(StatusCode::TOO_MANY_REQUESTS, LoginFailure::TooMany);
     }
-    let user = lock(&s)?.user(f.name.trim())?;
-    let ok = match &user {
-        Some((role, hash)) => auth::verify_password(&f.password, hash) && role == "district",
-        None => {
-            auth::dummy_password_check(&f.password);
-            false
+    let user = lock(&s)?.user(name)?;
+    // argon2 on the one low-priority password thread, never on the workers
+    // that serve the pages; an unknown name costs the same work
+    let worker =
+        web::PasswordWorker::shared().map_err(|_| WebError::Internal("the password thread did not start".into()))?;
+    let matched = match worker.verify(&f.password, user.as_ref().map(|(_, h)| h.as_str())).await {
+        Ok(m) => m,
+        Err(web::passwords::PasswordError::Busy) => return failed(StatusCode::TOO_MANY_REQUESTS, LoginFailure::Busy),
+        Err(web::passwords::PasswordError::Stopped) => {
+            return Err(WebError::Internal("the password thread has stopped".into()))
         }
     };
-    if !ok {
+    if !(matched && user.is_some_and(|(role, _)| role == "district")) {
         s.logins.failed(&keys);
-        return Ok((StatusCode::UNAUTHORIZED, Html(login_html(en, Some(LoginFailure::Wrong)))).into_response());
+        return failed(StatusCode::UNAUTHORIZED, LoginFailure::Wrong);
     }
     s.logins.succeeded(&keys);
     let token = auth::new_token();
-    let expires = Utc::now().timestamp_millis() + SESSION_HOURS * 3_600_000;
-    lock(&s)?.add_session(&auth::token_hash(&token), f.name.trim(), expires)?;
-    let c = kit::set_cookie(SESSION_COOKIE, &token, SESSION_HOURS * 3600);
+    let max_age_s = SESSION_HOURS * 3600;
+    let expires = Utc::now().timestamp_millis().saturating_add(i64::try_from(max_age_s * 1000).unwrap_or(i64::MAX));
+    lock(&s)?.add_session(&auth::token_hash(&token), name, expires)?;
+    let c = web::session_cookie(SESSION_COOKIE, &token, max_age_s);
     Ok(([(header::SET_COOKIE, c)], Redirect::to(if en { "/?lang=en" } else { "/" })).into_response())
 }
 
@@ -84,6 +108,6 @@ pub(super) async fn logout(State(s): State<Shared>, headers: HeaderMap) -> Resul
     if let Some(tok) = cookie(&headers, SESSION_COOKIE) {
         lock(&s)?.end_session(&auth::token_hash(tok))?;
     }
-    let c = kit::set_cookie(SESSION_COOKIE, "", 0);
+    let c = web::session_cookie(SESSION_COOKIE, "", 0);
     Ok(([(header::SET_COOKIE, c)], Redirect::to("/login")).into_response())
 }
