@@ -1663,3 +1663,39 @@ fn district_serve_closes_idle_connections_after_its_timeouts() {
     // and the server still answers
     assert_eq!(reqwest::blocking::get(format!("{}/api/v1/health", srv.base)).unwrap().status(), 200);
 }
+
+#[test]
+fn district_login_returns_to_the_page_asked_for_and_never_elsewhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, _) = district_with_login(tmp.path(), "");
+    let srv = DistrictServer::start(&d);
+    let base = srv.base.as_str();
+    let c = no_redirects();
+    let location = |r: &reqwest::blocking::Response| r.headers()["location"].to_str().unwrap().to_string();
+
+    // a page asked for without a session sends to the login, which keeps it
+    let r = c.get(format!("{base}/trace?resident=1&lang=en")).send().unwrap();
+    assert_eq!(r.status(), 303);
+    let to = location(&r);
+    assert_eq!(to, "/login?next=%2Ftrace%3Fresident%3D1%26lang%3Den");
+    let html = c.get(format!("{base}{to}")).send().unwrap().text().unwrap();
+    assert!(html.contains("name=next value='/trace?resident=1&amp;lang=en'"), "{html}");
+    // a next that is not a path here is not even put in the form
+    let html = c.get(format!("{base}/login?next=%2F%2Fevil.example")).send().unwrap().text().unwrap();
+    assert!(!html.contains("evil.example"), "{html}");
+
+    let login = |next: &str| {
+        let r = c
+            .post(format!("{base}/login"))
+            .header("origin", base)
+            .form(&[("name", "clerk"), ("password", "long enough pw"), ("next", next)])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 303, "{next:?}");
+        location(&r)
+    };
+    assert_eq!(login("/trace?resident=1&lang=en"), "/trace?resident=1&lang=en");
+    for evil in ["//evil.example", "/\t/evil.example", "/\\evil.example", "https://evil.example", "evil.example"] {
+        assert_eq!(login(evil), "/", "{evil:?}");
+    }
+}

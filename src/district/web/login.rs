@@ -7,10 +7,19 @@ pub struct LoginForm {
     pub name: String,
     pub password: String,
     pub lang: Option<String>,
+    /// The page asked for before the login; only a path on this site is kept.
+    pub next: Option<String>,
 }
 
-pub(super) async fn login_page(Query(q): Query<LangQuery>) -> Html<String> {
-    Html(login_html(q.is_en(), None))
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    pub lang: Option<String>,
+    pub next: Option<String>,
+}
+
+pub(super) async fn login_page(Query(q): Query<LoginQuery>) -> Html<String> {
+    let next = q.next.as_deref().and_then(web::safe_next);
+    Html(login_html(q.lang.as_deref() == Some("en"), None, next))
 }
 
 /// Why the last attempt failed, for the login page.
@@ -24,7 +33,7 @@ enum LoginFailure {
     Busy,
 }
 
-fn login_html(en: bool, failed: Option<LoginFailure>) -> String {
+fn login_html(en: bool, failed: Option<LoginFailure>, next: Option<&str>) -> String {
     let t = |zh: &'static str, e: &'static str| if en { e } else { zh };
     let (switch, label) = if en { ("zh", "中文") } else { ("en", "English") };
     let mut b = format!("<main class=login><h1>{}</h1>", t("区县出入数据", "District gate data"));
@@ -45,16 +54,23 @@ fn login_html(en: bool, failed: Option<LoginFailure>) -> String {
     if let Some(m) = msg {
         let _ = write!(b, "<p class=error role=alert>{m}</p>");
     }
+    let (next_input, next_query) = match next {
+        Some(n) => {
+            (format!("<input type=hidden name=next value='{}'>", html_escape(n)), format!("&next={}", url_encode(n)))
+        }
+        None => (String::new(), String::new()),
+    };
     let _ = write!(
         b,
-        "<form method=post action=/login><input type=hidden name=lang value={}>\
+        "<form method=post action=/login><input type=hidden name=lang value={}>{next_input}\
          <label>{}<input id=login-name name=name autocomplete=username required autofocus></label>\
          <label>{}<input id=login-password name=password type=password autocomplete=current-password required></label>\
-         <button type=submit>{}</button></form><p><a href='/login?lang={switch}'>{label}</a></p></main>",
+         <button type=submit>{}</button></form><p><a href='/login?lang={switch}{}'>{label}</a></p></main>",
         if en { "en" } else { "zh" },
         t("用户名", "Name"),
         t("密码", "Password"),
-        t("登录", "Log in")
+        t("登录", "Log in"),
+        html_escape(&next_query),
     );
     page(en, t("登录 · 区县出入数据", "Log in · District gate data"), &b)
 }
@@ -66,7 +82,9 @@ pub(super) async fn login(
 ) -> Result<Response, WebError> {
     let Form(f) = form.map_err(|rej| rejection(rej.status(), rej.body_text()))?;
     let en = f.lang.as_deref() == Some("en");
-    let failed = |status: StatusCode, why: LoginFailure| Ok((status, Html(login_html(en, Some(why)))).into_response());
+    let next = f.next.as_deref().and_then(web::safe_next);
+    let failed =
+        |status: StatusCode, why: LoginFailure| Ok((status, Html(login_html(en, Some(why), next))).into_response());
     let name = f.name.trim();
     let ip_key = format!("ip:{}", peer.ip());
     // absurd input is refused before it costs a hash or a limiter entry of its own
@@ -101,7 +119,9 @@ pub(super) async fn login(
     let expires = Utc::now().timestamp_millis().saturating_add(i64::try_from(max_age_s * 1000).unwrap_or(i64::MAX));
     lock(&s)?.add_session(&auth::token_hash(&token), name, expires)?;
     let c = web::session_cookie(SESSION_COOKIE, &token, max_age_s);
-    Ok(([(header::SET_COOKIE, c)], Redirect::to(if en { "/?lang=en" } else { "/" })).into_response())
+    // only a path on this site: `/login?next=//evil.example` goes home
+    let to = next.unwrap_or(if en { "/?lang=en" } else { "/" });
+    Ok(([(header::SET_COOKIE, c)], Redirect::to(to)).into_response())
 }
 
 pub(super) async fn logout(State(s): State<Shared>, headers: HeaderMap) -> Result<Response, WebError> {

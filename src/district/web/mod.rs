@@ -83,7 +83,9 @@ pub type Shared = Arc<AppState>;
 pub enum WebError {
     BadRequest(String),
     Unauthorized,
-    LoginPage,
+    /// Not logged in on a page: to the login, which comes back to this
+    /// path and query afterwards.
+    LoginPage(String),
     /// Already in the refusal shape (a bad query or form, too large).
     Refused(Refusal),
     Internal(String),
@@ -120,7 +122,10 @@ impl IntoResponse for WebError {
                 "log in, or send a district token as Authorization: Bearer TOKEN (create one with `gatepass district token create`)",
             )
             .into_response(),
-            WebError::LoginPage => Redirect::to("/login").into_response(),
+            WebError::LoginPage(next) => match web::safe_next(&next).filter(|n| *n != "/") {
+                Some(n) => Redirect::to(&format!("/login?next={}", url_encode(n))).into_response(),
+                None => Redirect::to("/login").into_response(),
+            },
             WebError::Refused(r) => r.into_response(),
             WebError::Internal(m) => {
                 tracing::error!("district web: {m}");
@@ -175,7 +180,8 @@ pub struct PageUser(pub String);
 impl FromRequestParts<Shared> for PageUser {
     type Rejection = WebError;
     async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Self, WebError> {
-        session_user(s, &parts.headers)?.map(PageUser).ok_or(WebError::LoginPage)
+        let here = || parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_string();
+        session_user(s, &parts.headers)?.map(PageUser).ok_or_else(|| WebError::LoginPage(here()))
     }
 }
 
