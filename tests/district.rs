@@ -1699,3 +1699,103 @@ fn district_login_returns_to_the_page_asked_for_and_never_elsewhere() {
         assert_eq!(login(evil), "/", "{evil:?}");
     }
 }
+
+/// A login storm against `district serve`, measured (speed is never
+/// asserted in a test): 24 clients post failed logins, each from a new
+/// loopback address and with a new name (so the limiter never stops them),
+/// while a script reads `/api/v1/gates` with a token; prints that call's
+/// latency before and during the storm, the login answers by status and the
+/// server's RSS. Against the release binary:
+///
+/// ```text
+/// cargo build --release
+/// GATEPASS_BIN=$CARGO_TARGET_DIR/release/gatepass STORM_SECONDS=20 \
+///   cargo test --test district district_login_storm -- --ignored --nocapture
+/// ```
+#[test]
+#[ignore = "a measurement: prints figures for 10 s or STORM_SECONDS; run it by name with --ignored --nocapture"]
+fn district_login_storm_measurement() {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, token) = district_with_login(tmp.path(), "");
+    let bin = std::env::var("GATEPASS_BIN").unwrap_or_else(|_| BIN.to_string());
+    let mut child = Command::new(&bin)
+        .env("RUST_LOG", "off")
+        .arg("--data-dir")
+        .arg(&d)
+        .args(["district", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let base = line.trim().strip_prefix("gatepass district listening on ").unwrap().to_string();
+    let secs: u64 = std::env::var("STORM_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+
+    let reader = reqwest::blocking::Client::new();
+    let sample = |n: usize| -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                let r = reader.get(format!("{base}/api/v1/gates")).bearer_auth(&token).send().unwrap();
+                assert_eq!(r.status(), 200);
+                std::thread::sleep(Duration::from_millis(20));
+                t.elapsed().as_secs_f64() * 1000.0 - 20.0
+            })
+            .collect()
+    };
+    let show = |what: &str, mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+        println!("{what}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n={})", at(0.5), at(0.99), at(1.0), v.len());
+    };
+    show("GET /api/v1/gates, quiet", sample(100));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let codes = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    let storm: Vec<_> = (1..=24u8)
+        .map(|k| {
+            let (stop, codes, base) = (stop.clone(), codes.clone(), base.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let from: std::net::IpAddr = format!("127.0.{k}.{}", 2 + i % 250).parse().unwrap();
+                    let c = reqwest::blocking::Client::builder()
+                        .local_address(from)
+                        .redirect(reqwest::redirect::Policy::none())
+                        .build()
+                        .unwrap();
+                    let name = format!("u{k}_{i}");
+                    let r = c
+                        .post(format!("{base}/login"))
+                        .header("origin", &base)
+                        .form(&[("name", name.as_str()), ("password", "wrong")])
+                        .send();
+                    let key = r.map(|r| r.status().as_str().to_string()).unwrap_or_else(|e| format!("{e}"));
+                    *codes.lock().unwrap().entry(key).or_default() += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let t0 = Instant::now();
+    let mut during = Vec::new();
+    while t0.elapsed() < Duration::from_secs(secs) {
+        during.extend(sample(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in storm {
+        t.join().unwrap();
+    }
+    show("GET /api/v1/gates, during the storm", during);
+    println!("login answers by status: {:?}", codes.lock().unwrap());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    println!("server {}", status.lines().find(|l| l.starts_with("VmRSS")).unwrap_or("VmRSS unknown"));
+    let _ = child.kill();
+    let _ = child.wait();
+}
