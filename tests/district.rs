@@ -738,7 +738,7 @@ fn pages_and_report_api_need_a_login() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    rt.spawn(gatepass::district::web::serve(listener, state));
+    rt.spawn(gatepass::district::web::serve(listener, state, Default::default(), std::future::pending()));
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     rt.block_on(async {
         let url = format!("{base}/api/v1/report/daily?date={DAY}");
@@ -755,6 +755,7 @@ fn pages_and_report_api_need_a_login() {
         assert_eq!(r.status(), 303);
         let r = client
             .post(format!("{base}/login"))
+            .header("origin", &base)
             .form(&[("name", "clerk"), ("password", "wrong")])
             .send()
             .await
@@ -762,6 +763,7 @@ fn pages_and_report_api_need_a_login() {
         assert_eq!(r.status(), 401);
         let r = client
             .post(format!("{base}/login"))
+            .header("origin", &base)
             .form(&[("name", "clerk"), ("password", "long enough pw")])
             .send()
             .await
@@ -1148,7 +1150,7 @@ fn district_login_is_rate_limited() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    rt.spawn(gatepass::district::web::serve(listener, state));
+    rt.spawn(gatepass::district::web::serve(listener, state, Default::default(), std::future::pending()));
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     rt.block_on(async {
         let login = |name: &'static str, pw: &'static str, en: bool| {
@@ -1157,6 +1159,7 @@ fn district_login_is_rate_limited() {
                 let lang = if en { "en" } else { "zh" };
                 let r = client
                     .post(format!("{base}/login"))
+                    .header("origin", &base)
                     .form(&[("name", name), ("password", pw), ("lang", lang)])
                     .send()
                     .await
@@ -1201,11 +1204,12 @@ impl Web {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        rt.spawn(gatepass::district::web::serve(listener, state));
+        rt.spawn(gatepass::district::web::serve(listener, state, Default::default(), std::future::pending()));
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let session = rt.block_on(async {
             let r = client
                 .post(format!("{base}/login"))
+                .header("origin", &base)
                 .form(&[("name", "clerk"), ("password", "long enough pw")])
                 .send()
                 .await
@@ -1266,6 +1270,7 @@ fn a_removed_user_and_a_revoked_token_are_refused_by_the_running_server_at_once(
         let r = web
             .client
             .post(format!("{}/login", web.base))
+            .header("origin", &web.base)
             .form(&[("name", "clerk"), ("password", "another long pw")])
             .send()
             .await
@@ -1438,7 +1443,7 @@ fn district_pages_show_hostile_gate_names_and_times_as_text() {
         let (_, html) = web.page(path);
         assert!(html.contains(text), "{path} lacks {text:?}:\n{html}");
     };
-    let esc = |s: &str| gatepass::district::web::esc(s);
+    let esc = |s: &str| gatepass::web::html_escape(s);
     shows("/", &esc(EVIL_GATE));
     shows("/", &esc(EVIL_COMMUNITY));
     shows("/", &esc(EVIL_AT)); // the newest event's unreadable time
@@ -1464,4 +1469,333 @@ fn passes_csv_neutralises_formula_names_and_starts_with_a_bom() {
     // and the passes still scan
     let out = g.scan("'@SUM(1+1)*cmd|' /C calc'!A0", "out", 36.5, "2025-03-10T09:00:00");
     assert!(out["decision"].is_string(), "{out}");
+}
+
+/// `gatepass district serve` as its own process on an ephemeral port; its
+/// first stdout line names the address. Killed when dropped.
+struct DistrictServer {
+    base: String,
+    child: std::process::Child,
+}
+
+impl DistrictServer {
+    fn start(dir: &Path) -> DistrictServer {
+        let mut child = Command::new(BIN)
+            .env_remove("GATEPASS_DATA_DIR")
+            .env("RUST_LOG", "off")
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["district", "serve", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("gatepass district listening on ")
+            .unwrap_or_else(|| panic!("district serve said: {line}"))
+            .to_string();
+        DistrictServer { base, child }
+    }
+
+    fn addr(&self) -> &str {
+        self.base.strip_prefix("http://").unwrap()
+    }
+}
+
+impl Drop for DistrictServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A district with a `clerk` login and a district token, and `extra` added
+/// to `[serve]` in district.toml.
+fn district_with_login(root: &Path, extra: &str) -> (PathBuf, String) {
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    let cfg = d.join("district.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let listen = "listen = \"127.0.0.1:8090\"\n";
+    assert!(text.contains(listen), "{text}");
+    std::fs::write(&cfg, text.replace(listen, &format!("{listen}{extra}"))).unwrap();
+    let o =
+        gp_stdin(&d, &["district", "user", "add", "--name", "clerk", "--role", "district"], Some("long enough pw\n"));
+    assert!(o.status.success(), "{}", show(&["user add"], &o));
+    let token = ok(&d, &["district", "token", "create"]).trim().to_string();
+    (d, token)
+}
+
+fn no_redirects() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+#[test]
+fn district_serve_refuses_cross_origin_posts_and_answers_in_the_refusal_shape() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, token) = district_with_login(tmp.path(), "");
+    let srv = DistrictServer::start(&d);
+    let base = srv.base.as_str();
+    let c = no_redirects();
+    let json = |r: reqwest::blocking::Response| -> (u16, Value) {
+        let status = r.status().as_u16();
+        let text = r.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
+    };
+
+    // the bearer scheme in any case (RFC 9110); anything else is a 401 with its code
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let r = c.get(format!("{base}/api/v1/gates")).header("authorization", format!("{scheme} {token}")).send();
+        assert_eq!(r.unwrap().status(), 200, "{scheme}");
+    }
+    let (status, v) = json(c.get(format!("{base}/api/v1/gates")).send().unwrap());
+    assert_eq!(status, 401);
+    assert_eq!(v["error"], "unauthorized", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("Bearer"), "{v}");
+    let r = c.get(format!("{base}/api/v1/gates")).header("authorization", format!("Basic {token}")).send().unwrap();
+    assert_eq!(json(r).1["error"], "unauthorized");
+    // a bad date, a bad query, an unknown path: each with its code and words
+    let r = c.get(format!("{base}/api/v1/report/daily?date=xx")).bearer_auth(&token).send().unwrap();
+    let (status, v) = json(r);
+    assert_eq!((status, v["error"].as_str()), (400, Some("bad_request")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("xx"), "{v}");
+    let r = c.get(format!("{base}/api/v1/trace?resident=1&days=many")).bearer_auth(&token).send().unwrap();
+    let (status, v) = json(r);
+    assert_eq!((status, v["error"].as_str()), (400, Some("bad_request")), "{v}");
+    let (status, v) = json(c.get(format!("{base}/no/such/page")).send().unwrap());
+    assert_eq!((status, v["error"].as_str()), (404, Some("not_found")), "{v}");
+
+    // absurd names and passwords are refused before any hashing: 400, not
+    // the 401 of a checked password, and the page says why
+    let login = |name: &str, pw: &str| {
+        c.post(format!("{base}/login")).header("origin", base).form(&[("name", name), ("password", pw)]).send().unwrap()
+    };
+    let r = login(&"x".repeat(65), "whatever");
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("1 到 64 字节"));
+    assert_eq!(login("clerk", &"p".repeat(257)).status(), 400);
+    assert_eq!(login("", "whatever").status(), 400);
+    // a megabyte name is not even read
+    let (status, v) = json(login(&"x".repeat(1 << 20), "whatever"));
+    assert_eq!((status, v["error"].as_str()), (413, Some("too_large")), "{v}");
+    assert_eq!(login("nobody", "whatever").status(), 401);
+
+    // logging in must come from this site's pages
+    let evil = "http://127.0.0.1:1";
+    let r = c
+        .post(format!("{base}/login"))
+        .header("origin", evil)
+        .form(&[("name", "clerk"), ("password", "long enough pw")]);
+    let (status, v) = json(r.send().unwrap());
+    assert_eq!((status, v["error"].as_str()), (403, Some("cross_origin")), "{v}");
+    let r = login("clerk", "long enough pw");
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    let session = cookie.split(';').next().unwrap().to_string();
+    let page = |c: &reqwest::blocking::Client| c.get(format!("{base}/")).header("cookie", &session).send().unwrap();
+    assert_eq!(page(&c).status(), 200);
+
+    // a cookie-carrying post from another port of the same host (same
+    // site, so SameSite=Strict sends the cookie) is refused, as is one
+    // with no origin at all; the session lives on
+    let logout = c.post(format!("{base}/logout")).header("cookie", &session);
+    let r = logout.try_clone().unwrap().header("origin", evil).form(&[("x", "1")]).send().unwrap();
+    let (status, v) = json(r);
+    assert_eq!((status, v["error"].as_str()), (403, Some("cross_origin")), "{v}");
+    let r = logout.try_clone().unwrap().form(&[("x", "1")]).send().unwrap();
+    assert_eq!(json(r).1["error"], "cross_origin");
+    let r = logout.try_clone().unwrap().header("sec-fetch-site", "same-site").form(&[("x", "1")]).send().unwrap();
+    assert_eq!(json(r).1["error"], "cross_origin");
+    // a form's text/plain trick from our own origin is still not a form post
+    let r = logout.try_clone().unwrap().header("origin", base).header("content-type", "text/plain").body("x=1");
+    assert_eq!(json(r.send().unwrap()).1["error"], "wrong_content_type");
+    assert_eq!(page(&c).status(), 200);
+    // from our own page it works and ends the session
+    let r = logout.try_clone().unwrap().header("origin", base).form(&[("x", "1")]).send().unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(page(&c).status(), 303);
+}
+
+#[test]
+fn district_serve_closes_idle_connections_after_its_timeouts() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, _) = district_with_login(tmp.path(), "header_timeout_s = 1\nidle_timeout_s = 1\n");
+    let srv = DistrictServer::start(&d);
+
+    // Reads until the server closes the connection; a generous bound so a
+    // server that never closes fails the test instead of hanging it.
+    let read_to_close = |s: &mut std::net::TcpStream| -> String {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return String::from_utf8_lossy(&got).into_owned(),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return String::from_utf8_lossy(&got).into_owned()
+                }
+                Err(e) => panic!(
+                    "the district kept the connection open ({e}); read so far: {:?}",
+                    String::from_utf8_lossy(&got)
+                ),
+            }
+        }
+    };
+
+    // a kept-alive connection is answered, then closed once idle
+    let mut s = std::net::TcpStream::connect(srv.addr()).unwrap();
+    s.write_all(format!("GET /api/v1/health HTTP/1.1\r\nHost: {}\r\n\r\n", srv.addr()).as_bytes()).unwrap();
+    let got = read_to_close(&mut s);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(got.contains("\"role\":\"district\""), "{got}");
+    assert!(!got.to_ascii_lowercase().contains("connection: close"), "closed for another reason: {got}");
+
+    // a connection that never sends a request is closed too, unanswered
+    let mut silent = std::net::TcpStream::connect(srv.addr()).unwrap();
+    assert_eq!(read_to_close(&mut silent), "");
+
+    // and the server still answers
+    assert_eq!(reqwest::blocking::get(format!("{}/api/v1/health", srv.base)).unwrap().status(), 200);
+}
+
+#[test]
+fn district_login_returns_to_the_page_asked_for_and_never_elsewhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, _) = district_with_login(tmp.path(), "");
+    let srv = DistrictServer::start(&d);
+    let base = srv.base.as_str();
+    let c = no_redirects();
+    let location = |r: &reqwest::blocking::Response| r.headers()["location"].to_str().unwrap().to_string();
+
+    // a page asked for without a session sends to the login, which keeps it
+    let r = c.get(format!("{base}/trace?resident=1&lang=en")).send().unwrap();
+    assert_eq!(r.status(), 303);
+    let to = location(&r);
+    assert_eq!(to, "/login?next=%2Ftrace%3Fresident%3D1%26lang%3Den");
+    let html = c.get(format!("{base}{to}")).send().unwrap().text().unwrap();
+    assert!(html.contains("name=next value='/trace?resident=1&amp;lang=en'"), "{html}");
+    // a next that is not a path here is not even put in the form
+    let html = c.get(format!("{base}/login?next=%2F%2Fevil.example")).send().unwrap().text().unwrap();
+    assert!(!html.contains("evil.example"), "{html}");
+
+    let login = |next: &str| {
+        let r = c
+            .post(format!("{base}/login"))
+            .header("origin", base)
+            .form(&[("name", "clerk"), ("password", "long enough pw"), ("next", next)])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 303, "{next:?}");
+        location(&r)
+    };
+    assert_eq!(login("/trace?resident=1&lang=en"), "/trace?resident=1&lang=en");
+    for evil in ["//evil.example", "/\t/evil.example", "/\\evil.example", "https://evil.example", "evil.example"] {
+        assert_eq!(login(evil), "/", "{evil:?}");
+    }
+}
+
+/// A login storm against `district serve`, measured (speed is never
+/// asserted in a test): 24 clients post failed logins, each from a new
+/// loopback address and with a new name (so the limiter never stops them),
+/// while a script reads `/api/v1/gates` with a token; prints that call's
+/// latency before and during the storm, the login answers by status and the
+/// server's RSS. Against the release binary:
+///
+/// ```text
+/// cargo build --release
+/// GATEPASS_BIN=$CARGO_TARGET_DIR/release/gatepass STORM_SECONDS=20 \
+///   cargo test --test district district_login_storm -- --ignored --nocapture
+/// ```
+#[test]
+#[ignore = "a measurement: prints figures for 10 s or STORM_SECONDS; run it by name with --ignored --nocapture"]
+fn district_login_storm_measurement() {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, token) = district_with_login(tmp.path(), "");
+    let bin = std::env::var("GATEPASS_BIN").unwrap_or_else(|_| BIN.to_string());
+    let mut child = Command::new(&bin)
+        .env("RUST_LOG", "off")
+        .arg("--data-dir")
+        .arg(&d)
+        .args(["district", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let base = line.trim().strip_prefix("gatepass district listening on ").unwrap().to_string();
+    let secs: u64 = std::env::var("STORM_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+
+    let reader = reqwest::blocking::Client::new();
+    let sample = |n: usize| -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                let r = reader.get(format!("{base}/api/v1/gates")).bearer_auth(&token).send().unwrap();
+                assert_eq!(r.status(), 200);
+                std::thread::sleep(Duration::from_millis(20));
+                t.elapsed().as_secs_f64() * 1000.0 - 20.0
+            })
+            .collect()
+    };
+    let show = |what: &str, mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+        println!("{what}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n={})", at(0.5), at(0.99), at(1.0), v.len());
+    };
+    show("GET /api/v1/gates, quiet", sample(100));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let codes = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    let storm: Vec<_> = (1..=24u8)
+        .map(|k| {
+            let (stop, codes, base) = (stop.clone(), codes.clone(), base.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let from: std::net::IpAddr = format!("127.0.{k}.{}", 2 + i % 250).parse().unwrap();
+                    let c = reqwest::blocking::Client::builder()
+                        .local_address(from)
+                        .redirect(reqwest::redirect::Policy::none())
+                        .build()
+                        .unwrap();
+                    let name = format!("u{k}_{i}");
+                    let r = c
+                        .post(format!("{base}/login"))
+                        .header("origin", &base)
+                        .form(&[("name", name.as_str()), ("password", "wrong")])
+                        .send();
+                    let key = r.map(|r| r.status().as_str().to_string()).unwrap_or_else(|e| format!("{e}"));
+                    *codes.lock().unwrap().entry(key).or_default() += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let t0 = Instant::now();
+    let mut during = Vec::new();
+    while t0.elapsed() < Duration::from_secs(secs) {
+        during.extend(sample(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in storm {
+        t.join().unwrap();
+    }
+    show("GET /api/v1/gates, during the storm", during);
+    println!("login answers by status: {:?}", codes.lock().unwrap());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    println!("server {}", status.lines().find(|l| l.starts_with("VmRSS")).unwrap_or("VmRSS unknown"));
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -338,6 +338,10 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
         }
         DistrictCmd::Serve { listen } => {
             let addr = listen.unwrap_or_else(|| d.config.serve.listen.clone());
+            crate::logging::init();
+            // before any socket is opened, as the gate daemon does
+            let files = crate::daemon::limits::raise_nofile();
+            let limits = crate::daemon::limits::fit(d.config.serve.limits(), files);
             let state = std::sync::Arc::new(web::AppState::new(d.store, d.config));
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             rt.block_on(async move {
@@ -345,10 +349,20 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
                     anyhow::anyhow!("cannot listen on {addr}: {e} (is another program using the port?)")
                 })?;
                 let local = listener.local_addr()?;
-                // First line, like the gate daemon's: scripts and tests read the port from it.
-                println!("gatepass district listening on http://{local}");
-                println!("log in with a `district user add` account");
-                web::serve(listener, state).await?;
+                // First line, like the gate daemon's: scripts and tests read the
+                // port from it. A reader that has gone (a closed pipe) is no
+                // reason to stop serving, so write errors are ignored, not a panic.
+                {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    let _ = write!(
+                        out,
+                        "gatepass district listening on http://{local}\nlog in with a `district user add` account\n"
+                    );
+                    let _ = out.flush();
+                }
+                tracing::info!(files = files.soft, max_connections = limits.max_connections, "serving on {local}");
+                web::serve(listener, state, limits, crate::daemon::shutdown_signal()).await?;
                 anyhow::Ok(())
             })?;
             Ok(exit::OK)

@@ -64,14 +64,23 @@ fn nr_open() -> u64 {
 /// The connection bounds from `[gate]`, with the total cap fitted under the
 /// file limit.
 pub fn serve_limits(gate: &GateSection, files: FileLimit) -> ServeLimits {
+    fit(
+        ServeLimits {
+            header_timeout: Duration::from_secs(gate.header_timeout_s.into()),
+            idle_timeout: Duration::from_secs(gate.idle_timeout_s.into()),
+            max_connections: gate.max_connections,
+            max_per_address: gate.max_connections_per_address,
+        },
+        files,
+    )
+}
+
+/// Fits the caps asked for under the file limit (the district's `[serve]`
+/// comes through here too).
+pub fn fit(wanted: ServeLimits, files: FileLimit) -> ServeLimits {
     let room = usize::try_from(files.soft.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX);
-    let max_connections = gate.max_connections.min(room).max(MIN_CONNECTIONS);
-    ServeLimits {
-        header_timeout: Duration::from_secs(gate.header_timeout_s.into()),
-        idle_timeout: Duration::from_secs(gate.idle_timeout_s.into()),
-        max_connections,
-        max_per_address: gate.max_connections_per_address.min(max_connections),
-    }
+    let max_connections = wanted.max_connections.min(room).max(MIN_CONNECTIONS);
+    ServeLimits { max_connections, max_per_address: wanted.max_per_address.min(max_connections), ..wanted }
 }
 
 #[cfg(test)]

@@ -109,11 +109,61 @@ impl PullSection {
 #[serde(deny_unknown_fields, default)]
 pub struct ServeSection {
     pub listen: String,
+    /// The same connection bounds as the gate's `[gate]` keys: seconds a
+    /// new connection has to send its first request head,
+    pub header_timeout_s: u32,
+    /// seconds a kept-alive connection may sit with no request in flight,
+    pub idle_timeout_s: u32,
+    /// open connections in all (also kept under the file limit),
+    pub max_connections: usize,
+    /// and from one address (IPv6: one /64).
+    pub max_connections_per_address: usize,
 }
 
 impl Default for ServeSection {
     fn default() -> Self {
-        ServeSection { listen: "127.0.0.1:8090".into() }
+        ServeSection {
+            listen: "127.0.0.1:8090".into(),
+            header_timeout_s: 10,
+            idle_timeout_s: 60,
+            max_connections: 512,
+            max_connections_per_address: 64,
+        }
+    }
+}
+
+/// The gate's bounds for the same keys.
+const TIMEOUT_S: std::ops::RangeInclusive<u32> = 1..=3600;
+const CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=65536;
+
+impl ServeSection {
+    /// The connection bounds asked for (`daemon::limits::fit` then fits
+    /// the total under the file limit).
+    pub fn limits(&self) -> crate::http::ServeLimits {
+        crate::http::ServeLimits {
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_s.into()),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_s.into()),
+            max_connections: self.max_connections,
+            max_per_address: self.max_connections_per_address.min(self.max_connections),
+        }
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (key, v) in [("header_timeout_s", self.header_timeout_s), ("idle_timeout_s", self.idle_timeout_s)] {
+            if !TIMEOUT_S.contains(&v) {
+                out.push(format!("serve.{key} = {v} must be 1 to 3600 seconds"));
+            }
+        }
+        for (key, v) in [
+            ("max_connections", self.max_connections),
+            ("max_connections_per_address", self.max_connections_per_address),
+        ] {
+            if !CONNECTIONS.contains(&v) {
+                out.push(format!("serve.{key} = {v} must be 1 to 65536"));
+            }
+        }
+        out
     }
 }
 
@@ -164,6 +214,10 @@ impl DistrictConfig {
         if !(1..=5000).contains(&c.pull.page_size) {
             return Err("pull.page_size must be between 1 and 5000 (the gate's largest page)".into());
         }
+        let serve = c.serve.problems();
+        if !serve.is_empty() {
+            return Err(serve.join("; "));
+        }
         Ok(c)
     }
 
@@ -200,6 +254,10 @@ window_minutes = 30          # who crossed the same gate within ± this of a cas
 
 [serve]
 listen = "127.0.0.1:8090"
+# header_timeout_s = 10    # a new connection must send its request within this
+# idle_timeout_s = 60      # an idle kept-alive connection is closed after this
+# max_connections = 512    # open HTTP connections in all (kept under the file limit)
+# max_connections_per_address = 64   # from one address; over it the idlest is closed
 
 # DHIS2 data element codes for `district report daily --dhis2`
 [dhis2]
@@ -240,6 +298,24 @@ mod tests {
         assert!(e.contains("exit"), "{e}");
         let e = DistrictConfig::parse("[district]\ntimezone = 'Mars/Base'\n").unwrap_err();
         assert!(e.contains("Mars/Base"));
+    }
+
+    #[test]
+    fn serve_connection_keys_have_defaults_and_bounds() {
+        let c = DistrictConfig::parse(&default_file()).unwrap();
+        let l = c.serve.limits();
+        assert_eq!((l.header_timeout.as_secs(), l.idle_timeout.as_secs()), (10, 60));
+        assert_eq!((l.max_connections, l.max_per_address), (512, 64));
+        let c = DistrictConfig::parse(
+            "[serve]\nheader_timeout_s = 2\nidle_timeout_s = 1\nmax_connections = 8\nmax_connections_per_address = 20\n",
+        )
+        .unwrap();
+        let l = c.serve.limits();
+        assert_eq!((l.header_timeout.as_secs(), l.idle_timeout.as_secs(), l.max_per_address), (2, 1, 8));
+        let e = DistrictConfig::parse("[serve]\nidle_timeout_s = 0\nmax_connections = 70000\n").unwrap_err();
+        assert!(e.contains("serve.idle_timeout_s") && e.contains("serve.max_connections"), "{e}");
+        let e = DistrictConfig::parse("[serve]\nidle_timeout = 5\n").unwrap_err();
+        assert!(e.contains("idle_timeout"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,21 @@ pub fn html_escape(s: &str) -> String {
     o
 }
 
+/// Percent-encodes a query value: everything but RFC 3986's unreserved
+/// characters (community names are Chinese and may hold `&` or `#`).
+pub fn url_encode(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            o.push(char::from(b));
+        } else {
+            let _ = write!(o, "%{b:02X}");
+        }
+    }
+    o
+}
+
 /// The `next` of a login when it is a path on this site, else `None`.
 ///
 /// Browsers drop tabs and newlines from URLs and read `\` as `/`, so
@@ -44,6 +59,12 @@ mod tests {
     #[test]
     fn escapes_html() {
         assert_eq!(html_escape("<script>\"&'"), "&lt;script&gt;&quot;&amp;&#39;");
+    }
+
+    #[test]
+    fn encodes_query_values() {
+        assert_eq!(url_encode("阳光 a&b#"), "%E9%98%B3%E5%85%89%20a%26b%23");
+        assert_eq!(url_encode("Az09-_.~"), "Az09-_.~");
     }
 
     #[test]

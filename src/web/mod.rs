@@ -15,7 +15,7 @@ pub mod passwords;
 pub mod refusal;
 
 pub use credentials::{bearer_token, cookie_value, session_cookie, BearerError};
-pub use escape::{html_escape, safe_next};
+pub use escape::{html_escape, safe_next, url_encode};
 pub use headers::{page_headers, PAGE_CSP};
 pub use limiter::LoginLimiter;
 pub use origin::{csrf_guard, CsrfPolicy};

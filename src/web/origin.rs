@@ -54,7 +54,7 @@ pub fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
         Refusal::new(
             StatusCode::FORBIDDEN,
             "cross_origin",
-            format!("this request did not come from this gate's own pages ({why}); reload the page and try again"),
+            format!("this request did not come from this site's own pages ({why}); reload the page and try again"),
         )
     };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::trim).filter(|h| !h.is_empty());

@@ -74,7 +74,7 @@ pub(super) async fn alerts_page(
         let person = match e.resident_id {
             Some(id) => format!(
                 "<a href='/trace?resident={id}&community={}&lang={l}'>{}</a>",
-                url_enc(c),
+                url_encode(c),
                 who(Some(id), e.resident_name.as_deref(), en)
             ),
             None => who(None, None, en),
@@ -83,9 +83,9 @@ pub(super) async fn alerts_page(
             b,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{person}</td><td>{}</td><td>{}</td><td class='n hot'>{}</td><td>{}</td></tr>",
             local(&e.at, tz),
-            esc(g),
-            esc(c),
-            esc(e.household.as_deref().unwrap_or("")),
+            html_escape(g),
+            html_escape(c),
+            html_escape(e.household.as_deref().unwrap_or("")),
             direction_label(e.direction.as_deref(), en),
             e.temperature_c.map(|t| format!("{t:.1}")).unwrap_or_else(|| "—".into()),
             decision_label(&e.decision, en)

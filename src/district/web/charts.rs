@@ -37,7 +37,8 @@ const PLOT_H: u32 = 170;
 fn chart_frame(w: u32, h: u32, label: &str, en: bool, max: u64) -> (String, impl Fn(u64) -> f64) {
     let (step, top) = y_axis(max);
     let y = move |v: u64| f64::from(CHART_TOP) + f64::from(PLOT_H) * (1.0 - v as f64 / top as f64);
-    let mut s = format!("<svg width={w} height={h} viewBox='0 0 {w} {h}' role=img aria-label='{}'>", esc(label));
+    let mut s =
+        format!("<svg width={w} height={h} viewBox='0 0 {w} {h}' role=img aria-label='{}'>", html_escape(label));
     let mut lx = CHART_LEFT;
     for (zh, e, colour, _) in series() {
         let text = if en { e } else { zh };
@@ -81,7 +82,7 @@ pub(super) fn bars_svg(r: &report::DailyReport, en: bool) -> String {
                  <text x={} y={:.1} text-anchor=middle>{v}</text>",
                 BAR - 2,
                 f64::from(CHART_TOP + PLOT_H) - top,
-                esc(&g.gate),
+                html_escape(&g.gate),
                 if en { *e } else { *zh },
                 x + BAR / 2 - 1,
                 top - 4.0
@@ -92,9 +93,9 @@ pub(super) fn bars_svg(r: &report::DailyReport, en: bool) -> String {
             s,
             "<text x={mid} y={} text-anchor=middle>{}</text><text class=sub x={mid} y={} text-anchor=middle>{}</text>",
             CHART_TOP + PLOT_H + 17,
-            esc(&g.gate),
+            html_escape(&g.gate),
             CHART_TOP + PLOT_H + 32,
-            esc(&g.community)
+            html_escape(&g.community)
         );
     }
     s.push_str("</svg>");

@@ -43,8 +43,8 @@ pub(super) async fn daily_page(
     let row = |class: &str, gate: &str, comm: &str, c: &Counts| {
         format!(
             "<tr{class}><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
-            esc(gate),
-            esc(comm),
+            html_escape(gate),
+            html_escape(comm),
             c.exits,
             c.entries,
             c.denied,

@@ -90,11 +90,11 @@ pub(super) async fn gates_page(
             (None, Some(_)) => t("从未", "never").to_string(),
         };
         let detail = match (&g.chain_detail, &g.last_error) {
-            (Some(d), _) => esc(d),
+            (Some(d), _) => html_escape(d),
             (None, Some(e)) => format!(
                 "{}{}",
                 g.last_error_at.as_deref().map(|a| format!("{} ", local(a, tz))).unwrap_or_default(),
-                esc(e)
+                html_escape(e)
             ),
             (None, None) => String::new(),
         };
@@ -102,8 +102,8 @@ pub(super) async fn gates_page(
             b,
             "<tr class={state}><td>{}</td><td>{}</td><td><span class='badge {state}'>{label}</span></td><td>{contact}</td>\
              <td>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td><td class=detail>{detail}</td></tr>",
-            esc(&g.name),
-            esc(&g.community),
+            html_escape(&g.name),
+            html_escape(&g.community),
             g.newest_event.as_deref().map(|c| local(c, tz)).unwrap_or_else(|| "—".into()),
             g.events,
             g.quarantined,

@@ -5,23 +5,30 @@
 //! highlighted), the day's figures with charts per gate and over time
 //! (inline SVG: the district office may have no internet), fever alerts,
 //! and the trace search; no script, and the stylesheet is a file, under the
-//! gate pages' Content-Security-Policy. Logins are `district user add` accounts (argon2);
-//! a session is a random cookie, HttpOnly and SameSite=Strict, stored
-//! hashed; after 5 failed logins in a minute for a name or a client address
-//! (the gate's limiter) the login answers 429 "too many attempts". `GET /api/v1/report/daily?date=` answers a district token
-//! (`district token create`) or a session.
+//! gate pages' Content-Security-Policy. `GET /api/v1/report/daily?date=`
+//! and the other API calls answer a district token (`district token
+//! create`, `Authorization: Bearer TOKEN`, scheme in any case) or a session.
 //!
-//! One file per page; the layout (page frame, header, labels) is here,
-//! escaping and cookies in [`kit`], the one place to swap for the shared
-//! web kit.
+//! The web side is the gate's kit (`crate::web`): escaping, cookies and
+//! bearer parsing, the login limiter (after 5 failed logins in a minute for
+//! a name or a client address the login answers 429), argon2 on the one
+//! low-priority password thread (a full queue is a 429 too, so a login
+//! storm never slows the pages), the cross-origin check for cookie-carrying
+//! posts (login and logout must come from this site's own pages), the page
+//! security headers and the JSON refusal shape `{"error": CODE, "message":
+//! TEXT}`. Connections go through the gate's accept loop
+//! (`http::serve_router`) with the header and idle timeouts and caps of
+//! `[serve]` in district.toml.
+//!
+//! One file per page; the layout (page frame, header, labels) is here.
 
 use super::config::DistrictConfig;
 use super::report::{self, Counts};
 use super::store::{DistrictStore, GateRow};
 use super::{trace, DistrictError};
 use crate::auth;
-use crate::http::auth::LoginLimiter;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use crate::web::{self, cookie_value as cookie, html_escape, url_encode, CsrfPolicy, LoginLimiter, Refusal};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -37,16 +44,23 @@ mod alerts;
 mod charts;
 mod daily;
 mod gates;
-mod kit;
 mod login;
 mod style;
 mod trace_page;
 
-pub use kit::esc;
-use kit::{cookie, url_enc};
+pub use crate::http::ServeLimits;
 
 pub const SESSION_COOKIE: &str = "gpd_session";
-const SESSION_HOURS: i64 = 12;
+const SESSION_HOURS: u64 = 12;
+/// The district takes no uploads: queries and a login form.
+const BODY_LIMIT: usize = 64 * 1024;
+/// A login form is a name and a password: nothing near the body limit.
+const LOGIN_BODY_LIMIT: usize = 8 * 1024;
+
+/// Cookie-authenticated posts (logout) and the login must come from this
+/// site's own pages, as HTML forms; bearer calls are not checked.
+const CSRF: CsrfPolicy =
+    CsrfPolicy { session_cookie: SESSION_COOKIE, always: &["/login"], uploads: &[], forms: &["/login", "/logout"] };
 
 pub struct AppState {
     pub store: Mutex<DistrictStore>,
@@ -62,13 +76,18 @@ impl AppState {
 
 pub type Shared = Arc<AppState>;
 
-/// The one place errors become HTTP answers; internal details are logged,
-/// never sent.
+/// The one place errors become HTTP answers, in the gate's shape
+/// `{"error": CODE, "message": TEXT}`; internal details are logged, never
+/// sent.
 #[derive(Debug)]
 pub enum WebError {
     BadRequest(String),
     Unauthorized,
-    LoginPage,
+    /// Not logged in on a page: to the login, which comes back to this
+    /// path and query afterwards.
+    LoginPage(String),
+    /// Already in the refusal shape (a bad query or form, too large).
+    Refused(Refusal),
     Internal(String),
 }
 
@@ -87,24 +106,59 @@ impl From<crate::store::StoreError> for WebError {
     }
 }
 
+impl From<Refusal> for WebError {
+    fn from(r: Refusal) -> Self {
+        WebError::Refused(r)
+    }
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         match self {
-            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": m}))).into_response(),
-            WebError::Unauthorized => (
+            WebError::BadRequest(m) => Refusal::new(StatusCode::BAD_REQUEST, "bad_request", m).into_response(),
+            WebError::Unauthorized => Refusal::new(
                 StatusCode::UNAUTHORIZED,
-                Json(serde_json::json!({"error": "log in, or send a district token as Authorization: Bearer"})),
+                "unauthorized",
+                "log in, or send a district token as Authorization: Bearer TOKEN (create one with `gatepass district token create`)",
             )
-                .into_response(),
-            WebError::LoginPage => Redirect::to("/login").into_response(),
+            .into_response(),
+            WebError::LoginPage(next) => match web::safe_next(&next).filter(|n| *n != "/") {
+                Some(n) => Redirect::to(&format!("/login?next={}", url_encode(n))).into_response(),
+                None => Redirect::to("/login").into_response(),
+            },
+            WebError::Refused(r) => r.into_response(),
             WebError::Internal(m) => {
                 tracing::error!("district web: {m}");
-                (
+                Refusal::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    Json(serde_json::json!({"error": "internal error; see the server log"})),
+                    "internal",
+                    "something went wrong inside the district server; it is in the server's log",
                 )
-                    .into_response()
+                .into_response()
             }
+        }
+    }
+}
+
+/// A rejected body or query in the refusal shape (413 as `too_large`).
+fn rejection(status: StatusCode, text: String) -> Refusal {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        Refusal::new(status, "too_large", "the request body is too large")
+    } else {
+        Refusal::new(status, "bad_request", text)
+    }
+}
+
+/// axum's `Query`, with its rejections in the refusal shape.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, WebError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(rej) => Err(rejection(StatusCode::BAD_REQUEST, rej.body_text()).into()),
         }
     }
 }
@@ -126,7 +180,8 @@ pub struct PageUser(pub String);
 impl FromRequestParts<Shared> for PageUser {
     type Rejection = WebError;
     async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Self, WebError> {
-        session_user(s, &parts.headers)?.map(PageUser).ok_or(WebError::LoginPage)
+        let here = || parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_string();
+        session_user(s, &parts.headers)?.map(PageUser).ok_or_else(|| WebError::LoginPage(here()))
     }
 }
 
@@ -136,18 +191,14 @@ pub struct ApiUser;
 impl FromRequestParts<Shared> for ApiUser {
     type Rejection = WebError;
     async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Self, WebError> {
-        if let Some(tok) = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-        {
-            return match lock(s)?.token_role(&auth::token_hash(tok))? {
+        match web::bearer_token(&parts.headers) {
+            Ok(Some(tok)) => match lock(s)?.token_role(&auth::token_hash(tok))? {
                 Some(r) if r == "district" => Ok(ApiUser),
                 _ => Err(WebError::Unauthorized),
-            };
+            },
+            Ok(None) => session_user(s, &parts.headers)?.map(|_| ApiUser).ok_or(WebError::Unauthorized),
+            Err(web::BearerError::Malformed) => Err(WebError::Unauthorized),
         }
-        session_user(s, &parts.headers)?.map(|_| ApiUser).ok_or(WebError::Unauthorized)
     }
 }
 
@@ -158,24 +209,31 @@ pub fn app(state: Shared) -> Router {
         .route("/alerts", get(alerts::alerts_page))
         .route("/trace", get(trace_page::trace_page))
         .route("/static/district.css", get(style::css))
-        .route("/login", get(login::login_page).post(login::login))
+        .route("/login", get(login::login_page).post(login::login).layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT)))
         .route("/logout", post(login::logout))
         .route("/api/v1/health", get(|| async { Json(serde_json::json!({"ok": true, "role": "district"})) }))
         .route("/api/v1/report/daily", get(api_daily))
         .route("/api/v1/trace", get(api_trace))
         .route("/api/v1/gates", get(api_gates))
+        .fallback(|| async {
+            Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such page or API endpoint (see the README)")
+        })
+        .layer(axum::middleware::from_fn_with_state(CSRF, web::csrf_guard))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // the gate's pages' Content-Security-Policy and security headers
-        .layer(axum::middleware::map_response(crate::http::pages::page_headers))
+        .layer(axum::middleware::map_response(web::page_headers))
         .with_state(state)
 }
 
-/// Serves until Ctrl-C.
-pub async fn serve(listener: tokio::net::TcpListener, state: Shared) -> std::io::Result<()> {
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+/// Serves until `shutdown` resolves, behind the gate's accept loop: header
+/// and idle timeouts, connection caps (see `http::serve_router`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Shared,
+    limits: ServeLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    crate::http::serve_router(listener, app(state), limits, shutdown).await
 }
 
 // ---- the API -------------------------------------------------------------
@@ -249,7 +307,7 @@ fn page(en: bool, title: &str, body: &str) -> String {
         "<!doctype html><html lang={}><head><meta charset=utf-8><meta name=viewport content='width=device-width,initial-scale=1'>\
          <title>{}</title><link rel=stylesheet href=/static/district.css><link rel=icon href='data:,'></head><body>{body}</body></html>",
         if en { "en" } else { "zh-CN" },
-        esc(title)
+        html_escape(title)
     )
 }
 
@@ -259,7 +317,7 @@ fn page(en: bool, title: &str, body: &str) -> String {
 fn local(at: &str, tz: chrono_tz::Tz) -> String {
     DateTime::parse_from_rfc3339(at)
         .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_else(|_| esc(at))
+        .unwrap_or_else(|_| html_escape(at))
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -299,7 +357,7 @@ fn nav(en: bool, user: &str, here: Tab, keep: &str) -> String {
         s,
         "<span class=right><a href='{path}?lang={switch}{keep}'>{label}</a><span class=user>{}</span>\
          <form method=post action=/logout><button>{}</button></form></span></header>",
-        esc(user),
+        html_escape(user),
         if en { "Log out" } else { "退出" },
     );
     s
@@ -312,21 +370,21 @@ fn decision_label(d: &str, en: bool) -> String {
         "refer" => Some(("留观", "referred")),
         _ => None,
     };
-    known.map_or_else(|| esc(d), |(zh, e)| (if en { e } else { zh }).to_string())
+    known.map_or_else(|| html_escape(d), |(zh, e)| (if en { e } else { zh }).to_string())
 }
 
 fn direction_label(d: Option<&str>, en: bool) -> String {
     match (d, en) {
         (Some("out"), false) => "出门".into(),
         (Some("in"), false) => "进门".into(),
-        (Some(x), _) => esc(x),
+        (Some(x), _) => html_escape(x),
         (None, _) => "—".into(),
     }
 }
 
 fn who(id: Option<u32>, name: Option<&str>, en: bool) -> String {
     match (id, name) {
-        (Some(id), Some(n)) => format!("{id} {}", esc(n)),
+        (Some(id), Some(n)) => format!("{id} {}", html_escape(n)),
         (Some(id), None) => id.to_string(),
         _ => (if en { "unknown" } else { "未识别" }).to_string(),
     }

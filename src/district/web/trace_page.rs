@@ -18,7 +18,7 @@ pub(super) async fn trace_page(
     let keep = if resident.is_empty() {
         String::new()
     } else {
-        format!("&resident={}&community={}&days={days}", url_enc(resident), url_enc(community))
+        format!("&resident={}&community={}&days={days}", url_encode(resident), url_encode(community))
     };
     let mut b = nav(en, &user, Tab::Trace, &keep);
     let _ = write!(
@@ -29,9 +29,9 @@ pub(super) async fn trace_page(
          <label>{} <input name=days type=number min=1 max=366 value={days}></label><button>{}</button></form>",
         t("病例轨迹", "Trace a case"),
         t("居民号", "Resident number"),
-        esc(resident),
+        html_escape(resident),
         t("社区（可选）", "Community (optional)"),
-        esc(community),
+        html_escape(community),
         t("天数", "Days"),
         t("查询", "Search")
     );
@@ -111,8 +111,8 @@ pub(super) async fn trace_page(
             "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class='n{}'>{}</td><td class=n>{}</td></tr>",
             local(&c.at, tz),
             if c.backfilled { format!("<span class=tag>{}</span>", t("补录", "backfilled")) } else { String::new() },
-            esc(&c.gate),
-            esc(&c.community),
+            html_escape(&c.gate),
+            html_escape(&c.community),
             direction_label(c.direction.as_deref(), en),
             decision_label(&c.decision, en),
             if c.temperature_c.is_some_and(|v| v >= fever_c) { " hot" } else { "" },
@@ -126,7 +126,7 @@ pub(super) async fn trace_page(
             b,
             "<h2>{} {} {} — {}</h2>",
             local(&c.at, tz),
-            esc(&c.gate),
+            html_escape(&c.gate),
             direction_label(c.direction.as_deref(), en),
             if en {
                 format!("who else crossed within ±{} minutes", tr.window_minutes)
@@ -148,7 +148,7 @@ pub(super) async fn trace_page(
             let person = match k.resident_id {
                 Some(id) => format!(
                     "<a href='/trace?resident={id}&community={}&lang={l}'>{}</a>",
-                    url_enc(&c.community),
+                    url_encode(&c.community),
                     who(Some(id), k.resident_name.as_deref(), en)
                 ),
                 None => who(None, None, en),
@@ -158,7 +158,7 @@ pub(super) async fn trace_page(
                 "<tr><td>{}</td><td class=n>{:+.1}</td><td>{person}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 local(&k.at, tz),
                 k.minutes_apart,
-                esc(k.household.as_deref().unwrap_or("")),
+                html_escape(k.household.as_deref().unwrap_or("")),
                 direction_label(k.direction.as_deref(), en),
                 decision_label(&k.decision, en)
             );
