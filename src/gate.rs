@@ -10,7 +10,7 @@ use crate::domain::pass::{self, PassClaims, PassError, PassKind};
 use crate::domain::policy::{Policy, PolicyDoc};
 use crate::domain::register::{self, Rejection};
 use crate::domain::rules::{self, Decision, Direction, Holder, Outcome, PassRecord, Presence, Reason, Warning};
-use crate::domain::Category;
+use crate::domain::{Category, PassId, ResidentId, TemperatureSource};
 use crate::keys::{self, KeyError};
 use crate::store::{self, ImportCounts, PassRow, ResidentView, Store, StoreError};
 use chrono::{DateTime, Days, NaiveDate, SecondsFormat, Utc};
@@ -46,13 +46,12 @@ pub type Result<T> = std::result::Result<T, GateError>;
 pub struct Temperature {
     pub celsius: f64,
     pub raw_celsius: f64,
-    /// "serial", "i2c" or "manual"
-    pub source: &'static str,
+    pub source: TemperatureSource,
 }
 
 impl Temperature {
     pub fn manual(c: f64) -> Temperature {
-        Temperature { celsius: c, raw_celsius: c, source: "manual" }
+        Temperature { celsius: c, raw_celsius: c, source: TemperatureSource::Manual }
     }
 }
 
@@ -70,7 +69,7 @@ pub struct ScanRequest {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ResidentRef {
-    pub id: u32,
+    pub id: ResidentId,
     pub name: String,
     pub household: String,
 }
@@ -93,9 +92,9 @@ pub struct ScanOutcome {
     pub event_seq: u64,
     pub resident: Option<ResidentRef>,
     pub temperature_c: Option<f64>,
-    pub temperature_source: Option<&'static str>,
+    pub temperature_source: Option<TemperatureSource>,
     pub at: String,
-    pub pass_id: Option<u32>,
+    pub pass_id: Option<PassId>,
     pub category: Option<Category>,
     pub household_usage: Option<HouseholdUsage>,
     pub backfilled: bool,
@@ -335,7 +334,7 @@ impl Gate {
             tx.append(&ev, at.timestamp_millis())?;
             prev = ev.hash.clone();
             if let Some(p) = &effect.presence {
-                tx.set_presence(p.resident_id, &p.state, p.since_ms, p.seq)?;
+                tx.set_presence(p.resident_id, p.state, p.since_ms, p.seq)?;
             }
             if let Some(o) = &effect.outing {
                 tx.add_outing(o.seq, o.household_id, o.resident_id, o.at_ms, o.counted)?;
@@ -418,7 +417,7 @@ impl Gate {
 
     pub fn set_category_by_id(
         &mut self,
-        resident_id: u32,
+        resident_id: ResidentId,
         category: Category,
         until: Option<NaiveDate>,
         actor: &str,
@@ -499,7 +498,7 @@ impl Gate {
     }
 
     /// Revokes a pass; false when it was already revoked.
-    pub fn revoke_pass(&mut self, pass_id: u32, reason: &str, actor: &str, now: DateTime<Utc>) -> Result<bool> {
+    pub fn revoke_pass(&mut self, pass_id: PassId, reason: &str, actor: &str, now: DateTime<Utc>) -> Result<bool> {
         if reason.trim().is_empty() {
             return Err(GateError::Usage("give a reason (--reason \"lost\")".into()));
         }
@@ -687,7 +686,7 @@ fn resolve(
     let claims = if typed {
         // A pass number typed by the guard: trust the database's copy of
         // the pass (the signature was checked when it was issued).
-        let Some(row) = text.parse::<u32>().ok().map(|id| tx.pass(id)).transpose()?.flatten() else {
+        let Some(row) = text.parse::<PassId>().ok().map(|id| tx.pass(id)).transpose()?.flatten() else {
             return Ok(Err((Reason::UnknownPass, None)));
         };
         if !row.unreadable.is_empty() {
@@ -810,7 +809,7 @@ impl Gate {
         };
         let carried = self.store.carried_state().ok().flatten();
         let (codes, homes) = self.store.household_ids()?;
-        let mut replay = derived::Replay::new(base, |code: &str, resident: u32| {
+        let mut replay = derived::Replay::new(base, |code: &str, resident: ResidentId| {
             codes.get(code).copied().or_else(|| homes.get(&resident).copied())
         });
         let mut first_seq = None;

@@ -4,6 +4,7 @@
 //! decision is shown (metrics, the live view, the lamps and relay).
 
 use crate::domain::rules::{Decision, Direction, Reason};
+use crate::domain::TemperatureSource;
 use crate::gate::{ScanOutcome, ScanRequest, Temperature, PLAUSIBLE_C};
 use crate::hw::Hardware;
 use crate::metrics::Metrics;
@@ -87,8 +88,8 @@ impl ScanService {
             celsius: (r.celsius * 100.0).round() / 100.0,
             raw_celsius: (r.raw_celsius * 100.0).round() / 100.0,
             source: match r.source {
-                crate::hw::ReadingSource::Serial => "serial",
-                crate::hw::ReadingSource::I2c => "i2c",
+                crate::hw::ReadingSource::Serial => TemperatureSource::Serial,
+                crate::hw::ReadingSource::I2c => TemperatureSource::I2c,
             },
         })
     }

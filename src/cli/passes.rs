@@ -25,7 +25,7 @@ pub enum PassCmd {
     },
     /// Revoke a pass (lost, stolen, moved away).
     Revoke {
-        pass_id: u32,
+        pass_id: crate::domain::PassId,
         #[arg(long)]
         reason: String,
     },

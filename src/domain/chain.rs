@@ -7,6 +7,7 @@
 //! The sequence number, not the wall time, orders events: a clock that
 //! jumps backwards can stamp an earlier time but never reorder the log.
 
+use super::ids::{PassId, ResidentId};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -40,8 +41,8 @@ pub struct EventBody {
     pub gate: String,
     pub community: String,
     pub direction: Option<String>,
-    pub pass_id: Option<u32>,
-    pub resident_id: Option<u32>,
+    pub pass_id: Option<PassId>,
+    pub resident_id: Option<ResidentId>,
     pub household: Option<String>,
     pub temperature_c: Option<f64>,
     pub temperature_raw_c: Option<f64>,
@@ -229,8 +230,8 @@ mod tests {
             gate: "east".into(),
             community: "sunny".into(),
             direction: Some("out".into()),
-            pass_id: Some(10000000 + seq as u32),
-            resident_id: Some(seq as u32),
+            pass_id: Some(PassId(10000000 + seq as u32)),
+            resident_id: Some(ResidentId(seq as u32)),
             household: Some("1-101".into()),
             temperature_c: Some(36.6),
             temperature_raw_c: Some(36.1),
@@ -263,6 +264,19 @@ mod tests {
         let n = v.count;
         v.finish(key)?;
         Ok(n)
+    }
+
+    /// A body as the gate wrote it before ids were typed: it must read back,
+    /// serialise to the same bytes and hash the same, or every stored chain
+    /// would stop verifying.
+    #[test]
+    fn body_written_before_typed_ids_hashes_the_same() {
+        let old = r#"{"seq":1,"at":"2026-11-30T04:00:01.000Z","gate":"east","community":"sunny","direction":"out","pass_id":10000001,"resident_id":1,"household":"1-101","temperature_c":36.6,"temperature_raw_c":36.1,"temperature_source":"manual","decision":"allow","reasons":[],"warnings":[],"backfilled":false,"clock_suspect":false,"payload_digest":"00ff"}"#;
+        let parsed: EventBody = serde_json::from_str(old).unwrap();
+        assert_eq!(parsed, body(1));
+        assert_eq!(body_json(&parsed), old);
+        // sha256("0"*64 + "\n" + old), computed outside this code
+        assert_eq!(event_hash(GENESIS, &parsed), "ee8da4b03ebae8c8e89e210cfdc4cb36fd9570600245f4560f9d12cf936c3556");
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! Pure: no table, no clock.
 
 use super::chain::{ChainedEvent, EventBody};
+use super::codes::Presence;
+use super::ids::{HouseholdId, ResidentId};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -16,9 +18,8 @@ use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresenceRow {
-    pub resident_id: u32,
-    /// "in" or "out"
-    pub state: String,
+    pub resident_id: ResidentId,
+    pub state: Presence,
     pub since_ms: i64,
     pub seq: u64,
 }
@@ -26,8 +27,8 @@ pub struct PresenceRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutingRow {
     pub seq: u64,
-    pub household_id: u32,
-    pub resident_id: u32,
+    pub household_id: HouseholdId,
+    pub resident_id: ResidentId,
     pub at_ms: i64,
     /// False for an essential worker's exit (`quota_exempt` in the event).
     pub counted: bool,
@@ -36,7 +37,7 @@ pub struct OutingRow {
 /// Everything derived from the chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Derived {
-    pub presence: BTreeMap<u32, PresenceRow>,
+    pub presence: BTreeMap<ResidentId, PresenceRow>,
     pub outings: BTreeMap<u64, OutingRow>,
 }
 
@@ -55,16 +56,17 @@ pub fn at_ms(body: &EventBody) -> Option<i64> {
 /// What `body` changes: a crossing that was not refused moves its resident;
 /// an exit is an outing of the household (`household_id`, which the body
 /// names by code). A refused scan changes nothing.
-pub fn effect(body: &EventBody, household_id: Option<u32>) -> Effect {
+pub fn effect(body: &EventBody, household_id: Option<HouseholdId>) -> Effect {
     let (Some(resident_id), Some(direction), Some(at)) = (body.resident_id, body.direction.as_deref(), at_ms(body))
     else {
         return Effect::default();
     };
-    if body.decision == "deny" || !matches!(direction, "in" | "out") {
+    let Ok(state) = direction.parse::<Presence>() else { return Effect::default() };
+    if body.decision == "deny" {
         return Effect::default();
     }
-    let presence = Some(PresenceRow { resident_id, state: direction.to_string(), since_ms: at, seq: body.seq });
-    let outing = (direction == "out").then_some(()).and(household_id).map(|household_id| OutingRow {
+    let presence = Some(PresenceRow { resident_id, state, since_ms: at, seq: body.seq });
+    let outing = (state == Presence::Out).then_some(()).and(household_id).map(|household_id| OutingRow {
         seq: body.seq,
         household_id,
         resident_id,
@@ -274,12 +276,12 @@ impl CarriedState {
 /// Replays events on `base` (what the checkpoint carried, or nothing).
 /// `household_id` turns the body's household code (and resident) into the
 /// id the outings table uses.
-pub struct Replay<F: Fn(&str, u32) -> Option<u32>> {
+pub struct Replay<F: Fn(&str, ResidentId) -> Option<HouseholdId>> {
     pub state: Derived,
     household_id: F,
 }
 
-impl<F: Fn(&str, u32) -> Option<u32>> Replay<F> {
+impl<F: Fn(&str, ResidentId) -> Option<HouseholdId>> Replay<F> {
     pub fn new(base: Derived, household_id: F) -> Self {
         Replay { state: base, household_id }
     }
@@ -305,8 +307,8 @@ mod tests {
             gate: "g".into(),
             community: "c".into(),
             direction: Some(dir.into()),
-            pass_id: Some(1),
-            resident_id: Some(resident),
+            pass_id: Some(crate::domain::PassId(1)),
+            resident_id: Some(ResidentId(resident)),
             household: Some("1-101".into()),
             temperature_c: None,
             temperature_raw_c: None,
@@ -323,37 +325,40 @@ mod tests {
     #[test]
     fn refused_crossings_change_nothing_and_exempt_exits_do_not_count() {
         let b = body(1, "2026-12-01T08:00:00.000Z", 7, "out", "deny", &[]);
-        assert_eq!(effect(&b, Some(3)), Effect::default());
+        assert_eq!(effect(&b, Some(HouseholdId(3))), Effect::default());
         let b = body(2, "2026-12-01T08:00:00.000Z", 7, "out", "allow", &["quota_exempt"]);
-        let e = effect(&b, Some(3));
+        let e = effect(&b, Some(HouseholdId(3)));
         assert_eq!(e.outing.as_ref().map(|o| o.counted), Some(false));
         assert_eq!(e.presence.as_ref().map(|p| p.state.as_str()), Some("out"));
         let b = body(3, "2026-12-01T09:00:00.000Z", 7, "in", "refer", &[]);
-        let e = effect(&b, Some(3));
+        let e = effect(&b, Some(HouseholdId(3)));
         assert!(e.outing.is_none());
-        assert_eq!(e.presence.map(|p| p.state), Some("in".into()));
+        assert_eq!(e.presence.map(|p| p.state), Some(Presence::In));
     }
 
     #[test]
     fn a_backfill_does_not_move_a_newer_state() {
         let mut d = Derived::default();
-        d.apply(effect(&body(1, "2026-12-01T10:00:00.000Z", 7, "out", "allow", &[]), Some(3)));
-        d.apply(effect(&body(2, "2026-12-01T08:00:00.000Z", 7, "in", "allow", &[]), Some(3)));
-        assert_eq!(d.presence[&7].state, "out");
+        d.apply(effect(&body(1, "2026-12-01T10:00:00.000Z", 7, "out", "allow", &[]), Some(HouseholdId(3))));
+        d.apply(effect(&body(2, "2026-12-01T08:00:00.000Z", 7, "in", "allow", &[]), Some(HouseholdId(3))));
+        assert_eq!(d.presence[&ResidentId(7)].state, Presence::Out);
         assert_eq!(d.outings.len(), 1);
     }
 
     #[test]
     fn every_difference_is_named() {
         let mut want = Derived::default();
-        want.apply(effect(&body(1, "2026-12-01T10:00:00.000Z", 7, "out", "allow", &[]), Some(3)));
-        want.apply(effect(&body(2, "2026-12-01T10:00:00.000Z", 8, "out", "allow", &[]), Some(3)));
+        want.apply(effect(&body(1, "2026-12-01T10:00:00.000Z", 7, "out", "allow", &[]), Some(HouseholdId(3))));
+        want.apply(effect(&body(2, "2026-12-01T10:00:00.000Z", 8, "out", "allow", &[]), Some(HouseholdId(3))));
         let mut have = want.clone();
         have.outings.remove(&1);
-        if let Some(p) = have.presence.get_mut(&8) {
-            p.state = "in".into();
+        if let Some(p) = have.presence.get_mut(&ResidentId(8)) {
+            p.state = Presence::In;
         }
-        have.presence.insert(9, PresenceRow { resident_id: 9, state: "out".into(), since_ms: 0, seq: 5 });
+        have.presence.insert(
+            ResidentId(9),
+            PresenceRow { resident_id: ResidentId(9), state: Presence::Out, since_ms: 0, seq: 5 },
+        );
         let d = differences(&want, &have, 0);
         assert_eq!(d.len(), 3, "{d:?}");
         assert!(d.iter().any(|l| l.contains("event 1") && l.contains("missing")));
@@ -377,7 +382,7 @@ mod tests {
     fn carried_state_is_signed() {
         let key = SigningKey::from_bytes(&[7u8; 32]);
         let mut d = Derived::default();
-        d.apply(effect(&body(1, "2026-12-01T10:00:00.000Z", 7, "out", "allow", &[]), Some(3)));
+        d.apply(effect(&body(1, "2026-12-01T10:00:00.000Z", 7, "out", "allow", &[]), Some(HouseholdId(3))));
         let c = CarriedState::sign(&d, 1, "h", 1, 0, &key);
         assert!(c.check(&key.verifying_key()));
         let mut forged = c.clone();

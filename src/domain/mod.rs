@@ -5,7 +5,9 @@
 
 pub mod category;
 pub mod chain;
+pub mod codes;
 pub mod derived;
+pub mod ids;
 pub mod pass;
 pub mod policy;
 pub mod register;
@@ -13,4 +15,6 @@ pub mod rules;
 pub mod text;
 
 pub use category::Category;
+pub use codes::{Presence, TemperatureSource};
+pub use ids::{HouseholdId, PassId, ResidentId};
 pub use policy::Policy;

@@ -9,6 +9,7 @@
 //! where the dates are days since 2020-01-01 (inclusive range). The signature
 //! covers `"GP1" || body` so it cannot be replayed in another format.
 
+use super::ids::{HouseholdId, PassId, ResidentId};
 use chrono::{Days, NaiveDate};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 
@@ -30,9 +31,9 @@ pub struct PassClaims {
     pub kind: PassKind,
     pub community: u32,
     pub key_id: u16,
-    pub pass_id: u32,
-    pub resident_id: u32,
-    pub household_id: u32,
+    pub pass_id: PassId,
+    pub resident_id: ResidentId,
+    pub household_id: HouseholdId,
     pub valid_from: NaiveDate,
     pub valid_until: NaiveDate,
 }
@@ -79,9 +80,9 @@ impl PassClaims {
         };
         b[2..6].copy_from_slice(&self.community.to_be_bytes());
         b[6..8].copy_from_slice(&self.key_id.to_be_bytes());
-        b[8..12].copy_from_slice(&self.pass_id.to_be_bytes());
-        b[12..16].copy_from_slice(&self.resident_id.to_be_bytes());
-        b[16..20].copy_from_slice(&self.household_id.to_be_bytes());
+        b[8..12].copy_from_slice(&self.pass_id.0.to_be_bytes());
+        b[12..16].copy_from_slice(&self.resident_id.0.to_be_bytes());
+        b[16..20].copy_from_slice(&self.household_id.0.to_be_bytes());
         b[20..22].copy_from_slice(&from.to_be_bytes());
         b[22..24].copy_from_slice(&until.to_be_bytes());
         Ok(b)
@@ -101,9 +102,9 @@ impl PassClaims {
             kind,
             community: u32_at(2),
             key_id: u16_at(6),
-            pass_id: u32_at(8),
-            resident_id: u32_at(12),
-            household_id: u32_at(16),
+            pass_id: PassId(u32_at(8)),
+            resident_id: ResidentId(u32_at(12)),
+            household_id: HouseholdId(u32_at(16)),
             valid_from: from_day_number(u16_at(20)),
             valid_until: from_day_number(u16_at(22)),
         })
@@ -178,9 +179,9 @@ mod tests {
             kind: PassKind::Resident,
             community: 0xC0FFEE,
             key_id: 1,
-            pass_id: 12345678,
-            resident_id: 42,
-            household_id: 7,
+            pass_id: PassId(12345678),
+            resident_id: ResidentId(42),
+            household_id: HouseholdId(7),
             valid_from: NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
             valid_until: NaiveDate::from_ymd_opt(2026, 12, 28).unwrap(),
         }

@@ -563,9 +563,9 @@ mod tests {
             kind: PassKind::Resident,
             community: 1,
             key_id: 1,
-            pass_id: 1,
-            resident_id: 1,
-            household_id: 1,
+            pass_id: crate::domain::PassId(1),
+            resident_id: crate::domain::ResidentId(1),
+            household_id: crate::domain::HouseholdId(1),
             valid_from: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
             valid_until: NaiveDate::from_ymd_opt(2026, 12, 30).unwrap(),
         };

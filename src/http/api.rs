@@ -98,7 +98,7 @@ async fn events(
         let head = store.events_after(store.head()?.0.saturating_sub(1), 1)?.pop();
         (events, head)
     };
-    let names: std::collections::HashMap<u32, String> = if state.inner.config.gate.share_names {
+    let names: std::collections::HashMap<crate::domain::ResidentId, String> = if state.inner.config.gate.share_names {
         state.reader()?.residents()?.into_iter().map(|r| (r.id, r.name)).collect()
     } else {
         Default::default()

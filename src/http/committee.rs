@@ -90,7 +90,7 @@ struct CategoryBody {
 async fn set_category(
     State(state): State<AppState>,
     who: CommitteeAccess,
-    Path(id): Path<u32>,
+    Path(id): Path<crate::domain::ResidentId>,
     ApiJson(body): ApiJson<CategoryBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let category: Category = body
@@ -112,7 +112,7 @@ async fn set_category(
 
 async fn passes(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
     let store = state.reader()?;
-    let residents: std::collections::HashMap<u32, crate::store::ResidentView> =
+    let residents: std::collections::HashMap<crate::domain::ResidentId, crate::store::ResidentView> =
         store.residents()?.into_iter().map(|r| (r.id, r)).collect();
     let list: Vec<_> = store
         .passes()?
@@ -184,7 +184,7 @@ async fn sheet(
 ) -> Result<Response, ApiError> {
     let (cards, community) = {
         let store = state.reader()?;
-        let residents: std::collections::HashMap<u32, crate::store::ResidentView> =
+        let residents: std::collections::HashMap<crate::domain::ResidentId, crate::store::ResidentView> =
             store.residents()?.into_iter().map(|r| (r.id, r)).collect();
         let cards: Vec<_> = store
             .passes()?
@@ -207,7 +207,11 @@ async fn sheet(
     Ok(crate::web::headers::with_csp(Html(html).into_response(), crate::web::headers::DOCUMENT_CSP))
 }
 
-async fn qr(State(state): State<AppState>, _w: CommitteeAccess, Path(id): Path<u32>) -> Result<Response, ApiError> {
+async fn qr(
+    State(state): State<AppState>,
+    _w: CommitteeAccess,
+    Path(id): Path<crate::domain::PassId>,
+) -> Result<Response, ApiError> {
     let p = state.reader()?.pass(id)?.ok_or_else(|| ApiError::NotFound(format!("no pass {id}")))?;
     let png = crate::cards::qr_png(&p.payload, 8).map_err(|_| ApiError::Internal)?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
@@ -221,7 +225,7 @@ struct RevokeBody {
 async fn revoke(
     State(state): State<AppState>,
     who: CommitteeAccess,
-    Path(id): Path<u32>,
+    Path(id): Path<crate::domain::PassId>,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let actor = who.principal().actor();
@@ -288,7 +292,7 @@ async fn audit(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Jso
 /// overdue returns, newest first, with names for the committee.
 async fn alerts(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
     let store = state.reader()?;
-    let names: std::collections::HashMap<u32, String> =
+    let names: std::collections::HashMap<crate::domain::ResidentId, String> =
         store.residents()?.into_iter().map(|r| (r.id, r.name)).collect();
     let list: Vec<_> = store
         .alerts(200)?

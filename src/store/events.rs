@@ -5,7 +5,7 @@ use super::people::{PassRow, ResidentView};
 use super::{Result, Store};
 use crate::domain::chain::{ChainedEvent, EventBody, GENESIS};
 use crate::domain::derived::{CarriedState, Cell, Derived, OutingRow, PresenceRow};
-use crate::domain::Category;
+use crate::domain::{Category, HouseholdId, PassId, ResidentId};
 use chrono::NaiveDate;
 use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -19,11 +19,7 @@ pub type OthersOut = Vec<(String, std::result::Result<(Category, Option<NaiveDat
 /// A presence row as the decision needs it, or why it cannot be read.
 pub type PresenceFact = std::result::Result<(Presence, i64), String>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Presence {
-    In,
-    Out,
-}
+pub use crate::domain::Presence;
 
 /// A write transaction for a batch of scans (group commit: one fsync for
 /// all of them, and nothing is answered before it).
@@ -33,7 +29,7 @@ pub struct ScanTx<'a> {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OutRow {
-    pub resident_id: u32,
+    pub resident_id: ResidentId,
     pub name: String,
     pub household: String,
     pub since_ms: i64,
@@ -176,13 +172,17 @@ impl Store {
 
     /// Household ids by code, and each resident's household id: the outings
     /// table keys exits by household id, the event names the code.
-    pub fn household_ids(&self) -> Result<(HashMap<String, u32>, HashMap<u32, u32>)> {
+    pub fn household_ids(&self) -> Result<(HashMap<String, HouseholdId>, HashMap<ResidentId, HouseholdId>)> {
         let mut st = self.conn.prepare("SELECT code, id FROM households")?;
-        let codes =
-            st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?.filter_map(|r| r.ok()).collect();
+        let codes = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, HouseholdId>(1)?)))?
+            .filter_map(|r| r.ok())
+            .collect();
         let mut st = self.conn.prepare("SELECT id, household_id FROM residents")?;
-        let residents =
-            st.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?)))?.filter_map(|r| r.ok()).collect();
+        let residents = st
+            .query_map([], |r| Ok((r.get::<_, ResidentId>(0)?, r.get::<_, HouseholdId>(1)?)))?
+            .filter_map(|r| r.ok())
+            .collect();
         Ok((codes, residents))
     }
 
@@ -197,7 +197,9 @@ impl Store {
             let vals: Vec<Value> = (0..4).map(|i| r.get::<_, Value>(i)).collect::<rusqlite::Result<_>>()?;
             let row = (|| -> std::result::Result<PresenceRow, String> {
                 let state = match &vals[1] {
-                    Value::Text(t) if t == "in" || t == "out" => t.clone(),
+                    Value::Text(t) => {
+                        t.parse::<Presence>().map_err(|_| format!("state {}", super::describe(&vals[1])))?
+                    }
                     v => return Err(format!("state {}", super::describe(v))),
                 };
                 Ok(PresenceRow {
@@ -362,18 +364,18 @@ impl ScanTx<'_> {
         head(&self.tx)
     }
 
-    pub fn pass(&self, pass_id: u32) -> Result<Option<PassRow>> {
+    pub fn pass(&self, pass_id: PassId) -> Result<Option<PassRow>> {
         Ok(self.tx.query_row(super::people::PASS_BY_ID, [pass_id], super::people::pass_from_row).optional()?)
     }
 
-    pub fn resident(&self, id: u32) -> Result<Option<ResidentView>> {
+    pub fn resident(&self, id: ResidentId) -> Result<Option<ResidentView>> {
         let sql = format!("{} WHERE r.id = ?1", super::people::RESIDENT_SELECT);
         Ok(self.tx.prepare_cached(&sql)?.query_row([id], super::people::resident_from_row).optional()?)
     }
 
     /// Where a resident is (and since when), if ever seen, or why the row
     /// cannot be read.
-    pub fn presence(&self, resident_id: u32) -> Result<Option<PresenceFact>> {
+    pub fn presence(&self, resident_id: ResidentId) -> Result<Option<PresenceFact>> {
         let row: Option<(Value, Value)> = self
             .tx
             .prepare_cached("SELECT state, since_ms FROM presence WHERE resident_id = ?1")?
@@ -381,8 +383,9 @@ impl ScanTx<'_> {
             .optional()?;
         Ok(row.map(|(state, since)| {
             let state = match &state {
-                Value::Text(t) if t == "in" => Presence::In,
-                Value::Text(t) if t == "out" => Presence::Out,
+                Value::Text(t) => {
+                    t.parse::<Presence>().map_err(|_| format!("presence state {}", super::describe(&state)))?
+                }
                 v => return Err(format!("presence state {}", super::describe(v))),
             };
             let since = super::int_of::<i64>(&since).map_err(|e| format!("presence since_ms: {e}"))?;
@@ -393,7 +396,7 @@ impl ScanTx<'_> {
     /// Other members of the household out now (or whose presence cannot be
     /// read), with their category and category end date; the caller
     /// decides who counts.
-    pub fn others_out(&self, household_id: u32, resident_id: u32) -> Result<OthersOut> {
+    pub fn others_out(&self, household_id: HouseholdId, resident_id: ResidentId) -> Result<OthersOut> {
         let mut st = self.tx.prepare_cached(
             "SELECT r.name, r.category, r.category_until, p.state FROM presence p JOIN residents r ON r.id = p.resident_id
              WHERE r.household_id = ?1 AND r.id != ?2 AND (typeof(p.state) != 'text' OR p.state != 'in')",
@@ -439,7 +442,7 @@ impl ScanTx<'_> {
     /// outings cannot be read.
     pub fn household_exits(
         &self,
-        household_id: u32,
+        household_id: HouseholdId,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<std::result::Result<Vec<i64>, String>> {
@@ -496,7 +499,7 @@ impl ScanTx<'_> {
 
     /// Records a crossing. A backfilled crossing older than what is known
     /// does not move the person: the newer knowledge wins.
-    pub fn set_presence(&self, resident_id: u32, state: &str, since_ms: i64, seq: u64) -> Result<()> {
+    pub fn set_presence(&self, resident_id: ResidentId, state: Presence, since_ms: i64, seq: u64) -> Result<()> {
         self.tx
             .prepare_cached(
                 "INSERT INTO presence (resident_id, state, since_ms, seq) VALUES (?1, ?2, ?3, ?4)
@@ -507,7 +510,14 @@ impl ScanTx<'_> {
         Ok(())
     }
 
-    pub fn add_outing(&self, seq: u64, household_id: u32, resident_id: u32, at_ms: i64, counted: bool) -> Result<()> {
+    pub fn add_outing(
+        &self,
+        seq: u64,
+        household_id: HouseholdId,
+        resident_id: ResidentId,
+        at_ms: i64,
+        counted: bool,
+    ) -> Result<()> {
         self.tx
             .prepare_cached(
                 "INSERT INTO outings (seq, household_id, resident_id, at_ms, counted) VALUES (?1, ?2, ?3, ?4, ?5)",

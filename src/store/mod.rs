@@ -5,6 +5,7 @@
 //! Schema changes are numbered migrations applied in order at open.
 
 mod events;
+mod ids;
 mod people;
 mod security;
 

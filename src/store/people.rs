@@ -3,7 +3,7 @@
 
 use super::{Result, Store, StoreError};
 use crate::domain::register::RegisterRow;
-use crate::domain::Category;
+use crate::domain::{Category, HouseholdId, PassId, ResidentId};
 use chrono::NaiveDate;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
@@ -17,10 +17,10 @@ pub struct ImportCounts {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ResidentView {
-    pub id: u32,
+    pub id: ResidentId,
     pub name: String,
     pub household: String,
-    pub household_id: u32,
+    pub household_id: HouseholdId,
     pub address: String,
     pub grid: String,
     pub phone: Option<String>,
@@ -67,8 +67,8 @@ pub struct HouseholdView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PassRow {
-    pub pass_id: u32,
-    pub resident_id: u32,
+    pub pass_id: PassId,
+    pub resident_id: ResidentId,
     pub key_id: u16,
     pub valid_from: NaiveDate,
     pub valid_until: NaiveDate,
@@ -119,7 +119,7 @@ pub(super) const RESIDENT_SELECT: &str =
 /// `unreadable` (fail closed), never replaced by a default.
 pub(super) fn resident_from_row(r: &rusqlite::Row) -> rusqlite::Result<ResidentView> {
     use rusqlite::types::Value;
-    let id: u32 = r.get(0)?;
+    let id: ResidentId = r.get(0)?;
     let mut unreadable = Vec::new();
     let text = |i: usize, what: &str, bad: &mut Vec<String>| -> Option<String> {
         match r.get::<_, Value>(i) {
@@ -137,11 +137,11 @@ pub(super) fn resident_from_row(r: &rusqlite::Row) -> rusqlite::Result<ResidentV
     };
     let name = text(1, "name", &mut unreadable).unwrap_or_default();
     let household_id: Value = r.get(3)?;
-    let household_id = match super::int_of::<u32>(&household_id) {
+    let household_id = match super::int_of::<HouseholdId>(&household_id) {
         Ok(h) => h,
         Err(e) => {
             unreadable.push(format!("household link: {e}"));
-            0
+            HouseholdId(0)
         }
     };
     let household = match text(2, "household", &mut unreadable) {
@@ -376,7 +376,7 @@ impl Store {
         Ok(rows)
     }
 
-    pub fn resident(&self, id: u32) -> Result<Option<ResidentView>> {
+    pub fn resident(&self, id: ResidentId) -> Result<Option<ResidentView>> {
         Ok(self.conn.query_row(&format!("{RESIDENT_SELECT} WHERE r.id = ?1"), [id], resident_from_row).optional()?)
     }
 
@@ -415,7 +415,7 @@ impl Store {
         Ok(self.conn.query_row("SELECT EXISTS(SELECT 1 FROM households WHERE code = ?1)", [code], |r| r.get(0))?)
     }
 
-    pub fn set_category(&self, resident_id: u32, category: Category, until: Option<NaiveDate>) -> Result<()> {
+    pub fn set_category(&self, resident_id: ResidentId, category: Category, until: Option<NaiveDate>) -> Result<()> {
         self.conn.execute(
             "UPDATE residents SET category = ?2, category_until = ?3 WHERE id = ?1",
             params![resident_id, category.as_str(), until.map(|d| d.to_string())],
@@ -470,12 +470,12 @@ impl Store {
         valid_from: NaiveDate,
         valid_until: NaiveDate,
         now: &str,
-        sign: impl Fn(u32, &ResidentView) -> std::result::Result<String, String>,
+        sign: impl Fn(PassId, &ResidentView) -> std::result::Result<String, String>,
     ) -> Result<Vec<PassRow>> {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(residents.len());
         for r in residents {
-            let id = random_id(&tx, "passes")?;
+            let id = PassId(random_id(&tx, "passes")?);
             let payload = sign(id, r).map_err(StoreError::Invalid)?;
             tx.execute(
                 "UPDATE passes SET revoked_at = ?2, revoke_reason = 'replaced by a new card'
@@ -503,7 +503,7 @@ impl Store {
         Ok(out)
     }
 
-    pub fn pass(&self, pass_id: u32) -> Result<Option<PassRow>> {
+    pub fn pass(&self, pass_id: PassId) -> Result<Option<PassRow>> {
         Ok(self.conn.query_row(PASS_BY_ID, [pass_id], pass_from_row).optional()?)
     }
 
@@ -517,7 +517,7 @@ impl Store {
 
     /// Revokes a pass; false when it already was (revoking twice is not an
     /// error: the card is refused either way).
-    pub fn revoke_pass(&self, pass_id: u32, reason: &str, now: &str) -> Result<bool> {
+    pub fn revoke_pass(&self, pass_id: PassId, reason: &str, now: &str) -> Result<bool> {
         let Some(p) = self.pass(pass_id)? else {
             return Err(StoreError::NotFound(format!("no pass {pass_id} (see passes.csv or the passes page)")));
         };
@@ -551,7 +551,7 @@ pub(super) fn pass_from_row(r: &rusqlite::Row) -> rusqlite::Result<PassRow> {
             }
         }
     };
-    let resident_id = u32::try_from(int(1, "resident_id", &mut unreadable)).unwrap_or(0);
+    let resident_id = ResidentId::try_from(int(1, "resident_id", &mut unreadable)).unwrap_or(ResidentId(0));
     let key_id = u16::try_from(int(2, "key_id", &mut unreadable)).unwrap_or(0);
     let text = |i: usize, what: &str, bad: &mut Vec<String>| -> Option<String> {
         match r.get::<_, Value>(i) {
@@ -609,12 +609,12 @@ mod tests {
         let mut s = Store::open_in_memory().unwrap();
         let rows = register::parse(CSV.as_bytes()).unwrap().rows;
         assert_eq!(s.import_register(&rows).unwrap(), ImportCounts { added: 3, updated: 0, unchanged: 0 });
-        let ids: Vec<u32> = s.residents().unwrap().iter().map(|r| r.id).collect();
+        let ids: Vec<ResidentId> = s.residents().unwrap().iter().map(|r| r.id).collect();
         assert_eq!(s.import_register(&rows).unwrap(), ImportCounts { added: 0, updated: 0, unchanged: 3 });
         let changed = CSV.replace("张三,138", "张三,139");
         let rows = register::parse(changed.as_bytes()).unwrap().rows;
         assert_eq!(s.import_register(&rows).unwrap(), ImportCounts { added: 0, updated: 1, unchanged: 2 });
-        let again: Vec<u32> = s.residents().unwrap().iter().map(|r| r.id).collect();
+        let again: Vec<ResidentId> = s.residents().unwrap().iter().map(|r| r.id).collect();
         assert_eq!(ids, again);
         assert_eq!(s.households().unwrap().len(), 2);
         let li = s.find_resident("1-101", "李四").unwrap();
@@ -645,9 +645,9 @@ mod tests {
             s.insert_passes(std::slice::from_ref(&r), 1, d, d, "t", |id, _| Ok(format!("P{id}"))).unwrap().remove(0);
         assert!(s.pass(a.pass_id).unwrap().unwrap().revoked_at.is_some());
         assert!(s.pass(b.pass_id).unwrap().unwrap().revoked_at.is_none());
-        assert!((10_000_000..100_000_000).contains(&b.pass_id));
+        assert!((10_000_000..100_000_000).contains(&b.pass_id.0));
         assert!(s.revoke_pass(b.pass_id, "lost", "t").unwrap());
         assert!(!s.revoke_pass(b.pass_id, "lost", "t").unwrap(), "already revoked");
-        assert!(s.revoke_pass(1, "lost", "t").is_err());
+        assert!(s.revoke_pass(PassId(1), "lost", "t").is_err());
     }
 }
