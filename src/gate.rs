@@ -29,8 +29,27 @@ pub enum GateError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A command or request used the wrong way; the text says the right way.
     #[error("{0}")]
     Usage(String),
+    #[error("no household '{0}' in the register (see `gatepass household list`)")]
+    UnknownHousehold(String),
+    #[error("the register is empty: import it first with `gatepass household import FILE.csv`")]
+    EmptyRegister,
+    #[error("{0}")]
+    BadDate(String),
+    /// The policy (the file's `[policy]` with the committee's changes) is not usable.
+    #[error("{0}")]
+    BadPolicy(String),
+    #[error("{0}")]
+    BadRegister(String),
+    #[error("{0}")]
+    BadName(String),
+    #[error("no active community key: run `gatepass key rotate`")]
+    NoActiveKey,
+    /// The entry log does not verify: the operation needs an intact chain.
+    #[error("{0}")]
+    ChainBroken(String),
     #[error("{0} is not a gatepass data directory (no {db}); run `gatepass init --community NAME --gate NAME` first", db = DB_FILE)]
     NotInitialised(String),
     #[error("{0} already holds a gatepass data directory; choose another --data-dir")]
@@ -188,7 +207,7 @@ impl Gate {
     /// changes made through the pages or API.
     pub fn policy(&self) -> Result<Policy> {
         match self.store.policy_override()? {
-            Some(doc) => Ok(self.config.policy.apply(&doc).map_err(GateError::Usage)?),
+            Some(doc) => Ok(self.config.policy.apply(&doc).map_err(GateError::BadPolicy)?),
             None => Ok(self.config.policy.clone()),
         }
     }
@@ -205,7 +224,7 @@ impl Gate {
             Err(e) => return Err(e.into()),
         };
         let merged = crate::domain::policy::merge_docs(&current, doc);
-        let policy = self.config.policy.apply(&merged).map_err(GateError::Usage)?;
+        let policy = self.config.policy.apply(&merged).map_err(GateError::BadPolicy)?;
         self.store.set_policy_override(&merged)?;
         self.store.audit(&now_text(now), actor, "policy.set", &serde_json::to_value(doc).unwrap_or_default())?;
         Ok(policy)
@@ -239,7 +258,7 @@ impl Gate {
         // rather than falling back to the file's possibly looser rules.
         let (policy, policy_problem) = match self.policy() {
             Ok(p) => (p, None),
-            Err(GateError::Store(StoreError::Unreadable(m))) | Err(GateError::Usage(m)) => {
+            Err(GateError::Store(StoreError::Unreadable(m))) | Err(GateError::BadPolicy(m)) => {
                 (self.config.policy.clone(), Some(m))
             }
             Err(e) => return Err(e),
@@ -391,7 +410,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(ImportCounts, Vec<Rejection>)> {
-        let parsed = register::parse(csv).map_err(|e| GateError::Usage(e.to_string()))?;
+        let parsed = register::parse(csv).map_err(|e| GateError::BadRegister(e.to_string()))?;
         let counts = self.store.import_register(&parsed.rows)?;
         self.store.audit(
             &now_text(now),
@@ -426,7 +445,7 @@ impl Gate {
         let r = self
             .store
             .resident(resident_id)?
-            .ok_or_else(|| GateError::Store(StoreError::NotFound(format!("no resident {resident_id}"))))?;
+            .ok_or_else(|| GateError::Store(StoreError::UnknownResident(resident_id.to_string())))?;
         self.store.set_category(r.id, category, until)?;
         self.store.audit(
             &now_text(now),
@@ -453,23 +472,19 @@ impl Gate {
         }
         let valid_until = valid_from
             .checked_add_days(Days::new(u64::from(valid_days - 1)))
-            .ok_or_else(|| GateError::Usage("validity runs past the calendar".into()))?;
+            .ok_or_else(|| GateError::BadDate("validity runs past the calendar".into()))?;
         let (key_id, key) = self.signing_key()?;
         let residents: Vec<ResidentView> = match household {
             Some(code) => {
                 if !self.store.household_exists(code)? {
-                    return Err(GateError::Usage(format!(
-                        "no household '{code}' in the register (see `gatepass household list`)"
-                    )));
+                    return Err(GateError::UnknownHousehold(code.to_string()));
                 }
                 self.store.residents()?.into_iter().filter(|r| r.household == code).collect()
             }
             None => self.store.residents()?,
         };
         if residents.is_empty() {
-            return Err(GateError::Usage(
-                "the register is empty: import it first with `gatepass household import FILE.csv`".into(),
-            ));
+            return Err(GateError::EmptyRegister);
         }
         let community = self.identity.community_id;
         let stamp = now_text(now);
@@ -521,7 +536,7 @@ impl Gate {
             .into_iter()
             .filter(|k| k.retired_at.is_none())
             .max_by_key(|k| k.key_id)
-            .ok_or_else(|| GateError::Usage("no active community key: run `gatepass key rotate`".into()))?;
+            .ok_or(GateError::NoActiveKey)?;
         let key = keys::load(&keys::community_key_path(&self.data_dir, active.key_id))?;
         Ok((active.key_id, key))
     }
@@ -597,7 +612,7 @@ impl Gate {
         // purged) and compute the derived state it leaves, to be kept signed.
         let d = self.derive(Some(through))?;
         if let Err(b) = &d.chain {
-            return Err(GateError::Usage(format!(
+            return Err(GateError::ChainBroken(format!(
                 "the entry log is broken ({b}); nothing was purged — run `gatepass events verify`"
             )));
         }
@@ -894,7 +909,7 @@ impl Gate {
     pub fn rebuild_derived(&mut self, actor: &str, now: DateTime<Utc>) -> Result<RebuildReport> {
         let d = self.derive(None)?;
         if let Err(e) = &d.chain {
-            return Err(GateError::Usage(format!(
+            return Err(GateError::ChainBroken(format!(
                 "the entry log does not verify ({e}): derived state can only be rebuilt from an intact chain. \
                  Keep this database as evidence (copy it away), see `gatepass events verify`, and restore the data directory from a backup"
             )));
@@ -934,7 +949,7 @@ impl Gate {
                 );
                 Ok(())
             }
-            Err(GateError::Usage(m)) => {
+            Err(GateError::ChainBroken(m)) => {
                 tracing::error!("{m}");
                 Ok(())
             }
@@ -1002,7 +1017,7 @@ impl Gate {
     ) -> Result<()> {
         let name = name.trim();
         if name.is_empty() {
-            return Err(GateError::Usage("the user name must not be empty".into()));
+            return Err(GateError::BadName("the user name must not be empty".into()));
         }
         check_name("the user name", name)?;
         self.store.upsert_user(name, role.as_str(), password_hash, &now_text(now))?;
@@ -1013,7 +1028,7 @@ impl Gate {
 /// Names shown on pages and in logs must show what they are.
 fn check_name(what: &str, name: &str) -> Result<()> {
     match crate::domain::text::name_problem(name) {
-        Some(p) => Err(GateError::Usage(format!("{what} {p}"))),
+        Some(p) => Err(GateError::BadName(format!("{what} {p}"))),
         None => Ok(()),
     }
 }

@@ -5,6 +5,7 @@
 //! never both let out the last allowed member of a household.
 
 use crate::gate::{Gate, GateError, ScanOutcome, ScanRequest};
+use crate::store::StoreError;
 use chrono::Utc;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
@@ -15,7 +16,7 @@ const MAX_BATCH: usize = 64;
 type Job = Box<dyn FnOnce(&mut Gate) + Send>;
 
 enum Msg {
-    Scan(ScanRequest, oneshot::Sender<Result<ScanOutcome, String>>),
+    Scan(ScanRequest, oneshot::Sender<Result<ScanOutcome, WriterError>>),
     Job(Job),
 }
 
@@ -24,12 +25,31 @@ pub struct Writer {
     tx: mpsc::Sender<Msg>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WriterError {
     #[error("the gate's log writer has stopped")]
     Stopped,
-    #[error("the entry log could not be written: {0}")]
-    Storage(String),
+    /// The disk is full: nothing more can be recorded until space is freed.
+    #[error("the entry log could not be written: the disk is full")]
+    DiskFull,
+    /// Another process holds the database.
+    #[error("the entry log could not be written: the database is busy")]
+    Busy,
+    /// Any other storage failure; the detail went to the log, not here.
+    #[error("the entry log could not be written (the cause is in the gate's log)")]
+    Storage,
+}
+
+impl WriterError {
+    /// What a failed batch tells each waiting scan: the kind of failure,
+    /// never the storage text (that goes to the log).
+    pub(crate) fn of(e: &GateError) -> WriterError {
+        match e {
+            GateError::Store(StoreError::DiskFull) => WriterError::DiskFull,
+            GateError::Store(StoreError::Busy) => WriterError::Busy,
+            _ => WriterError::Storage,
+        }
+    }
 }
 
 impl Writer {
@@ -72,9 +92,9 @@ impl Writer {
                             }
                             Err(e) => {
                                 tracing::error!("scan batch of {} not recorded: {e}", reqs.len());
-                                let msg = e.to_string();
+                                let kind = WriterError::of(&e);
                                 for s in replies {
-                                    let _ = s.send(Err(msg.clone()));
+                                    let _ = s.send(Err(kind));
                                 }
                             }
                         }
@@ -93,7 +113,7 @@ impl Writer {
     pub async fn scan(&self, req: ScanRequest) -> Result<ScanOutcome, WriterError> {
         let (s, r) = oneshot::channel();
         self.tx.send(Msg::Scan(req, s)).map_err(|_| WriterError::Stopped)?;
-        r.await.map_err(|_| WriterError::Stopped)?.map_err(WriterError::Storage)
+        r.await.map_err(|_| WriterError::Stopped)?
     }
 
     /// Runs `f` on the writer thread (committee changes, anything writing).

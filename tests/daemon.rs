@@ -521,3 +521,57 @@ fn live_stream_carries_scans_and_sigterm_still_stops_the_daemon() {
     assert!(status.success(), "{status:?}");
     ok(&g.dir, &["events", "verify"]);
 }
+
+/// A storage failure on the scan path answers 503 in our words: the
+/// SQLite text (table names, constraint messages) goes to the log only.
+#[test]
+fn storage_failure_answers_without_sqlite_text() {
+    let g = GateDir::new();
+    let guard = g.token("guard");
+    let committee = g.token("committee");
+    let d = Daemon::start(&g.dir);
+    let c = client();
+    assert_eq!(scan(&c, &d, &guard, json!({"payload": "before", "temperature_c": 36.5})).status(), 200);
+    {
+        let conn = rusqlite::Connection::open(g.dir.join("gatepass.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'xyzzy inner detail'); END;",
+        )
+        .unwrap();
+    }
+    let r = scan(&c, &d, &guard, json!({"payload": "after", "temperature_c": 36.5}));
+    assert_eq!(r.status(), 503);
+    let body = r.text().unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"], "log_unavailable", "{body}");
+    for leak in ["xyzzy", "database error", "events", "SQLITE", "sqlite"] {
+        assert!(!body.contains(leak), "{leak:?} reached the client: {body}");
+    }
+    // the cause is in the log
+    assert!(d.stderr().contains("xyzzy inner detail"), "{}", d.stderr());
+    // specific refusals carry their own codes
+    let r = c
+        .post(d.url("/api/v1/passes/12345678/revoke"))
+        .bearer_auth(&committee)
+        .json(&json!({"reason": "lost"}))
+        .send()
+        .unwrap();
+    let (s, v) = (r.status().as_u16(), r.json::<Value>().unwrap());
+    assert_eq!((s, v["error"].as_str()), (404, Some("unknown_pass")), "{v}");
+    let r = c
+        .post(d.url("/api/v1/passes/issue"))
+        .bearer_auth(&committee)
+        .json(&json!({"household": "9-999"}))
+        .send()
+        .unwrap();
+    let (s, v) = (r.status().as_u16(), r.json::<Value>().unwrap());
+    assert_eq!((s, v["error"].as_str()), (404, Some("unknown_household")), "{v}");
+    let r = c
+        .post(d.url("/api/v1/passes/issue"))
+        .bearer_auth(&committee)
+        .json(&json!({"all": true, "valid_from": "tomorrow"}))
+        .send()
+        .unwrap();
+    let (s, v) = (r.status().as_u16(), r.json::<Value>().unwrap());
+    assert_eq!((s, v["error"].as_str()), (400, Some("bad_date")), "{v}");
+}

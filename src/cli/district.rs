@@ -319,7 +319,7 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         DistrictCmd::Trace { resident, days, community, until } => {
-            let id: u32 = resident.trim().parse().map_err(|_| {
+            let id: crate::domain::ResidentId = resident.trim().parse().map_err(|_| {
                 anyhow::anyhow!(
                     "--resident '{resident}' must be the resident's number as shown on the gate (e.g. 10000001)"
                 )

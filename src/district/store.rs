@@ -183,7 +183,7 @@ pub struct EventFacts {
     pub seq: u64,
     pub at_ms: i64,
     pub at: String,
-    pub resident_id: Option<u32>,
+    pub resident_id: Option<crate::domain::ResidentId>,
     pub household: Option<String>,
     pub resident_name: Option<String>,
     pub direction: Option<String>,
@@ -419,7 +419,7 @@ impl DistrictStore {
     /// A resident's events in a time range, optionally in one community.
     pub fn resident_facts(
         &self,
-        resident_id: u32,
+        resident_id: crate::domain::ResidentId,
         community: Option<&str>,
         from_ms: i64,
         to_ms: i64,

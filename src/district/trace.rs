@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Contact {
-    pub resident_id: Option<u32>,
+    pub resident_id: Option<crate::domain::ResidentId>,
     pub household: Option<String>,
     pub resident_name: Option<String>,
     pub at: String,
@@ -42,7 +42,7 @@ pub struct Crossing {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Trace {
-    pub resident_id: u32,
+    pub resident_id: crate::domain::ResidentId,
     pub community: Option<String>,
     pub from: String,
     pub until: String,
@@ -55,7 +55,7 @@ pub struct Trace {
 pub fn trace(
     store: &DistrictStore,
     cfg: &DistrictConfig,
-    resident_id: u32,
+    resident_id: crate::domain::ResidentId,
     community: Option<&str>,
     days: u32,
     until: DateTime<Utc>,

@@ -53,7 +53,7 @@ async fn scan(
 ) -> Result<Json<ScanOutcome>, ApiError> {
     let direction = match body.direction.as_deref() {
         None | Some("") => None,
-        Some(d) => Some(d.parse::<Direction>().map_err(ApiError::BadRequest)?),
+        Some(d) => Some(d.parse::<Direction>().map_err(ApiError::BadDirection)?),
     };
     // Only text is a pass. A number is not a typed pass number (that is
     // text the guard typed): anything else is an unreadable pass, recorded.

@@ -96,11 +96,11 @@ async fn set_category(
     let category: Category = body
         .category
         .parse()
-        .map_err(|e: crate::domain::category::UnknownCategory| ApiError::BadRequest(e.to_string()))?;
+        .map_err(|e: crate::domain::category::UnknownCategory| ApiError::BadCategory(e.to_string()))?;
     let until = match body.until.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(u) => {
-            Some(u.parse::<NaiveDate>().map_err(|_| ApiError::BadRequest(format!("until '{u}' must be YYYY-MM-DD")))?)
+            Some(u.parse::<NaiveDate>().map_err(|_| ApiError::BadDate(format!("until '{u}' must be YYYY-MM-DD")))?)
         }
     };
     let actor = who.principal().actor();
@@ -149,12 +149,12 @@ async fn issue(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let household = body.household.filter(|h| !h.trim().is_empty());
     if household.is_none() && !body.all {
-        return Err(ApiError::BadRequest("say which passes: \"all\": true or a \"household\"".into()));
+        return Err(ApiError::Usage("say which passes: \"all\": true or a \"household\"".into()));
     }
     let tz = state.policy()?.timezone;
     let from = match body.valid_from.as_deref().map(str::trim) {
         None | Some("") => Utc::now().with_timezone(&tz).date_naive(),
-        Some(s) => s.parse().map_err(|_| ApiError::BadRequest(format!("valid_from '{s}' must be YYYY-MM-DD")))?,
+        Some(s) => s.parse().map_err(|_| ApiError::BadDate(format!("valid_from '{s}' must be YYYY-MM-DD")))?,
     };
     let days = body.valid_days.unwrap_or(30);
     let actor = who.principal().actor();
@@ -212,7 +212,10 @@ async fn qr(
     _w: CommitteeAccess,
     Path(id): Path<crate::domain::PassId>,
 ) -> Result<Response, ApiError> {
-    let p = state.reader()?.pass(id)?.ok_or_else(|| ApiError::NotFound(format!("no pass {id}")))?;
+    let p = state
+        .reader()?
+        .pass(id)?
+        .ok_or_else(|| ApiError::UnknownPass(format!("no pass {id} (see passes.csv or the passes page)")))?;
     let png = crate::cards::qr_png(&p.payload, 8).map_err(|_| ApiError::Internal)?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
@@ -264,7 +267,7 @@ async fn create_token(
     who: CommitteeAccess,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let role: Role = body.role.parse().map_err(ApiError::BadRequest)?;
+    let role: Role = body.role.parse().map_err(ApiError::BadRole)?;
     let actor = who.principal().actor();
     let name = body.name.clone();
     let (token, id) = state.inner.writer.run(move |g| g.create_token(role, &name, &actor, Utc::now())).await??;

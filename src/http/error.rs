@@ -8,37 +8,81 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+/// Every error an API call can answer, each with its HTTP status and a
+/// stable code (the `error` field) that pages and scripts act on. The
+/// message says the cause and the remedy; it never carries storage text.
 #[derive(Debug)]
 pub enum ApiError {
     Unauthorized,
     Forbidden,
+    /// A request that is malformed (query, body shape, sizes).
     BadRequest(String),
+    /// No such route or page.
     NotFound(String),
     TooManyRequests,
+    /// Used the wrong way; the message says the right way.
+    Usage(String),
+    UnknownHousehold(String),
+    UnknownResident(String),
+    UnknownPass(String),
+    UnknownToken(String),
+    UnknownKey(String),
+    BadDate(String),
+    BadCategory(String),
+    BadDirection(String),
+    BadRole(String),
+    BadPolicy(String),
+    BadRegister(String),
+    BadName(String),
+    BadTemperature(String),
+    /// The register has nobody to make passes for.
+    EmptyRegister(String),
+    /// No community key to sign passes with.
+    NoActiveKey(String),
+    /// The entry log does not verify.
+    ChainBroken(String),
     /// The entry log cannot be written: no decision can be given.
     LogUnavailable(String),
     Internal,
 }
 
 impl ApiError {
+    /// The one table from error to HTTP status and code.
     fn parts(&self) -> (StatusCode, &'static str, String) {
+        use StatusCode as S;
+        let m = |s: &String| s.clone();
         match self {
             ApiError::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
+                S::UNAUTHORIZED,
                 "unauthorized",
                 "log in, or send Authorization: Bearer TOKEN (create one with `gatepass token create`)".into(),
             ),
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "your role may not do this".into()),
-            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
-            ApiError::TooManyRequests => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "too many attempts; wait a minute and try again".into(),
-            ),
-            ApiError::LogUnavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", m.clone()),
+            ApiError::Forbidden => (S::FORBIDDEN, "forbidden", "your role may not do this".into()),
+            ApiError::BadRequest(t) => (S::BAD_REQUEST, "bad_request", m(t)),
+            ApiError::NotFound(t) => (S::NOT_FOUND, "not_found", m(t)),
+            ApiError::TooManyRequests => {
+                (S::TOO_MANY_REQUESTS, "too_many_requests", "too many attempts; wait a minute and try again".into())
+            }
+            ApiError::Usage(t) => (S::BAD_REQUEST, "usage", m(t)),
+            ApiError::UnknownHousehold(t) => (S::NOT_FOUND, "unknown_household", m(t)),
+            ApiError::UnknownResident(t) => (S::NOT_FOUND, "unknown_resident", m(t)),
+            ApiError::UnknownPass(t) => (S::NOT_FOUND, "unknown_pass", m(t)),
+            ApiError::UnknownToken(t) => (S::NOT_FOUND, "unknown_token", m(t)),
+            ApiError::UnknownKey(t) => (S::NOT_FOUND, "unknown_key", m(t)),
+            ApiError::BadDate(t) => (S::BAD_REQUEST, "bad_date", m(t)),
+            ApiError::BadCategory(t) => (S::BAD_REQUEST, "bad_category", m(t)),
+            ApiError::BadDirection(t) => (S::BAD_REQUEST, "bad_direction", m(t)),
+            ApiError::BadRole(t) => (S::BAD_REQUEST, "bad_role", m(t)),
+            ApiError::BadPolicy(t) => (S::BAD_REQUEST, "bad_policy", m(t)),
+            ApiError::BadRegister(t) => (S::BAD_REQUEST, "bad_register", m(t)),
+            ApiError::BadName(t) => (S::BAD_REQUEST, "bad_name", m(t)),
+            ApiError::BadTemperature(t) => (S::BAD_REQUEST, "bad_temperature", m(t)),
+            ApiError::EmptyRegister(t) => (S::CONFLICT, "empty_register", m(t)),
+            ApiError::NoActiveKey(t) => (S::CONFLICT, "no_active_key", m(t)),
+            ApiError::ChainBroken(t) => (S::CONFLICT, "chain_broken", m(t)),
+            ApiError::LogUnavailable(t) => (S::SERVICE_UNAVAILABLE, "log_unavailable", m(t)),
             ApiError::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
+                S::INTERNAL_SERVER_ERROR,
                 "internal",
                 "something went wrong inside the gate; it is in the gate's log".into(),
             ),
@@ -55,12 +99,23 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        let text = e.to_string();
         match e {
-            StoreError::NotFound(m) => ApiError::NotFound(m),
-            StoreError::Invalid(m) => ApiError::BadRequest(m),
-            StoreError::DiskFull | StoreError::Busy => ApiError::LogUnavailable(e.to_string()),
-            other => {
-                tracing::error!("storage: {other}");
+            StoreError::UnknownResident(_) => ApiError::UnknownResident(text),
+            StoreError::UnknownPass(_) => ApiError::UnknownPass(text),
+            StoreError::UnknownKey(_) => ApiError::UnknownKey(text),
+            StoreError::UnknownToken(_) => ApiError::UnknownToken(text),
+            StoreError::BadTokenId => ApiError::Usage(text),
+            StoreError::PassDates(_) => ApiError::BadDate(text),
+            // our own words, no storage text
+            StoreError::DiskFull | StoreError::Busy => ApiError::LogUnavailable(text),
+            StoreError::Sqlite(_)
+            | StoreError::Io(_)
+            | StoreError::Encode(_)
+            | StoreError::NoFreeId(_)
+            | StoreError::Unreadable(_)
+            | StoreError::TooNew { .. } => {
+                tracing::error!("storage: {text}");
                 ApiError::Internal
             }
         }
@@ -69,11 +124,24 @@ impl From<StoreError> for ApiError {
 
 impl From<GateError> for ApiError {
     fn from(e: GateError) -> Self {
+        let text = e.to_string();
         match e {
             GateError::Store(s) => s.into(),
-            GateError::Usage(m) => ApiError::BadRequest(m),
-            other => {
-                tracing::error!("gate: {other}");
+            GateError::Usage(_) => ApiError::Usage(text),
+            GateError::UnknownHousehold(_) => ApiError::UnknownHousehold(text),
+            GateError::EmptyRegister => ApiError::EmptyRegister(text),
+            GateError::BadDate(_) => ApiError::BadDate(text),
+            GateError::BadPolicy(_) => ApiError::BadPolicy(text),
+            GateError::BadRegister(_) => ApiError::BadRegister(text),
+            GateError::BadName(_) => ApiError::BadName(text),
+            GateError::NoActiveKey => ApiError::NoActiveKey(text),
+            GateError::ChainBroken(_) => ApiError::ChainBroken(text),
+            GateError::Config(_)
+            | GateError::Key(_)
+            | GateError::NotInitialised(_)
+            | GateError::AlreadyInitialised(_)
+            | GateError::Io { .. } => {
+                tracing::error!("gate: {text}");
                 ApiError::Internal
             }
         }
@@ -83,8 +151,13 @@ impl From<GateError> for ApiError {
 impl From<WriterError> for ApiError {
     fn from(e: WriterError) -> Self {
         tracing::error!("writer: {e}");
+        let cause = match e {
+            WriterError::DiskFull => "the disk is full — free space on the SD card",
+            WriterError::Busy => "the database is busy — another gatepass command holds it",
+            WriterError::Stopped | WriterError::Storage => "the cause is in the gate's log — check the disk",
+        };
         ApiError::LogUnavailable(format!(
-            "the entry log cannot be written ({e}); no decision can be given — check the disk, scans resume by themselves"
+            "the entry log cannot be written ({cause}); no decision can be given, scans resume by themselves"
         ))
     }
 }
@@ -92,7 +165,7 @@ impl From<WriterError> for ApiError {
 impl From<crate::scan::ScanError> for ApiError {
     fn from(e: crate::scan::ScanError) -> Self {
         match e {
-            crate::scan::ScanError::ImplausibleTemperature(_) => ApiError::BadRequest(e.to_string()),
+            crate::scan::ScanError::ImplausibleTemperature(_) => ApiError::BadTemperature(e.to_string()),
             crate::scan::ScanError::Log(w) => w.into(),
         }
     }
@@ -168,5 +241,65 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiBytes {
             };
             (status, Json(serde_json::json!({"error": code, "message": message}))).into_response()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(e: ApiError) -> (u16, serde_json::Value) {
+        let (status, code, message) = e.parts();
+        (status.as_u16(), serde_json::json!({"error": code, "message": message}))
+    }
+
+    fn sqlite_failure() -> StoreError {
+        StoreError::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some("database disk image is malformed: page 7 of table outings".into()),
+        ))
+    }
+
+    #[test]
+    fn storage_text_never_reaches_the_body() {
+        let leaks = ["malformed", "outings", "page 7", "database error"];
+        // a write that failed on the scan path: 503
+        let w = crate::writer::WriterError::of(&GateError::Store(sqlite_failure()));
+        let (status, body) = answer(w.into());
+        assert_eq!((status, body["error"].as_str()), (503, Some("log_unavailable")));
+        // a read that failed anywhere else: 500
+        let (status500, body500) = answer(sqlite_failure().into());
+        assert_eq!((status500, body500["error"].as_str()), (500, Some("internal")));
+        let (_, io) = answer(StoreError::Io(std::io::Error::other("/secret/path/gatepass.db")).into());
+        for b in [body, body500, io] {
+            let text = b.to_string();
+            for leak in leaks.iter().chain(&["/secret/path"]) {
+                assert!(!text.contains(leak), "{leak:?} in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn specific_errors_have_their_status_and_code() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (GateError::UnknownHousehold("9-9".into()).into(), 404, "unknown_household"),
+            (StoreError::UnknownResident("'王' in household '1-1'".into()).into(), 404, "unknown_resident"),
+            (StoreError::UnknownPass(crate::domain::PassId(12345678)).into(), 404, "unknown_pass"),
+            (GateError::BadDate("validity runs past the calendar".into()).into(), 400, "bad_date"),
+            (GateError::BadRegister("line 3: no name".into()).into(), 400, "bad_register"),
+            (GateError::Usage("give a reason".into()).into(), 400, "usage"),
+            (GateError::EmptyRegister.into(), 409, "empty_register"),
+            (StoreError::BadTokenId.into(), 400, "usage"),
+            (StoreError::DiskFull.into(), 503, "log_unavailable"),
+        ];
+        for (e, status, code) in cases {
+            let (s, body) = answer(e);
+            assert_eq!((s, body["error"].as_str()), (status, Some(code)), "{body}");
+            assert!(!body["message"].as_str().unwrap_or("").is_empty());
+        }
+        // the message names the thing and the remedy
+        let (_, body) = answer(GateError::UnknownHousehold("9-9".into()).into());
+        assert!(body["message"].as_str().unwrap().contains("9-9"));
+        assert!(body["message"].as_str().unwrap().contains("household list"));
     }
 }

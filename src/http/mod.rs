@@ -115,7 +115,7 @@ impl AppState {
     pub fn policy(&self) -> Result<crate::domain::Policy, ApiError> {
         let doc = self.reader()?.policy_override()?;
         match doc {
-            Some(d) => self.inner.config.policy.apply(&d).map_err(ApiError::BadRequest),
+            Some(d) => self.inner.config.policy.apply(&d).map_err(ApiError::BadPolicy),
             None => Ok(self.inner.config.policy.clone()),
         }
     }

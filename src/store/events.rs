@@ -91,8 +91,10 @@ impl Store {
         let tx = self.conn.transaction()?;
         let n = tx.execute("DELETE FROM events WHERE seq <= ?1", [checkpoint.seq])?;
         tx.execute("DELETE FROM outings WHERE at_ms < ?1", [outings_before_ms])?;
-        let json = serde_json::to_string(checkpoint).map_err(|e| super::StoreError::Invalid(e.to_string()))?;
-        let state = serde_json::to_string(carried).map_err(|e| super::StoreError::Invalid(e.to_string()))?;
+        let json =
+            serde_json::to_string(checkpoint).map_err(|e| super::StoreError::Encode(format!("a checkpoint: {e}")))?;
+        let state =
+            serde_json::to_string(carried).map_err(|e| super::StoreError::Encode(format!("the carried state: {e}")))?;
         for (k, v) in [("checkpoint", json), ("checkpoint_state", state)] {
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -355,7 +357,7 @@ fn event_from_row(r: &rusqlite::Row) -> rusqlite::Result<Result<ChainedEvent>> {
     let parsed: std::result::Result<EventBody, _> = serde_json::from_str(&body);
     Ok(match parsed {
         Ok(body) => Ok(ChainedEvent { body, prev_hash: r.get(1)?, hash: r.get(2)?, sig: r.get(3)? }),
-        Err(e) => Err(super::StoreError::Invalid(format!("stored event is not readable: {e}"))),
+        Err(e) => Err(super::StoreError::Unreadable(format!("stored event: {e}"))),
     })
 }
 

@@ -26,10 +26,26 @@ pub enum StoreError {
     Busy,
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+    #[error("no resident {0} in the register (see `gatepass household list`)")]
+    UnknownResident(String),
+    #[error("no pass {0} (see passes.csv or the passes page)")]
+    UnknownPass(crate::domain::PassId),
+    #[error("no active key {0} (see `gatepass key list`)")]
+    UnknownKey(u16),
+    #[error("no active token {0} (see `gatepass token list`)")]
+    UnknownToken(String),
+    #[error("give the token id (8 hex digits) shown in the token list")]
+    BadTokenId,
+    /// A pass could not be signed for these dates.
     #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Invalid(String),
+    PassDates(String),
+    #[error("I/O error: {0}")]
+    Io(std::io::Error),
+    /// A value could not be encoded for storage (a bug, never input).
+    #[error("cannot encode {0}")]
+    Encode(String),
+    #[error("could not find a free {0} id")]
+    NoFreeId(String),
     /// A stored value the code cannot read (edited or corrupted by hand):
     /// whatever needed it is refused, never guessed.
     #[error("unreadable record: {0} (see `gatepass config check`)")]
@@ -55,7 +71,7 @@ impl From<std::io::Error> for StoreError {
         if e.raw_os_error() == Some(libc::ENOSPC) {
             StoreError::DiskFull
         } else {
-            StoreError::Invalid(e.to_string())
+            StoreError::Io(e)
         }
     }
 }

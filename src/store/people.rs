@@ -103,7 +103,7 @@ fn random_id(tx: &Transaction, table: &str) -> Result<u32> {
             return Ok(id);
         }
     }
-    Err(StoreError::Invalid(format!("could not find a free {table} id")))
+    Err(StoreError::NoFreeId(table.to_string()))
 }
 
 pub(crate) fn getrandom(buf: &mut [u8]) {
@@ -388,11 +388,7 @@ impl Store {
                 resident_from_row,
             )
             .optional()?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!(
-                    "no resident '{name}' in household '{household}' (see `gatepass household list`)"
-                ))
-            })
+            .ok_or_else(|| StoreError::UnknownResident(format!("'{name}' in household '{household}'")))
     }
 
     pub fn households(&self) -> Result<Vec<HouseholdView>> {
@@ -453,7 +449,7 @@ impl Store {
             params![key_id, now],
         )?;
         if n == 0 {
-            return Err(StoreError::NotFound(format!("no active key {key_id} (see `gatepass key list`)")));
+            return Err(StoreError::UnknownKey(key_id));
         }
         Ok(())
     }
@@ -476,7 +472,7 @@ impl Store {
         let mut out = Vec::with_capacity(residents.len());
         for r in residents {
             let id = PassId(random_id(&tx, "passes")?);
-            let payload = sign(id, r).map_err(StoreError::Invalid)?;
+            let payload = sign(id, r).map_err(StoreError::PassDates)?;
             tx.execute(
                 "UPDATE passes SET revoked_at = ?2, revoke_reason = 'replaced by a new card'
                  WHERE resident_id = ?1 AND key_id = ?3 AND revoked_at IS NULL",
@@ -519,7 +515,7 @@ impl Store {
     /// error: the card is refused either way).
     pub fn revoke_pass(&self, pass_id: PassId, reason: &str, now: &str) -> Result<bool> {
         let Some(p) = self.pass(pass_id)? else {
-            return Err(StoreError::NotFound(format!("no pass {pass_id} (see passes.csv or the passes page)")));
+            return Err(StoreError::UnknownPass(pass_id));
         };
         if p.revoked_at.is_some() {
             return Ok(false);

@@ -87,14 +87,14 @@ impl Store {
 
     pub fn revoke_token(&self, id_prefix: &str, now: &str) -> Result<()> {
         if id_prefix.len() < 8 || !id_prefix.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(StoreError::Invalid("give the token id (8 hex digits) shown in the token list".into()));
+            return Err(StoreError::BadTokenId);
         }
         let n = self.conn.execute(
             "UPDATE tokens SET revoked_at = ?2 WHERE substr(hash, 1, 8) = ?1 AND revoked_at IS NULL",
             params![id_prefix.to_ascii_lowercase(), now],
         )?;
         if n == 0 {
-            return Err(StoreError::NotFound(format!("no active token {id_prefix}")));
+            return Err(StoreError::UnknownToken(id_prefix.to_string()));
         }
         Ok(())
     }
@@ -153,7 +153,7 @@ impl Store {
     }
 
     pub fn set_policy_override(&self, doc: &PolicyDoc) -> Result<()> {
-        let json = serde_json::to_string(doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let json = serde_json::to_string(doc).map_err(|e| StoreError::Encode(format!("the policy: {e}")))?;
         self.conn.execute(
             "INSERT INTO policy_override (id, doc) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
             [json],

@@ -269,7 +269,7 @@ fn run_trace(s: &AppState, q: &TraceQuery) -> Result<Option<trace::Trace>, WebEr
     let Some(r) = q.resident.as_deref().map(str::trim).filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
-    let id: u32 =
+    let id: crate::domain::ResidentId =
         r.parse().map_err(|_| WebError::BadRequest(format!("resident '{r}' must be the resident's number")))?;
     let community = q.community.as_deref().map(str::trim).filter(|c| !c.is_empty());
     Ok(Some(trace::trace(&*lock(s)?, &s.config, id, community, q.days.unwrap_or(14).min(366), Utc::now())?))
@@ -382,7 +382,7 @@ fn direction_label(d: Option<&str>, en: bool) -> String {
     }
 }
 
-fn who(id: Option<u32>, name: Option<&str>, en: bool) -> String {
+fn who(id: Option<crate::domain::ResidentId>, name: Option<&str>, en: bool) -> String {
     match (id, name) {
         (Some(id), Some(n)) => format!("{id} {}", html_escape(n)),
         (Some(id), None) => id.to_string(),
