@@ -416,7 +416,7 @@ impl ScanTx<'_> {
                     v => super::describe(&v),
                 };
                 let read = (|| {
-                    if !matches!(&state, Value::Text(t) if t == "out") {
+                    if !matches!(&state, Value::Text(t) if t == Presence::Out.as_str()) {
                         return Err(format!("presence state {}", super::describe(&state)));
                     }
                     let cat = match &cat {
