@@ -3,6 +3,18 @@
 //! swapped `household_id`/`resident_id` would compile. These newtypes make
 //! that a type error. Serialised transparently: JSON and the hashed event
 //! body stay exactly the bare numbers they were.
+//!
+//! ```
+//! use gatepass::domain::{HouseholdId, ResidentId};
+//! fn add_outing(_household: HouseholdId, _resident: ResidentId) {}
+//! add_outing(HouseholdId(3), ResidentId(7));
+//! ```
+//!
+//! ```compile_fail
+//! use gatepass::domain::{HouseholdId, ResidentId};
+//! fn add_outing(_household: HouseholdId, _resident: ResidentId) {}
+//! add_outing(ResidentId(7), HouseholdId(3)); // swapped: does not compile
+//! ```
 
 use serde::{Deserialize, Serialize};
 
