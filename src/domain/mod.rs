@@ -9,6 +9,7 @@ pub mod pass;
 pub mod policy;
 pub mod register;
 pub mod rules;
+pub mod sheet;
 
 pub use category::Category;
 pub use policy::Policy;

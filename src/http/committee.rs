@@ -59,22 +59,34 @@ async fn households(State(state): State<AppState>, _w: CommitteeAccess) -> Resul
     Ok(Json(serde_json::json!({"households": hs, "household_count": hs.len(), "resident_count": residents})))
 }
 
+#[derive(Deserialize)]
+struct ImportQuery {
+    /// The workbook sheet to read (default: the first).
+    #[serde(default)]
+    sheet: Option<String>,
+}
+
+/// The register as CSV (UTF-8, GBK, GB18030) or .xlsx, told apart by its
+/// bytes; whole-file errors come back with a `code`, rejected rows with theirs.
 async fn import(
     State(state): State<AppState>,
     who: CommitteeAccess,
     headers: axum::http::HeaderMap,
+    ApiQuery(q): ApiQuery<ImportQuery>,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     // a page may send the file as a form upload; scripts send the CSV itself
     let body = match crate::web::multipart::boundary(&headers) {
         Some(b) => Bytes::from(
             crate::web::multipart::first_file(&body, &b)
-                .ok_or_else(|| ApiError::BadRequest("the upload holds no file; send the register CSV".into()))?,
+                .ok_or_else(|| ApiError::BadRequest("the upload holds no file; send the register (CSV or .xlsx)".into()))?,
         ),
         None => body,
     };
     let actor = who.principal().actor();
-    let (counts, rejected) = state.inner.writer.run(move |g| g.import_register(&body, &actor, Utc::now())).await??;
+    let sheet = q.sheet.filter(|s| !s.trim().is_empty());
+    let (counts, rejected) =
+        state.inner.writer.run(move |g| g.import_register_sheet(&body, sheet.as_deref(), &actor, Utc::now())).await??;
     Ok(Json(serde_json::json!({
         "added": counts.added, "updated": counts.updated, "unchanged": counts.unchanged,
         "rejected": rejected.len(), "rejections": rejected,
