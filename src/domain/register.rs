@@ -31,8 +31,8 @@ pub struct RegisterRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "code", content = "params", rename_all = "snake_case")]
 pub enum Problem {
-    MissingHousehold,
-    MissingName,
+    MissingHousehold {},
+    MissingName {},
     UnknownCategory { value: String },
     Duplicate { household: String, name: String, first_line: u64 },
     TooLong { column: &'static str, max: usize },
@@ -41,17 +41,17 @@ pub enum Problem {
     BadPhone { value: String },
     /// Excel wrote the number as 1.38E+10: the digits are gone.
     PhoneLostDigits { value: String },
-    NotText,
+    NotText {},
     Unreadable { detail: String },
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Problem::MissingHousehold => f.write_str(
+            Problem::MissingHousehold {} => f.write_str(
                 "missing household (户号); if the cell was merged in Excel, import the .xlsx or fill in the code on every row",
             ),
-            Problem::MissingName => f.write_str("missing name (姓名)"),
+            Problem::MissingName {} => f.write_str("missing name (姓名)"),
             Problem::UnknownCategory { value } => {
                 write!(f, "{}", crate::domain::category::UnknownCategory(value.clone()))
             }
@@ -68,7 +68,7 @@ impl std::fmt::Display for Problem {
                 f,
                 "phone '{value}' was saved in scientific notation and its digits are lost; format the column as text in Excel"
             ),
-            Problem::NotText => f.write_str("the row is not readable text (save the file as CSV UTF-8 or .xlsx)"),
+            Problem::NotText {} => f.write_str("the row is not readable text (save the file as CSV UTF-8 or .xlsx)"),
             Problem::Unreadable { detail } => write!(f, "unreadable CSV: {detail}"),
         }
     }
@@ -220,7 +220,7 @@ pub fn parse_file(bytes: &[u8], sheet_name: Option<&str>) -> Result<ParsedRegist
         let line = row.line;
         match &row.fault {
             Some(RowFault::NotText) => {
-                out.rejected.push(Rejection::new(line, Problem::NotText));
+                out.rejected.push(Rejection::new(line, Problem::NotText {}));
                 continue;
             }
             Some(RowFault::Unreadable(detail)) => {
@@ -255,10 +255,10 @@ pub fn parse_file(bytes: &[u8], sheet_name: Option<&str>) -> Result<ParsedRegist
             let row_household = field(Some(household), Col::Household)?.unwrap_or_default();
             let row_name = field(Some(name), Col::Name)?.unwrap_or_default();
             if row_household.is_empty() {
-                return Err(Problem::MissingHousehold);
+                return Err(Problem::MissingHousehold {});
             }
             if row_name.is_empty() {
-                return Err(Problem::MissingName);
+                return Err(Problem::MissingName {});
             }
             let row_address = field(address, Col::Address)?;
             let row_grid = field(grid, Col::Grid)?;
@@ -487,6 +487,7 @@ mod tests {
         assert!(v[0]["reason"].as_str().unwrap().contains("unknown category"));
         assert_eq!(v[1]["code"], "missing_name");
         assert_eq!(v[1]["line"], 3);
+        assert_eq!(v[1]["params"], serde_json::json!({}), "params always there");
     }
 
     #[test]
@@ -496,5 +497,14 @@ mod tests {
         let p = parse(csv.as_bytes()).unwrap();
         assert_eq!(p.rejected, vec![]);
         assert_eq!(p.rows[0].address.as_deref(), Some("1栋 101"));
+    }
+
+    #[test]
+    fn an_empty_household_is_not_guessed_from_the_row_above() {
+        // a CSV saved from merged cells: the code is on the first row only
+        let p = parse("户号,姓名\n1-1,张三\n,李四\n".as_bytes()).unwrap();
+        assert_eq!(p.rows.len(), 1);
+        assert_eq!(p.rejected[0].problem, Problem::MissingHousehold {});
+        assert!(p.rejected[0].reason.contains("merged"));
     }
 }
