@@ -367,6 +367,17 @@ impl Gate {
         now: DateTime<Utc>,
     ) -> Result<(ImportCounts, Vec<Rejection>)> {
         let parsed = register::parse_file(file, sheet)?;
+        self.import_parsed_register(parsed, actor, now)
+    }
+
+    /// Lands rows already read (the daemon reads the file off the writer
+    /// thread, so a large workbook does not hold up scans).
+    pub fn import_parsed_register(
+        &mut self,
+        parsed: register::ParsedRegister,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(ImportCounts, Vec<Rejection>)> {
         let counts = self.store.import_register(&parsed.rows)?;
         self.store.audit(
             &now_text(now),

@@ -427,4 +427,46 @@ mod tests {
         assert_eq!(number_text(1.5), "1.5");
         assert_eq!(number_text(-3.0), "-3");
     }
+
+    fn workbook(fill: impl FnOnce(&mut rust_xlsxwriter::Worksheet)) -> Vec<u8> {
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        fill(wb.add_worksheet());
+        wb.save_to_buffer().unwrap()
+    }
+
+    #[test]
+    fn xlsx_cells_as_shown_with_spreadsheet_row_numbers() {
+        let bytes = workbook(|ws| {
+            ws.write_string(0, 0, "登记表").unwrap();
+            ws.write_string(2, 0, "户号").unwrap();
+            ws.write_number(3, 0, 101.0).unwrap();
+            ws.write_number(3, 1, 13800001234.0).unwrap();
+            ws.write_number(3, 2, 2.5).unwrap();
+            let date = rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 2, 10).unwrap();
+            let f = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+            ws.write_datetime_with_format(3, 3, &date, &f).unwrap();
+            ws.write_boolean(3, 4, true).unwrap();
+        });
+        let t = read(&bytes, None).unwrap();
+        assert_eq!(t.format, Format::Xlsx);
+        assert_eq!(
+            texts(&t),
+            vec![
+                (1, vec!["登记表".to_string()]),
+                (3, vec!["户号".to_string()]),
+                (4, ["101", "13800001234", "2.5", "2026-02-10", "TRUE"].map(String::from).to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_far_away_cell_costs_nothing() {
+        // calamine's dense range would want 17 billion cells for this
+        let bytes = workbook(|ws| {
+            ws.write_string(0, 0, "户号").unwrap();
+            ws.write_string(1_048_575, 16_383, "x").unwrap();
+        });
+        let t = read(&bytes, None).unwrap();
+        assert_eq!(texts(&t), vec![(1, vec!["户号".to_string()])], "columns past MAX_COLS are ignored");
+    }
 }

@@ -22,7 +22,10 @@ use serde::Deserialize;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/households", get(households))
-        .route("/api/v1/households/import", post(import))
+        .route(
+            "/api/v1/households/import",
+            post(import).layer(axum::extract::DefaultBodyLimit::max(super::IMPORT_BODY_LIMIT)),
+        )
         .route("/api/v1/residents/{id}/category", put(set_category))
         .route("/api/v1/passes", get(passes))
         .route("/api/v1/passes/issue", post(issue))
@@ -85,8 +88,16 @@ async fn import(
     };
     let actor = who.principal().actor();
     let sheet = q.sheet.filter(|s| !s.trim().is_empty());
+    // read the file here, not on the writer thread that scans wait for
+    let parsed = tokio::task::spawn_blocking(move || crate::domain::register::parse_file(&body, sheet.as_deref()))
+        .await
+        .map_err(|e| {
+            tracing::error!("register parse task: {e}");
+            ApiError::Internal
+        })?
+        .map_err(ApiError::Register)?;
     let (counts, rejected) =
-        state.inner.writer.run(move |g| g.import_register_sheet(&body, sheet.as_deref(), &actor, Utc::now())).await??;
+        state.inner.writer.run(move |g| g.import_parsed_register(parsed, &actor, Utc::now())).await??;
     Ok(Json(serde_json::json!({
         "added": counts.added, "updated": counts.updated, "unchanged": counts.unchanged,
         "rejected": rejected.len(), "rejections": rejected,

@@ -171,7 +171,11 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiBytes {
             let status = rej.status();
             let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_request" };
             let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!("the body is larger than {} bytes; split the file", super::BODY_LIMIT)
+                format!(
+                    "the body is larger than this call takes ({} bytes; a register upload {}); split the file",
+                    super::BODY_LIMIT,
+                    super::IMPORT_BODY_LIMIT
+                )
             } else {
                 rej.body_text()
             };
