@@ -31,7 +31,9 @@ fn workbook() -> Vec<u8> {
     }
     for (r, household, name, i) in rows {
         ws.write_number(r, 0, f64::from(household)).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
-        ws.write_string(r, 1, format!("{}栋{}室", household / 100, household % 100)).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
+        ws.write_string(r, 1, format!("{}栋{}室", household / 100, household % 100))
+            .map(|_| ())
+            .unwrap_or_else(|e| panic!("{e}"));
         ws.write_string(r, 2, format!("第{}网格", household % 12)).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
         ws.write_string(r, 3, &name).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
         ws.write_number(r, 4, 13_800_000_000.0 + f64::from(i)).map(|_| ()).unwrap_or_else(|e| panic!("{e}"));
@@ -54,8 +56,8 @@ fn register_import(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-                let gate = Gate::init(&tmp.path().join("g"), "阳光花园", "东门", Utc::now())
-                    .unwrap_or_else(|e| panic!("{e}"));
+                let gate =
+                    Gate::init(&tmp.path().join("g"), "阳光花园", "东门", Utc::now()).unwrap_or_else(|e| panic!("{e}"));
                 (tmp, gate)
             },
             |(tmp, mut gate)| {

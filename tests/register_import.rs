@@ -255,7 +255,8 @@ fn the_daemon_takes_a_gbk_upload_and_answers_codes() {
     let token = g.token("committee");
     let d = Daemon::start(&g.dir);
     let c = client();
-    let text = "户号,地址,网格,姓名,电话,类别\r\n5-501,5号楼501,E,孙八,139 0000 5555,正常\r\n5-501,5号楼501,E,,,正常\r\n";
+    let text =
+        "户号,地址,网格,姓名,电话,类别\r\n5-501,5号楼501,E,孙八,139 0000 5555,正常\r\n5-501,5号楼501,E,,,正常\r\n";
     let gbk = encoding_rs::GBK.encode(text).0.into_owned();
     let r = c
         .post(d.url("/api/v1/households/import"))

@@ -42,7 +42,8 @@ pub fn household(dir: &Path, cmd: HouseholdCmd, json: bool) -> anyhow::Result<i3
     let mut gate = Gate::open(dir)?;
     match cmd {
         HouseholdCmd::Import { file, sheet } => {
-            let size = std::fs::metadata(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?.len();
+            let size =
+                std::fs::metadata(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?.len();
             // a register is a few MB at most; a wrong path to a disk image is not
             if size > MAX_IMPORT_BYTES {
                 anyhow::bail!("{} is {size} bytes; a register file is at most {MAX_IMPORT_BYTES}", file.display());

@@ -33,16 +33,36 @@ pub struct RegisterRow {
 pub enum Problem {
     MissingHousehold {},
     MissingName {},
-    UnknownCategory { value: String },
-    Duplicate { household: String, name: String, first_line: u64 },
-    TooLong { column: &'static str, max: usize },
-    ControlCharacters { column: &'static str },
-    CellError { column: &'static str, value: String },
-    BadPhone { value: String },
+    UnknownCategory {
+        value: String,
+    },
+    Duplicate {
+        household: String,
+        name: String,
+        first_line: u64,
+    },
+    TooLong {
+        column: &'static str,
+        max: usize,
+    },
+    ControlCharacters {
+        column: &'static str,
+    },
+    CellError {
+        column: &'static str,
+        value: String,
+    },
+    BadPhone {
+        value: String,
+    },
     /// Excel wrote the number as 1.38E+10: the digits are gone.
-    PhoneLostDigits { value: String },
+    PhoneLostDigits {
+        value: String,
+    },
     NotText {},
-    Unreadable { detail: String },
+    Unreadable {
+        detail: String,
+    },
 }
 
 impl std::fmt::Display for Problem {
@@ -175,8 +195,7 @@ impl Col {
 
 fn column(header: &str) -> Option<Col> {
     // "*姓名" and "姓名*" mark required fields in many templates
-    let h: String =
-        header.trim_start_matches('\u{feff}').chars().filter(|c| !c.is_whitespace() && *c != '*').collect();
+    let h: String = header.trim_start_matches('\u{feff}').chars().filter(|c| !c.is_whitespace() && *c != '*').collect();
     Some(match h.to_ascii_lowercase().as_str() {
         "household" | "户号" => Col::Household,
         "address" | "地址" => Col::Address,
@@ -240,7 +259,12 @@ pub fn parse_file(bytes: &[u8], sheet_name: Option<&str>) -> Result<ParsedRegist
                 Some(Cell::Error(e)) => Err(Problem::CellError { column: c.key(), value: e.clone() }),
                 Some(Cell::Text(s)) => {
                     // a line break typed inside a cell (Alt+Enter) is a space
-                    let s: String = s.split(['\r', '\n', '\t']).map(str::trim).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
+                    let s: String = s
+                        .split(['\r', '\n', '\t'])
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ");
                     if s.chars().count() > MAX_FIELD {
                         Err(Problem::TooLong { column: c.key(), max: MAX_FIELD })
                     } else if s.chars().any(char::is_control) {
@@ -418,10 +442,7 @@ mod tests {
     #[test]
     fn header_problems() {
         assert_eq!(parse(b"").unwrap_err(), RegisterError::Empty);
-        assert_eq!(
-            parse(b"household,address\n1,x\n").unwrap_err(),
-            RegisterError::MissingColumn("name")
-        );
+        assert_eq!(parse(b"household,address\n1,x\n").unwrap_err(), RegisterError::MissingColumn("name"));
         assert!(parse(b"household,address\n1,x\n").unwrap_err().to_string().contains("name/\u{59d3}\u{540d}"));
         assert_eq!(parse(b"a,b\n1,2\n").unwrap_err(), RegisterError::NoHeader);
         assert_eq!(parse(b"\xEF\xBB\xBF").unwrap_err(), RegisterError::Empty);
@@ -454,7 +475,10 @@ mod tests {
         let csv = "阳光花园住户登记表,,,\n填表日期：2026年11月,,,\n序号,户号,姓名,类别\n1,1-101,张三,正常\n序号,户号,姓名,类别\n2,1-102,李四,\n";
         let p = parse(csv.as_bytes()).unwrap();
         assert_eq!(p.rejected, vec![]);
-        assert_eq!(p.rows.iter().map(|r| (r.line, r.name.as_str())).collect::<Vec<_>>(), vec![(4, "张三"), (6, "李四")]);
+        assert_eq!(
+            p.rows.iter().map(|r| (r.line, r.name.as_str())).collect::<Vec<_>>(),
+            vec![(4, "张三"), (6, "李四")]
+        );
     }
 
     #[test]

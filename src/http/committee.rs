@@ -80,10 +80,9 @@ async fn import(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     // a page may send the file as a form upload; scripts send the CSV itself
     let body = match crate::web::multipart::boundary(&headers) {
-        Some(b) => Bytes::from(
-            crate::web::multipart::first_file(&body, &b)
-                .ok_or_else(|| ApiError::BadRequest("the upload holds no file; send the register (CSV or .xlsx)".into()))?,
-        ),
+        Some(b) => Bytes::from(crate::web::multipart::first_file(&body, &b).ok_or_else(|| {
+            ApiError::BadRequest("the upload holds no file; send the register (CSV or .xlsx)".into())
+        })?),
         None => body,
     };
     let actor = who.principal().actor();
