@@ -164,15 +164,15 @@ fn phones_and_numbers_as_stored() {
     std::fs::write(&file, xlsx(&register(), true)).unwrap();
     ok(&dir, &["household", "import", file.to_str().unwrap()]);
     // phones are masked in lists; the card sheet and the database hold digits
-    let db = rusqlite_phone(&dir);
+    let db = phones_listed(&dir);
     assert!(db.contains(&"13800001234".to_string()), "{db:?}");
     assert!(db.contains(&"13800005678".to_string()), "{db:?}");
     assert!(db.contains(&"+8613900001111".to_string()), "{db:?}");
 }
 
-/// The phones as stored, read with the sqlite3 CLI-free way: through
+/// The phones as stored, through
 /// `household list --json`, which shows them unmasked on the command line.
-fn rusqlite_phone(dir: &Path) -> Vec<String> {
+fn phones_listed(dir: &Path) -> Vec<String> {
     let list = json(dir, &["household", "list"]);
     let mut out = vec![];
     for h in list.as_array().unwrap() {
