@@ -11,6 +11,7 @@ pub mod policy;
 pub mod register;
 pub mod rules;
 pub mod text;
+pub mod sheet;
 
 pub use category::Category;
 pub use policy::Policy;

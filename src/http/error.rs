@@ -13,6 +13,8 @@ pub enum ApiError {
     Unauthorized,
     Forbidden,
     BadRequest(String),
+    /// A register file that cannot be read as a whole: 400 with its code.
+    Register(crate::domain::register::RegisterError),
     NotFound(String),
     TooManyRequests,
     /// The entry log cannot be written: no decision can be given.
@@ -30,6 +32,7 @@ impl ApiError {
             ),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "your role may not do this".into()),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            ApiError::Register(e) => (StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
             ApiError::TooManyRequests => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -49,6 +52,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
+        if let ApiError::Register(e) = &self {
+            // `error` stays bad_request for scripts; `code` says which
+            let body = serde_json::json!({"error": code, "code": e.code(), "params": e.params(), "message": message});
+            return (status, Json(body)).into_response();
+        }
         (status, Json(serde_json::json!({"error": code, "message": message}))).into_response()
     }
 }
@@ -72,6 +80,7 @@ impl From<GateError> for ApiError {
         match e {
             GateError::Store(s) => s.into(),
             GateError::Usage(m) => ApiError::BadRequest(m),
+            GateError::Register(e) => ApiError::Register(e),
             other => {
                 tracing::error!("gate: {other}");
                 ApiError::Internal
@@ -162,7 +171,11 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiBytes {
             let status = rej.status();
             let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_request" };
             let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!("the body is larger than {} bytes; split the file", super::BODY_LIMIT)
+                format!(
+                    "the body is larger than this call takes ({} bytes; a register upload {}); split the file",
+                    super::BODY_LIMIT,
+                    super::IMPORT_BODY_LIMIT
+                )
             } else {
                 rej.body_text()
             };
