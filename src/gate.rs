@@ -42,14 +42,15 @@ pub enum GateError {
     #[error("{0}")]
     BadPolicy(String),
     #[error("{0}")]
-    BadRegister(String),
-    #[error("{0}")]
     BadName(String),
     #[error("no active community key: run `gatepass key rotate`")]
     NoActiveKey,
     /// The entry log does not verify: the operation needs an intact chain.
     #[error("{0}")]
     ChainBroken(String),
+    /// The register file as a whole cannot be read (see its `code()`).
+    #[error(transparent)]
+    Register(#[from] register::RegisterError),
     #[error("{0} is not a gatepass data directory (no {db}); run `gatepass init --community NAME --gate NAME` first", db = DB_FILE)]
     NotInitialised(String),
     #[error("{0} already holds a gatepass data directory; choose another --data-dir")]
@@ -406,11 +407,34 @@ impl Gate {
 
     pub fn import_register(
         &mut self,
-        csv: &[u8],
+        file: &[u8],
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(ImportCounts, Vec<Rejection>)> {
-        let parsed = register::parse(csv).map_err(|e| GateError::BadRegister(e.to_string()))?;
+        self.import_register_sheet(file, None, actor, now)
+    }
+
+    /// Imports a register file: CSV (UTF-8, GBK, GB18030) or `.xlsx`, whose
+    /// `sheet` (the first when None) is read.
+    pub fn import_register_sheet(
+        &mut self,
+        file: &[u8],
+        sheet: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(ImportCounts, Vec<Rejection>)> {
+        let parsed = register::parse_file(file, sheet)?;
+        self.import_parsed_register(parsed, actor, now)
+    }
+
+    /// Lands rows already read (the daemon reads the file off the writer
+    /// thread, so a large workbook does not hold up scans).
+    pub fn import_parsed_register(
+        &mut self,
+        parsed: register::ParsedRegister,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(ImportCounts, Vec<Rejection>)> {
         let counts = self.store.import_register(&parsed.rows)?;
         self.store.audit(
             &now_text(now),

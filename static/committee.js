@@ -114,6 +114,26 @@
     );
   }
 
+  // Codes and parameters from the import, in words: a column key becomes
+  // its header name, a file kind its description.
+  function words(params) {
+    const v = Object.assign({}, params || {});
+    if (v.column && GP.has('col.' + v.column)) v.column = T('col.' + v.column);
+    if (v.kind && GP.has('import.kind.' + v.kind)) v.kind = T('import.kind.' + v.kind);
+    return v;
+  }
+
+  function rejectionText(x) {
+    const key = 'import.reject.' + x.code;
+    const why = GP.has(key) ? T(key, words(x.params)) : x.reason;
+    return T('register.rejection', { line: x.line, reason: why });
+  }
+
+  function importErrorText(d) {
+    const key = 'import.error.' + d.code;
+    return GP.has(key) ? T(key, words(d.params)) : T('common.error', { msg: d.message });
+  }
+
   function setupRegister() {
     $('register-filter').addEventListener('input', renderRegister);
     $('import-form').addEventListener('submit', async (e) => {
@@ -125,16 +145,17 @@
         out.textContent = T('register.upload.nofile');
         return;
       }
-      const r = await GP.api('POST', '/api/v1/households/import', await f.arrayBuffer(), {
-        raw: true,
-        type: 'text/csv',
-      });
+      const sheet = $('import-sheet').value.trim();
+      const path = '/api/v1/households/import' + (sheet ? '?sheet=' + encodeURIComponent(sheet) : '');
+      // The gate tells CSV (UTF-8, GBK) from .xlsx by the bytes; the
+      // content-type is what the upload check expects, whatever the file.
+      const r = await GP.api('POST', path, await f.arrayBuffer(), { raw: true, type: 'text/csv' });
       if (!r.ok) {
-        out.textContent = GP.errorText(r);
+        out.textContent = r.data && r.data.code ? importErrorText(r.data) : GP.errorText(r);
         return;
       }
       out.textContent = T('register.result', r.data);
-      r.data.rejections.forEach((x) => list.appendChild(el('li', null, T('register.rejection', x))));
+      r.data.rejections.forEach((x) => list.appendChild(el('li', null, rejectionText(x))));
       loadRegister();
     });
   }

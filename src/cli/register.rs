@@ -7,10 +7,18 @@ use chrono::Utc;
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 
+const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
+
 #[derive(Debug, Subcommand)]
 pub enum HouseholdCmd {
-    /// Import or update the register from a CSV file (English or Chinese headers).
-    Import { file: PathBuf },
+    /// Import or update the register from a CSV file (UTF-8, GBK or GB18030)
+    /// or an .xlsx workbook; English or Chinese headers.
+    Import {
+        file: PathBuf,
+        /// The workbook sheet to read (default: the first).
+        #[arg(long)]
+        sheet: Option<String>,
+    },
     /// Print the register.
     List,
 }
@@ -33,9 +41,15 @@ pub enum ResidentCmd {
 pub fn household(dir: &Path, cmd: HouseholdCmd, json: bool) -> anyhow::Result<i32> {
     let mut gate = Gate::open(dir)?;
     match cmd {
-        HouseholdCmd::Import { file } => {
+        HouseholdCmd::Import { file, sheet } => {
+            let size =
+                std::fs::metadata(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?.len();
+            // a register is a few MB at most; a wrong path to a disk image is not
+            if size > MAX_IMPORT_BYTES {
+                anyhow::bail!("{} is {size} bytes; a register file is at most {MAX_IMPORT_BYTES}", file.display());
+            }
             let bytes = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let (counts, rejected) = gate.import_register(&bytes, "cli", Utc::now())?;
+            let (counts, rejected) = gate.import_register_sheet(&bytes, sheet.as_deref(), "cli", Utc::now())?;
             if json {
                 print_json(&serde_json::json!({
                     "added": counts.added, "updated": counts.updated, "unchanged": counts.unchanged,

@@ -13,6 +13,7 @@ pub mod policy;
 pub mod register;
 pub mod rules;
 pub mod text;
+pub mod sheet;
 
 pub use category::Category;
 pub use codes::{Presence, TemperatureSource};

@@ -21,7 +21,10 @@ use serde::Deserialize;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/households", get(households))
-        .route("/api/v1/households/import", post(import))
+        .route(
+            "/api/v1/households/import",
+            post(import).layer(axum::extract::DefaultBodyLimit::max(super::IMPORT_BODY_LIMIT)),
+        )
         .route("/api/v1/residents/{id}/category", put(set_category))
         .route("/api/v1/passes", get(passes))
         .route("/api/v1/passes/issue", post(issue))
@@ -58,22 +61,41 @@ async fn households(State(state): State<AppState>, _w: CommitteeAccess) -> Resul
     Ok(Json(serde_json::json!({"households": hs, "household_count": hs.len(), "resident_count": residents})))
 }
 
+#[derive(Deserialize)]
+struct ImportQuery {
+    /// The workbook sheet to read (default: the first).
+    #[serde(default)]
+    sheet: Option<String>,
+}
+
+/// The register as CSV (UTF-8, GBK, GB18030) or .xlsx, told apart by its
+/// bytes; whole-file errors come back with a `code`, rejected rows with theirs.
 async fn import(
     State(state): State<AppState>,
     who: CommitteeAccess,
     headers: axum::http::HeaderMap,
+    ApiQuery(q): ApiQuery<ImportQuery>,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     // a page may send the file as a form upload; scripts send the CSV itself
     let body = match crate::web::multipart::boundary(&headers) {
-        Some(b) => Bytes::from(
-            crate::web::multipart::first_file(&body, &b)
-                .ok_or_else(|| ApiError::BadRequest("the upload holds no file; send the register CSV".into()))?,
-        ),
+        Some(b) => Bytes::from(crate::web::multipart::first_file(&body, &b).ok_or_else(|| {
+            ApiError::BadRequest("the upload holds no file; send the register (CSV or .xlsx)".into())
+        })?),
         None => body,
     };
     let actor = who.principal().actor();
-    let (counts, rejected) = state.inner.writer.run(move |g| g.import_register(&body, &actor, Utc::now())).await??;
+    let sheet = q.sheet.filter(|s| !s.trim().is_empty());
+    // read the file here, not on the writer thread that scans wait for
+    let parsed = tokio::task::spawn_blocking(move || crate::domain::register::parse_file(&body, sheet.as_deref()))
+        .await
+        .map_err(|e| {
+            tracing::error!("register parse task: {e}");
+            ApiError::Internal
+        })?
+        .map_err(ApiError::Register)?;
+    let (counts, rejected) =
+        state.inner.writer.run(move |g| g.import_parsed_register(parsed, &actor, Utc::now())).await??;
     Ok(Json(serde_json::json!({
         "added": counts.added, "updated": counts.updated, "unchanged": counts.unchanged,
         "rejected": rejected.len(), "rejections": rejected,

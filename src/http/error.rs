@@ -17,6 +17,8 @@ pub enum ApiError {
     Forbidden,
     /// A request that is malformed (query, body shape, sizes).
     BadRequest(String),
+    /// A register file that cannot be read as a whole: 400 with its code.
+    Register(crate::domain::register::RegisterError),
     /// No such route or page.
     NotFound(String),
     TooManyRequests,
@@ -32,7 +34,6 @@ pub enum ApiError {
     BadDirection(String),
     BadRole(String),
     BadPolicy(String),
-    BadRegister(String),
     BadName(String),
     BadTemperature(String),
     /// The register has nobody to make passes for.
@@ -59,6 +60,8 @@ impl ApiError {
             ),
             ApiError::Forbidden => (S::FORBIDDEN, "forbidden", "your role may not do this".into()),
             ApiError::BadRequest(t) => (S::BAD_REQUEST, "bad_request", m(t)),
+            // `error` stays bad_request for scripts; the body's `code` says which
+            ApiError::Register(e) => (S::BAD_REQUEST, "bad_request", e.to_string()),
             ApiError::NotFound(t) => (S::NOT_FOUND, "not_found", m(t)),
             ApiError::TooManyRequests => {
                 (S::TOO_MANY_REQUESTS, "too_many_requests", "too many attempts; wait a minute and try again".into())
@@ -74,7 +77,6 @@ impl ApiError {
             ApiError::BadDirection(t) => (S::BAD_REQUEST, "bad_direction", m(t)),
             ApiError::BadRole(t) => (S::BAD_REQUEST, "bad_role", m(t)),
             ApiError::BadPolicy(t) => (S::BAD_REQUEST, "bad_policy", m(t)),
-            ApiError::BadRegister(t) => (S::BAD_REQUEST, "bad_register", m(t)),
             ApiError::BadName(t) => (S::BAD_REQUEST, "bad_name", m(t)),
             ApiError::BadTemperature(t) => (S::BAD_REQUEST, "bad_temperature", m(t)),
             ApiError::EmptyRegister(t) => (S::CONFLICT, "empty_register", m(t)),
@@ -93,6 +95,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
+        if let ApiError::Register(e) = &self {
+            // `error` stays bad_request for scripts; `code` says which
+            let body = serde_json::json!({"error": code, "code": e.code(), "params": e.params(), "message": message});
+            return (status, Json(body)).into_response();
+        }
         (status, Json(serde_json::json!({"error": code, "message": message}))).into_response()
     }
 }
@@ -132,7 +139,7 @@ impl From<GateError> for ApiError {
             GateError::EmptyRegister => ApiError::EmptyRegister(text),
             GateError::BadDate(_) => ApiError::BadDate(text),
             GateError::BadPolicy(_) => ApiError::BadPolicy(text),
-            GateError::BadRegister(_) => ApiError::BadRegister(text),
+            GateError::Register(e) => ApiError::Register(e),
             GateError::BadName(_) => ApiError::BadName(text),
             GateError::NoActiveKey => ApiError::NoActiveKey(text),
             GateError::ChainBroken(_) => ApiError::ChainBroken(text),
@@ -235,7 +242,11 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiBytes {
             let status = rej.status();
             let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_request" };
             let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!("the body is larger than {} bytes; split the file", super::BODY_LIMIT)
+                format!(
+                    "the body is larger than this call takes ({} bytes; a register upload {}); split the file",
+                    super::BODY_LIMIT,
+                    super::IMPORT_BODY_LIMIT
+                )
             } else {
                 rej.body_text()
             };
@@ -286,7 +297,7 @@ mod tests {
             (StoreError::UnknownResident("'王' in household '1-1'".into()).into(), 404, "unknown_resident"),
             (StoreError::UnknownPass(crate::domain::PassId(12345678)).into(), 404, "unknown_pass"),
             (GateError::BadDate("validity runs past the calendar".into()).into(), 400, "bad_date"),
-            (GateError::BadRegister("line 3: no name".into()).into(), 400, "bad_register"),
+            (GateError::Register(crate::domain::register::RegisterError::Empty).into(), 400, "bad_request"),
             (GateError::Usage("give a reason".into()).into(), 400, "usage"),
             (GateError::EmptyRegister.into(), 409, "empty_register"),
             (StoreError::BadTokenId.into(), 400, "usage"),

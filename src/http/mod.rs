@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Largest request body (a register CSV of ten thousand residents fits).
 pub const BODY_LIMIT: usize = 1024 * 1024;
+/// A register upload: a 20,000-resident CSV is about 1 MB, an .xlsx less.
+pub const IMPORT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Cookie-authenticated changes must come from this gate's own pages
 /// (see `web::origin`).

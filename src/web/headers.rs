@@ -16,7 +16,10 @@ pub fn with_csp(mut res: Response, csp: &'static str) -> Response {
     let h = res.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // not "no-referrer": under it a browser sends `Origin: null` with the
+    // pages' own form posts, and the cross-origin check (web::origin) must
+    // see their real origin. "same-origin" still tells other sites nothing.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     res
 }
