@@ -326,7 +326,7 @@ impl Gate {
                 warnings: outcome.warnings.iter().map(|w| w.as_str().to_string()).collect(),
                 backfilled: req.backfill_at.is_some(),
                 clock_suspect,
-                payload_digest: hex::encode(&Sha256::digest(req.payload.trim().as_bytes())[..8]),
+                payload_digest: hex::encode(Sha256::digest(req.payload.trim().as_bytes()).get(..8).unwrap_or_default()),
             };
             // write: the event, then what it changes, derived from the event
             // itself exactly as `events rebuild` derives it from the chain

@@ -177,7 +177,8 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     }
     let unreadable = state.reader().ok().map(|s| s.unreadable_records(50).unwrap_or_else(|e| vec![e.to_string()]));
     let records = serde_json::json!({"ok": unreadable.as_ref().is_some_and(Vec::is_empty), "unreadable": unreadable});
-    let ok = database["ok"] == true && database["log_writable"] == true && records["ok"] == true;
+    let yes = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_bool) == Some(true);
+    let ok = yes(&database, "ok") && yes(&database, "log_writable") && yes(&records, "ok");
     let mut v = serde_json::json!({
         "status": if ok { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),

@@ -38,11 +38,13 @@ pub fn router() -> Router<AppState> {
 /// Phone numbers in lists show only the last four digits.
 fn mask_phone(p: &str) -> String {
     let digits: Vec<char> = p.chars().collect();
-    if digits.len() <= 4 {
-        return "****".into();
+    match digits.len().checked_sub(4) {
+        Some(hidden) if hidden > 0 => {
+            let tail: String = digits.iter().skip(hidden).collect();
+            format!("{}{}", "*".repeat(hidden), tail)
+        }
+        _ => "****".into(),
     }
-    let tail: String = digits[digits.len() - 4..].iter().collect();
-    format!("{}{}", "*".repeat(digits.len() - 4), tail)
 }
 
 async fn households(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
