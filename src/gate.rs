@@ -530,7 +530,10 @@ impl Gate {
     /// A new community key; earlier keys stay valid until retired.
     pub fn rotate_key(&mut self, actor: &str, now: DateTime<Utc>) -> Result<u16> {
         let k = keys::generate();
-        let next = self.store.keys()?.iter().map(|k| k.key_id).max().unwrap_or(0) + 1;
+        let next =
+            self.store.keys()?.iter().map(|k| k.key_id).max().unwrap_or(0).checked_add(1).ok_or_else(|| {
+                GateError::Usage("all 65,535 key numbers are used: no further key can be made".into())
+            })?;
         // the secret first: a public key without its secret would be a key
         // nobody can sign with
         keys::save(&keys::community_key_path(&self.data_dir, next), &k)?;
