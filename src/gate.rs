@@ -56,9 +56,6 @@ impl Temperature {
     }
 }
 
-/// Typed temperatures outside this range are typing mistakes, not readings.
-pub const PLAUSIBLE_C: std::ops::RangeInclusive<f64> = 30.0..=45.0;
-
 #[derive(Debug, Clone)]
 pub struct ScanRequest {
     pub payload: String,
@@ -120,9 +117,7 @@ pub struct Gate {
     gate_key: SigningKey,
 }
 
-pub fn now_text(now: DateTime<Utc>) -> String {
-    now.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+pub use crate::clock::now_text;
 
 impl Gate {
     /// Creates a data directory: config, database, gate key, community key.
@@ -1027,6 +1022,9 @@ fn check_name(what: &str, name: &str) -> Result<()> {
 impl Gate {
     pub fn residents(&self) -> Result<Vec<ResidentView>> {
         Ok(self.store.residents()?)
+    }
+    pub fn resident_names(&self) -> Result<std::collections::HashMap<u32, String>> {
+        Ok(self.store.resident_names()?)
     }
     pub fn households(&self) -> Result<Vec<store::HouseholdView>> {
         Ok(self.store.households()?)

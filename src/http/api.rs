@@ -98,11 +98,8 @@ async fn events(
         let head = store.events_after(store.head()?.0.saturating_sub(1), 1)?.pop();
         (events, head)
     };
-    let names: std::collections::HashMap<u32, String> = if state.inner.config.gate.share_names {
-        state.reader()?.residents()?.into_iter().map(|r| (r.id, r.name)).collect()
-    } else {
-        Default::default()
-    };
+    let names =
+        if state.inner.config.gate.share_names { state.reader()?.resident_names()? } else { Default::default() };
     let key = &state.inner.gate_key_hex;
     let lines: Vec<crate::domain::chain::ExportedEvent> = events
         .into_iter()

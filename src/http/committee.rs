@@ -290,8 +290,7 @@ async fn audit(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Jso
 /// overdue returns, newest first, with names for the committee.
 async fn alerts(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
     let store = state.reader()?;
-    let names: std::collections::HashMap<u32, String> =
-        store.residents()?.into_iter().map(|r| (r.id, r.name)).collect();
+    let names = store.resident_names()?;
     let list: Vec<_> = store
         .alerts(200)?
         .into_iter()

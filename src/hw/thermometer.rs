@@ -30,10 +30,6 @@ pub trait Thermometer: Send + Sync {
     fn status(&self) -> DeviceStatus;
 }
 
-/// A plausible forehead/body temperature after the offset; anything else is
-/// a sensor pointed at the sky, at a hand, or a misparsed frame.
-pub const PLAUSIBLE_C: std::ops::RangeInclusive<f64> = 30.0..=45.0;
-
 /// The MLX90614 is sampled as a forehead passes; a scan uses the highest
 /// reading of this window rather than whatever was read last.
 pub const PEAK_WINDOW: Duration = Duration::from_secs(2);
@@ -63,7 +59,7 @@ impl ReadingStore {
     /// Applies the offset and the plausibility check; returns whether kept.
     pub fn push_raw(&self, raw: f64) -> bool {
         let celsius = raw + self.offset_c;
-        if !raw.is_finite() || !PLAUSIBLE_C.contains(&celsius) {
+        if !crate::domain::plausible_c(celsius) {
             tracing::debug!(raw, celsius, "thermometer reading out of range, ignored");
             self.health.rejected();
             return false;
