@@ -220,6 +220,7 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
     crate::cards::write_folder(&scratch.join("cards"), "bench", &issued)?;
     let pass_time = t.elapsed().as_secs_f64();
     let payloads: Vec<String> = issued.iter().map(|(p, _)| p.payload.clone()).collect();
+    anyhow::ensure!(!payloads.is_empty(), "bench issued no passes");
 
     // Ed25519 verification of a pass (the offline check)
     let keys: Vec<_> =
@@ -228,8 +229,7 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
     // 2,000 by default; fewer for a short run (a debug build checks ~100 a second)
     let n_verify = opts.scans.saturating_mul(10).clamp(50, 2000);
     let t = Instant::now();
-    for i in 0..n_verify {
-        let p = &payloads[i % payloads.len()];
+    for p in payloads.iter().cycle().take(n_verify) {
         let _ = pass::verify(p, community, |id| keys.iter().find(|(k, _)| *k == id).map(|(_, v)| *v));
     }
     let verify_rate = n_verify as f64 / t.elapsed().as_secs_f64();
@@ -239,10 +239,10 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
     let floor_db = CommitFloor::open(&scratch)?;
     let mut floor = Vec::with_capacity(opts.scans);
     let mut scan_lat = Vec::with_capacity(opts.scans);
-    for i in 0..opts.scans {
+    for (i, p) in payloads.iter().cycle().take(opts.scans).enumerate() {
         floor.push(floor_db.commit(i)?);
         let req = ScanRequest {
-            payload: payloads[i % payloads.len()].clone(),
+            payload: p.clone(),
             direction: None,
             temperature: Some(Temperature::manual(36.5)),
             backfill_at: None,
@@ -342,11 +342,11 @@ fn http_phase(
     rt.block_on(async {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
         let url = format!("{base}/api/v1/scan");
-        let body = |i: usize| serde_json::json!({"payload": payloads[i % payloads.len()], "temperature_c": 36.5});
+        let body = |p: &String| serde_json::json!({"payload": p, "temperature_c": 36.5});
         let mut single = Vec::with_capacity(opts.scans);
-        for i in 0..opts.scans {
+        for p in payloads.iter().cycle().take(opts.scans) {
             let t = Instant::now();
-            let r = client.post(&url).bearer_auth(token).json(&body(i)).send().await?;
+            let r = client.post(&url).bearer_auth(token).json(&body(p)).send().await?;
             anyhow::ensure!(r.status().is_success(), "scan answered {}", r.status());
             r.bytes().await?;
             single.push(t.elapsed());
@@ -359,10 +359,12 @@ fn http_phase(
             let payloads = payloads.to_vec();
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
-                let mut i = w;
+                // each client its own stride (clients > w, so never 0)
+                let mut next = payloads.iter().cycle().skip(w).step_by(opts.clients);
                 while Instant::now() < end {
+                    let Some(p) = next.next() else { break };
                     let t = Instant::now();
-                    let b = serde_json::json!({"payload": payloads[i % payloads.len()], "temperature_c": 36.5});
+                    let b = serde_json::json!({"payload": p, "temperature_c": 36.5});
                     match client.post(&url).bearer_auth(&token).json(&b).send().await {
                         Ok(r) if r.status().is_success() => {
                             let _ = r.bytes().await;
@@ -370,7 +372,6 @@ fn http_phase(
                         }
                         _ => break,
                     }
-                    i += opts.clients;
                 }
                 lat
             }));

@@ -5,6 +5,12 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+/// A time as gatepass writes it everywhere (events, audit, the district):
+/// RFC 3339 UTC with milliseconds.
+pub fn now_text(now: DateTime<Utc>) -> String {
+    now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// No gatepass build runs before this day; a clock earlier than it is wrong.
 pub const EARLIEST_PLAUSIBLE: NaiveDate = match NaiveDate::from_ymd_opt(2026, 11, 1) {
     Some(d) => d,

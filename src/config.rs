@@ -63,12 +63,16 @@ const SCHEMA: &[(&str, &[&str])] = &[
 ];
 const ROOT_KEYS: &[&str] = &["simulated"];
 
+/// Keys still accepted, so files written by older versions keep working,
+/// but no longer read: `config check` warns about each one found.
+const RETIRED: &[(&str, &str)] = &[("gate", "name"), ("gate", "community")];
+const RETIRED_WHY: &str = "is no longer read: the gate's name and community are set once by `gatepass init` \
+     and kept in its database (signed into every event); delete the line";
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GateSection {
     pub listen: String,
-    pub name: String,
-    pub community: String,
     /// Hand residents' names to the district with the events (off: ids only).
     pub share_names: bool,
     pub simulated: Option<bool>,
@@ -114,8 +118,6 @@ impl Default for GateSection {
     fn default() -> Self {
         GateSection {
             listen: "0.0.0.0:8080".into(),
-            name: "gate".into(),
-            community: String::new(),
             share_names: false,
             simulated: None,
             trust_clock: false,
@@ -161,10 +163,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `[policy]` from the file; the committee can override it in the database.
     pub policy: Policy,
-    pub policy_doc: PolicyDoc,
     pub retention: RetentionSection,
     pub simulated: bool,
     pub hardware: HardwareConfig,
+    /// Keys that are accepted but not read (see `RETIRED`), one line each.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -184,8 +187,17 @@ impl Config {
 
     /// Parses and checks a whole file; the error lists every problem found.
     pub fn parse(text: &str) -> Result<Config, Vec<String>> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| vec![format!("not valid TOML: {}", e.message())])?;
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| vec![format!("not valid TOML: {}", e.message())])?;
         let mut problems = unknown_keys(&table);
+        let mut warnings = Vec::new();
+        for (section, key) in RETIRED {
+            if let Some(t) = table.get_mut(*section).and_then(toml::Value::as_table_mut) {
+                if t.remove(*key).is_some() {
+                    warnings.push(format!("{section}.{key} {RETIRED_WHY}"));
+                }
+            }
+        }
         problems.extend(key_problems(&table));
         if !problems.is_empty() {
             return Err(problems);
@@ -226,9 +238,9 @@ impl Config {
                 gate: raw.gate,
                 listen,
                 policy,
-                policy_doc: raw.policy,
                 retention: raw.retention,
                 hardware,
+                warnings,
             }),
             _ => Err(problems),
         }
@@ -322,13 +334,13 @@ fn unknown_keys(table: &toml::Table) -> Vec<String> {
 
 /// The file `gatepass init` writes: every key a gate needs, with comments.
 pub fn default_file(community: &str, gate: &str) -> String {
-    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    // (named in a comment: a line break must not end it)
+    let esc = |s: &str| s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
     format!(
         r#"# gatepass configuration. Check it with `gatepass config check`.
 
+# Gate "{gate}" of "{community}": set by `gatepass init`, kept in the database.
 [gate]
-name = "{gate}"
-community = "{community}"
 listen = "0.0.0.0:8080"
 share_names = false        # hand residents' names to the district (default: ids only)
 # simulated = true         # use simulated devices even on a Raspberry Pi
@@ -385,11 +397,21 @@ mod tests {
 
     #[test]
     fn default_file_parses() {
-        let c = Config::parse(&default_file("Sunny \"Garden\"", "east")).unwrap();
-        assert_eq!(c.gate.name, "east");
-        assert_eq!(c.gate.community, "Sunny \"Garden\"");
+        let text = default_file("Sunny \"Garden\"\n[x]", "east");
+        assert!(text.contains("# Gate \"east\" of \"Sunny \"Garden\" [x]\""), "{text}");
+        let c = Config::parse(&text).unwrap();
         assert_eq!(c.policy, Policy::default());
         assert_eq!(c.listen.port(), 8080);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn retired_gate_name_and_community_are_accepted_with_a_warning() {
+        // files written by earlier versions of `init` have them
+        let c = Config::parse("[gate]\nname = \"east\"\ncommunity = \"Sunny\"\n").unwrap();
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(c.warnings[0].starts_with("gate.name is no longer read"), "{:?}", c.warnings);
+        assert!(c.warnings[1].starts_with("gate.community is no longer read"), "{:?}", c.warnings);
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub fn verify_lines(
     };
     let mut line_no = 0u64;
     for line in reader.lines() {
-        line_no += 1;
+        line_no = line_no.saturating_add(1);
         let line = line.map_err(|e| VerifyError::Io(e.to_string()))?;
         if line.trim().is_empty() {
             continue;
@@ -98,7 +98,7 @@ pub fn verify_lines(
         }
         v.push(ev.event.clone()).map_err(|source| VerifyError::Chain { line: line_no, source })?;
         each(&ev);
-        report.events += 1;
+        report.events = report.events.saturating_add(1);
         report.last_seq = Some(ev.event.body.seq);
         report.head_hash = Some(ev.event.hash.clone());
     }

@@ -75,9 +75,6 @@ impl Temperature {
     }
 }
 
-/// Typed temperatures outside this range are typing mistakes, not readings.
-pub const PLAUSIBLE_C: std::ops::RangeInclusive<f64> = 30.0..=45.0;
-
 #[derive(Debug, Clone)]
 pub struct ScanRequest {
     pub payload: String,
@@ -139,9 +136,7 @@ pub struct Gate {
     gate_key: SigningKey,
 }
 
-pub fn now_text(now: DateTime<Utc>) -> String {
-    now.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+pub use crate::clock::now_text;
 
 impl Gate {
     /// Creates a data directory: config, database, gate key, community key.
@@ -345,7 +340,7 @@ impl Gate {
                 warnings: outcome.warnings.iter().map(|w| w.as_str().to_string()).collect(),
                 backfilled: req.backfill_at.is_some(),
                 clock_suspect,
-                payload_digest: hex::encode(&Sha256::digest(req.payload.trim().as_bytes())[..8]),
+                payload_digest: hex::encode(Sha256::digest(req.payload.trim().as_bytes()).get(..8).unwrap_or_default()),
             };
             // write: the event, then what it changes, derived from the event
             // itself exactly as `events rebuild` derives it from the chain
@@ -568,7 +563,10 @@ impl Gate {
     /// A new community key; earlier keys stay valid until retired.
     pub fn rotate_key(&mut self, actor: &str, now: DateTime<Utc>) -> Result<u16> {
         let k = keys::generate();
-        let next = self.store.keys()?.iter().map(|k| k.key_id).max().unwrap_or(0) + 1;
+        let next =
+            self.store.keys()?.iter().map(|k| k.key_id).max().unwrap_or(0).checked_add(1).ok_or_else(|| {
+                GateError::Usage("all 65,535 key numbers are used: no further key can be made".into())
+            })?;
         // the secret first: a public key without its secret would be a key
         // nobody can sign with
         keys::save(&keys::community_key_path(&self.data_dir, next), &k)?;
@@ -1062,6 +1060,9 @@ fn check_name(what: &str, name: &str) -> Result<()> {
 impl Gate {
     pub fn residents(&self) -> Result<Vec<ResidentView>> {
         Ok(self.store.residents()?)
+    }
+    pub fn resident_names(&self) -> Result<std::collections::HashMap<crate::domain::ResidentId, String>> {
+        Ok(self.store.resident_names()?)
     }
     pub fn households(&self) -> Result<Vec<store::HouseholdView>> {
         Ok(self.store.households()?)

@@ -7,6 +7,10 @@
 //! source), `http` (API and pages), `hw` (devices), `daemon` (start-up,
 //! limits, signals, device glue), `cli` (commands).
 
+// Guard rails (as kanidm does): outside tests, nothing in the crate may
+// unwrap, expect, panic or index unchecked. Tests stay free to unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
 pub mod auth;
 pub mod bench;
 pub mod cards;

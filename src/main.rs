@@ -1,3 +1,6 @@
+// The same guard rails as the library (src/lib.rs).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
 use clap::Parser;
 
 fn main() {

@@ -5,7 +5,7 @@
 
 use crate::domain::rules::{Decision, Direction, Reason};
 use crate::domain::TemperatureSource;
-use crate::gate::{ScanOutcome, ScanRequest, Temperature, PLAUSIBLE_C};
+use crate::gate::{ScanOutcome, ScanRequest, Temperature};
 use crate::hw::Hardware;
 use crate::metrics::Metrics;
 use crate::writer::{Writer, WriterError};
@@ -50,7 +50,7 @@ impl ScanService {
     ) -> Result<ScanOutcome, ScanError> {
         let temperature = match typed_temperature {
             Some(t) => {
-                if !t.is_finite() || !PLAUSIBLE_C.contains(&t) {
+                if !crate::domain::plausible_c(t) {
                     return Err(ScanError::ImplausibleTemperature(t));
                 }
                 Some(Temperature::manual(t))

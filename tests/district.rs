@@ -2,9 +2,8 @@
 //! directories, gates with scans at known times, carried export files, and
 //! gate APIs served on 127.0.0.1:0.
 //!
-//! Until the gate daemon's HTTP layer lands, the gate API here is a small
-//! stand-in serving exactly the contract of `GET /api/v1/events` from a
-//! gate's data directory (the gate's own `Store::events_after`).
+//! A gate here is the real daemon (`gatepass serve`) on its data
+//! directory; only gates that misbehave on purpose are stand-ins.
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -407,9 +406,10 @@ fn trace_against_a_known_timeline() {
 // ---- pulling from gate APIs ------------------------------------------------
 
 mod stub {
-    //! The gate's `GET /api/v1/events` contract, served from a data dir.
+    //! Gates for the district to pull: the real daemon (`Server::start`),
+    //! or stand-ins that misbehave on purpose, which no real gate can be
+    //! made to do (endless, huge, slow, hostile, not a gate at all).
     use axum::extract::{Query, State};
-    use axum::http::{HeaderMap, StatusCode};
     use axum::response::{IntoResponse, Response};
     use axum::{routing::get, Json, Router};
     use futures_util::StreamExt;
@@ -419,40 +419,6 @@ mod stub {
     struct Q {
         after: Option<u64>,
         limit: Option<u32>,
-    }
-
-    async fn events(State(dir): State<PathBuf>, headers: HeaderMap, Query(q): Query<Q>) -> Response {
-        let Ok(gate) = gatepass::gate::Gate::open(&dir) else {
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        };
-        let tok = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        let role = tok.and_then(|t| gate.token_role(&gatepass::auth::token_hash(t)).ok().flatten());
-        match role.as_ref().map(|(r, _)| r.as_str()) {
-            Some("district") => {}
-            Some(_) => return StatusCode::FORBIDDEN.into_response(),
-            None => return StatusCode::UNAUTHORIZED.into_response(),
-        }
-        let limit = q.limit.unwrap_or(1000).min(5000);
-        let key = hex::encode(gate.gate_public_key().to_bytes());
-        let evs = if limit == 0 { vec![] } else { gate.events_after(q.after.unwrap_or(0), limit).unwrap() };
-        let events: Vec<_> = evs
-            .into_iter()
-            .map(|e| gatepass::domain::chain::ExportedEvent {
-                event: e,
-                gate_key: Some(key.clone()),
-                resident_name: None,
-            })
-            .collect();
-        let (seq, hash) = gate.head().unwrap();
-        let head = if seq == 0 {
-            serde_json::Value::Null
-        } else {
-            let sig = gate.events_after(seq - 1, 1).unwrap().pop().map(|e| e.sig);
-            serde_json::json!({"seq": seq, "hash": hash, "sig": sig})
-        };
-        Json(serde_json::json!({"gate": gate.identity.gate, "community": gate.identity.community,
-            "gate_key": key, "events": events, "head": head}))
-        .into_response()
     }
 
     async fn garbage() -> &'static str {
@@ -573,11 +539,33 @@ mod stub {
         pub url: String,
         stop: Option<tokio::sync::oneshot::Sender<()>>,
         thread: Option<std::thread::JoinHandle<()>>,
+        daemon: Option<std::process::Child>,
     }
 
     impl Server {
+        /// The real gate daemon on `dir`, on an ephemeral port; it says its
+        /// address on its first line once it listens.
         pub fn start(dir: PathBuf) -> Server {
-            Server::serve(Router::new().route("/api/v1/events", get(events)).with_state(dir))
+            use std::io::BufRead;
+            let mut child = std::process::Command::new(super::BIN)
+                .env_remove("GATEPASS_DATA_DIR")
+                .env("RUST_LOG", "off")
+                .arg("--data-dir")
+                .arg(&dir)
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start gatepass serve");
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            let Some(url) = line.trim().strip_prefix("gatepass listening on ").map(str::to_string) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("gatepass serve on {} did not start: {line:?}", dir.display());
+            };
+            Server { url, stop: None, thread: None, daemon: Some(child) }
         }
 
         /// A gate that misbehaves as `kind` says, signing with its own key.
@@ -614,12 +602,16 @@ mod stub {
                 });
             });
             let addr = rx.recv().unwrap();
-            Server { url: format!("http://{addr}"), stop: Some(stop), thread: Some(thread) }
+            Server { url: format!("http://{addr}"), stop: Some(stop), thread: Some(thread), daemon: None }
         }
     }
 
     impl Drop for Server {
         fn drop(&mut self) {
+            if let Some(mut d) = self.daemon.take() {
+                let _ = d.kill();
+                let _ = d.wait();
+            }
             if let Some(s) = self.stop.take() {
                 let _ = s.send(());
             }
@@ -1082,13 +1074,16 @@ fn a_reinitialised_gate_is_accepted_with_its_new_key_and_the_old_events_are_kept
         gate_row(&ok_json(&d, &["--json", "district", "gates"]), "北门")["gate_key"].as_str().unwrap().to_string();
 
     // The gate's SD card is replaced: the same gate initialised afresh (new
-    // key, new log) at the same address; the district token is made again.
+    // key, new log) and its daemon started again; the district token is made
+    // again (and the record follows the daemon's new ephemeral port).
+    drop(srv);
     std::fs::remove_dir_all(&north.dir).unwrap();
     let (fresh, mut expect) = happy_day(root);
     expect.add(&fresh.scan("周八", "out", 36.5, "2025-03-10T15:00:00"));
+    let srv = stub::Server::start(fresh.dir.clone());
     let tok = fresh.token("district");
     let conn = rusqlite::Connection::open(d.join("district.db")).unwrap();
-    conn.execute("UPDATE gates SET token = ?1", [&tok]).unwrap();
+    conn.execute("UPDATE gates SET token = ?1, url = ?2", [&tok, &srv.url]).unwrap();
     drop(conn);
     let (_, err) = fails(&d, &["district", "pull", "--once"], 3);
     assert!(err.contains("CHAIN BROKEN") && err.contains("now signs with key"), "{err}");

@@ -197,7 +197,11 @@ pub fn config(dir: &Path, cmd: ConfigCmd, json: bool) -> anyhow::Result<i32> {
             let text =
                 std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
             match Config::parse(&text) {
-                Ok(_) => {
+                Ok(cfg) => {
+                    // accepted but not read: the file still works, say so
+                    for w in &cfg.warnings {
+                        eprintln!("warning: {}: {w}", path.display());
+                    }
                     // the data directory's records a decision needs: every one
                     // that cannot be read is named (scans needing it are refused)
                     let unreadable = match Gate::open(dir) {
@@ -206,7 +210,9 @@ pub fn config(dir: &Path, cmd: ConfigCmd, json: bool) -> anyhow::Result<i32> {
                     };
                     if !unreadable.is_empty() {
                         if json {
-                            print_json(&serde_json::json!({"ok": false, "file": path, "unreadable": unreadable}))?;
+                            print_json(
+                                &serde_json::json!({"ok": false, "file": path, "unreadable": unreadable, "warnings": cfg.warnings}),
+                            )?;
                         }
                         for u in &unreadable {
                             eprintln!("error: unreadable record: {u}");
@@ -215,7 +221,7 @@ pub fn config(dir: &Path, cmd: ConfigCmd, json: bool) -> anyhow::Result<i32> {
                         return Ok(super::exit::ERROR);
                     }
                     if json {
-                        print_json(&serde_json::json!({"ok": true, "file": path}))?;
+                        print_json(&serde_json::json!({"ok": true, "file": path, "warnings": cfg.warnings}))?;
                     } else {
                         println!("{}: ok", path.display());
                     }

@@ -40,11 +40,7 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
             let gate = Gate::open(dir)?;
             let key = hex::encode(gate.gate_public_key().to_bytes());
             let names = gate.config.gate.share_names;
-            let residents: std::collections::HashMap<crate::domain::ResidentId, String> = if names {
-                gate.residents()?.into_iter().map(|r| (r.id, r.name)).collect()
-            } else {
-                Default::default()
-            };
+            let residents = if names { gate.resident_names()? } else { Default::default() };
             let mut sink: Box<dyn Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(p).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?,

@@ -3,7 +3,7 @@
 
 use super::print_json;
 use crate::domain::rules::Direction;
-use crate::gate::{Gate, ScanOutcome, ScanRequest, Temperature, PLAUSIBLE_C};
+use crate::gate::{Gate, ScanOutcome, ScanRequest, Temperature};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use std::path::Path;
@@ -25,7 +25,7 @@ pub struct ScanArgs {
 }
 
 pub fn parse_temperature(t: f64) -> anyhow::Result<Temperature> {
-    if !t.is_finite() || !PLAUSIBLE_C.contains(&t) {
+    if !crate::domain::plausible_c(t) {
         anyhow::bail!("temperature {t} °C is not a body temperature (expected 30–45); measure again");
     }
     Ok(Temperature::manual(t))

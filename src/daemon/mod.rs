@@ -41,6 +41,9 @@ pub fn run(
     // before any socket or device is opened
     let files = limits::raise_nofile();
     let serve_limits = limits::serve_limits(&gate.config.gate, files);
+    for w in &gate.config.warnings {
+        tracing::warn!("{}: {w}", crate::config::FILE_NAME);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {

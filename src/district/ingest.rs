@@ -37,7 +37,7 @@ pub enum IngestError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The delivery starts after the stored head: events in between are missing.
-    #[error("events {} to {} are missing", have + 1, starts - 1)]
+    #[error("events {} to {} are missing", have.saturating_add(1), starts.saturating_sub(1))]
     Gap { have: u64, starts: u64 },
 }
 
@@ -110,7 +110,7 @@ impl Ingestor {
             match tx.stored_hash(self.gate_id, seq)? {
                 Some(h) if h == ev.event.hash => {
                     self.counts.duplicates += 1;
-                    if seq == self.base_seq + 1 {
+                    if self.base_seq.checked_add(1) == Some(seq) {
                         self.take_earlier(tx)?;
                     }
                 }
@@ -160,7 +160,7 @@ impl Ingestor {
     /// first event the district holds: store them and move the base down.
     fn take_earlier(&mut self, tx: &IngestTx<'_>) -> std::result::Result<(), StoreError> {
         let contiguous = self.earlier.last().is_some_and(|last| last.event.body.seq == self.base_seq)
-            && self.earlier.windows(2).all(|w| w[1].event.body.seq == w[0].event.body.seq + 1);
+            && self.earlier.iter().zip(self.earlier.iter().skip(1)).all(|(a, b)| follows(a, b));
         if !contiguous {
             return Ok(());
         }
@@ -182,6 +182,11 @@ impl Ingestor {
     }
 }
 
+/// `b` is the event right after `a` (a seq at the top of u64 has no next).
+fn follows(a: &ExportedEvent, b: &ExportedEvent) -> bool {
+    a.event.body.seq.checked_add(1) == Some(b.event.body.seq)
+}
+
 /// Checks a page on its own: the events link to each other, none was
 /// edited, and the gate's key signed the last good one. Returns how many
 /// leading events passed, and why the rest did not.
@@ -196,9 +201,11 @@ pub fn check_page(events: &[ExportedEvent], key: &VerifyingKey) -> (usize, Optio
             break;
         }
     }
-    if good > 0 && !check_signature(&events[good - 1].event, key) {
-        let seq = events[good - 1].event.body.seq;
-        return (0, Some(ChainError::BadSignature { seq }.to_string()));
+    if let Some(last) = good.checked_sub(1).and_then(|i| events.get(i)) {
+        if !check_signature(&last.event, key) {
+            let seq = last.event.body.seq;
+            return (0, Some(ChainError::BadSignature { seq }.to_string()));
+        }
     }
     (good, problem)
 }

@@ -106,6 +106,4 @@ impl District {
 }
 
 /// RFC 3339 UTC with milliseconds, as the gates write times.
-pub fn now_text(now: chrono::DateTime<chrono::Utc>) -> String {
-    now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use crate::clock::now_text;

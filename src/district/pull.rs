@@ -233,7 +233,8 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
     let limit = d.config.pull.page_size;
     let max_pages = d.config.pull.max_pages;
     let round_s = d.config.pull.gate_round_s;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(round_s);
+    // (capped at a day: Instant + an absurd configured Duration would panic)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(round_s.min(86_400));
     let mut total = Ingested::default();
     let mut pages = 0u32;
     let mut cursor: Option<u64> = None;
@@ -277,10 +278,10 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
         pages += 1;
         let now = now_text(Utc::now());
         d.store.record_contact(g.id, &now)?;
-        if let Some(bad) = page.events.iter().position(|e| e.event.body.seq <= after) {
+        if let Some(bad) = page.events.iter().find(|e| e.event.body.seq <= after) {
             return Err(gate_err(format!(
                 "sent event {} when asked for events after {after}; its daemon is not behaving, nothing stored from this page",
-                page.events[bad].event.body.seq
+                bad.event.body.seq
             )));
         }
 
@@ -333,7 +334,9 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
             }
         }
         let (good, problem) = check_page(&page.events, &pinned);
-        for ev in &page.events[..good] {
+        // (check_page counts within the page, so good <= len)
+        let (verified, rest) = page.events.split_at_checked(good).unwrap_or((&page.events, &[]));
+        for ev in verified {
             match ing.push(&tx, ev) {
                 Ok(()) => {}
                 Err(IngestError::Store(e)) => return Err(e.into()),
@@ -342,8 +345,8 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
                         &tx,
                         format!(
                             "the gate sent event {starts} right after {have}: events {} to {} were dropped from its log",
-                            have + 1,
-                            starts - 1
+                            have.saturating_add(1),
+                            starts.saturating_sub(1)
                         ),
                     )?;
                     ing.push(&tx, ev).map_err(|e| DistrictError::Usage(e.to_string()))?;
@@ -352,7 +355,7 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
         }
         if let Some(p) = problem {
             ing.break_chain(&tx, format!("pulled events do not verify: {p}"))?;
-            for ev in &page.events[good..] {
+            for ev in rest {
                 ing.push(&tx, ev).map_err(|e| DistrictError::Usage(e.to_string()))?;
             }
         }

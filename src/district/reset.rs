@@ -184,7 +184,8 @@ pub fn reset_gate(
             }
             // Where the new log continues a held event, keep what leads to it.
             let links = start > 1 && tx.stored_hash(g.id, start - 1)?.is_some_and(|h| h == first.prev_hash);
-            let (cut, base) = if links || start == 1 { (start, g.base_seq.min(start - 1)) } else { (0, start - 1) };
+            let (cut, base) =
+                if links || start == 1 { (start, g.base_seq.min(start - 1)) } else { (0, start.saturating_sub(1)) };
             let audit = tx.add_audit(now, who, g.id, action.as_str(), reason, "")?;
             report.superseded = tx.supersede_from(g.id, cut, audit, &g.gate_key)?;
             for (e, source) in &evs {

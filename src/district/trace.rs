@@ -60,7 +60,8 @@ pub fn trace(
     days: u32,
     until: DateTime<Utc>,
 ) -> Result<Trace> {
-    let from = until - chrono::Duration::days(i64::from(days));
+    // (any u32 of days from the command line: from the start of time, not a panic)
+    let from = until.checked_sub_signed(chrono::Duration::days(i64::from(days))).unwrap_or(DateTime::<Utc>::MIN_UTC);
     let window_ms = i64::from(cfg.trace.window_minutes) * 60_000;
     let gates: HashMap<i64, GateRow> = store.gates()?.into_iter().map(|g| (g.id, g)).collect();
     let name_of = |id: i64| gates.get(&id).map(|g| (g.name.clone(), g.community.clone())).unwrap_or_default();
@@ -68,7 +69,12 @@ pub fn trace(
     let mut distinct = std::collections::BTreeSet::new();
     for e in store.resident_facts(resident_id, community, from.timestamp_millis(), until.timestamp_millis())? {
         let (gate, comm) = name_of(e.gate_id);
-        let around = store.gate_facts_around(e.gate_id, e.at_ms - window_ms, e.at_ms + window_ms)?;
+        let around = store.gate_facts_around(
+            e.gate_id,
+            // (at_ms comes from a gate: saturate rather than overflow)
+            e.at_ms.saturating_sub(window_ms),
+            e.at_ms.saturating_add(window_ms),
+        )?;
         let contacts: Vec<Contact> = around
             .into_iter()
             // only identified people can be followed up: a forged or unreadable

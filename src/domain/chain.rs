@@ -146,6 +146,10 @@ pub enum ChainError {
     Edited { seq: u64 },
     #[error("event {seq}: the gate signature is not valid (rewritten, or signed by another gate)")]
     BadSignature { seq: u64 },
+    /// Past what the gate's log can hold (SQLite integers): only a forged
+    /// or corrupt file has it, and nothing could follow it.
+    #[error("event {seq}: sequence number out of range (at most {}): not a gate's log", i64::MAX)]
+    SeqOutOfRange { seq: u64 },
 }
 
 impl ChainError {
@@ -154,7 +158,8 @@ impl ChainError {
             ChainError::Gap { seq, .. }
             | ChainError::BrokenLink { seq }
             | ChainError::Edited { seq }
-            | ChainError::BadSignature { seq } => *seq,
+            | ChainError::BadSignature { seq }
+            | ChainError::SeqOutOfRange { seq } => *seq,
         }
     }
 }
@@ -177,7 +182,13 @@ impl ChainVerifier {
 
     /// Continues a chain known up to (`seq`, `hash`).
     pub fn after(seq: u64, hash: &str) -> Self {
-        ChainVerifier { expected_seq: Some(seq + 1), prev_hash: Some(hash.to_string()), last: None, count: 0 }
+        // (an event at u64::MAX is refused by `push` anyway)
+        ChainVerifier {
+            expected_seq: Some(seq.saturating_add(1)),
+            prev_hash: Some(hash.to_string()),
+            last: None,
+            count: 0,
+        }
     }
 
     /// Accepts whatever the first event links to (an export that starts
@@ -188,6 +199,10 @@ impl ChainVerifier {
 
     pub fn push(&mut self, ev: ChainedEvent) -> Result<(), ChainError> {
         let seq = ev.body.seq;
+        let next = match seq.checked_add(1) {
+            Some(n) if i64::try_from(seq).is_ok() => n,
+            _ => return Err(ChainError::SeqOutOfRange { seq }),
+        };
         if let Some(expected) = self.expected_seq {
             if seq != expected {
                 return Err(ChainError::Gap { seq, expected });
@@ -201,9 +216,9 @@ impl ChainVerifier {
         if event_hash(&ev.prev_hash, &ev.body) != ev.hash {
             return Err(ChainError::Edited { seq });
         }
-        self.expected_seq = Some(seq + 1);
+        self.expected_seq = Some(next);
         self.prev_hash = Some(ev.hash.clone());
-        self.count += 1;
+        self.count = self.count.saturating_add(1);
         self.last = Some(ev);
         Ok(())
     }
@@ -277,6 +292,18 @@ mod tests {
         assert_eq!(body_json(&parsed), old);
         // sha256("0"*64 + "\n" + old), computed outside this code
         assert_eq!(event_hash(GENESIS, &parsed), "ee8da4b03ebae8c8e89e210cfdc4cb36fd9570600245f4560f9d12cf936c3556");
+    }
+
+    #[test]
+    fn a_sequence_number_past_the_log_is_refused_not_overflowed() {
+        let k = SigningKey::from_bytes(&[3; 32]);
+        let at = |seq| EventBody { seq, ..body(1) };
+        for seq in [u64::MAX, i64::MAX as u64 + 1] {
+            let mut v = ChainVerifier::anywhere();
+            assert_eq!(v.push(seal(at(seq), GENESIS, &k)), Err(ChainError::SeqOutOfRange { seq }));
+        }
+        let mut v = ChainVerifier::anywhere();
+        assert_eq!(v.push(seal(at(i64::MAX as u64), GENESIS, &k)), Ok(()));
     }
 
     #[test]

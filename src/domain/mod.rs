@@ -19,3 +19,13 @@ pub use category::Category;
 pub use codes::{Presence, TemperatureSource};
 pub use ids::{HouseholdId, PassId, ResidentId};
 pub use policy::Policy;
+
+/// Body temperatures gatepass believes, in °C. Outside is a typing mistake,
+/// a sensor pointed at the sky or a hand, or a misparsed frame.
+pub const PLAUSIBLE_C: std::ops::RangeInclusive<f64> = 30.0..=45.0;
+
+/// Whether `celsius` is a body temperature at all (never NaN or infinite):
+/// the one check for typed, scanned and thermometer readings alike.
+pub fn plausible_c(celsius: f64) -> bool {
+    celsius.is_finite() && PLAUSIBLE_C.contains(&celsius)
+}

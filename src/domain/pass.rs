@@ -88,25 +88,30 @@ impl PassClaims {
         Ok(b)
     }
 
-    fn parse_body(b: &[u8]) -> Result<PassClaims, PassError> {
-        if b.len() != BODY_LEN || b[0] != VERSION {
+    fn parse_body(b: &[u8; BODY_LEN]) -> Result<PassClaims, PassError> {
+        if b[0] != VERSION {
             return Err(PassError::Malformed);
         }
         let kind = match b[1] {
             1 => PassKind::Resident,
             _ => return Err(PassError::Malformed),
         };
-        let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+        // (the offsets are constants inside BODY_LEN: `get` never fails)
+        let u32_at = |i: usize| {
+            b.get(i..i + 4).and_then(|s| s.try_into().ok()).map(u32::from_be_bytes).ok_or(PassError::Malformed)
+        };
+        let u16_at = |i: usize| {
+            b.get(i..i + 2).and_then(|s| s.try_into().ok()).map(u16::from_be_bytes).ok_or(PassError::Malformed)
+        };
         Ok(PassClaims {
             kind,
-            community: u32_at(2),
-            key_id: u16_at(6),
-            pass_id: PassId(u32_at(8)),
-            resident_id: ResidentId(u32_at(12)),
-            household_id: HouseholdId(u32_at(16)),
-            valid_from: from_day_number(u16_at(20)),
-            valid_until: from_day_number(u16_at(22)),
+            community: u32_at(2)?,
+            key_id: u16_at(6)?,
+            pass_id: PassId(u32_at(8)?),
+            resident_id: ResidentId(u32_at(12)?),
+            household_id: HouseholdId(u32_at(16)?),
+            valid_from: from_day_number(u16_at(20)?),
+            valid_until: from_day_number(u16_at(22)?),
         })
     }
 
@@ -137,15 +142,10 @@ pub fn decode_unverified(payload: &str) -> Result<(PassClaims, [u8; BODY_LEN], S
         return Err(PassError::Malformed);
     }
     let raw = base45::decode(rest).map_err(|_| PassError::Malformed)?;
-    if raw.len() != BODY_LEN + SIG_LEN {
-        return Err(PassError::Malformed);
-    }
-    let claims = PassClaims::parse_body(&raw[..BODY_LEN])?;
-    let mut body = [0u8; BODY_LEN];
-    body.copy_from_slice(&raw[..BODY_LEN]);
-    let mut sig = [0u8; SIG_LEN];
-    sig.copy_from_slice(&raw[BODY_LEN..]);
-    Ok((claims, body, Signature::from_bytes(&sig)))
+    let (body, sig) = raw.split_first_chunk::<BODY_LEN>().ok_or(PassError::Malformed)?;
+    let sig: &[u8; SIG_LEN] = sig.try_into().map_err(|_| PassError::Malformed)?;
+    let claims = PassClaims::parse_body(body)?;
+    Ok((claims, *body, Signature::from_bytes(sig)))
 }
 
 /// Verifies a scanned payload offline: format, community, key, signature.

@@ -98,11 +98,8 @@ async fn events(
         let head = store.events_after(store.head()?.0.saturating_sub(1), 1)?.pop();
         (events, head)
     };
-    let names: std::collections::HashMap<crate::domain::ResidentId, String> = if state.inner.config.gate.share_names {
-        state.reader()?.residents()?.into_iter().map(|r| (r.id, r.name)).collect()
-    } else {
-        Default::default()
-    };
+    let names =
+        if state.inner.config.gate.share_names { state.reader()?.resident_names()? } else { Default::default() };
     let key = &state.inner.gate_key_hex;
     let lines: Vec<crate::domain::chain::ExportedEvent> = events
         .into_iter()
@@ -177,7 +174,8 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     }
     let unreadable = state.reader().ok().map(|s| s.unreadable_records(50).unwrap_or_else(|e| vec![e.to_string()]));
     let records = serde_json::json!({"ok": unreadable.as_ref().is_some_and(Vec::is_empty), "unreadable": unreadable});
-    let ok = database["ok"] == true && database["log_writable"] == true && records["ok"] == true;
+    let yes = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_bool) == Some(true);
+    let ok = yes(&database, "ok") && yes(&database, "log_writable") && yes(&records, "ok");
     let mut v = serde_json::json!({
         "status": if ok { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),

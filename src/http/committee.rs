@@ -41,11 +41,13 @@ pub fn router() -> Router<AppState> {
 /// Phone numbers in lists show only the last four digits.
 fn mask_phone(p: &str) -> String {
     let digits: Vec<char> = p.chars().collect();
-    if digits.len() <= 4 {
-        return "****".into();
+    match digits.len().checked_sub(4) {
+        Some(hidden) if hidden > 0 => {
+            let tail: String = digits.iter().skip(hidden).collect();
+            format!("{}{}", "*".repeat(hidden), tail)
+        }
+        _ => "****".into(),
     }
-    let tail: String = digits[digits.len() - 4..].iter().collect();
-    format!("{}{}", "*".repeat(digits.len() - 4), tail)
 }
 
 async fn households(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
@@ -317,8 +319,7 @@ async fn audit(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Jso
 /// overdue returns, newest first, with names for the committee.
 async fn alerts(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
     let store = state.reader()?;
-    let names: std::collections::HashMap<crate::domain::ResidentId, String> =
-        store.residents()?.into_iter().map(|r| (r.id, r.name)).collect();
+    let names = store.resident_names()?;
     let list: Vec<_> = store
         .alerts(200)?
         .into_iter()

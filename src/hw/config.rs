@@ -211,7 +211,7 @@ impl SignalsConfig {
             }
         }
         for (i, (key, pin)) in pins.iter().enumerate() {
-            if let Some((other, _)) = pins[..i].iter().find(|(_, p)| p == pin) {
+            if let Some((other, _)) = pins.iter().take(i).find(|(_, p)| p == pin) {
                 return Err(format!("{key} and {other} are both GPIO {pin}: each output needs its own pin"));
             }
         }

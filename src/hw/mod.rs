@@ -253,6 +253,64 @@ pub(crate) fn open_error(path: &str, err: &std::io::Error, group: &str) -> Strin
     }
 }
 
+/// Why opening a serial device failed, in one line with its remedy.
+fn serial_open_error(path: &str, e: serialport::Error) -> String {
+    if e.kind() == serialport::ErrorKind::NoDevice {
+        return format!(
+            "cannot open {path}: busy — another program holds it (serial console, ModemManager, a second gatepass)"
+        );
+    }
+    open_error(path, &std::io::Error::from(e), "dialout")
+}
+
+/// Reads a serial device until `stop`, for the thermometer and the scanner
+/// alike: a failed open or an unplug is reported `down` on `health` and the
+/// device is reopened every second, so unplugging never stops the daemon.
+/// `opened` runs after each open (reset the parser, send a start command)
+/// and returns the `ok` detail; `chunk` gets each read and returns `false`
+/// to end for good (the daemon went away). Both share the parser `state`.
+pub(crate) fn serial_loop<S>(
+    path: &str,
+    baud: u32,
+    health: &Health,
+    stop: &Stop,
+    state: &mut S,
+    opened: impl Fn(&mut S, &mut serialport::TTYPort) -> String,
+    chunk: impl Fn(&mut S, &[u8]) -> bool,
+) {
+    use std::io::{ErrorKind, Read};
+    let mut buf = [0u8; 256];
+    while !stop.stopped() {
+        let mut port = match serialport::new(path, baud).timeout(Duration::from_millis(200)).open_native() {
+            Ok(p) => p,
+            Err(e) => {
+                health.set(DeviceState::Down, serial_open_error(path, e));
+                stop.sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        health.set(DeviceState::Ok, opened(state, &mut port));
+        let why = loop {
+            if stop.stopped() {
+                return;
+            }
+            match port.read(&mut buf) {
+                Ok(0) => break format!("{path} closed (unplugged?); reopening every second"),
+                Ok(n) => {
+                    if !chunk(state, buf.get(..n).unwrap_or_default()) {
+                        return;
+                    }
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                Err(e) => break format!("{path}: read failed ({e}), unplugged?; reopening every second"),
+            }
+        };
+        health.set(DeviceState::Down, why);
+        drop(port);
+        stop.sleep(Duration::from_secs(1));
+    }
+}
+
 /// Whether rppal recognises this board; `Err` carries why not.
 pub(crate) fn raspberry_pi() -> Result<(), String> {
     rppal::system::DeviceInfo::new()

@@ -18,7 +18,6 @@
 
 use super::config::{ScannerConfig, ScannerKind};
 use super::{open_error, DeviceState, DeviceStatus, Health, HwError, Stop};
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::Sender;
@@ -139,48 +138,18 @@ fn deliver(line: Line, health: &Health, codes: &Sender<String>) -> bool {
 }
 
 fn run_serial(path: &str, baud: u32, health: &Health, codes: &Sender<String>, stop: &Stop) {
-    let mut buf = [0u8; 256];
-    while !stop.stopped() {
-        let mut port = match serialport::new(path, baud).timeout(Duration::from_millis(200)).open_native() {
-            Ok(p) => p,
-            Err(e) => {
-                let msg = if e.kind() == serialport::ErrorKind::NoDevice {
-                    format!("cannot open {path}: busy — another program holds it")
-                } else {
-                    open_error(path, &std::io::Error::from(e), "dialout")
-                };
-                health.set(DeviceState::Down, msg);
-                stop.sleep(Duration::from_secs(1));
-                continue;
-            }
-        };
-        health.set(DeviceState::Ok, format!("reading codes from {path} at {baud} baud"));
-        let mut lines = LineAssembler::default();
-        let why = loop {
-            if stop.stopped() {
-                return;
-            }
-            match port.read(&mut buf) {
-                Ok(0) => break format!("{path} closed (unplugged?); reopening every second"),
-                Ok(n) => {
-                    for line in lines.feed(&buf[..n]) {
-                        if !deliver(line, health, codes) {
-                            return;
-                        }
-                    }
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                    ) => {}
-                Err(e) => break format!("{path}: read failed ({e}), unplugged?; reopening every second"),
-            }
-        };
-        health.set(DeviceState::Down, why);
-        drop(port);
-        stop.sleep(Duration::from_secs(1));
-    }
+    super::serial_loop(
+        path,
+        baud,
+        health,
+        stop,
+        &mut LineAssembler::default(),
+        |lines, _| {
+            *lines = LineAssembler::default();
+            format!("reading codes from {path} at {baud} baud")
+        },
+        |lines, bytes| lines.feed(bytes).into_iter().all(|line| deliver(line, health, codes)),
+    );
 }
 
 // ---------------------------------------------------------------- HID

@@ -20,7 +20,7 @@
 use super::config::{SerialProtocol, ThermometerConfig, ThermometerKind};
 use super::{open_error, raspberry_pi, DeviceState, DeviceStatus, Health, HwError, Reading, ReadingSource, Stop};
 use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,10 +29,6 @@ pub trait Thermometer: Send + Sync {
     fn latest(&self, max_age: Duration) -> Option<Reading>;
     fn status(&self) -> DeviceStatus;
 }
-
-/// A plausible forehead/body temperature after the offset; anything else is
-/// a sensor pointed at the sky, at a hand, or a misparsed frame.
-pub const PLAUSIBLE_C: std::ops::RangeInclusive<f64> = 30.0..=45.0;
 
 /// The MLX90614 is sampled as a forehead passes; a scan uses the highest
 /// reading of this window rather than whatever was read last.
@@ -63,7 +59,7 @@ impl ReadingStore {
     /// Applies the offset and the plausibility check; returns whether kept.
     pub fn push_raw(&self, raw: f64) -> bool {
         let celsius = raw + self.offset_c;
-        if !raw.is_finite() || !PLAUSIBLE_C.contains(&celsius) {
+        if !crate::domain::plausible_c(celsius) {
             tracing::debug!(raw, celsius, "thermometer reading out of range, ignored");
             self.health.rejected();
             return false;
@@ -335,11 +331,9 @@ fn feed_binary(protocol: BinaryProtocol, buf: &mut Vec<u8>, bytes: &[u8]) -> Vec
                 return out;
             }
         }
-        if buf.len() < FRAME_LEN {
+        let Some(&frame) = buf.first_chunk::<FRAME_LEN>() else {
             return out;
-        }
-        let mut frame = [0u8; FRAME_LEN];
-        frame.copy_from_slice(&buf[..FRAME_LEN]);
+        };
         match protocol.decode(&frame) {
             Ok(v) => {
                 out.push(Some(v));
@@ -357,63 +351,35 @@ fn feed_binary(protocol: BinaryProtocol, buf: &mut Vec<u8>, bytes: &[u8]) -> Vec
     }
 }
 
-fn serial_open_error(path: &str, e: serialport::Error) -> String {
-    if e.kind() == serialport::ErrorKind::NoDevice {
-        return format!(
-            "cannot open {path}: busy — another program holds it (serial console, ModemManager, a second gatepass)"
-        );
-    }
-    open_error(path, &std::io::Error::from(e), "dialout")
-}
-
 fn run_serial(path: &str, baud: u32, protocol: SerialProtocol, mut framer: Framer, store: &ReadingStore, stop: &Stop) {
-    let mut buf = [0u8; 256];
-    while !stop.stopped() {
-        let port = serialport::new(path, baud).timeout(Duration::from_millis(200)).open_native();
-        let mut port = match port {
-            Ok(p) => p,
-            Err(e) => {
-                store.health.set(DeviceState::Down, serial_open_error(path, e));
-                stop.sleep(Duration::from_secs(1));
-                continue;
-            }
-        };
-        // A fresh device starts a fresh stream; old half frames are noise.
-        framer.reset();
-        if let Some(cmd) = framer.start_command() {
-            if let Err(e) = port.write_all(cmd) {
-                tracing::warn!(path, "cannot send the start command: {e}");
-            }
-        }
-        store.health.set(DeviceState::Ok, format!("reading {path} at {baud} baud ({protocol:?})"));
-        let why = loop {
-            if stop.stopped() {
-                return;
-            }
-            match port.read(&mut buf) {
-                Ok(0) => break format!("{path} closed (unplugged?); reopening every second"),
-                Ok(n) => {
-                    for r in framer.feed(&buf[..n]) {
-                        match r {
-                            Some(raw) => {
-                                store.push_raw(raw);
-                            }
-                            None => store.rejected(),
-                        }
-                    }
+    super::serial_loop(
+        path,
+        baud,
+        &store.health,
+        stop,
+        &mut framer,
+        |framer, port| {
+            // A fresh device starts a fresh stream; old half frames are noise.
+            framer.reset();
+            if let Some(cmd) = framer.start_command() {
+                if let Err(e) = port.write_all(cmd) {
+                    tracing::warn!(path, "cannot send the start command: {e}");
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                    ) => {}
-                Err(e) => break format!("{path}: read failed ({e}), unplugged?; reopening every second"),
             }
-        };
-        store.health.set(DeviceState::Down, why);
-        drop(port);
-        stop.sleep(Duration::from_secs(1));
-    }
+            format!("reading {path} at {baud} baud ({protocol:?})")
+        },
+        |framer, bytes| {
+            for r in framer.feed(bytes) {
+                match r {
+                    Some(raw) => {
+                        store.push_raw(raw);
+                    }
+                    None => store.rejected(),
+                }
+            }
+            true
+        },
+    );
 }
 
 // ---------------------------------------------------------------- MLX90614

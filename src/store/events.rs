@@ -196,7 +196,7 @@ impl Store {
         let mut st = self.conn.prepare("SELECT resident_id, state, since_ms, seq, rowid FROM presence")?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
-            let vals: Vec<Value> = (0..4).map(|i| r.get::<_, Value>(i)).collect::<rusqlite::Result<_>>()?;
+            let vals: [Value; 4] = [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?];
             let row = (|| -> std::result::Result<PresenceRow, String> {
                 let state = match &vals[1] {
                     Value::Text(t) => {
@@ -223,7 +223,7 @@ impl Store {
         let mut st = self.conn.prepare("SELECT seq, household_id, resident_id, at_ms, counted FROM outings")?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
-            let vals: Vec<Value> = (0..5).map(|i| r.get::<_, Value>(i)).collect::<rusqlite::Result<_>>()?;
+            let vals: [Value; 5] = [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?];
             let row = (|| -> std::result::Result<OutingRow, String> {
                 Ok(OutingRow {
                     seq: super::int_of(&vals[0]).map_err(|e| format!("seq {e}"))?,
@@ -270,7 +270,7 @@ impl Store {
                 "UPDATE events SET at_ms = ?2, resident_id = ?3, household = ?4, direction = ?5, decision = ?6 WHERE seq = ?1",
             )?;
             for (seq, cells) in projections {
-                let v: Vec<Value> = cells.iter().map(value).collect();
+                let v: [Value; 5] = cells.each_ref().map(value);
                 e.execute(params![seq, v[0], v[1], v[2], v[3], v[4]])?;
             }
         }

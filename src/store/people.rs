@@ -376,6 +376,14 @@ impl Store {
         Ok(rows)
     }
 
+    /// Resident id → name, for the lists that show names beside events
+    /// (alerts, exports and pages with `share_names`).
+    pub fn resident_names(&self) -> Result<std::collections::HashMap<ResidentId, String>> {
+        let mut st = self.conn.prepare("SELECT id, name FROM residents")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
     pub fn resident(&self, id: ResidentId) -> Result<Option<ResidentView>> {
         Ok(self.conn.query_row(&format!("{RESIDENT_SELECT} WHERE r.id = ?1"), [id], resident_from_row).optional()?)
     }
