@@ -437,11 +437,7 @@ mod stub {
         let evs = if limit == 0 { vec![] } else { gate.events_after(q.after.unwrap_or(0), limit).unwrap() };
         let events: Vec<_> = evs
             .into_iter()
-            .map(|e| gatepass::domain::chain::ExportedEvent {
-                event: e,
-                gate_key: Some(key.clone()),
-                resident_name: None,
-            })
+            .map(|e| gatepass::domain::chain::ExportedEvent::new(e, Some(key.clone())))
             .collect();
         let (seq, hash) = gate.head().unwrap();
         let head = if seq == 0 {
@@ -525,11 +521,7 @@ mod stub {
             let head = events.last().map(|e| serde_json::json!({"seq": e.body.seq, "hash": e.hash, "sig": e.sig}));
             let events: Vec<_> = events
                 .into_iter()
-                .map(|e| gatepass::domain::chain::ExportedEvent {
-                    event: e,
-                    gate_key: Some(key.clone()),
-                    resident_name: None,
-                })
+                .map(|e| gatepass::domain::chain::ExportedEvent::new(e, Some(key.clone())))
                 .collect();
             Json(serde_json::json!({"gate": f.gate, "community": f.community, "gate_key": key,
                 "events": events, "head": head}))

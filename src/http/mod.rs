@@ -41,6 +41,8 @@ pub struct Inner {
     reader: Mutex<Store>,
     pub identity: Identity,
     pub gate_key_hex: String,
+    /// Set when the community shares names: signs each name exported.
+    pub name_signer: Option<crate::domain::chain::NameSigner>,
     pub config: Config,
     pub sessions: auth::Sessions,
     pub logins: auth::LoginLimiter,
@@ -71,6 +73,7 @@ impl AppState {
         let reader = Store::open(&gate.data_dir.join(crate::gate::DB_FILE))?;
         let identity = gate.identity.clone();
         let gate_key_hex = hex::encode(gate.gate_public_key().to_bytes());
+        let name_signer = gate.name_signer();
         let config = gate.config.clone();
         let writer = Writer::start(gate);
         let (live, _) = tokio::sync::broadcast::channel(64);
@@ -91,6 +94,7 @@ impl AppState {
                 reader: Mutex::new(reader),
                 identity,
                 gate_key_hex,
+                name_signer,
                 config,
                 sessions: Default::default(),
                 logins: Default::default(),
