@@ -17,6 +17,9 @@ pub enum ApiError {
     TooManyRequests,
     /// The entry log cannot be written: no decision can be given.
     LogUnavailable(String),
+    /// The committee's saved rules cannot be read (scans are refused with
+    /// `record_unreadable` meanwhile); saving the rules again repairs it.
+    PolicyUnreadable(String),
     Internal,
 }
 
@@ -37,6 +40,14 @@ impl ApiError {
                 "too many attempts; wait a minute and try again".into(),
             ),
             ApiError::LogUnavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", m.clone()),
+            ApiError::PolicyUnreadable(m) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "policy_unreadable",
+                format!(
+                    "the committee's rules cannot be read ({m}); every scan is refused until they are saved again \
+                     (committee page, Rules, or PUT /api/v1/policy)"
+                ),
+            ),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

@@ -115,11 +115,17 @@ impl AppState {
         Ok(self.inner.reader.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// The rules in force, as the writer sees them.
+    /// The rules in force, as the writer sees them. An override that
+    /// cannot be read, or no longer applies to the file's rules, is
+    /// `policy_unreadable` (the pages say how to repair it), not a 500.
     pub fn policy(&self) -> Result<crate::domain::Policy, ApiError> {
-        let doc = self.reader()?.policy_override()?;
+        let doc = match self.reader()?.policy_override() {
+            Ok(d) => d,
+            Err(crate::store::StoreError::Unreadable(m)) => return Err(ApiError::PolicyUnreadable(m)),
+            Err(e) => return Err(e.into()),
+        };
         match doc {
-            Some(d) => self.inner.config.policy.apply(&d).map_err(ApiError::BadRequest),
+            Some(d) => self.inner.config.policy.apply(&d).map_err(ApiError::PolicyUnreadable),
             None => Ok(self.inner.config.policy.clone()),
         }
     }
