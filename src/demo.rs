@@ -102,7 +102,9 @@ pub fn run(listen: &str) -> anyhow::Result<i32> {
         for l in &lines {
             t.push_str(&format!("  {l}\n"));
         }
-        t.push_str("  try: curl -s -H \"Authorization: Bearer <guard token>\" -H 'content-type: application/json' \\\n");
+        t.push_str(
+            "  try: curl -s -H \"Authorization: Bearer <guard token>\" -H 'content-type: application/json' \\\n",
+        );
         t.push_str(&format!(
             "         -d \"{{\\\"payload\\\": \\\"$(sed -n 2p {}/cards/passes.csv | cut -d, -f4)\\\"}}\" http://{local}/api/v1/scan\n",
             dir.display()

@@ -281,7 +281,6 @@ mod tests {
         assert!(r.read_to_end(&mut rest).is_err());
     }
 
-
     use crate::domain::chain::{seal, EventBody, NameSigner, GENESIS};
     use ed25519_dalek::SigningKey;
 

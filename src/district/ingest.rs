@@ -119,7 +119,12 @@ impl Ingestor {
     /// checked among themselves (links, hashes, the gate's signature);
     /// `name` is what its name signature says, checked with the same key:
     /// only a `Signed` name is stored.
-    pub fn push(&mut self, tx: &IngestTx<'_>, ev: &ExportedEvent, name: NameCheck) -> std::result::Result<(), IngestError> {
+    pub fn push(
+        &mut self,
+        tx: &IngestTx<'_>,
+        ev: &ExportedEvent,
+        name: NameCheck,
+    ) -> std::result::Result<(), IngestError> {
         if name == NameCheck::Unsigned {
             self.counts.names_ignored += 1;
         }
@@ -210,7 +215,12 @@ impl Ingestor {
         Ok(self.counts)
     }
 
-    fn insert(&mut self, tx: &IngestTx<'_>, ev: &ExportedEvent, name: NameCheck) -> std::result::Result<(), StoreError> {
+    fn insert(
+        &mut self,
+        tx: &IngestTx<'_>,
+        ev: &ExportedEvent,
+        name: NameCheck,
+    ) -> std::result::Result<(), StoreError> {
         let name = signed(ev, name);
         tx.insert_event(self.gate_id, ev, name, self.source)?;
         if name.is_some() {

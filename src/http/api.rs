@@ -6,8 +6,8 @@ use super::error::{ApiError, ApiJson, ApiQuery};
 use super::metrics::label;
 use super::AppState;
 use crate::auth::Role;
-use crate::domain::rules::Direction;
 use crate::domain::chain::ExportedEvent;
+use crate::domain::rules::Direction;
 use crate::web;
 
 use crate::gate::ScanOutcome;
