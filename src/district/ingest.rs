@@ -517,8 +517,9 @@ pub(crate) mod tests {
 
     /// Writes a sealed export of `n` events, imports it, then imports it
     /// again; returns the seconds of each import.
-    fn import_twice(n: u64) -> (f64, f64) {
+    fn import_twice(n: u64, names: bool) -> (f64, f64) {
         let key = SigningKey::from_bytes(&[9; 32]);
+        let signer = crate::domain::chain::NameSigner::new(key.clone());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("export.ndjson");
         {
@@ -529,7 +530,10 @@ pub(crate) mod tests {
             for s in 1..=n {
                 let e = seal(body(s, 36.5), &prev, &key);
                 prev = e.hash.clone();
-                let line = ExportedEvent::new(e, Some(key_hex.clone()));
+                let mut line = ExportedEvent::new(e, Some(key_hex.clone()));
+                if names {
+                    line = line.with_signed_name(format!("居民{s}"), &signer);
+                }
                 serde_json::to_writer(&mut f, &line).unwrap();
                 f.write_all(b"\n").unwrap();
             }
@@ -540,6 +544,7 @@ pub(crate) mod tests {
         let r = import_file(&mut d, &path, "now").unwrap();
         let first = t.elapsed().as_secs_f64();
         assert_eq!((r.counts.added, r.counts.duplicates), (n, 0));
+        assert_eq!((r.counts.names, r.counts.names_ignored), (if names { n } else { 0 }, 0));
         let t = std::time::Instant::now();
         let r = import_file(&mut d, &path, "now").unwrap();
         let again = t.elapsed().as_secs_f64();
@@ -550,7 +555,8 @@ pub(crate) mod tests {
     /// The same path as the measurement below, small enough for every run.
     #[test]
     fn a_large_export_imports_once_and_again_as_duplicates() {
-        import_twice(2_000);
+        import_twice(2_000, false);
+        import_twice(300, true);
     }
 
     /// Ingest speed for the README's table (a measurement, not a check).
@@ -558,11 +564,14 @@ pub(crate) mod tests {
     #[ignore = "a speed measurement on 200,000 events, meaningful only in release: cargo test --release --lib ingest_speed -- --ignored --nocapture"]
     fn ingest_speed() {
         let n = 200_000u64;
-        let (first, again) = import_twice(n);
-        println!(
-            "ingest: {n} events (parse + verify chain + store, one transaction) in {first:.2} s = {:.0} events/s",
-            n as f64 / first
-        );
-        println!("re-import: {n} duplicates in {again:.2} s = {:.0} events/s", n as f64 / again);
+        for names in [false, true] {
+            let what = if names { "with signed names" } else { "ids only" };
+            let (first, again) = import_twice(n, names);
+            println!(
+                "ingest, {what}: {n} events (parse + verify chain + store, one transaction) in {first:.2} s = {:.0} events/s",
+                n as f64 / first
+            );
+            println!("re-import, {what}: {n} duplicates in {again:.2} s = {:.0} events/s", n as f64 / again);
+        }
     }
 }
