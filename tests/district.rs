@@ -1299,8 +1299,8 @@ fn fields_outside_the_signature_are_not_believed_and_long_lines_are_refused() {
     // The chain holds, but the names are claims the gate never signed: not
     // intact (exit 3), with the lines named; the extra field is a warning.
     let (_, err) = fails(&g.dir, &["events", "verify", forged_path.to_str().unwrap()], 3);
-    assert!(err.contains("lines 1, 2 carry a resident_name the gate did not sign"), "{err}");
-    assert!(err.contains("warning: lines 1, 2 carry fields outside the gate's signature (share_names)"), "{err}");
+    assert!(err.contains("the resident_name on lines 1, 2 is not signed by the gate"), "{err}");
+    assert!(err.contains("warning: fields outside the gate's signature on lines 1, 2 (share_names)"), "{err}");
     let o = gp(&g.dir, &["--json", "events", "verify", forged_path.to_str().unwrap()]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!((v["intact"].as_bool(), v["chain_intact"].as_bool()), (Some(false), Some(true)), "{v}");
@@ -1324,7 +1324,7 @@ fn fields_outside_the_signature_are_not_believed_and_long_lines_are_refused() {
     let o = gp(&g.dir, &["events", "verify", extra_path.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&["verify extra"], &o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("warning: line 2 carry fields outside the gate's signature (note)"), "{err}");
+    assert!(err.contains("warning: fields outside the gate's signature on line 2 (note)"), "{err}");
     assert!(String::from_utf8_lossy(&o.stdout).contains("intact: 2 events"));
 
     let d = root.join("district");
@@ -1404,7 +1404,7 @@ fn names_signed_by_a_share_names_gate_arrive_and_moved_ones_are_refused() {
     let swapped_path = root.join("swapped.ndjson");
     std::fs::write(&swapped_path, swapped.iter().map(|v| format!("{v}\n")).collect::<String>()).unwrap();
     let (_, err) = fails(&g.dir, &["events", "verify", swapped_path.to_str().unwrap()], 3);
-    assert!(err.contains("lines 1, 2 carry a resident_name the gate did not sign"), "{err}");
+    assert!(err.contains("the resident_name on lines 1, 2 is not signed by the gate"), "{err}");
     let d = root.join("district");
     ok(&d, &["district", "init"]);
     let o = gp(&d, &["district", "import", swapped_path.to_str().unwrap()]);

@@ -273,7 +273,7 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
                 }
                 if r.unknown_fields.lines > 0 {
                     eprintln!(
-                        "warning: {} carry fields outside the gate's signature ({}); ignored, not stored",
+                        "warning: fields outside the gate's signature on {} ({}); ignored, not stored",
                         r.unknown_fields.where_(),
                         r.unknown_fields.fields.join(", ")
                     );

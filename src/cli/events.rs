@@ -227,8 +227,8 @@ fn report(res: Result<export::VerifyReport, VerifyError>, json: bool, what: &str
     match res {
         Ok(r) if r.unsigned_names.lines > 0 => {
             let msg = format!(
-                "{what} is NOT intact: the chain verifies, but {} carry a resident_name the gate did not sign for \
-                 that event (added or moved outside the gate; no reader believes them)",
+                "{what} is NOT intact: the chain verifies, but the resident_name on {} is not signed by the gate for \
+                 that event (added or moved outside the gate; no reader believes it)",
                 r.unsigned_names.where_()
             );
             if json {
@@ -279,7 +279,7 @@ fn report(res: Result<export::VerifyReport, VerifyError>, json: bool, what: &str
 fn warn_unknown(r: &export::VerifyReport) {
     if r.unknown_fields.lines > 0 {
         eprintln!(
-            "warning: {} carry fields outside the gate's signature ({}); they are not covered by it and are ignored",
+            "warning: fields outside the gate's signature on {} ({}); not covered by it, so ignored",
             r.unknown_fields.where_(),
             r.unknown_fields.fields.join(", ")
         );
