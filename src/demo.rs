@@ -93,17 +93,25 @@ pub fn run(listen: &str) -> anyhow::Result<i32> {
     let dir: PathBuf = std::env::temp_dir().join(format!("gatepass-demo-{}", Utc::now().format("%Y%m%d-%H%M%S")));
     let (gate, lines) = prepare(&dir, listen)?;
     crate::daemon::run(gate, addr, move |local| {
-        println!();
-        println!("  保安页面 guard page:      http://{local}/guard      (login guard / 1234)");
-        println!("  社区页面 committee pages: http://{local}/committee  (login committee / committee)");
-        println!("  health:                   http://{local}/api/v1/health");
-        println!("  metrics:                  http://{local}/metrics");
+        let mut t = String::new();
+        t.push('\n');
+        t.push_str(&format!("  保安页面 guard page:      http://{local}/guard      (login guard / 1234)\n"));
+        t.push_str(&format!("  社区页面 committee pages: http://{local}/committee  (login committee / committee)\n"));
+        t.push_str(&format!("  health:                   http://{local}/api/v1/health\n"));
+        t.push_str(&format!("  metrics:                  http://{local}/metrics\n"));
         for l in &lines {
-            println!("  {l}");
+            t.push_str(&format!("  {l}\n"));
         }
-        println!("  try: curl -s -H \"Authorization: Bearer <guard token>\" -H 'content-type: application/json' \\");
-        println!("         -d \"{{\\\"payload\\\": \\\"$(sed -n 2p {}/cards/passes.csv | cut -d, -f4)\\\"}}\" http://{local}/api/v1/scan", dir.display());
-        println!("  Ctrl-C stops the demo; the data directory stays for you to look at.");
+        t.push_str(
+            "  try: curl -s -H \"Authorization: Bearer <guard token>\" -H 'content-type: application/json' \\\n",
+        );
+        t.push_str(&format!(
+            "         -d \"{{\\\"payload\\\": \\\"$(sed -n 2p {}/cards/passes.csv | cut -d, -f4)\\\"}}\" http://{local}/api/v1/scan\n",
+            dir.display()
+        ));
+        t.push_str("  Ctrl-C stops the demo; the data directory stays for you to look at.\n");
+        // (a closed standard output is ignored, not a panic)
+        crate::daemon::say(&t);
     })?;
     Ok(crate::cli::exit::OK)
 }

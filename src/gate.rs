@@ -199,6 +199,12 @@ impl Gate {
         self.gate_key.verifying_key()
     }
 
+    /// Signs residents' names for export lines with the gate key; only
+    /// when the community shares names (`[gate] share_names = true`).
+    pub fn name_signer(&self) -> Option<crate::domain::chain::NameSigner> {
+        self.config.gate.share_names.then(|| crate::domain::chain::NameSigner::new(self.gate_key.clone()))
+    }
+
     /// The rules in force: `[policy]` from the file, then the committee's
     /// changes made through the pages or API.
     pub fn policy(&self) -> Result<Policy> {

@@ -47,6 +47,7 @@
     const code = r.data && r.data.error;
     if (code === 'cross_origin' || code === 'wrong_content_type') return GP.t('common.cross_origin');
     if (code === 'too_large') return GP.t('common.too_large');
+    if (code === 'policy_unreadable') return GP.t('common.policy_unreadable');
     if (r.status === 403) return GP.t('common.forbidden');
     const msg = r.data && r.data.message ? r.data.message : 'HTTP ' + r.status;
     return GP.t('common.error', { msg });

@@ -25,6 +25,7 @@
       'common.forbidden': '您的角色无权进行此操作',
       'common.cross_origin': '此请求不是从本机页面发出的，已拒绝；请刷新页面后重试',
       'common.too_large': '文件太大，请分成几个文件上传',
+      'common.policy_unreadable': '委员会保存的出入规则无法读取，扫码一律拒绝。请在“规则”页填好全部规则后重新保存，即可修复',
 
       // login
       'login.title': '登录',
@@ -287,6 +288,7 @@
       'common.forbidden': 'Your role may not do this',
       'common.cross_origin': 'Refused: this request did not come from this gate\'s own page; reload the page and try again',
       'common.too_large': 'The file is too large; split it and upload the parts',
+      'common.policy_unreadable': 'The committee\'s saved rules cannot be read, so every scan is refused. Fill in all the rules on the Rules tab and save them again to repair this',
 
       'login.title': 'Log in',
       'login.name': 'Name',

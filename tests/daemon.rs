@@ -575,3 +575,55 @@ fn storage_failure_answers_without_sqlite_text() {
     let (s, v) = (r.status().as_u16(), r.json::<Value>().unwrap());
     assert_eq!((s, v["error"].as_str()), (400, Some("bad_date")), "{v}");
 }
+
+/// Starts `args` with standard output already closed by its reader, waits
+/// for the daemon's "serving on" log line on stderr, and checks that it
+/// still answers: the start-up lines must not make it panic.
+fn survives_a_closed_stdout(mut cmd: std::process::Command) {
+    use std::io::BufRead;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = cmd
+        .env("RUST_LOG", "gatepass=info")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the reader goes away before the daemon has written anything
+    drop(child.stdout.take());
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("the daemon ended at start with its stdout closed:\n{seen}");
+        }
+        seen.push_str(&line);
+        if line.contains("serving on") {
+            break;
+        }
+    }
+    // keep draining its log so it never blocks on a full pipe
+    let drain = std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let r = client().get(format!("http://127.0.0.1:{port}/api/v1/health")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = drain.join();
+}
+
+#[test]
+fn the_daemon_and_the_demo_keep_serving_when_their_stdout_is_closed() {
+    let g = GateDir::new();
+    let mut serve = bin();
+    serve.arg("--data-dir").arg(&g.dir).arg("serve");
+    survives_a_closed_stdout(serve);
+    // the demo writes its own data directory under TMPDIR
+    let tmp = tempfile::tempdir().unwrap();
+    let mut demo = bin();
+    demo.env("TMPDIR", tmp.path()).arg("demo");
+    survives_a_closed_stdout(demo);
+}

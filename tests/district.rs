@@ -489,14 +489,8 @@ mod stub {
         let after = q.after.unwrap_or(0);
         let page = |events: Vec<gatepass::domain::chain::ChainedEvent>| {
             let head = events.last().map(|e| serde_json::json!({"seq": e.body.seq, "hash": e.hash, "sig": e.sig}));
-            let events: Vec<_> = events
-                .into_iter()
-                .map(|e| gatepass::domain::chain::ExportedEvent {
-                    event: e,
-                    gate_key: Some(key.clone()),
-                    resident_name: None,
-                })
-                .collect();
+            let events: Vec<_> =
+                events.into_iter().map(|e| gatepass::domain::chain::ExportedEvent::new(e, Some(key.clone()))).collect();
             Json(serde_json::json!({"gate": f.gate, "community": f.community, "gate_key": key,
                 "events": events, "head": head}))
             .into_response()
@@ -1303,12 +1297,43 @@ fn fields_outside_the_signature_are_not_believed_and_long_lines_are_refused() {
         .collect();
     let forged_path = root.join("forged.ndjson");
     std::fs::write(&forged_path, forged).unwrap();
-    ok(&g.dir, &["events", "verify", forged_path.to_str().unwrap()]);
+    // The chain holds, but the names are claims the gate never signed: not
+    // intact (exit 3), with the lines named; the extra field is a warning.
+    let (_, err) = fails(&g.dir, &["events", "verify", forged_path.to_str().unwrap()], 3);
+    assert!(err.contains("the resident_name on lines 1, 2 is not signed by the gate"), "{err}");
+    assert!(err.contains("warning: fields outside the gate's signature on lines 1, 2 (share_names)"), "{err}");
+    let o = gp(&g.dir, &["--json", "events", "verify", forged_path.to_str().unwrap()]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["intact"].as_bool(), v["chain_intact"].as_bool()), (Some(false), Some(true)), "{v}");
+    assert_eq!(v["report"]["unsigned_names"]["first_lines"], json!([1, 2]), "{v}");
+    assert_eq!(v["line"], 1, "{v}");
+    // An unknown field alone is ignored by every reader: intact, exit 0, named.
+    let extra: String = std::fs::read_to_string(&f)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            if i == 1 {
+                v["note"] = json!("added later");
+            }
+            format!("{v}\n")
+        })
+        .collect();
+    let extra_path = root.join("extra.ndjson");
+    std::fs::write(&extra_path, extra).unwrap();
+    let o = gp(&g.dir, &["events", "verify", extra_path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&["verify extra"], &o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning: fields outside the gate's signature on line 2 (note)"), "{err}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("intact: 2 events"));
 
     let d = root.join("district");
     ok(&d, &["district", "init"]);
     let r = ok_json(&d, &["--json", "district", "import", forged_path.to_str().unwrap()]);
     assert_eq!(r["added"], 2, "{r}");
+    assert_eq!((r["names"].as_u64(), r["names_ignored"].as_u64()), (Some(0), Some(2)), "{r}");
+    assert_eq!(r["unknown_fields"]["lines"], 2, "{r}");
     let t = ok_json(&d, &["--json", "district", "trace", "--resident", &case.to_string(), "--until", "2025-03-11"]);
     let contacts = &t["crossings"][0]["contacts"];
     assert_eq!(contacts.as_array().unwrap().len(), 1, "{t}");
@@ -1331,6 +1356,104 @@ fn fields_outside_the_signature_are_not_believed_and_long_lines_are_refused() {
     std::fs::write(&long_path, long).unwrap();
     let (_, err) = fails(&d, &["district", "import", long_path.to_str().unwrap()], 3);
     assert!(err.contains("longer than") && err.contains("refused"), "{err}");
+    // the gate's own verify caps lines too, also when the first line is the long one
+    let (_, err) = fails(&g.dir, &["events", "verify", long_path.to_str().unwrap()], 3);
+    assert!(err.contains("longer than 64 KB"), "{err}");
+    let first_long = root.join("first-long.ndjson");
+    std::fs::write(&first_long, format!("{}\n", "x".repeat(8 << 20))).unwrap();
+    let (_, err) = fails(&g.dir, &["events", "verify", first_long.to_str().unwrap()], 3);
+    assert!(err.contains("longer than 64 KB"), "{err}");
+}
+
+/// A gate with `share_names = true`: names go out with the gate key's
+/// signature, and the district takes them (by file and by pull) only when
+/// that signature is the pinned key's for that very event.
+#[test]
+fn names_signed_by_a_share_names_gate_arrive_and_moved_ones_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let people = [("3-1", "病例"), ("3-2", "<b>甲</b>"), ("3-3", "乙")];
+    let g = GateDir::new(root, "west", "和平村", "西门", &people);
+    let cfg = g.dir.join("gatepass.toml");
+    let toml = std::fs::read_to_string(&cfg).unwrap();
+    assert!(toml.contains("share_names = false"), "{toml}");
+    std::fs::write(&cfg, toml.replace("share_names = false", "share_names = true")).unwrap();
+    // (within the trace page's default 14 days)
+    let local = |minutes_ago: i64| {
+        (chrono::Utc::now() - chrono::Duration::minutes(minutes_ago))
+            .with_timezone(&chrono_tz::Asia::Shanghai)
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string()
+    };
+    let case = g.scan("病例", "out", 36.5, &local(180))["resident"]["id"].as_u64().unwrap();
+    let jia = g.scan("<b>甲</b>", "out", 36.5, &local(175))["resident"]["id"].as_u64().unwrap();
+    g.scan("乙", "out", 36.5, &local(172));
+    let f = g.export(&root.join("west.ndjson"), 0);
+    let text = std::fs::read_to_string(&f).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().all(|l| l["resident_name"].is_string() && l["name_sig"].is_string()), "{text}");
+    let out = ok(&g.dir, &["events", "verify", f.to_str().unwrap()]);
+    assert!(out.contains("intact: 3 events") && out.contains("3 resident names signed by the gate"), "{out}");
+
+    // names swapped between lines 1 and 2 (each with its own signature)
+    let mut swapped = lines.clone();
+    for k in ["resident_name", "name_sig"] {
+        let a = swapped[0][k].clone();
+        swapped[0][k] = swapped[1][k].clone();
+        swapped[1][k] = a;
+    }
+    let swapped_path = root.join("swapped.ndjson");
+    std::fs::write(&swapped_path, swapped.iter().map(|v| format!("{v}\n")).collect::<String>()).unwrap();
+    let (_, err) = fails(&g.dir, &["events", "verify", swapped_path.to_str().unwrap()], 3);
+    assert!(err.contains("the resident_name on lines 1, 2 is not signed by the gate"), "{err}");
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    let o = gp(&d, &["district", "import", swapped_path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", show(&["import swapped"], &o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("2 name(s) without a valid gate signature ignored"), "{err}");
+    let db = || rusqlite::Connection::open(d.join("district.db")).unwrap();
+    let names = |d: &rusqlite::Connection| -> Vec<(u64, Option<String>)> {
+        let mut st = d.prepare("SELECT seq, resident_name FROM events ORDER BY seq").unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect()
+    };
+    assert_eq!(names(&db()), vec![(1, None), (2, None), (3, Some("乙".to_string()))]);
+
+    // the real file again: the same events, now with their signed names
+    let r = ok_json(&d, &["--json", "district", "import", f.to_str().unwrap()]);
+    assert_eq!(
+        (r["duplicates"].as_u64(), r["names"].as_u64(), r["names_ignored"].as_u64()),
+        (Some(3), Some(2), Some(0)),
+        "{r}"
+    );
+    assert_eq!(
+        names(&db()),
+        vec![(1, Some("病例".to_string())), (2, Some("<b>甲</b>".to_string())), (3, Some("乙".to_string()))]
+    );
+    let gates = ok_json(&d, &["--json", "district", "gates"]);
+    assert_eq!(gate_row(&gates, "西门")["names_shared"], true, "{gates}");
+    let t = ok_json(&d, &["--json", "district", "trace", "--resident", &case.to_string()]);
+    let contacts = &t["crossings"][0]["contacts"];
+    assert_eq!(contacts[0]["resident_id"], jia, "{t}");
+    assert_eq!(contacts[0]["resident_name"], "<b>甲</b>", "{t}");
+    // the trace page shows it, as text
+    let web = Web::start(&d);
+    let (status, html) = web.page(&format!("/trace?resident={case}"));
+    assert_eq!(status, 200);
+    assert!(html.contains("&lt;b&gt;甲&lt;/b&gt;") && !html.contains("<b>甲"), "{html}");
+    drop(web);
+
+    // by pull from the running share_names gate: names arrive the same way
+    g.scan("乙", "in", 36.5, &local(100));
+    let tok = g.token("district");
+    let gate = Daemon::start(&g.dir);
+    let d2 = root.join("district2");
+    ok(&d2, &["district", "init"]);
+    ok(&d2, &["district", "add-gate", "--url", &gate.url, "--token", &tok]);
+    let p = ok_json(&d2, &["--json", "district", "pull", "--once"]);
+    assert_eq!((p["gates"][0]["added"].as_u64(), p["gates"][0]["names"].as_u64()), (Some(4), Some(4)), "{p}");
+    let c2 = rusqlite::Connection::open(d2.join("district.db")).unwrap();
+    assert_eq!(names(&c2).last().unwrap(), &(4, Some("乙".to_string())));
 }
 
 #[test]

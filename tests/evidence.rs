@@ -239,3 +239,41 @@ fn names_with_hidden_characters_are_refused_for_users_and_tokens() {
     let rejected = v["rejections"].to_string();
     assert!(rejected.contains("\"line\":3") && rejected.contains("U+202E"), "{v}");
 }
+
+#[test]
+fn an_unreadable_policy_is_a_named_error_on_the_pages_and_saving_the_rules_repairs_it() {
+    let g = GateDir::new();
+    let committee = g.token("committee");
+    let guard = g.token("guard");
+    db(&g).execute("INSERT INTO policy_override (id, doc) VALUES (1, '{not json')", []).unwrap();
+    let d = Daemon::start(&g.dir);
+    let c = client();
+    // before: a bare 500 "internal"; now a code the committee page turns into words
+    for path in ["/api/v1/policy", "/api/v1/out"] {
+        let r = c.get(d.url(path)).bearer_auth(&committee).send().unwrap();
+        assert_eq!(r.status().as_u16(), 503, "{path}");
+        let v: serde_json::Value = r.json().unwrap();
+        assert_eq!(v["error"], "policy_unreadable", "{path}: {v}");
+        assert!(v["message"].as_str().unwrap().contains("saved again"), "{v}");
+    }
+    // scans stay refused meanwhile
+    let wang = g.pass("王五").clone_payload();
+    let r: serde_json::Value =
+        scan(&c, &d, &guard, serde_json::json!({"payload": wang, "temperature_c": 36.5})).json().unwrap();
+    assert_eq!(r["reasons"], serde_json::json!(["record_unreadable"]));
+    // the page has words for the code, Chinese first
+    let js = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/static/common.js")).unwrap();
+    assert!(js.contains("'policy_unreadable'"), "common.js maps the code");
+    let i18n = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/static/i18n.js")).unwrap();
+    assert_eq!(i18n.matches("'common.policy_unreadable'").count(), 2, "both languages");
+    // saving the rules again repairs it
+    let r = c
+        .put(d.url("/api/v1/policy"))
+        .bearer_auth(&committee)
+        .json(&serde_json::json!({"max_outing_minutes": 120}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = c.get(d.url("/api/v1/policy")).bearer_auth(&committee).send().unwrap().json().unwrap();
+    assert_eq!(v["max_outing_minutes"], 120, "{v}");
+}

@@ -265,6 +265,19 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
                     r.counts.duplicates,
                     r.counts.quarantined
                 );
+                if r.counts.names > 0 {
+                    println!("{} resident names signed by the gate stored", r.counts.names);
+                }
+                if let Some(n) = r.counts.names_note() {
+                    eprintln!("warning: {n}");
+                }
+                if r.unknown_fields.lines > 0 {
+                    eprintln!(
+                        "warning: fields outside the gate's signature on {} ({}); ignored, not stored",
+                        r.unknown_fields.where_(),
+                        r.unknown_fields.fields.join(", ")
+                    );
+                }
                 if r.newly_pinned {
                     println!(
                         "note: this gate was not known; its key {} is now pinned from this file. \

@@ -39,8 +39,8 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
         EventsCmd::Export { after, out } => {
             let gate = Gate::open(dir)?;
             let key = hex::encode(gate.gate_public_key().to_bytes());
-            let names = gate.config.gate.share_names;
-            let residents = if names { gate.resident_names()? } else { Default::default() };
+            let signer = gate.name_signer();
+            let residents = if signer.is_some() { gate.resident_names()? } else { Default::default() };
             let mut sink: Box<dyn Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(p).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?,
@@ -50,8 +50,11 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
             let mut failure: Option<anyhow::Error> = None;
             gate.for_each_event(after, |ev| match ev {
                 Ok(event) => {
-                    let resident_name = event.body.resident_id.and_then(|id| residents.get(&id).cloned());
-                    let line = ExportedEvent { event, gate_key: Some(key.clone()), resident_name };
+                    let name = event.body.resident_id.and_then(|id| residents.get(&id).cloned());
+                    let line = match (name, &signer) {
+                        (Some(n), Some(s)) => ExportedEvent::new(event, Some(key.clone())).with_signed_name(n, s),
+                        _ => ExportedEvent::new(event, Some(key.clone())),
+                    };
                     let r = serde_json::to_writer(&mut sink, &line)
                         .map_err(anyhow::Error::from)
                         .and_then(|_| sink.write_all(b"\n").map_err(anyhow::Error::from));
@@ -112,7 +115,7 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
                 return report(Err(e), json, &file.display().to_string(), pinned.is_some());
             }
             let start = anchor.as_ref().map(|(s, h)| (*s, h.as_str()));
-            let res = export::verify_lines(std::io::BufReader::new(f), pinned, start, |_| {});
+            let res = export::verify_lines(std::io::BufReader::new(f), pinned, start, |_, _| {});
             report(res, json, &file.display().to_string(), pinned.is_some())
         }
         EventsCmd::Purge => {
@@ -149,6 +152,7 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
                     gate: Some(gate.identity.gate.clone()),
                     community: Some(gate.identity.community.clone()),
                     gate_key: Some(hex::encode(key.to_bytes())),
+                    ..Default::default()
                 }),
             };
             if res.is_err() || d.differences.is_empty() {
@@ -199,26 +203,40 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
     }
 }
 
-/// The sequence number of the first event in a file.
+/// The sequence number of the first event in a file (its first line is
+/// read under the line cap, as every line is).
 fn peek_seq(file: &Path) -> Option<u64> {
-    use std::io::BufRead;
-    let f = std::fs::File::open(file).ok()?;
-    let line = std::io::BufReader::new(f).lines().map_while(Result::ok).find(|l| !l.trim().is_empty())?;
-    let v: serde_json::Value = serde_json::from_str(&line).ok()?;
-    v.get("seq")?.as_u64()
+    export::first_line(file)?.get("seq")?.as_u64()
 }
 
 /// (gate, community) of the first event in a file.
 fn peek_gate(file: &Path) -> Option<(String, String)> {
-    use std::io::BufRead;
-    let f = std::fs::File::open(file).ok()?;
-    let line = std::io::BufReader::new(f).lines().map_while(Result::ok).find(|l| !l.trim().is_empty())?;
-    let v: serde_json::Value = serde_json::from_str(&line).ok()?;
+    let v = export::first_line(file)?;
     Some((v.get("gate")?.as_str()?.to_string(), v.get("community")?.as_str()?.to_string()))
 }
 
+/// Exit 0 only if the chain is intact and nothing in the file claims what
+/// the gate did not sign. A `resident_name` without a valid `name_sig` is
+/// such a claim (exit 3); a field no export line has is ignored by every
+/// reader, so it is a warning only (exit 0), with the lines named.
 fn report(res: Result<export::VerifyReport, VerifyError>, json: bool, what: &str, pinned: bool) -> anyhow::Result<i32> {
     match res {
+        Ok(r) if r.unsigned_names.lines > 0 => {
+            let msg = format!(
+                "{what} is NOT intact: the chain verifies, but the resident_name on {} is not signed by the gate for \
+                 that event (added or moved outside the gate; no reader believes it)",
+                r.unsigned_names.where_()
+            );
+            if json {
+                print_json(&serde_json::json!({
+                    "intact": false, "chain_intact": true, "error": msg, "line": r.unsigned_names.first_lines.first(),
+                    "report": r, "key_pinned": pinned,
+                }))?;
+            }
+            warn_unknown(&r);
+            eprintln!("error: {msg}");
+            Ok(super::exit::BROKEN)
+        }
         Ok(r) => {
             if json {
                 print_json(&serde_json::json!({"intact": true, "report": r, "key_pinned": pinned}))?;
@@ -233,10 +251,14 @@ fn report(res: Result<export::VerifyReport, VerifyError>, json: bool, what: &str
                     ),
                     _ => println!("intact: no events in {what}"),
                 }
+                if r.names_signed > 0 {
+                    println!("{} resident names signed by the gate", r.names_signed);
+                }
                 if !pinned {
                     println!("note: checked with the key the file carries; compare it with the gate's key to prove its origin");
                 }
             }
+            warn_unknown(&r);
             Ok(super::exit::OK)
         }
         Err(e) => {
@@ -246,5 +268,16 @@ fn report(res: Result<export::VerifyReport, VerifyError>, json: bool, what: &str
             eprintln!("error: {what} is NOT intact: {e}");
             Ok(super::exit::BROKEN)
         }
+    }
+}
+
+/// Fields outside the signed content: ignored by every reader, named here.
+fn warn_unknown(r: &export::VerifyReport) {
+    if r.unknown_fields.lines > 0 {
+        eprintln!(
+            "warning: fields outside the gate's signature on {} ({}); not covered by it, so ignored",
+            r.unknown_fields.where_(),
+            r.unknown_fields.fields.join(", ")
+        );
     }
 }

@@ -54,10 +54,8 @@ pub fn run(
         let devices = hardware::start(&gate.config, codes_tx);
         let state = AppState::new(gate, devices)?;
         hardware::spawn_scanner_loop(state.inner.scan.clone(), codes_rx);
-        println!("gatepass listening on http://{local}");
+        say(&format!("gatepass listening on http://{local}\n"));
         after_bind(local);
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
         tracing::info!(
             gate = %state.inner.identity.gate,
             community = %state.inner.identity.community,
@@ -90,4 +88,14 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Writes start-up lines to standard output, ignoring errors: a reader
+/// that closed it early (`| head -1`, a supervisor that read the address)
+/// must not make the daemon panic, as `println!` would.
+pub fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }

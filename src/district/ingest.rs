@@ -10,12 +10,11 @@
 
 use super::store::{GateRow, IngestTx, Source};
 use super::{District, DistrictError, Result};
-use crate::domain::chain::{check_signature, ChainError, ChainVerifier, ExportedEvent};
+use crate::domain::chain::{check_signature, ChainError, ChainVerifier, ExportedEvent, NameCheck};
 use crate::export::{self, VerifyError};
 use crate::store::StoreError;
 use ed25519_dalek::VerifyingKey;
 use serde::Serialize;
-use std::io::BufRead;
 use std::path::Path;
 
 /// What one page or file did to the district database.
@@ -30,6 +29,23 @@ pub struct Ingested {
     pub older: u64,
     /// Set when this delivery found the chain broken.
     pub broke: Option<String>,
+    /// Names stored (the gate key signed each for its event).
+    pub names: u64,
+    /// Names ignored: no valid gate signature for that event (added to a
+    /// carried file, or moved from another line).
+    pub names_ignored: u64,
+}
+
+impl Ingested {
+    /// The warning a clerk sees, if any names were ignored.
+    pub fn names_note(&self) -> Option<String> {
+        (self.names_ignored > 0).then(|| {
+            format!(
+                "{} name(s) without a valid gate signature ignored (added outside the gate, or moved between lines)",
+                self.names_ignored
+            )
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +69,8 @@ pub struct Ingestor {
     now: String,
     /// Events from before the first one the district holds, kept until the
     /// same (verified) file reaches that first event: then they are proven
-    /// to lead to it and are stored too.
-    earlier: Vec<ExportedEvent>,
+    /// to lead to it and are stored too (with what their name check said).
+    earlier: Vec<(ExportedEvent, NameCheck)>,
     pub counts: Ingested,
 }
 
@@ -89,9 +105,9 @@ impl Ingestor {
         Ok(())
     }
 
-    fn hold(&mut self, tx: &IngestTx<'_>, ev: &ExportedEvent) -> std::result::Result<(), StoreError> {
+    fn hold(&mut self, tx: &IngestTx<'_>, ev: &ExportedEvent, name: NameCheck) -> std::result::Result<(), StoreError> {
         let reason = self.broken.as_deref().unwrap_or("held apart");
-        if tx.quarantine(self.gate_id, ev, reason, self.source, &self.now)? {
+        if tx.quarantine(self.gate_id, ev, name == NameCheck::Signed, reason, self.source, &self.now)? {
             self.counts.quarantined += 1;
         } else {
             self.counts.duplicates += 1;
@@ -100,16 +116,31 @@ impl Ingestor {
     }
 
     /// Takes the next event. Events must come in seq order and already be
-    /// checked among themselves (links, hashes, the gate's signature).
-    pub fn push(&mut self, tx: &IngestTx<'_>, ev: &ExportedEvent) -> std::result::Result<(), IngestError> {
+    /// checked among themselves (links, hashes, the gate's signature);
+    /// `name` is what its name signature says, checked with the same key:
+    /// only a `Signed` name is stored.
+    pub fn push(
+        &mut self,
+        tx: &IngestTx<'_>,
+        ev: &ExportedEvent,
+        name: NameCheck,
+    ) -> std::result::Result<(), IngestError> {
+        if name == NameCheck::Unsigned {
+            self.counts.names_ignored += 1;
+        }
         if self.broken.is_some() {
-            return Ok(self.hold(tx, ev)?);
+            return Ok(self.hold(tx, ev, name)?);
         }
         let seq = ev.event.body.seq;
         if seq <= self.head_seq {
             match tx.stored_hash(self.gate_id, seq)? {
                 Some(h) if h == ev.event.hash => {
                     self.counts.duplicates += 1;
+                    if let Some(n) = signed(ev, name) {
+                        if tx.fill_name(self.gate_id, seq, n)? {
+                            self.counts.names += 1;
+                        }
+                    }
                     if self.base_seq.checked_add(1) == Some(seq) {
                         self.take_earlier(tx)?;
                     }
@@ -122,9 +153,9 @@ impl Ingestor {
                              the gate's log was edited, or its database replaced"
                         ),
                     )?;
-                    self.hold(tx, ev)?;
+                    self.hold(tx, ev, name)?;
                 }
-                None => self.earlier.push(ev.clone()),
+                None => self.earlier.push((ev.clone(), name)),
             }
             return Ok(());
         }
@@ -147,9 +178,9 @@ impl Ingestor {
                     self.head_seq
                 ),
             )?;
-            return Ok(self.hold(tx, ev)?);
+            return Ok(self.hold(tx, ev, name)?);
         }
-        tx.insert_event(self.gate_id, ev, self.source)?;
+        self.insert(tx, ev, name)?;
         self.head_seq = seq;
         self.head_hash = ev.event.hash.clone();
         self.counts.added += 1;
@@ -159,14 +190,14 @@ impl Ingestor {
     /// The earlier events held back lead, within one verified file, to the
     /// first event the district holds: store them and move the base down.
     fn take_earlier(&mut self, tx: &IngestTx<'_>) -> std::result::Result<(), StoreError> {
-        let contiguous = self.earlier.last().is_some_and(|last| last.event.body.seq == self.base_seq)
-            && self.earlier.iter().zip(self.earlier.iter().skip(1)).all(|(a, b)| follows(a, b));
+        let contiguous = self.earlier.last().is_some_and(|(last, _)| last.event.body.seq == self.base_seq)
+            && self.earlier.iter().zip(self.earlier.iter().skip(1)).all(|((a, _), (b, _))| follows(a, b));
         if !contiguous {
             return Ok(());
         }
-        let first = self.earlier.first().map(|e| e.event.body.seq).unwrap_or(1);
-        for ev in std::mem::take(&mut self.earlier) {
-            tx.insert_event(self.gate_id, &ev, self.source)?;
+        let first = self.earlier.first().map(|(e, _)| e.event.body.seq).unwrap_or(1);
+        for (ev, name) in std::mem::take(&mut self.earlier) {
+            self.insert(tx, &ev, name)?;
             self.counts.added += 1;
         }
         self.base_seq = first.saturating_sub(1);
@@ -178,7 +209,32 @@ impl Ingestor {
         // earlier events that never reached what the district holds
         self.counts.older += self.earlier.len() as u64;
         tx.set_head(self.gate_id, self.head_seq, &self.head_hash, self.base_seq)?;
+        if self.counts.names > 0 {
+            tx.set_names_shared(self.gate_id)?;
+        }
         Ok(self.counts)
+    }
+
+    fn insert(
+        &mut self,
+        tx: &IngestTx<'_>,
+        ev: &ExportedEvent,
+        name: NameCheck,
+    ) -> std::result::Result<(), StoreError> {
+        let name = signed(ev, name);
+        tx.insert_event(self.gate_id, ev, name, self.source)?;
+        if name.is_some() {
+            self.counts.names += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The line's name, if its check said the gate signed it.
+fn signed(ev: &ExportedEvent, check: NameCheck) -> Option<&str> {
+    match check {
+        NameCheck::Signed => ev.resident_name.as_deref(),
+        NameCheck::Absent | NameCheck::Unsigned => None,
     }
 }
 
@@ -224,81 +280,15 @@ pub struct ImportReport {
     pub last_seq: Option<u64>,
     #[serde(flatten)]
     pub counts: Ingested,
+    /// Lines with fields outside the gate's signature (ignored).
+    pub unknown_fields: export::LinesNoted,
     pub chain_status: String,
-}
-
-/// The longest line read from a carried file. An event line is well under
-/// 2 KB; a longer one is not an event, and reading it whole would let a
-/// file take the district's memory (a 300 MB line took 930 MB).
-pub const MAX_LINE_BYTES: usize = 64 * 1024;
-
-/// A reader that fails, instead of buffering on, when a line grows past
-/// `max` bytes: `lines()` over it holds at most `max` bytes of one line.
-pub struct LineCap<R> {
-    inner: R,
-    max: usize,
-    /// Bytes of the current line already handed out.
-    run: usize,
-}
-
-impl<R: BufRead> LineCap<R> {
-    pub fn new(inner: R, max: usize) -> LineCap<R> {
-        LineCap { inner, max, run: 0 }
-    }
-}
-
-impl<R: BufRead> std::io::Read for LineCap<R> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let n = {
-            let buf = self.fill_buf()?;
-            let n = buf.len().min(out.len());
-            if let (Some(dst), Some(src)) = (out.get_mut(..n), buf.get(..n)) {
-                dst.copy_from_slice(src);
-            }
-            n
-        };
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for LineCap<R> {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        let (max, run) = (self.max, self.run);
-        let buf = self.inner.fill_buf()?;
-        let upto = buf.iter().position(|b| *b == b'\n').unwrap_or(buf.len());
-        if run.saturating_add(upto) > max {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("a line is longer than {} KB: not a gatepass event", max / 1024),
-            ));
-        }
-        Ok(buf)
-    }
-
-    fn consume(&mut self, n: usize) {
-        // The bytes being consumed are still in the inner buffer: count
-        // from their last newline.
-        if let Ok(buf) = self.inner.fill_buf() {
-            let taken = buf.get(..n).unwrap_or(buf);
-            self.run = match taken.iter().rposition(|b| *b == b'\n') {
-                Some(i) => taken.len() - i - 1,
-                None => self.run.saturating_add(taken.len()),
-            };
-        }
-        self.inner.consume(n);
-    }
 }
 
 /// The identity fields of the first event in a file, read before checking
 /// it so the right pinned key can be chosen.
 fn peek_identity(path: &Path) -> Option<(String, String, Option<String>)> {
-    let f = std::fs::File::open(path).ok()?;
-    let line = LineCap::new(std::io::BufReader::new(f), MAX_LINE_BYTES)
-        .lines()
-        .map_while(|l| l.ok())
-        .find(|l| !l.trim().is_empty())?;
-    let v: serde_json::Value = serde_json::from_str(&line).ok()?;
+    let v = export::first_line(path)?;
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
     Some((s("gate")?, s("community")?, s("gate_key")))
 }
@@ -329,7 +319,8 @@ pub fn import_file(d: &mut District, path: &Path, now: &str) -> Result<ImportRep
         })?),
         None => None,
     };
-    let reader = LineCap::new(std::io::BufReader::new(std::fs::File::open(path).map_err(unreadable)?), MAX_LINE_BYTES);
+    // (verify_lines caps the line length)
+    let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(unreadable)?);
 
     let tx = d.store.begin()?;
     let gate = match known {
@@ -350,9 +341,9 @@ pub fn import_file(d: &mut District, path: &Path, now: &str) -> Result<ImportRep
     let newly_pinned = pinned.is_none();
     let mut ing = Ingestor::new(&gate, Source::Import, now);
     let mut failure: Option<IngestError> = None;
-    let verified = export::verify_lines(reader, pinned.as_ref(), None, |ev| {
+    let verified = export::verify_lines(reader, pinned.as_ref(), None, |ev, name| {
         if failure.is_none() {
-            if let Err(e) = ing.push(&tx, ev) {
+            if let Err(e) = ing.push(&tx, ev, name) {
                 failure = Some(e);
             }
         }
@@ -381,6 +372,7 @@ pub fn import_file(d: &mut District, path: &Path, now: &str) -> Result<ImportRep
         first_seq: report.first_seq,
         last_seq: report.last_seq,
         counts,
+        unknown_fields: report.unknown_fields,
         chain_status: after.map(|g| g.chain_status).unwrap_or_default(),
     })
 }
@@ -423,7 +415,7 @@ pub(crate) mod tests {
                 let t = if alt.is_some_and(|a| s >= a) { 36.9 } else { 36.5 };
                 let e = seal(body(s, t), &prev, key);
                 prev = e.hash.clone();
-                ExportedEvent { event: e, gate_key: None, resident_name: None }
+                ExportedEvent::new(e, None)
             })
             .collect()
     }
@@ -437,7 +429,7 @@ pub(crate) mod tests {
         let tx = s.begin().unwrap();
         let mut ing = Ingestor::new(&g, Source::Pull, "now");
         for e in evs {
-            ing.push(&tx, e)?;
+            ing.push(&tx, e, NameCheck::Absent)?;
         }
         let c = ing.finish(&tx)?;
         tx.commit().unwrap();
@@ -516,26 +508,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn line_cap_passes_short_lines_and_stops_a_long_one_early() {
-        use std::io::Read;
-        let text = "a\nbb\n\nccc".to_string();
-        let lines: Vec<String> = LineCap::new(std::io::BufReader::with_capacity(2, text.as_bytes()), 3)
-            .lines()
-            .map(|l| l.unwrap())
-            .collect();
-        assert_eq!(lines, ["a", "bb", "", "ccc"]);
-        // a 10 MB line is refused after reading no more than the cap
-        let long = format!("x\n{}\nnext\n", "y".repeat(10 << 20));
-        let mut r = LineCap::new(std::io::BufReader::new(long.as_bytes()), 1024);
-        let mut lines = (&mut r).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "x");
-        let e = lines.next().unwrap().unwrap_err();
-        assert!(e.to_string().contains("longer than 1 KB"), "{e}");
-        let mut rest = Vec::new();
-        assert!(r.read_to_end(&mut rest).is_err());
-    }
-
-    #[test]
     fn check_page_finds_the_first_bad_event_and_a_foreign_key() {
         let key = SigningKey::from_bytes(&[9; 32]);
         let mut evs = chain(5, &key, None);
@@ -552,8 +524,9 @@ pub(crate) mod tests {
 
     /// Writes a sealed export of `n` events, imports it, then imports it
     /// again; returns the seconds of each import.
-    fn import_twice(n: u64) -> (f64, f64) {
+    fn import_twice(n: u64, names: bool) -> (f64, f64) {
         let key = SigningKey::from_bytes(&[9; 32]);
+        let signer = crate::domain::chain::NameSigner::new(key.clone());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("export.ndjson");
         {
@@ -564,7 +537,10 @@ pub(crate) mod tests {
             for s in 1..=n {
                 let e = seal(body(s, 36.5), &prev, &key);
                 prev = e.hash.clone();
-                let line = ExportedEvent { event: e, gate_key: Some(key_hex.clone()), resident_name: None };
+                let mut line = ExportedEvent::new(e, Some(key_hex.clone()));
+                if names {
+                    line = line.with_signed_name(format!("居民{s}"), &signer);
+                }
                 serde_json::to_writer(&mut f, &line).unwrap();
                 f.write_all(b"\n").unwrap();
             }
@@ -575,6 +551,7 @@ pub(crate) mod tests {
         let r = import_file(&mut d, &path, "now").unwrap();
         let first = t.elapsed().as_secs_f64();
         assert_eq!((r.counts.added, r.counts.duplicates), (n, 0));
+        assert_eq!((r.counts.names, r.counts.names_ignored), (if names { n } else { 0 }, 0));
         let t = std::time::Instant::now();
         let r = import_file(&mut d, &path, "now").unwrap();
         let again = t.elapsed().as_secs_f64();
@@ -585,7 +562,8 @@ pub(crate) mod tests {
     /// The same path as the measurement below, small enough for every run.
     #[test]
     fn a_large_export_imports_once_and_again_as_duplicates() {
-        import_twice(2_000);
+        import_twice(2_000, false);
+        import_twice(300, true);
     }
 
     /// Ingest speed for the README's table (a measurement, not a check).
@@ -593,11 +571,14 @@ pub(crate) mod tests {
     #[ignore = "a speed measurement on 200,000 events, meaningful only in release: cargo test --release --lib ingest_speed -- --ignored --nocapture"]
     fn ingest_speed() {
         let n = 200_000u64;
-        let (first, again) = import_twice(n);
-        println!(
-            "ingest: {n} events (parse + verify chain + store, one transaction) in {first:.2} s = {:.0} events/s",
-            n as f64 / first
-        );
-        println!("re-import: {n} duplicates in {again:.2} s = {:.0} events/s", n as f64 / again);
+        for names in [false, true] {
+            let what = if names { "with signed names" } else { "ids only" };
+            let (first, again) = import_twice(n, names);
+            println!(
+                "ingest, {what}: {n} events (parse + verify chain + store, one transaction) in {first:.2} s = {:.0} events/s",
+                n as f64 / first
+            );
+            println!("re-import, {what}: {n} duplicates in {again:.2} s = {:.0} events/s", n as f64 / again);
+        }
     }
 }

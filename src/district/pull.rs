@@ -206,6 +206,8 @@ fn add_counts(a: &mut Ingested, b: Ingested) {
     a.duplicates += b.duplicates;
     a.quarantined += b.quarantined;
     a.older += b.older;
+    a.names += b.names;
+    a.names_ignored += b.names_ignored;
     if a.broke.is_none() {
         a.broke = b.broke;
     }
@@ -334,10 +336,15 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
             }
         }
         let (good, problem) = check_page(&page.events, &pinned);
+        // Names are believed only with the gate key's signature for their
+        // event. A gate under a new key goes to quarantine: its names are
+        // checked with its new key now and again when a reset accepts it.
+        let name_key = if page.gate_key == g.gate_key { pinned } else { parse_key(&page.gate_key).unwrap_or(pinned) };
         // (check_page counts within the page, so good <= len)
         let (verified, rest) = page.events.split_at_checked(good).unwrap_or((&page.events, &[]));
         for ev in verified {
-            match ing.push(&tx, ev) {
+            let name = ev.check_name(&name_key);
+            match ing.push(&tx, ev, name) {
                 Ok(()) => {}
                 Err(IngestError::Store(e)) => return Err(e.into()),
                 Err(IngestError::Gap { have, starts }) => {
@@ -349,14 +356,14 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
                             starts.saturating_sub(1)
                         ),
                     )?;
-                    ing.push(&tx, ev).map_err(|e| DistrictError::Usage(e.to_string()))?;
+                    ing.push(&tx, ev, name).map_err(|e| DistrictError::Usage(e.to_string()))?;
                 }
             }
         }
         if let Some(p) = problem {
             ing.break_chain(&tx, format!("pulled events do not verify: {p}"))?;
             for ev in rest {
-                ing.push(&tx, ev).map_err(|e| DistrictError::Usage(e.to_string()))?;
+                ing.push(&tx, ev, ev.check_name(&name_key)).map_err(|e| DistrictError::Usage(e.to_string()))?;
             }
         }
         let counts = ing.finish(&tx)?;
@@ -433,6 +440,9 @@ pub fn describe(p: &GatePull) -> String {
     }
     if let Some(u) = &p.unfinished {
         s.push_str(&format!(" ({u})"));
+    }
+    if let Some(n) = p.counts.names_note() {
+        s.push_str(&format!("; {n}"));
     }
     if p.chain_status == "broken" {
         s.push_str(&format!(

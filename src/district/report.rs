@@ -274,8 +274,7 @@ mod tests {
         for (i, (at, dir, dec, t, r, w)) in rows.iter().enumerate() {
             let ev = seal(body(i as u64 + 1, at, dir, dec, *t, r, w), &prev, &key);
             prev = ev.hash.clone();
-            tx.insert_event(id, &ExportedEvent { event: ev, gate_key: None, resident_name: None }, Source::Import)
-                .unwrap();
+            tx.insert_event(id, &ExportedEvent::new(ev, None), None, Source::Import).unwrap();
         }
         tx.commit().unwrap();
         s

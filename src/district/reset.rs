@@ -188,8 +188,15 @@ pub fn reset_gate(
                 if links || start == 1 { (start, g.base_seq.min(start - 1)) } else { (0, start.saturating_sub(1)) };
             let audit = tx.add_audit(now, who, g.id, action.as_str(), reason, "")?;
             report.superseded = tx.supersede_from(g.id, cut, audit, &g.gate_key)?;
+            let mut names = false;
             for (e, source) in &evs {
-                tx.insert_event(g.id, e, *source)?;
+                // a kept name is believed again only under the key taken now
+                let name = e.signed_name(&key);
+                names |= name.is_some();
+                tx.insert_event(g.id, e, name, *source)?;
+            }
+            if names {
+                tx.set_names_shared(g.id)?;
             }
             report.accepted = evs.len() as u64;
             tx.clear_quarantine(g.id)?;

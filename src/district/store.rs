@@ -116,7 +116,8 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 3: names came from a field outside the gate's signature (anyone could
     // add one to a carried file); the district no longer believes them, so
-    // the ones taken in before are dropped too
+    // the ones taken in before are dropped too. Names now arrive only with
+    // the gate key's signature over them (`name_sig`, see domain::chain).
     r#"
     UPDATE events SET resident_name = NULL WHERE resident_name IS NOT NULL;
     UPDATE gates SET names_shared = 0;
@@ -606,9 +607,11 @@ impl IngestTx<'_> {
             .optional()?)
     }
 
-    /// Stores what the gate's chain covers, nothing else: a `resident_name`
-    /// (or any other field) next to the signed body is not stored.
-    pub fn insert_event(&self, gate_id: i64, ev: &ExportedEvent, source: Source) -> Result<()> {
+    /// Stores what the gate's chain covers, and `name` only as the caller
+    /// passes it: a name the gate key signed for this event (see
+    /// `ExportedEvent::check_name`). The line's own `resident_name`, and
+    /// any other field next to the signed body, is never read here.
+    pub fn insert_event(&self, gate_id: i64, ev: &ExportedEvent, name: Option<&str>, source: Source) -> Result<()> {
         let b = &ev.event.body;
         // The gate stamps `at` as RFC 3339 UTC; anything unreadable would
         // have failed no chain check, so it is kept at time 0 rather than
@@ -627,7 +630,7 @@ impl IngestTx<'_> {
                 b.at,
                 b.resident_id,
                 b.household,
-                Option::<String>::None,
+                name,
                 b.direction,
                 b.decision,
                 b.temperature_c,
@@ -647,17 +650,24 @@ impl IngestTx<'_> {
     }
 
     /// Keeps an event apart; an identical re-delivery is stored once.
+    /// `signed_name` is true when the line's name was checked against the
+    /// pinned key (an accepted reset checks it again with the key it takes).
     pub fn quarantine(
         &self,
         gate_id: i64,
         ev: &ExportedEvent,
+        signed_name: bool,
         reason: &str,
         source: Source,
         now: &str,
     ) -> Result<bool> {
         // the signed event and the key it claims (a reset may accept a new
         // key), never an unsigned name
-        let kept = ExportedEvent { event: ev.event.clone(), gate_key: ev.gate_key.clone(), resident_name: None };
+        let mut kept = ExportedEvent::new(ev.event.clone(), ev.gate_key.clone());
+        if signed_name {
+            kept.resident_name = ev.resident_name.clone();
+            kept.name_sig = ev.name_sig.clone();
+        }
         let line = serde_json::to_string(&kept).unwrap_or_default();
         let n = self
             .tx
@@ -667,6 +677,24 @@ impl IngestTx<'_> {
             )?
             .execute(params![gate_id, ev.event.body.seq, ev.event.hash, line, reason, source.as_str(), now])?;
         Ok(n > 0)
+    }
+
+    /// A name the gate signed for an event already held without one (the
+    /// community turned `share_names` on after it was collected).
+    pub fn fill_name(&self, gate_id: i64, seq: u64, name: &str) -> Result<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE events SET resident_name = ?3 WHERE gate_id = ?1 AND seq = ?2 AND resident_name IS NULL",
+            )?
+            .execute(params![gate_id, seq, name])?;
+        Ok(n > 0)
+    }
+
+    /// The gate's events carried names its key signed.
+    pub fn set_names_shared(&self, gate_id: i64) -> Result<()> {
+        self.tx.execute("UPDATE gates SET names_shared = 1 WHERE id = ?1 AND names_shared = 0", [gate_id])?;
+        Ok(())
     }
 
     pub fn set_head(&self, gate_id: i64, seq: u64, hash: &str, base_seq: u64) -> Result<()> {

@@ -5,8 +5,8 @@
 //! Every recorded event counts, refused ones too: a person turned back at
 //! the gate still stood there next to the others. Resident ids are unique
 //! per community, so `--community` narrows a search when several
-//! communities are collected. No names: the district keeps only what the
-//! gates' signatures cover (see `store::insert_event`).
+//! communities are collected. Names only where the gate shares them and
+//! its key signed each one for its event (see `ingest::Ingestor::push`).
 
 use super::config::DistrictConfig;
 use super::store::{DistrictStore, EventFacts, GateRow};

@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 
 /// One line of `gatepass events export` (and of the events API): the event
 /// with its chain fields, plus what a verifier without the gate's database
-/// needs. `gate_key` and `resident_name` are outside the hash.
+/// needs. `gate_key`, `resident_name` and `name_sig` are outside the hash:
+/// the key is only believed if it is the pinned one (or proves the chain),
+/// and a name only with a valid `name_sig` (see [`sign_name`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportedEvent {
     #[serde(flatten)]
@@ -25,6 +27,185 @@ pub struct ExportedEvent {
     /// Only when the community set `share_names = true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resident_name: Option<String>,
+    /// The gate key's signature (hex) binding `resident_name` to this
+    /// event's hash: a name without it, or with one that does not verify,
+    /// is not believed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_sig: Option<String>,
+}
+
+/// Every field an export line may carry. Anything else is outside what the
+/// gate signed and is reported by `events verify` (and never stored).
+pub const LINE_FIELDS: &[&str] = &[
+    "seq",
+    "at",
+    "gate",
+    "community",
+    "direction",
+    "pass_id",
+    "resident_id",
+    "household",
+    "temperature_c",
+    "temperature_raw_c",
+    "temperature_source",
+    "decision",
+    "reasons",
+    "warnings",
+    "backfilled",
+    "clock_suspect",
+    "payload_digest",
+    "prev_hash",
+    "hash",
+    "sig",
+    "gate_key",
+    "resident_name",
+    "name_sig",
+];
+
+/// What a line says about the resident's name, checked against the gate key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameCheck {
+    /// No name (a `name_sig` without a name claims nothing).
+    Absent,
+    /// A name the gate key signed for this very event.
+    Signed,
+    /// A name without a signature, or with one that is not the gate's for
+    /// this event (added, or moved from another line): not believed.
+    Unsigned,
+}
+
+impl ExportedEvent {
+    /// A line without a name.
+    pub fn new(event: ChainedEvent, gate_key: Option<String>) -> ExportedEvent {
+        ExportedEvent { event, gate_key, resident_name: None, name_sig: None }
+    }
+
+    /// Adds the resident's name with the gate's signature over it.
+    pub fn with_signed_name(mut self, name: String, signer: &NameSigner) -> ExportedEvent {
+        self.name_sig = Some(signer.sign(&self.event.hash, &name));
+        self.resident_name = Some(name);
+        self
+    }
+
+    /// Whether the name (if any) is signed by `key` for this event.
+    pub fn check_name(&self, key: &VerifyingKey) -> NameCheck {
+        match (&self.resident_name, &self.name_sig) {
+            (None, _) => NameCheck::Absent,
+            (Some(name), Some(sig)) if check_name(key, &self.event.hash, name, sig) => NameCheck::Signed,
+            (Some(_), _) => NameCheck::Unsigned,
+        }
+    }
+
+    /// The name only if `key` signed it for this event.
+    pub fn signed_name(&self, key: &VerifyingKey) -> Option<&str> {
+        match self.check_name(key) {
+            NameCheck::Signed => self.resident_name.as_deref(),
+            NameCheck::Absent | NameCheck::Unsigned => None,
+        }
+    }
+
+    /// The same line with an unsigned name dropped.
+    pub fn keep_signed_name(mut self, key: &VerifyingKey) -> ExportedEvent {
+        if self.check_name(key) != NameCheck::Signed {
+            self.resident_name = None;
+            self.name_sig = None;
+        }
+        self
+    }
+}
+
+/// Signs residents' names with the gate key for export lines. Holds the
+/// key without handing it out; a gate makes one only when it shares names.
+pub struct NameSigner {
+    key: SigningKey,
+}
+
+impl NameSigner {
+    pub fn new(key: SigningKey) -> NameSigner {
+        NameSigner { key }
+    }
+
+    pub fn sign(&self, hash: &str, name: &str) -> String {
+        sign_name(&self.key, hash, name)
+    }
+}
+
+/// What a name signature covers. The prefix keeps it apart from the chain
+/// and checkpoint signatures (same key); the NULs keep hash and name apart
+/// (neither contains one: the hash is hex, names are checked text).
+fn name_message(hash: &str, name: &str) -> Vec<u8> {
+    let mut m = Vec::with_capacity(17 + hash.len() + 1 + name.len());
+    m.extend_from_slice(b"gatepass-name-v1\0");
+    m.extend_from_slice(hash.as_bytes());
+    m.push(0);
+    m.extend_from_slice(name.as_bytes());
+    m
+}
+
+/// Signs that event `hash` is of the resident named `name` (hex signature).
+pub fn sign_name(key: &SigningKey, hash: &str, name: &str) -> String {
+    hex::encode(key.sign(&name_message(hash, name)).to_bytes())
+}
+
+pub fn check_name(key: &VerifyingKey, hash: &str, name: &str, sig_hex: &str) -> bool {
+    let Ok(bytes) = hex::decode(sig_hex) else { return false };
+    let Ok(arr) = <[u8; 64]>::try_from(bytes.as_slice()) else { return false };
+    key.verify(&name_message(hash, name), &Signature::from_bytes(&arr)).is_ok()
+}
+
+/// Fields of one JSON line that are not in [`LINE_FIELDS`]: how many, and
+/// the first few names (bounded: a line is capped, but may hold many keys).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutsideFields {
+    pub count: usize,
+    pub first: Vec<String>,
+}
+
+impl OutsideFields {
+    const KEEP: usize = 5;
+}
+
+/// The top-level keys of `line` that no export line has. Reads keys only,
+/// skipping values; not a JSON object gives none (the event parse says why).
+pub fn outside_fields(line: &str) -> OutsideFields {
+    struct Keys(OutsideFields);
+    struct Key<'a>(&'a mut OutsideFields);
+    impl<'de> serde::de::DeserializeSeed<'de> for Key<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    impl<'de> serde::de::Visitor<'de> for Key<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a field name")
+        }
+        fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<(), E> {
+            if !LINE_FIELDS.contains(&k) {
+                self.0.count += 1;
+                if self.0.first.len() < OutsideFields::KEEP && !self.0.first.iter().any(|f| f == k) {
+                    // a hostile key is shown, so it is cut short
+                    self.0.first.push(k.chars().take(40).collect());
+                }
+            }
+            Ok(())
+        }
+    }
+    impl<'de> serde::de::Visitor<'de> for Keys {
+        type Value = OutsideFields;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut m: A) -> Result<OutsideFields, A::Error> {
+            while m.next_key_seed(Key(&mut self.0))?.is_some() {
+                m.next_value::<serde::de::IgnoredAny>()?;
+            }
+            Ok(self.0)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(line);
+    serde::Deserializer::deserialize_map(&mut de, Keys(OutsideFields::default())).unwrap_or_default()
 }
 
 /// The hash before the first event.
@@ -357,6 +538,77 @@ mod tests {
         forged.seq = 8;
         assert!(!forged.check(&k.verifying_key()));
         assert!(!c.check(&SigningKey::from_bytes(&[4; 32]).verifying_key()));
+    }
+
+    #[test]
+    fn names_are_believed_only_with_the_gate_signature_for_that_event() {
+        let k = SigningKey::from_bytes(&[3; 32]);
+        let vk = k.verifying_key();
+        let signer = NameSigner::new(k.clone());
+        let evs = chain(2, &k);
+        let a = ExportedEvent::new(evs[0].clone(), None).with_signed_name("张三".into(), &signer);
+        let b = ExportedEvent::new(evs[1].clone(), None).with_signed_name("李四".into(), &signer);
+        assert_eq!(a.check_name(&vk), NameCheck::Signed);
+        assert_eq!(a.signed_name(&vk), Some("张三"));
+        // survives the line format
+        let back: ExportedEvent = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(back.signed_name(&vk), Some("张三"));
+        // no name at all
+        assert_eq!(ExportedEvent::new(evs[0].clone(), None).check_name(&vk), NameCheck::Absent);
+        // a name added without a signature
+        let mut added = ExportedEvent::new(evs[0].clone(), None);
+        added.resident_name = Some("冒名".into());
+        assert_eq!(added.check_name(&vk), NameCheck::Unsigned);
+        assert_eq!(added.clone().keep_signed_name(&vk).resident_name, None);
+        // a name changed under a real signature
+        let mut changed = a.clone();
+        changed.resident_name = Some("王五".into());
+        assert_eq!(changed.check_name(&vk), NameCheck::Unsigned);
+        // names (with their signatures) swapped between two lines: both fail
+        let (mut a2, mut b2) = (a.clone(), b.clone());
+        std::mem::swap(&mut a2.resident_name, &mut b2.resident_name);
+        std::mem::swap(&mut a2.name_sig, &mut b2.name_sig);
+        assert_eq!((a2.check_name(&vk), b2.check_name(&vk)), (NameCheck::Unsigned, NameCheck::Unsigned));
+        // signed by another key, or garbage
+        let other = NameSigner::new(SigningKey::from_bytes(&[4; 32]));
+        let foreign = ExportedEvent::new(evs[0].clone(), None).with_signed_name("张三".into(), &other);
+        assert_eq!(foreign.check_name(&vk), NameCheck::Unsigned);
+        let mut junk = a.clone();
+        junk.name_sig = Some("zz".into());
+        assert_eq!(junk.check_name(&vk), NameCheck::Unsigned);
+        // the chain signature over the same hash is not a name signature
+        let mut chain_sig = a.clone();
+        chain_sig.name_sig = Some(a.event.sig.clone());
+        assert_eq!(chain_sig.check_name(&vk), NameCheck::Unsigned);
+        // the hash and the event stay as they were
+        assert_eq!(verify(&[a.event, b.event], &vk), Ok(2));
+    }
+
+    #[test]
+    fn line_fields_list_every_field_a_line_has_and_others_are_found() {
+        let k = SigningKey::from_bytes(&[3; 32]);
+        let ev = ExportedEvent::new(chain(1, &k).remove(0), Some("ab".into()))
+            .with_signed_name("n".into(), &NameSigner::new(k.clone()));
+        let v = serde_json::to_value(&ev).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut known = LINE_FIELDS.to_vec();
+        keys.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(keys, known);
+        let line = serde_json::to_string(&ev).unwrap();
+        assert_eq!(outside_fields(&line), OutsideFields::default());
+        let mut v2 = v.clone();
+        v2["share_names"] = serde_json::json!(true);
+        v2["extra"] = serde_json::json!({"nested": [1, 2, {"seq": 3}]});
+        for i in 0..10 {
+            v2[format!("f{i}")] = serde_json::json!(i);
+        }
+        let o = outside_fields(&v2.to_string());
+        assert_eq!(o.count, 12);
+        // (serde_json writes keys sorted) the first five, each once
+        assert_eq!(o.first, ["extra", "f0", "f1", "f2", "f3"]);
+        assert_eq!(outside_fields("not json"), OutsideFields::default());
+        assert_eq!(outside_fields("[1,2]"), OutsideFields::default());
     }
 
     #[test]

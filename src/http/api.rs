@@ -6,6 +6,7 @@ use super::error::{ApiError, ApiJson, ApiQuery};
 use super::metrics::label;
 use super::AppState;
 use crate::auth::Role;
+use crate::domain::chain::ExportedEvent;
 use crate::domain::rules::Direction;
 use crate::web;
 
@@ -98,14 +99,19 @@ async fn events(
         let head = store.events_after(store.head()?.0.saturating_sub(1), 1)?.pop();
         (events, head)
     };
-    let names =
-        if state.inner.config.gate.share_names { state.reader()?.resident_names()? } else { Default::default() };
+    let signer = state.inner.name_signer.as_ref();
+    let names = if signer.is_some() && !events.is_empty() { state.reader()?.resident_names()? } else { Default::default() };
     let key = &state.inner.gate_key_hex;
-    let lines: Vec<crate::domain::chain::ExportedEvent> = events
+    let lines: Vec<ExportedEvent> = events
         .into_iter()
         .map(|e| {
-            let resident_name = e.body.resident_id.and_then(|id| names.get(&id).cloned());
-            crate::domain::chain::ExportedEvent { event: e, gate_key: Some(key.clone()), resident_name }
+            let name = e.body.resident_id.and_then(|id| names.get(&id).cloned());
+            match (name, signer) {
+                // the name goes out with the gate key's signature binding it
+                // to this event: the district believes nothing else
+                (Some(n), Some(s)) => ExportedEvent::new(e, Some(key.clone())).with_signed_name(n, s),
+                _ => ExportedEvent::new(e, Some(key.clone())),
+            }
         })
         .collect();
     let head = head.map(|h| serde_json::json!({"seq": h.body.seq, "hash": h.hash, "sig": h.sig}));

@@ -44,6 +44,9 @@ pub enum ApiError {
     ChainBroken(String),
     /// The entry log cannot be written: no decision can be given.
     LogUnavailable(String),
+    /// The committee's saved rules cannot be read (scans are refused with
+    /// `record_unreadable` meanwhile); saving the rules again repairs it.
+    PolicyUnreadable(String),
     Internal,
 }
 
@@ -83,6 +86,14 @@ impl ApiError {
             ApiError::NoActiveKey(t) => (S::CONFLICT, "no_active_key", m(t)),
             ApiError::ChainBroken(t) => (S::CONFLICT, "chain_broken", m(t)),
             ApiError::LogUnavailable(t) => (S::SERVICE_UNAVAILABLE, "log_unavailable", m(t)),
+            ApiError::PolicyUnreadable(t) => (
+                S::SERVICE_UNAVAILABLE,
+                "policy_unreadable",
+                format!(
+                    "the committee's rules cannot be read ({t}); every scan is refused until they are saved again \
+                     (committee page, Rules, or PUT /api/v1/policy)"
+                ),
+            ),
             ApiError::Internal => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal",

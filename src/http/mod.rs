@@ -43,6 +43,8 @@ pub struct Inner {
     reader: Mutex<Store>,
     pub identity: Identity,
     pub gate_key_hex: String,
+    /// Set when the community shares names: signs each name exported.
+    pub name_signer: Option<crate::domain::chain::NameSigner>,
     pub config: Config,
     pub sessions: auth::Sessions,
     pub logins: auth::LoginLimiter,
@@ -73,6 +75,7 @@ impl AppState {
         let reader = Store::open(&gate.data_dir.join(crate::gate::DB_FILE))?;
         let identity = gate.identity.clone();
         let gate_key_hex = hex::encode(gate.gate_public_key().to_bytes());
+        let name_signer = gate.name_signer();
         let config = gate.config.clone();
         let writer = Writer::start(gate);
         let (live, _) = tokio::sync::broadcast::channel(64);
@@ -93,6 +96,7 @@ impl AppState {
                 reader: Mutex::new(reader),
                 identity,
                 gate_key_hex,
+                name_signer,
                 config,
                 sessions: Default::default(),
                 logins: Default::default(),
@@ -113,11 +117,17 @@ impl AppState {
         Ok(self.inner.reader.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// The rules in force, as the writer sees them.
+    /// The rules in force, as the writer sees them. An override that
+    /// cannot be read, or no longer applies to the file's rules, is
+    /// `policy_unreadable` (the pages say how to repair it), not a 500.
     pub fn policy(&self) -> Result<crate::domain::Policy, ApiError> {
-        let doc = self.reader()?.policy_override()?;
+        let doc = match self.reader()?.policy_override() {
+            Ok(d) => d,
+            Err(crate::store::StoreError::Unreadable(m)) => return Err(ApiError::PolicyUnreadable(m)),
+            Err(e) => return Err(e.into()),
+        };
         match doc {
-            Some(d) => self.inner.config.policy.apply(&d).map_err(ApiError::BadPolicy),
+            Some(d) => self.inner.config.policy.apply(&d).map_err(ApiError::PolicyUnreadable),
             None => Ok(self.inner.config.policy.clone()),
         }
     }
