@@ -1212,7 +1212,7 @@ mod tests {
         assert!(scan(&mut g, &passes[1], 36.5).reasons.contains(&Reason::Fever));
         g.rotate_key("t", now).unwrap();
         g.retire_key(1, "t", now).unwrap();
-        assert_eq!(scan(&mut g, &passes[2], 36.0).reasons, vec![Reason::InvalidPass]);
+        assert!(scan(&mut g, &passes[2], 36.5).reasons.contains(&Reason::InvalidPass));
         // retention and rebuild rewrite the log and the tables on this
         // connection: the head the next scan chains from is the real one
         g.rebuild_derived("t", now).unwrap();
