@@ -134,6 +134,56 @@ pub struct Gate {
     store: Store,
     pub identity: Identity,
     gate_key: SigningKey,
+    /// What the last scan batch read once for all its scans; None until the
+    /// first batch and after any batch that did not commit.
+    scan_cache: Option<ScanCache>,
+    /// Where the time comes from, and when that was looked up.
+    time_source: Option<(std::time::Instant, Option<&'static str>)>,
+}
+
+/// What every scan batch needs that only the committee or the CLI changes
+/// (keys, policy override) or that only a scan moves (newest event, head).
+/// Read inside the batch's transaction and kept while the database's change
+/// stamp is the one this connection left after its last committed batch: a
+/// write by anything else, in this process or another, reloads it.
+struct ScanCache {
+    stamp: store::ChangeStamp,
+    /// The rules in force, or why the committee's override cannot be read.
+    policy: std::result::Result<Policy, String>,
+    keys: Vec<(u16, VerifyingKey)>,
+    newest_ms: Option<i64>,
+    head: (u64, String),
+}
+
+impl ScanCache {
+    fn load(tx: &store::ScanTx<'_>, file_policy: &Policy, stamp: store::ChangeStamp) -> Result<ScanCache> {
+        // An unreadable committee policy refuses every scan (with a reason)
+        // rather than falling back to the file's possibly looser rules.
+        let policy = match tx.policy_override() {
+            Ok(None) => Ok(file_policy.clone()),
+            Ok(Some(doc)) => file_policy.apply(&doc),
+            Err(StoreError::Unreadable(m)) => Err(m),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(ScanCache {
+            stamp,
+            policy,
+            keys: active_keys(tx.keys()?),
+            newest_ms: tx.newest_event_ms()?,
+            head: tx.head()?,
+        })
+    }
+}
+
+/// The unretired community keys that parse, for checking passes.
+fn active_keys(rows: Vec<store::KeyRow>) -> Vec<(u16, VerifyingKey)> {
+    rows.into_iter()
+        .filter(|k| k.retired_at.is_none())
+        .filter_map(|k| {
+            let bytes: [u8; 32] = hex::decode(&k.public_key).ok()?.try_into().ok()?;
+            Some((k.key_id, VerifyingKey::from_bytes(&bytes).ok()?))
+        })
+        .collect()
 }
 
 pub use crate::clock::now_text;
@@ -192,7 +242,15 @@ impl Gate {
             gate: meta("gate")?,
         };
         let gate_key = keys::load(&keys::gate_key_path(data_dir))?;
-        Ok(Gate { data_dir: data_dir.to_path_buf(), config, store, identity, gate_key })
+        Ok(Gate {
+            data_dir: data_dir.to_path_buf(),
+            config,
+            store,
+            identity,
+            gate_key,
+            scan_cache: None,
+            time_source: None,
+        })
     }
 
     pub fn gate_public_key(&self) -> VerifyingKey {
@@ -237,39 +295,45 @@ impl Gate {
         Ok(clock::assess(now, clock::time_source(self.config.gate.trust_clock), newest))
     }
 
-    fn verifying_keys(&self) -> Result<Vec<(u16, VerifyingKey)>> {
-        Ok(self
-            .store
-            .keys()?
-            .into_iter()
-            .filter(|k| k.retired_at.is_none())
-            .filter_map(|k| {
-                let bytes: [u8; 32] = hex::decode(&k.public_key).ok()?.try_into().ok()?;
-                Some((k.key_id, VerifyingKey::from_bytes(&bytes).ok()?))
-            })
-            .collect())
-    }
-
     // ---- scanning --------------------------------------------------------
+
+    /// Where the time comes from, looked up at most once a second: it is
+    /// two `stat` calls (and a sysfs read with an RTC), and NTP sync or an
+    /// RTC do not come and go between two scans.
+    fn time_source(&mut self) -> Option<&'static str> {
+        match self.time_source {
+            Some((at, source)) if at.elapsed() < std::time::Duration::from_secs(1) => source,
+            _ => {
+                let source = clock::time_source(self.config.gate.trust_clock);
+                self.time_source = Some((std::time::Instant::now(), source));
+                source
+            }
+        }
+    }
 
     /// Decides and records a batch of scans in one transaction: one fsync
     /// for all, and no answer exists before the commit has returned. If the
     /// commit fails, every scan of the batch fails (fail closed).
     pub fn scan_batch(&mut self, reqs: &[ScanRequest], now: DateTime<Utc>) -> Result<Vec<ScanOutcome>> {
-        // An unreadable committee policy refuses every scan (with a reason)
-        // rather than falling back to the file's possibly looser rules.
-        let (policy, policy_problem) = match self.policy() {
-            Ok(p) => (p, None),
-            Err(GateError::Store(StoreError::Unreadable(m))) | Err(GateError::BadPolicy(m)) => {
-                (self.config.policy.clone(), Some(m))
-            }
-            Err(e) => return Err(e),
-        };
-        let keys = self.verifying_keys()?;
-        let clock_suspect = !self.clock_state(now)?.trusted;
-        let ident = self.identity.clone();
+        let time_source = self.time_source();
         let tx = self.store.begin_scans()?;
-        let (mut seq, mut prev) = tx.head()?;
+        // Taken, not borrowed: a batch that fails on the way leaves no cache
+        // behind, and the next one reads everything again.
+        let stamp = tx.change_stamp()?;
+        let cache = match self.scan_cache.take() {
+            Some(c) if c.stamp == stamp => c,
+            _ => ScanCache::load(&tx, &self.config.policy, stamp)?,
+        };
+        let (policy, policy_problem) = match &cache.policy {
+            Ok(p) => (p, None),
+            Err(m) => (&self.config.policy, Some(m.clone())),
+        };
+        let keys = &cache.keys;
+        let newest = cache.newest_ms.and_then(DateTime::<Utc>::from_timestamp_millis);
+        let clock_suspect = !clock::assess(now, time_source, newest).trusted;
+        let ident = &self.identity;
+        let mut newest_ms = cache.newest_ms;
+        let (mut seq, mut prev) = cache.head.clone();
         let mut out = Vec::with_capacity(reqs.len());
         for req in reqs {
             seq += 1;
@@ -277,7 +341,7 @@ impl Gate {
             let temp = req.temperature;
             let t = temp.map(|t| t.celsius);
             // resolve: from the scanned text to a pass and a resident
-            let resolved = resolve(&tx, &req.payload, ident.community_id, &keys, at, &policy)?;
+            let resolved = resolve(&tx, &req.payload, ident.community_id, keys, at, policy)?;
             // facts: what the rules need, each read without guessing
             let (refusal, claims, known, typed) = match resolved {
                 Err((reason, claims)) => {
@@ -296,7 +360,7 @@ impl Gate {
                 Ok((claims, resident, typed)) => (None, Some(claims), Some(resident), typed),
             };
             let facts = match &known {
-                Some(r) if r.unreadable.is_empty() => Some(load_holder(&tx, r, at, &policy)?),
+                Some(r) if r.unreadable.is_empty() => Some(load_holder(&tx, r, at, policy)?),
                 Some(r) => Some(Err(format!("resident {}: {}", r.id, r.unreadable.join("; ")))),
                 None => None,
             };
@@ -305,15 +369,15 @@ impl Gate {
             let outcome = match (refusal, &facts, &unreadable) {
                 (Some(reason), Some(Ok(f)), _) => {
                     let direction = req.direction.or(Some(rules::inferred_direction(&f.holder.presence)));
-                    Outcome::refused(reason, direction, t, &policy)
+                    Outcome::refused(reason, direction, t, policy)
                 }
-                (Some(reason), _, _) => Outcome::refused(reason, req.direction, t, &policy),
+                (Some(reason), _, _) => Outcome::refused(reason, req.direction, t, policy),
                 (None, _, Some(why)) => {
                     tracing::warn!(event = seq, "scan refused, record unreadable: {why}");
-                    Outcome::refused(Reason::RecordUnreadable, req.direction, t, &policy)
+                    Outcome::refused(Reason::RecordUnreadable, req.direction, t, policy)
                 }
                 (None, Some(Ok(f)), None) => {
-                    let mut o = rules::decide(&f.holder, req.direction, t, at, &policy);
+                    let mut o = rules::decide(&f.holder, req.direction, t, at, policy);
                     if typed {
                         o.warnings.push(Warning::TypedPassNumber);
                     }
@@ -325,7 +389,7 @@ impl Gate {
                     }
                     o
                 }
-                (None, _, None) => Outcome::refused(Reason::RecordUnreadable, req.direction, t, &policy),
+                (None, _, None) => Outcome::refused(Reason::RecordUnreadable, req.direction, t, policy),
             };
             let readable = facts.as_ref().and_then(|f| f.as_ref().ok());
             let resident = known.as_ref();
@@ -353,6 +417,7 @@ impl Gate {
             let effect = derived::effect(&body, resident.map(|r| r.household_id));
             let ev = chain::seal(body, &prev, &self.gate_key);
             tx.append(&ev, at.timestamp_millis())?;
+            newest_ms = newest_ms.max(Some(at.timestamp_millis()));
             prev = ev.hash.clone();
             if let Some(p) = &effect.presence {
                 tx.set_presence(p.resident_id, p.state, p.since_ms, p.seq)?;
@@ -362,7 +427,7 @@ impl Gate {
             }
             let usage = match (resident, readable) {
                 (Some(r), Some(f)) => {
-                    let mut used = rules::outings_in_period(&f.holder.household_exits, at, &policy);
+                    let mut used = rules::outings_in_period(&f.holder.household_exits, at, policy);
                     if effect.outing.as_ref().is_some_and(|o| o.counted) {
                         used += 1;
                     }
@@ -400,7 +465,9 @@ impl Gate {
                 clock_suspect,
             });
         }
+        let stamp = tx.change_stamp()?;
         tx.commit()?;
+        self.scan_cache = Some(ScanCache { stamp, newest_ms, head: (seq, prev), ..cache });
         Ok(out)
     }
 
@@ -1114,6 +1181,90 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A gate open all day with one pass per resident of four households.
+    fn scan_gate(dir: &Path) -> (Gate, Vec<String>) {
+        let now = Utc::now();
+        let g = Gate::init(dir, "c", "g", now).unwrap();
+        drop(g);
+        let cfg = dir.join(config::FILE_NAME);
+        let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
+        std::fs::write(&cfg, text).unwrap();
+        let mut g = Gate::open(dir).unwrap();
+        g.import_register(b"household,name\n1-1,a\n2-1,b\n3-1,c\n4-1,d\n", "t", now).unwrap();
+        let today = now.with_timezone(&g.policy().unwrap().timezone).date_naive();
+        let passes = g.issue_passes(None, today, 30, "t", now).unwrap();
+        (g, passes.into_iter().map(|(p, _)| p.payload).collect())
+    }
+
+    fn scan(g: &mut Gate, payload: &str, celsius: f64) -> ScanOutcome {
+        let req = ScanRequest {
+            payload: payload.to_string(),
+            direction: Some(Direction::Out),
+            temperature: Some(Temperature::manual(celsius)),
+            backfill_at: None,
+        };
+        g.scan_batch(&[req], Utc::now()).unwrap().remove(0)
+    }
+
+    /// The scan keeps keys, policy and the chain head between batches; what
+    /// another connection (the CLI, another process) changes must still be
+    /// what the next scan sees.
+    #[test]
+    fn scan_sees_what_another_connection_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut g, passes) = scan_gate(dir.path());
+        assert_eq!(scan(&mut g, &passes[0], 36.5).decision, Decision::Allow);
+
+        // another process scans: the chain goes on from its events
+        let mut other = Gate::open(dir.path()).unwrap();
+        assert_eq!(scan(&mut other, &passes[1], 36.5).event_seq, 2);
+        assert_eq!(scan(&mut g, &passes[2], 36.5).event_seq, 3);
+
+        // another process rotates the key, issues a card with the new one
+        // and retires the old key: old cards are refused, new ones accepted
+        let now = Utc::now();
+        other.rotate_key("t", now).unwrap();
+        let today = now.with_timezone(&other.policy().unwrap().timezone).date_naive();
+        let fresh = other.issue_passes(Some("4-1"), today, 30, "t", now).unwrap().remove(0).0.payload;
+        other.retire_key(1, "t", now).unwrap();
+        assert_eq!(scan(&mut g, &passes[3], 36.5).reasons, vec![Reason::InvalidPass]);
+        let o = scan(&mut g, &fresh, 36.5);
+        assert!(!o.reasons.contains(&Reason::InvalidPass), "{o:?}");
+
+        // another process changes the committee's rules
+        other.set_policy(&PolicyDoc { fever_c: Some(36.0), ..Default::default() }, "t", now).unwrap();
+        assert!(scan(&mut g, &fresh, 36.5).reasons.contains(&Reason::Fever));
+
+        // an override edited into something unreadable refuses every scan
+        let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.execute("UPDATE policy_override SET doc = '{' WHERE id = 1", []).unwrap();
+        assert_eq!(scan(&mut g, &fresh, 36.5).reasons, vec![Reason::RecordUnreadable]);
+
+        let d = g.derive(None).unwrap();
+        assert!(d.chain.is_ok() && d.differences.is_empty(), "{:?} {:?}", d.chain, d.differences);
+    }
+
+    /// What the gate itself changes between batches (committee writes go
+    /// through the writer thread's own Gate) is seen by its next scan.
+    #[test]
+    fn scan_sees_what_this_gate_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut g, passes) = scan_gate(dir.path());
+        assert_eq!(scan(&mut g, &passes[0], 36.5).decision, Decision::Allow);
+        let now = Utc::now();
+        g.set_policy(&PolicyDoc { fever_c: Some(36.0), ..Default::default() }, "t", now).unwrap();
+        assert!(scan(&mut g, &passes[1], 36.5).reasons.contains(&Reason::Fever));
+        g.rotate_key("t", now).unwrap();
+        g.retire_key(1, "t", now).unwrap();
+        assert!(scan(&mut g, &passes[2], 36.5).reasons.contains(&Reason::InvalidPass));
+        // retention and rebuild rewrite the log and the tables on this
+        // connection: the head the next scan chains from is the real one
+        g.rebuild_derived("t", now).unwrap();
+        assert_eq!(scan(&mut g, &passes[3], 36.0).event_seq, 4);
+        let d = g.derive(None).unwrap();
+        assert!(d.chain.is_ok() && d.differences.is_empty(), "{:?} {:?}", d.chain, d.differences);
+    }
 
     /// Cost of the start-up check (replay + verify + compare):
     /// `cargo test --release --lib derive_speed -- --ignored --nocapture`.

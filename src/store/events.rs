@@ -21,6 +21,13 @@ pub type PresenceFact = std::result::Result<(Presence, i64), String>;
 
 pub use crate::domain::Presence;
 
+/// See [`ScanTx::change_stamp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeStamp {
+    data_version: i64,
+    total_changes: u64,
+}
+
 /// A write transaction for a batch of scans (group commit: one fsync for
 /// all of them, and nothing is answered before it).
 pub struct ScanTx<'a> {
@@ -366,13 +373,43 @@ impl ScanTx<'_> {
         head(&self.tx)
     }
 
+    /// Changes the database has seen, as this transaction sees them:
+    /// `PRAGMA data_version` moves when another connection (another
+    /// process: the CLI) has committed, `total_changes()` when this one has
+    /// written rows. Equal stamps mean nothing the scan reads once per batch
+    /// (keys, policy override, newest event, head) can have changed.
+    pub fn change_stamp(&self) -> Result<ChangeStamp> {
+        let data_version = self.tx.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
+        let total_changes = self.tx.total_changes();
+        Ok(ChangeStamp { data_version, total_changes })
+    }
+
+    pub fn policy_override(&self) -> Result<Option<crate::domain::policy::PolicyDoc>> {
+        super::security::policy_override(&self.tx)
+    }
+
+    pub fn keys(&self) -> Result<Vec<super::people::KeyRow>> {
+        super::people::keys(&self.tx)
+    }
+
+    pub fn newest_event_ms(&self) -> Result<Option<i64>> {
+        Ok(self.tx.prepare_cached("SELECT MAX(at_ms) FROM events")?.query_row([], |r| r.get(0))?)
+    }
+
     pub fn pass(&self, pass_id: PassId) -> Result<Option<PassRow>> {
-        Ok(self.tx.query_row(super::people::PASS_BY_ID, [pass_id], super::people::pass_from_row).optional()?)
+        Ok(self
+            .tx
+            .prepare_cached(super::people::PASS_BY_ID)?
+            .query_row([pass_id], super::people::pass_from_row)
+            .optional()?)
     }
 
     pub fn resident(&self, id: ResidentId) -> Result<Option<ResidentView>> {
-        let sql = format!("{} WHERE r.id = ?1", super::people::RESIDENT_SELECT);
-        Ok(self.tx.prepare_cached(&sql)?.query_row([id], super::people::resident_from_row).optional()?)
+        Ok(self
+            .tx
+            .prepare_cached(super::people::RESIDENT_BY_ID)?
+            .query_row([id], super::people::resident_from_row)
+            .optional()?)
     }
 
     /// Where a resident is (and since when), if ever seen, or why the row

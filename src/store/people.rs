@@ -111,9 +111,15 @@ pub(crate) fn getrandom(buf: &mut [u8]) {
     rand_core::OsRng.fill_bytes(buf);
 }
 
-pub(super) const RESIDENT_SELECT: &str =
-    "SELECT r.id, r.name, h.code, r.household_id, h.address, h.grid, r.phone, r.category, r.category_until
-     FROM residents r LEFT JOIN households h ON h.id = r.household_id";
+macro_rules! resident_select {
+    () => {
+        "SELECT r.id, r.name, h.code, r.household_id, h.address, h.grid, r.phone, r.category, r.category_until
+     FROM residents r LEFT JOIN households h ON h.id = r.household_id"
+    };
+}
+pub(super) const RESIDENT_SELECT: &str = resident_select!();
+/// A constant string, so the scan's statement cache finds it without a `format!`.
+pub(super) const RESIDENT_BY_ID: &str = concat!(resident_select!(), " WHERE r.id = ?1");
 
 /// Reads a resident row without guessing: what cannot be read is named in
 /// `unreadable` (fail closed), never replaced by a default.
@@ -440,15 +446,7 @@ impl Store {
     }
 
     pub fn keys(&self) -> Result<Vec<KeyRow>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT key_id, public_key, created_at, retired_at FROM community_keys ORDER BY key_id")?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(KeyRow { key_id: r.get(0)?, public_key: r.get(1)?, created_at: r.get(2)?, retired_at: r.get(3)? })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        keys(&self.conn)
     }
 
     pub fn retire_key(&self, key_id: u16, now: &str) -> Result<()> {
@@ -599,6 +597,19 @@ pub(super) fn pass_from_row(r: &rusqlite::Row) -> rusqlite::Result<PassRow> {
         revoke_reason,
         unreadable,
     })
+}
+
+/// The community keys, on any connection (the scan reads them inside its
+/// own transaction).
+pub(super) fn keys(conn: &rusqlite::Connection) -> Result<Vec<KeyRow>> {
+    let mut st =
+        conn.prepare_cached("SELECT key_id, public_key, created_at, retired_at FROM community_keys ORDER BY key_id")?;
+    let rows = st
+        .query_map([], |r| {
+            Ok(KeyRow { key_id: r.get(0)?, public_key: r.get(1)?, created_at: r.get(2)?, retired_at: r.get(3)? })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 #[cfg(test)]

@@ -140,16 +140,7 @@ impl Store {
     }
 
     pub fn policy_override(&self) -> Result<Option<PolicyDoc>> {
-        let doc: Option<String> =
-            self.conn.query_row("SELECT doc FROM policy_override WHERE id = 1", [], |r| r.get(0)).optional()?;
-        // an unreadable override must not quietly fall back to the file's
-        // (possibly looser) rules
-        match doc {
-            None => Ok(None),
-            Some(d) => serde_json::from_str(&d).map(Some).map_err(|e| {
-                StoreError::Unreadable(format!("the committee's policy override (policy_override.doc): {e}"))
-            }),
-        }
+        policy_override(&self.conn)
     }
 
     pub fn set_policy_override(&self, doc: &PolicyDoc) -> Result<()> {
@@ -159,5 +150,20 @@ impl Store {
             [json],
         )?;
         Ok(())
+    }
+}
+
+/// The committee's policy override, on any connection (the scan reads it
+/// inside its own transaction).
+pub(super) fn policy_override(conn: &rusqlite::Connection) -> Result<Option<PolicyDoc>> {
+    let doc: Option<String> =
+        conn.prepare_cached("SELECT doc FROM policy_override WHERE id = 1")?.query_row([], |r| r.get(0)).optional()?;
+    // an unreadable override must not quietly fall back to the file's
+    // (possibly looser) rules
+    match doc {
+        None => Ok(None),
+        Some(d) => serde_json::from_str(&d)
+            .map(Some)
+            .map_err(|e| StoreError::Unreadable(format!("the committee's policy override (policy_override.doc): {e}"))),
     }
 }
