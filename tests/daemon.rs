@@ -442,7 +442,11 @@ fn full_disk_fails_closed_and_recovers() {
         .arg(mnt.path())
         .stderr(std::process::Stdio::null())
         .status();
-    assert!(matches!(st, Ok(s) if s.success()), "cannot mount a tmpfs at {} (run as root): {st:?}", mnt.path().display());
+    assert!(
+        matches!(st, Ok(s) if s.success()),
+        "cannot mount a tmpfs at {} (run as root): {st:?}",
+        mnt.path().display()
+    );
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {

@@ -12,8 +12,8 @@ pub mod pass;
 pub mod policy;
 pub mod register;
 pub mod rules;
-pub mod text;
 pub mod sheet;
+pub mod text;
 
 pub use category::Category;
 pub use codes::{Presence, TemperatureSource};

@@ -469,7 +469,11 @@ mod tests {
         let lines: Vec<u64> = p.rejected.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![3, 4, 5, 6, 7]);
         assert!(p.rejected.iter().all(|r| matches!(r.problem, Problem::HiddenCharacter { .. })), "{:?}", p.rejected);
-        assert!(p.rejected[0].reason.contains("U+202E") && p.rejected[0].reason.contains("the name"), "{:?}", p.rejected);
+        assert!(
+            p.rejected[0].reason.contains("U+202E") && p.rejected[0].reason.contains("the name"),
+            "{:?}",
+            p.rejected
+        );
         assert!(p.rejected[1].reason.contains("U+200B"));
         assert!(p.rejected[2].reason.contains("U+2066") && p.rejected[2].reason.contains("the household"));
         assert!(p.rejected[3].reason.contains("U+FEFF"));

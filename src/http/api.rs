@@ -100,7 +100,8 @@ async fn events(
         (events, head)
     };
     let signer = state.inner.name_signer.as_ref();
-    let names = if signer.is_some() && !events.is_empty() { state.reader()?.resident_names()? } else { Default::default() };
+    let names =
+        if signer.is_some() && !events.is_empty() { state.reader()?.resident_names()? } else { Default::default() };
     let key = &state.inner.gate_key_hex;
     let lines: Vec<ExportedEvent> = events
         .into_iter()
