@@ -343,9 +343,9 @@ fn find_header(rows: &[sheet::Row]) -> Result<(usize, Vec<Option<Col>>), Registe
         let cols: Vec<Option<Col>> = row.cells.iter().map(|c| column(c.text())).collect();
         let has = |c: Col| cols.contains(&Some(c));
         if has(Col::Household) && has(Col::Name) {
-            for (j, c) in cols.iter().enumerate() {
-                if c.is_some() && cols[..j].contains(c) {
-                    return Err(RegisterError::DuplicateColumn(row.cells[j].text().trim().to_string()));
+            for (j, (c, cell)) in cols.iter().zip(&row.cells).enumerate() {
+                if c.is_some() && cols.iter().take(j).any(|earlier| earlier == c) {
+                    return Err(RegisterError::DuplicateColumn(cell.text().trim().to_string()));
                 }
             }
             return Ok((i, cols));

@@ -153,7 +153,7 @@ fn sniff_other(b: &[u8]) -> Option<OtherKind> {
     if b.starts_with(b"PK\x03\x04") {
         // Office files name their parts in the local headers; a workbook has
         // xl/, Word word/, PowerPoint ppt/, OpenDocument a mimetype first.
-        let head = &b[..b.len().min(64 * 1024)];
+        let head = b.get(..64 * 1024).unwrap_or(b);
         if contains(head, b"application/vnd.oasis.opendocument.spreadsheet") {
             return Some(OtherKind::Ods);
         }
@@ -168,7 +168,7 @@ fn sniff_other(b: &[u8]) -> Option<OtherKind> {
     if b.starts_with(&[0xFF, 0xFE]) || b.starts_with(&[0xFE, 0xFF]) {
         return None; // UTF-16 text has NULs
     }
-    if b[..b.len().min(8192)].contains(&0) {
+    if b.get(..8192).unwrap_or(b).contains(&0) {
         return Some(OtherKind::Binary);
     }
     None
@@ -315,7 +315,10 @@ fn read_xlsx(bytes: &[u8], sheet: Option<&str>) -> Result<Table, SheetError> {
             let width = cells.keys().next_back().map(|c| *c as usize + 1).unwrap_or(0);
             let mut v = vec![Cell::Text(String::new()); width];
             for (c, cell) in cells {
-                v[c as usize] = cell;
+                // width is one past the largest column, so every slot exists
+                if let Some(slot) = v.get_mut(c as usize) {
+                    *slot = cell;
+                }
             }
             Row { line: u64::from(r) + 1, cells: v, fault: None }
         })
