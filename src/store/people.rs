@@ -121,26 +121,30 @@ pub(super) const RESIDENT_SELECT: &str = resident_select!();
 /// A constant string, so the scan's statement cache finds it without a `format!`.
 pub(super) const RESIDENT_BY_ID: &str = concat!(resident_select!(), " WHERE r.id = ?1");
 
+/// A text column, or None for NULL; anything else is noted as unreadable.
+fn text_cell(r: &rusqlite::Row, i: usize, what: &str, bad: &mut Vec<String>) -> Option<String> {
+    use rusqlite::types::Value;
+    match r.get::<_, Value>(i) {
+        Ok(Value::Text(t)) => Some(t),
+        Ok(Value::Null) => None,
+        Ok(v) => {
+            bad.push(format!("{what} is {}", super::describe(&v)));
+            None
+        }
+        Err(e) => {
+            bad.push(format!("{what}: {e}"));
+            None
+        }
+    }
+}
+
 /// Reads a resident row without guessing: what cannot be read is named in
 /// `unreadable` (fail closed), never replaced by a default.
 pub(super) fn resident_from_row(r: &rusqlite::Row) -> rusqlite::Result<ResidentView> {
     use rusqlite::types::Value;
     let id: ResidentId = r.get(0)?;
     let mut unreadable = Vec::new();
-    let text = |i: usize, what: &str, bad: &mut Vec<String>| -> Option<String> {
-        match r.get::<_, Value>(i) {
-            Ok(Value::Text(t)) => Some(t),
-            Ok(Value::Null) => None,
-            Ok(v) => {
-                bad.push(format!("{what} is {}", super::describe(&v)));
-                None
-            }
-            Err(e) => {
-                bad.push(format!("{what}: {e}"));
-                None
-            }
-        }
-    };
+    let text = |i: usize, what: &str, bad: &mut Vec<String>| text_cell(r, i, what, bad);
     let name = text(1, "name", &mut unreadable).unwrap_or_default();
     let household_id: Value = r.get(3)?;
     let household_id = match super::int_of::<HouseholdId>(&household_id) {
@@ -555,20 +559,7 @@ pub(super) fn pass_from_row(r: &rusqlite::Row) -> rusqlite::Result<PassRow> {
     };
     let resident_id = ResidentId::try_from(int(1, "resident_id", &mut unreadable)).unwrap_or(ResidentId(0));
     let key_id = u16::try_from(int(2, "key_id", &mut unreadable)).unwrap_or(0);
-    let text = |i: usize, what: &str, bad: &mut Vec<String>| -> Option<String> {
-        match r.get::<_, Value>(i) {
-            Ok(Value::Text(t)) => Some(t),
-            Ok(Value::Null) => None,
-            Ok(v) => {
-                bad.push(format!("{what} is {}", super::describe(&v)));
-                None
-            }
-            Err(e) => {
-                bad.push(format!("{what}: {e}"));
-                None
-            }
-        }
-    };
+    let text = |i: usize, what: &str, bad: &mut Vec<String>| text_cell(r, i, what, bad);
     let date = |i: usize, what: &str, bad: &mut Vec<String>| -> NaiveDate {
         let t = text(i, what, bad);
         match t.as_deref().map(str::parse::<NaiveDate>) {
