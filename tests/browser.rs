@@ -446,6 +446,18 @@ fn screenshots_in_chromium() {
     com.click("[data-tab=passes]");
     com.wait("document.querySelector('#passes-table tbody tr')", "the passes listed");
     shots.take(&com, "committee-passes", big);
+    // the register upload's rejections (an error state) on a phone and on
+    // the gate's 7-inch screen, in Chinese
+    for (name, size) in [("committee-import-phone", (412, 915)), ("committee-import-800", (800, 480))] {
+        let p = chromium.page(size.0, size.1);
+        login(&p, &base, "committee", "committee", "/committee", "/committee");
+        p.wait("document.querySelector('#register-table tbody tr')", "the register listed");
+        p.set_file("#import-file", "register.csv", "text/csv", csv);
+        p.click("#import-form button[type=submit]");
+        p.wait("document.querySelector('#import-rejections li')", "the upload's rejections");
+        p.eval("document.querySelector('#import-rejections').scrollIntoView()");
+        shots.take(&p, name, size);
+    }
     drop(demo);
 
     // the district, with a plain gate name (the test above uses a hostile one)
