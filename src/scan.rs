@@ -76,8 +76,11 @@ impl ScanService {
         if let Some(hw) = &self.hardware {
             hw.signals.show(outcome.decision, true);
         }
-        if let Ok(json) = serde_json::to_string(&outcome) {
-            let _ = self.live.send(json);
+        // the decision is shown to open guard pages; with none open, no JSON
+        if self.live.receiver_count() > 0 {
+            if let Ok(json) = serde_json::to_string(&outcome) {
+                let _ = self.live.send(json);
+            }
         }
         Ok(outcome)
     }
