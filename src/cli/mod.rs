@@ -102,6 +102,9 @@ pub enum Command {
         #[arg(long, default_value_t = 8)]
         clients: usize,
     },
+    /// HTTPS at the gate: the certificate and its fingerprint.
+    #[command(subcommand)]
+    Tls(admin::TlsCmd),
     /// The committee's audit trail.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -136,6 +139,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Config(c) => admin::config(&dir, c, json),
         Command::District(c) => district::run(&dir, c, json),
         Command::Audit { limit } => admin::audit(&dir, limit, json),
+        Command::Tls(c) => admin::tls(&dir, c, json),
         Command::Bench { scans, passes, seconds, clients } => {
             let opts = crate::bench::BenchOptions {
                 scans: scans.max(1),

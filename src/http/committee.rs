@@ -36,6 +36,13 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tokens/{id}/revoke", post(revoke_token))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/tls", get(tls))
+}
+
+/// The gate's certificate fingerprint, for the committee page: guards
+/// compare it with what the phone shows the first time it warns.
+async fn tls(State(state): State<AppState>, _c: CommitteeAccess) -> Json<crate::tls::TlsStatus> {
+    Json(state.inner.tls.clone())
 }
 
 /// Phone numbers in lists show only the last four digits.
