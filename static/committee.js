@@ -395,15 +395,31 @@
   // ---- tokens ----
 
   let tokens = null;
+  let tls = null;
 
   async function loadTokens() {
-    const r = await GP.api('GET', '/api/v1/tokens');
+    const [r, t] = await Promise.all([GP.api('GET', '/api/v1/tokens'), GP.api('GET', '/api/v1/tls')]);
     $('tokens-error').textContent = r.ok ? '' : GP.errorText(r);
     if (r.ok) tokens = r.data.tokens;
+    if (t.ok) tls = t.data;
     renderTokens();
   }
 
+  // The gate's certificate: guards compare this fingerprint with the one
+  // the phone shows the first time it warns about the certificate.
+  function renderTls() {
+    if (!tls) return;
+    const mode = { off: 'tls.off', 'self-signed': 'tls.self_signed', files: 'tls.files' }[tls.mode] || 'tls.off';
+    $('tls-mode').textContent = T(mode);
+    $('tls-fingerprint').textContent = tls.certificate
+      ? T('tls.fingerprint', { fp: tls.certificate.fingerprint_sha256 })
+      : tls.problem
+        ? T('tls.unreadable')
+        : T('tls.none');
+  }
+
   function renderTokens() {
+    renderTls();
     if (!tokens) return;
     fillTable(
       $('tokens-table'),
