@@ -7,7 +7,9 @@
 //! `#[ignore]`d: it needs Debian's chromium; `.ci/run` installs it and runs
 //! `cargo test --test camera -- --ignored`.
 
+// the kit is shared with tests/browser.rs; this test uses part of it
 #[path = "browser/kit.rs"]
+#[allow(dead_code)]
 mod kit;
 
 use kit::{check, Chromium};
@@ -61,7 +63,7 @@ fn card_video(payload: &str, path: &Path) {
     }
     let chroma = vec![128u8; (w / 2) * (h / 2)];
     let mut f = std::fs::File::create(path).expect("video file");
-    write!(f, "YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n").unwrap();
+    writeln!(f, "YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg").unwrap();
     for _ in 0..10 {
         f.write_all(b"FRAME\n").unwrap();
         f.write_all(&y).unwrap();
