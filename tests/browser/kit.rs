@@ -61,6 +61,7 @@ impl Chromium {
     }
 
     /// As `launch`, with more switches (a fake camera, a self-signed gate).
+    #[allow(dead_code)] // tests/camera.rs
     pub fn launch_with(extra: &[&str]) -> Chromium {
         let profile = tempfile::tempdir().expect("chromium profile dir");
         let mut args: Vec<&OsStr> = [
@@ -158,6 +159,7 @@ pub struct Page {
 impl Page {
     /// Runs `source` in every document this page opens, before its own
     /// scripts (to take a browser feature away, say).
+    #[allow(dead_code)] // tests/camera.rs
     pub fn before_scripts(&self, source: &str) {
         self.tab
             .call_method(method::<Cdp::AddScriptToEvaluateOnNewDocument>(json!({ "source": source })))
