@@ -163,8 +163,26 @@ fn a_card_scanned_by_the_phone_camera_without_barcode_detector() {
     check(mode.contains("已开启 https"), "https on, in Chinese", &mode);
     com.eval("document.getElementById('tls-panel').scrollIntoView()");
     shot(&com, "committee-tls-412x915");
+
+    // the committee traces 张三 by name: the crossing the camera made
+    com.click("button[data-tab=trace]");
+    com.fill("#trace-name", "张三");
+    com.click("#trace-form button[type=submit]");
+    com.wait("document.getElementById('trace-summary').textContent.length > 0", "the trace");
+    let summary = com.text("#trace-summary");
+    check(summary.contains("张三") && summary.contains("1 次出入"), "张三's one crossing traced", &summary);
+    shot(&com, "committee-trace-412x915");
+    com.fill("#trace-name", "没有这人");
+    com.click("#trace-form button[type=submit]");
+    com.wait("document.getElementById('trace-error').textContent.length > 0", "the unknown-name message");
+    let err = com.text("#trace-error");
+    check(err.contains("登记册里没有这个人"), "an unknown name told in Chinese", &err);
     let problems = [com.problems(), com.csp_violations()].concat();
-    check(problems.is_empty(), "no console errors or CSP violations on the committee page", &problems);
+    check(
+        problems.iter().all(|p| p.contains("404")),
+        "no console errors or CSP violations on the committee page (the 404 asked for)",
+        &problems,
+    );
 }
 
 /// A screenshot to a scratch folder (kept for a look with
