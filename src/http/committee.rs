@@ -118,22 +118,30 @@ async fn trace(
         crossings.push(t::Crossing { sighting: c, contacts });
     }
     let distinct = t::distinct_contacts(&crossings);
-    let named = |s: &t::Sighting| s.resident_id.and_then(|id| names.get(&id).cloned());
-    let crossings: Vec<_> = crossings
+    #[derive(serde::Serialize)]
+    struct ContactView<'a> {
+        #[serde(flatten)]
+        contact: &'a t::Contact,
+        name: Option<String>,
+    }
+    #[derive(serde::Serialize)]
+    struct CrossingView<'a> {
+        #[serde(flatten)]
+        sighting: &'a t::Sighting,
+        contacts: Vec<ContactView<'a>>,
+    }
+    let crossings: Vec<CrossingView> = crossings
         .iter()
-        .map(|c| {
-            let contacts: Vec<_> = c
+        .map(|c| CrossingView {
+            sighting: &c.sighting,
+            contacts: c
                 .contacts
                 .iter()
-                .map(|k| {
-                    let mut v = serde_json::to_value(k).unwrap_or_default();
-                    v["name"] = named(&k.sighting).into();
-                    v
+                .map(|k| ContactView {
+                    contact: k,
+                    name: k.sighting.resident_id.and_then(|id| names.get(&id).cloned()),
                 })
-                .collect();
-            let mut v = serde_json::to_value(&c.sighting).unwrap_or_default();
-            v["contacts"] = contacts.into();
-            v
+                .collect(),
         })
         .collect();
     Ok(Json(serde_json::json!({
