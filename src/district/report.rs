@@ -168,22 +168,25 @@ pub fn to_csv(r: &DailyReport) -> Result<String> {
     // neutralised, and the BOM lets Excel read the Chinese (see csv_cell)
     let mut w = crate::csv_cell::writer();
     let err = |e: csv::Error| DistrictError::Usage(format!("cannot write CSV: {e}"));
-    crate::csv_cell::write_row(&mut w, [
-        "date",
-        "gate",
-        "community",
-        "exits",
-        "entries",
-        "denied",
-        "fever",
-        "overdue",
-        "visitors",
-        "vehicles",
-        "deliveries",
-        "urgent_outings",
-        "turned_back",
-    ])
-        .map_err(err)?;
+    crate::csv_cell::write_row(
+        &mut w,
+        [
+            "date",
+            "gate",
+            "community",
+            "exits",
+            "entries",
+            "denied",
+            "fever",
+            "overdue",
+            "visitors",
+            "vehicles",
+            "deliveries",
+            "urgent_outings",
+            "turned_back",
+        ],
+    )
+    .map_err(err)?;
     let row = |gate: &str, community: &str, c: &Counts| {
         vec![
             r.date.clone(),
