@@ -135,6 +135,14 @@ fn outsiders_vehicles_and_deliveries() {
         assert!(!export.contains(secret), "{secret} left the gate in the export");
     }
     ok(&g.dir, &["events", "verify"]);
+
+    // the details kept at the gate are tamper-evident: edited, verify says so
+    let db = rusqlite::Connection::open(g.dir.join("gatepass.db")).unwrap();
+    db.execute("UPDATE visits SET details = replace(details, '访客甲', '访客丙') WHERE kind = 'visitor'", []).unwrap();
+    drop(db);
+    let out = run(&g.dir, &["events", "verify"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("visit 1"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
