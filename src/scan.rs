@@ -165,7 +165,7 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let visit = |kind: &str, host: Option<&str>| {
             let input = VisitInput { kind: kind.into(), host: host.map(Into::into), ..Default::default() };
-            Some(ScanExtra::Visit(VisitInfo::check(&input).unwrap()))
+            Some(ScanExtra::Visit(Box::new(VisitInfo::check(&input).unwrap())))
         };
         rt.block_on(async {
             let _ = rec.take_actions();
@@ -184,7 +184,13 @@ mod tests {
                 approved_by: None,
             };
             let o = svc
-                .decide(String::new(), Some(Direction::Out), None, Some("t".into()), Some(ScanExtra::Exception(x)))
+                .decide(
+                    String::new(),
+                    Some(Direction::Out),
+                    None,
+                    Some("t".into()),
+                    Some(ScanExtra::Exception(Box::new(x))),
+                )
                 .await
                 .unwrap();
             assert_eq!(o.decision, Decision::Allow);

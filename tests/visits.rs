@@ -167,7 +167,7 @@ fn visitor_passes_uses_windows_and_communities() {
     assert_eq!(p["uses_left"], 1);
     // no personal data in the QR
     assert!(!payload.contains("送药人"));
-    assert_eq!(c.get(d.url(&p["qr"].as_str().unwrap())).bearer_auth(&committee).send().unwrap().status(), 200);
+    assert_eq!(c.get(d.url(p["qr"].as_str().unwrap())).bearer_auth(&committee).send().unwrap().status(), 200);
 
     // in (a use spent), out, and in again: used up
     let v: Value = scan(&c, &d, &guard, json!({"payload": payload, "temperature_c": 36.4})).json().unwrap();

@@ -178,7 +178,7 @@ pub fn visit(dir: &Path, a: VisitArgs, json: bool) -> anyhow::Result<i32> {
         temperature,
         backfill_at,
         operator,
-        extra: Some(ScanExtra::Visit(info)),
+        extra: Some(ScanExtra::Visit(Box::new(info))),
     };
     let o = one(&mut gate, req, now)?;
     show(&o, json)
@@ -215,7 +215,7 @@ pub fn exception(dir: &Path, a: ExceptionArgs, json: bool) -> anyhow::Result<i32
         temperature,
         backfill_at,
         operator,
-        extra: Some(ScanExtra::Exception(info)),
+        extra: Some(ScanExtra::Exception(Box::new(info))),
     };
     let o = one(&mut gate, req, now)?;
     show(&o, json)

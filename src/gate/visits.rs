@@ -23,9 +23,9 @@ pub enum ScanExtra {
     /// A forgotten card: the resident the guard found by name.
     NoCard(ResidentId),
     /// An urgent outing.
-    Exception(ExceptionInfo),
+    Exception(Box<ExceptionInfo>),
     /// An outsider, vehicle or delivery.
-    Visit(VisitInfo),
+    Visit(Box<VisitInfo>),
 }
 
 #[derive(Debug, Clone)]
@@ -153,7 +153,7 @@ impl ExceptionAnswer {
 /// A visit, or a scanned visitor pass (a `GP1:` code of kind visitor).
 pub(super) fn as_visit(req: &ScanRequest) -> Option<VisitInfo> {
     match &req.extra {
-        Some(ScanExtra::Visit(v)) => Some(v.clone()),
+        Some(ScanExtra::Visit(v)) => Some((**v).clone()),
         Some(_) => None,
         None => match pass::decode_unverified(&req.payload) {
             Ok((c, _, _)) if c.kind == PassKind::Visitor => Some(VisitInfo {
