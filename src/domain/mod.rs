@@ -15,6 +15,7 @@ pub mod rules;
 pub mod sheet;
 pub mod text;
 pub mod trace;
+pub mod visit;
 
 pub use category::Category;
 pub use codes::{Presence, TemperatureSource};

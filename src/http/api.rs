@@ -45,11 +45,15 @@ pub struct ScanBody {
     pub direction: Option<String>,
     #[serde(default)]
     pub temperature_c: Option<f64>,
+    /// A forgotten card: the resident the guard found by name, instead of
+    /// `payload`.
+    #[serde(default)]
+    pub resident_id: Option<crate::domain::ResidentId>,
 }
 
 async fn scan(
     State(state): State<AppState>,
-    _who: GuardAccess,
+    who: GuardAccess,
     ApiJson(body): ApiJson<ScanBody>,
 ) -> Result<Json<ScanOutcome>, ApiError> {
     let direction = match body.direction.as_deref() {
@@ -62,8 +66,18 @@ async fn scan(
         serde_json::Value::String(s) => s,
         _ => String::new(),
     };
+    let operator = Some(who.principal().name.clone());
+    let extra = match body.resident_id {
+        Some(id) => {
+            if state.reader()?.resident(id)?.is_none() {
+                return Err(ApiError::UnknownResident(format!("no resident {id} in the register (search again)")));
+            }
+            Some(crate::gate::ScanExtra::NoCard(id))
+        }
+        None => None,
+    };
     // the decision itself knows nothing of HTTP (the USB scanner uses it too)
-    Ok(Json(state.inner.scan.scan(payload, direction, body.temperature_c).await?))
+    Ok(Json(state.inner.scan.decide(payload, direction, body.temperature_c, operator, extra).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,6 +243,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
         }
         if let Ok((seq, _)) = store.head() {
             out.push_str(&format!("# TYPE gatepass_events gauge\ngatepass_events {seq}\n"));
+        }
+        // issue 11: urgent outings not back by their expected return
+        if let Ok(open) = store.exceptions(true, 1000) {
+            let now = chrono::Utc::now().timestamp_millis();
+            let late = open.iter().filter(|x| now > x.expected_return_ms).count();
+            out.push_str(&format!(
+                "# TYPE gatepass_urgent_outings_out gauge\ngatepass_urgent_outings_out {}\n",
+                open.len()
+            ));
+            out.push_str(&format!("# TYPE gatepass_urgent_outings_late gauge\ngatepass_urgent_outings_late {late}\n"));
         }
     }
     out.push_str(&format!(

@@ -10,6 +10,7 @@ mod metrics;
 pub(crate) mod pages;
 mod server;
 pub use server::ServeLimits;
+mod visits;
 /// Any router behind the same connection limits (the district's web side
 /// can use it too).
 pub use server::{serve as serve_router, Transport};
@@ -141,6 +142,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(committee::router())
+        .merge(visits::router())
         .merge(pages::router())
         .fallback(|| async { ApiError::NotFound("no such page or API endpoint (see the README)".into()) })
         .layer(axum::middleware::from_fn_with_state(CSRF, crate::web::csrf_guard))

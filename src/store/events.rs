@@ -31,7 +31,7 @@ pub struct ChangeStamp {
 /// A write transaction for a batch of scans (group commit: one fsync for
 /// all of them, and nothing is answered before it).
 pub struct ScanTx<'a> {
-    tx: Transaction<'a>,
+    pub(super) tx: Transaction<'a>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -344,7 +344,7 @@ impl Store {
 
     pub fn alerts(&self, limit: u32) -> Result<Vec<ChainedEvent>> {
         let mut st = self.conn.prepare(
-            "SELECT body, prev_hash, hash, sig FROM events WHERE decision != 'allow' OR body LIKE '%\"overdue\"%'
+            "SELECT body, prev_hash, hash, sig FROM events WHERE decision != 'allow' OR body LIKE '%\"overdue\"%' OR body LIKE '%\"exception\"%'
              ORDER BY seq DESC LIMIT ?1",
         )?;
         let rows = st.query_map([limit], event_from_row)?;
