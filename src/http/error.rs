@@ -47,6 +47,12 @@ pub enum ApiError {
     /// The committee's saved rules cannot be read (scans are refused with
     /// `record_unreadable` meanwhile); saving the rules again repairs it.
     PolicyUnreadable(String),
+    /// Committee work on a joined gate: 409 `not_first_directory`.
+    NotFirstDirectory(String),
+    /// A join that cannot be proven: 403 `join_refused`.
+    JoinRefused(String),
+    /// A join code past its time: 403 `join_code_expired`.
+    JoinExpired(String),
     Internal,
 }
 
@@ -94,6 +100,9 @@ impl ApiError {
                      (committee page, Rules, or PUT /api/v1/policy)"
                 ),
             ),
+            ApiError::NotFirstDirectory(t) => (S::CONFLICT, "not_first_directory", m(t)),
+            ApiError::JoinRefused(t) => (S::FORBIDDEN, "join_refused", m(t)),
+            ApiError::JoinExpired(t) => (S::FORBIDDEN, "join_code_expired", m(t)),
             ApiError::Internal => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -154,6 +163,9 @@ impl From<GateError> for ApiError {
             GateError::BadName(_) => ApiError::BadName(text),
             GateError::NoActiveKey => ApiError::NoActiveKey(text),
             GateError::ChainBroken(_) => ApiError::ChainBroken(text),
+            GateError::NotFirstDirectory(_) => ApiError::NotFirstDirectory(text),
+            GateError::JoinRefused(_) => ApiError::JoinRefused(text),
+            GateError::JoinExpired(_) => ApiError::JoinExpired(text),
             GateError::Config(_)
             | GateError::Key(_)
             | GateError::NotInitialised(_)

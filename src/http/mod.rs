@@ -8,6 +8,7 @@ mod committee;
 pub mod error;
 mod metrics;
 pub(crate) mod pages;
+mod peers;
 mod server;
 pub use server::ServeLimits;
 /// Any router behind the same connection limits (the district's web side
@@ -141,6 +142,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(committee::router())
+        .merge(peers::router())
         .merge(pages::router())
         .fallback(|| async { ApiError::NotFound("no such page or API endpoint (see the README)".into()) })
         .layer(axum::middleware::from_fn_with_state(CSRF, crate::web::csrf_guard))

@@ -6,10 +6,12 @@
 
 mod events;
 mod ids;
+mod peers;
 mod people;
 mod security;
 
 pub use events::*;
+pub use peers::*;
 pub use people::*;
 pub use security::*;
 
@@ -176,6 +178,30 @@ const MIGRATIONS: &[&str] = &[
     r#"INSERT OR IGNORE INTO meta (key, value) SELECT 'quota_exempt_from_seq', CAST(COALESCE(
         (SELECT MAX(seq) FROM events),
         (SELECT json_extract(value, '$.seq') FROM meta WHERE key = 'checkpoint'), 0) + 1 AS TEXT);"#,
+    // -- issue 10: the other gates of the community (join codes by hash;
+    // each peer's address, key and credentials both ways)
+    r#"
+    CREATE TABLE join_codes (
+        code_hash TEXT PRIMARY KEY,
+        gate TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        used_at TEXT
+    );
+    CREATE TABLE peers (
+        gate TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        gate_key TEXT NOT NULL,
+        inbound_token_hash TEXT NOT NULL,
+        outbound_token TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        removed_at TEXT,
+        last_heard_at TEXT,
+        heard_seq INTEGER NOT NULL DEFAULT 0,
+        behind INTEGER
+    );
+    "#,
 ];
 
 /// How a stored value looks, for a message naming an unreadable record.
