@@ -67,6 +67,9 @@ pub enum GateError {
     JoinRefused(String),
     #[error("{0}")]
     JoinExpired(String),
+    /// Events from another gate that do not verify: nothing is stored.
+    #[error("{0}")]
+    PeerRefused(String),
 }
 
 pub type Result<T> = std::result::Result<T, GateError>;

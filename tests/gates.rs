@@ -125,3 +125,105 @@ fn gate_add_is_for_the_first_directory_and_checks_its_input() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"), "{out:?}");
     assert!(!x.exists());
 }
+
+/// Crossings travel: a gate joined to the first one collects the first
+/// gate's chain, and, through the first gate, the chain of a third gate it
+/// never talked to; every page verified against the pinned keys.
+#[test]
+fn crossings_reach_every_gate_through_the_first() {
+    let g = GateDir::new();
+    let east = Daemon::start(&g.dir);
+    let c = client();
+    let mut joined = Vec::new();
+    for name in ["西门", "北门"] {
+        let code = json(&g.dir, &["gate", "add", "--name", name])["code"].as_str().unwrap().to_string();
+        let dir = g.tmp.path().join(name);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let out = bin()
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["join", "--from", &east.base, "--code", &code, "--gate", name, "--advertise"])
+            .arg(format!("http://127.0.0.1:{port}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let cfg = dir.join("gatepass.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
+        std::fs::write(&cfg, text).unwrap();
+        let d = Listening::start(&dir);
+        let token = ok(&dir, &["token", "create", "--role", "guard"]).trim().to_string();
+        joined.push((dir, d, token));
+    }
+    let east_guard = g.token("guard");
+    scan(&c, &east, &east_guard, json!({"payload": g.pass("张三").payload, "direction": "out", "temperature_c": 36.5}));
+    let (_, north, north_guard) = &joined[1];
+    let north_url = |p: &str| format!("{}{p}", north.base);
+    c.post(north_url("/api/v1/scan"))
+        .bearer_auth(north_guard)
+        .json(&json!({"payload": g.pass("赵六").payload, "direction": "out", "temperature_c": 36.5}))
+        .send()
+        .unwrap();
+
+    // 西门 holds both other chains, each with its head
+    let (_, west, west_guard) = &joined[0];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let v: Value =
+            c.get(format!("{}/api/v1/peers", west.base)).bearer_auth(west_guard).send().unwrap().json().unwrap();
+        let head = |gate: &str| {
+            v["chains"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h["gate"] == gate)
+                .and_then(|h| h["head"].as_u64())
+                .unwrap_or(0)
+        };
+        if head("东门") >= 1 && head("北门") >= 1 {
+            let h: Value = c.get(format!("{}/api/v1/health", west.base)).send().unwrap().json().unwrap();
+            assert_eq!(h["peers"][0]["gate"], "东门");
+            assert!(h["peers"][0]["last_heard_at"].is_string(), "{h}");
+            assert_eq!(h["peers"][0]["behind"], 0, "{h}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the chains never arrived: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // the first gate lists both joined gates as heard from
+    let v: Value = c.get(east.url("/api/v1/peers")).bearer_auth(&east_guard).send().unwrap().json().unwrap();
+    assert_eq!(v["peers"].as_array().unwrap().len(), 2, "{v}");
+}
+
+/// A daemon on the address its gatepass.toml gives (a joined gate listens
+/// where it told the others), read from its first line.
+struct Listening {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Listening {
+    fn start(dir: &std::path::Path) -> Listening {
+        use std::io::BufRead;
+        let mut child = bin()
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("serve")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("gatepass listening on http://").unwrap_or_else(|| panic!("{line:?}"));
+        let port = addr.rsplit_once(':').unwrap().1;
+        Listening { child, base: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -193,6 +193,7 @@ impl Gate {
         )? {
             return Err(refused());
         }
+        self.store.pin_gate_key(&name, &req.gate_key, "join", &now_text(now))?;
         self.audit(
             "join",
             "gate.join",
@@ -264,6 +265,7 @@ impl Gate {
             outbound_token: body.peer_token.clone(),
         };
         store.add_peer(&first, &crate::auth::token_hash(&plan.peer_token))?;
+        store.pin_gate_key(&body.gate, &body.gate_key, "join", &now_text(now))?;
         store.audit(
             &now_text(now),
             "cli",
@@ -275,6 +277,63 @@ impl Gate {
         crate::tls::ensure_self_signed(data_dir, &crate::tls::default_names(&plan.request.gate))
             .map_err(|e| GateError::Usage(e.to_string()))?;
         Gate::open(data_dir)
+    }
+
+    /// Takes a run of `gate`'s events fetched from a peer: they must be of
+    /// this community and that gate, continue the chain held here, and end
+    /// in an event signed by the key pinned for that gate. All or nothing.
+    pub fn take_peer_events(
+        &mut self,
+        gate: &str,
+        events: Vec<crate::domain::chain::ChainedEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let refuse = |why: String| GateError::PeerRefused(format!("events of gate '{gate}' refused: {why}"));
+        if gate == self.identity.gate {
+            return Err(refuse("they claim to be this gate's own".into()));
+        }
+        let key_hex = self.store.gate_key_of(gate)?.ok_or_else(|| refuse("no key is pinned for that gate".into()))?;
+        let key = hex::decode(&key_hex)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok())
+            .ok_or_else(|| refuse("its pinned key is unreadable".into()))?;
+        let (seq, hash) = self.store.peer_head(gate)?;
+        // events already held (a repeated page) are skipped, the rest must continue the chain
+        let fresh: Vec<_> = events.into_iter().filter(|e| e.body.seq > seq).collect();
+        if fresh.is_empty() {
+            return Ok(0);
+        }
+        let mut v = crate::domain::chain::ChainVerifier::after(seq, &hash);
+        for e in &fresh {
+            if e.body.gate != gate || e.body.community != self.identity.community {
+                return Err(refuse(format!("event {} is of {} / {}", e.body.seq, e.body.gate, e.body.community)));
+            }
+            v.push(e.clone()).map_err(|e| refuse(e.to_string()))?;
+        }
+        v.finish(&key).map_err(|e| refuse(e.to_string()))?;
+        let n = self.store.append_peer_events(gate, &fresh)?;
+        let _ = now;
+        Ok(n)
+    }
+
+    /// Pins `gate`'s key as learned from `from` (first sight wins); false
+    /// when a different key is already pinned for that gate.
+    pub fn pin_peer_key(&self, gate: &str, key: &str, from: &str, now: DateTime<Utc>) -> Result<bool> {
+        if gate == self.identity.gate {
+            return Ok(key == hex::encode(self.gate_public_key().to_bytes()));
+        }
+        Ok(self.store.pin_gate_key(gate, key, from, &now_text(now))?)
+    }
+
+    pub fn note_peer_contact(
+        &self,
+        peer: &str,
+        behind: Option<u64>,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        Ok(self.store.note_peer_contact(peer, &now_text(now), behind, error)?)
     }
 
     pub fn peers(&self) -> Result<Vec<PeerRow>> {
@@ -337,5 +396,52 @@ mod tests {
         let other = JoinAnswer::signed(&join::code_hash("ABCDEFGHJKMN"), good.body);
         assert!(matches!(Gate::join_new(&west, "http://x:1", plan2, &other, now), Err(GateError::JoinRefused(_))));
         assert!(!west.exists());
+    }
+
+    fn peer_chain(community: &str, gate: &str, n: u64, key: &SigningKey) -> Vec<crate::domain::chain::ChainedEvent> {
+        let mut prev = crate::domain::chain::GENESIS.to_string();
+        (1..=n)
+            .map(|seq| {
+                // (from JSON, so fields added later keep their defaults)
+                let body: crate::domain::chain::EventBody = serde_json::from_value(serde_json::json!({
+                    "seq": seq, "at": format!("2026-11-29T10:00:{:02}.000+08:00", seq % 60), "gate": gate,
+                    "community": community, "direction": "out", "pass_id": null, "resident_id": 7,
+                    "household": "1-101", "temperature_c": 36.5, "temperature_raw_c": null,
+                    "temperature_source": "manual", "decision": "allow", "reasons": [], "warnings": [],
+                    "backfilled": false, "clock_suspect": false, "payload_digest": "00"
+                }))
+                .unwrap();
+                let e = crate::domain::chain::seal(body, &prev, key);
+                prev = e.hash.clone();
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn peer_events_are_taken_only_when_they_verify() {
+        let (_t, mut g) = first();
+        let now = Utc::now();
+        let k = crate::keys::generate();
+        let other = crate::keys::generate();
+        let evs = peer_chain("阳光花园", "西门", 5, &k);
+        // no key pinned yet: refused
+        assert!(matches!(g.take_peer_events("西门", evs.clone(), now), Err(GateError::PeerRefused(_))));
+        assert!(g.pin_peer_key("西门", &hex::encode(k.verifying_key().to_bytes()), "test", now).unwrap());
+        assert!(!g.pin_peer_key("西门", &hex::encode(other.verifying_key().to_bytes()), "test", now).unwrap());
+        // a gap (events 1 and 2 missing) is refused, nothing stored
+        assert!(matches!(g.take_peer_events("西门", evs[2..].to_vec(), now), Err(GateError::PeerRefused(_))));
+        assert_eq!(g.take_peer_events("西门", evs[..3].to_vec(), now).unwrap(), 3);
+        // a repeated page adds nothing; the rest continues
+        assert_eq!(g.take_peer_events("西门", evs.clone(), now).unwrap(), 2);
+        assert_eq!(g.take_peer_events("西门", evs.clone(), now).unwrap(), 0);
+        // signed by another key, or of another community or gate: refused
+        let forged = peer_chain("阳光花园", "西门", 6, &other);
+        assert!(matches!(g.take_peer_events("西门", forged[5..].to_vec(), now), Err(GateError::PeerRefused(_))));
+        let foreign = peer_chain("别的社区", "北门", 1, &k);
+        g.pin_peer_key("北门", &hex::encode(k.verifying_key().to_bytes()), "test", now).unwrap();
+        assert!(matches!(g.take_peer_events("北门", foreign, now), Err(GateError::PeerRefused(_))));
+        assert!(matches!(g.take_peer_events("东门", evs, now), Err(GateError::PeerRefused(_))), "its own name");
+        assert_eq!(g.store.peer_head("西门").unwrap().0, 5);
     }
 }

@@ -166,6 +166,7 @@ impl From<GateError> for ApiError {
             GateError::NotFirstDirectory(_) => ApiError::NotFirstDirectory(text),
             GateError::JoinRefused(_) => ApiError::JoinRefused(text),
             GateError::JoinExpired(_) => ApiError::JoinExpired(text),
+            GateError::PeerRefused(_) => ApiError::Usage(text),
             GateError::Config(_)
             | GateError::Key(_)
             | GateError::NotInitialised(_)

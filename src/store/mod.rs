@@ -202,6 +202,33 @@ const MIGRATIONS: &[&str] = &[
         behind INTEGER
     );
     "#,
+    // -- issue 10: crossings of the other gates, each gate's chain as it
+    // signed it (verified before it is stored), and each gate's key as
+    // first learned (from the join, or from the first gate's list)
+    r#"
+    CREATE TABLE peer_events (
+        gate TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        resident_id INTEGER,
+        household TEXT,
+        direction TEXT,
+        decision TEXT NOT NULL,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        sig TEXT NOT NULL,
+        PRIMARY KEY (gate, seq)
+    );
+    CREATE INDEX peer_events_resident ON peer_events(resident_id, at_ms);
+    CREATE TABLE gate_keys (
+        gate TEXT PRIMARY KEY,
+        gate_key TEXT NOT NULL,
+        learned_from TEXT NOT NULL,
+        learned_at TEXT NOT NULL
+    );
+    ALTER TABLE peers ADD COLUMN last_error TEXT;
+    "#,
 ];
 
 /// How a stored value looks, for a message naming an unreadable record.

@@ -226,6 +226,130 @@ impl Store {
     }
 }
 
+/// Another gate's chain as this gate holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldChain {
+    pub gate: String,
+    pub gate_key: String,
+    /// Newest event held (0: none).
+    pub head: u64,
+}
+
+impl Store {
+    /// The key pinned for `gate`'s chain, if any.
+    pub fn gate_key_of(&self, gate: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT gate_key FROM gate_keys WHERE gate = ?1", [gate], |r| r.get(0)).optional()?)
+    }
+
+    /// Pins `gate`'s key the first time it is learned; a later, different
+    /// key is not taken (the caller reports it).
+    pub fn pin_gate_key(&self, gate: &str, key: &str, from: &str, now: &str) -> Result<bool> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO gate_keys (gate, gate_key, learned_from, learned_at) VALUES (?1, ?2, ?3, ?4)",
+            params![gate, key, from, now],
+        )?;
+        Ok(self.gate_key_of(gate)?.as_deref() == Some(key))
+    }
+
+    /// Every other gate's chain held here, with its key.
+    pub fn held_chains(&self) -> Result<Vec<HeldChain>> {
+        let mut st = self.conn.prepare(
+            "SELECT k.gate, k.gate_key, COALESCE((SELECT MAX(seq) FROM peer_events e WHERE e.gate = k.gate), 0)
+             FROM gate_keys k ORDER BY k.gate",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(HeldChain {
+                gate: r.get(0)?,
+                gate_key: r.get(1)?,
+                head: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The newest (seq, hash) held of `gate`'s chain, or (0, genesis).
+    pub fn peer_head(&self, gate: &str) -> Result<(u64, String)> {
+        let row: Option<(i64, String)> = self
+            .conn
+            .query_row("SELECT seq, hash FROM peer_events WHERE gate = ?1 ORDER BY seq DESC LIMIT 1", [gate], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(match row {
+            Some((s, h)) => (u64::try_from(s).unwrap_or(0), h),
+            None => (0, crate::domain::chain::GENESIS.to_string()),
+        })
+    }
+
+    /// Stores a verified run of `gate`'s events in one transaction (one
+    /// fsync for the batch). Events already held are skipped.
+    pub fn append_peer_events(&mut self, gate: &str, events: &[crate::domain::chain::ChainedEvent]) -> Result<usize> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut n = 0;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR IGNORE INTO peer_events
+                 (gate, seq, at_ms, resident_id, household, direction, decision, body, prev_hash, hash, sig)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for e in events {
+                let at_ms = chrono::DateTime::parse_from_rfc3339(&e.body.at).map(|t| t.timestamp_millis()).unwrap_or(0);
+                n += st.execute(params![
+                    gate,
+                    i64::try_from(e.body.seq).unwrap_or(i64::MAX),
+                    at_ms,
+                    e.body.resident_id.map(i64::from),
+                    e.body.household,
+                    e.body.direction,
+                    e.body.decision,
+                    crate::domain::chain::body_json(&e.body),
+                    e.prev_hash,
+                    e.hash,
+                    e.sig
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// `gate`'s events after `after`, oldest first.
+    pub fn peer_events_after(
+        &self,
+        gate: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::chain::ChainedEvent>> {
+        let mut st = self.conn.prepare(
+            "SELECT body, prev_hash, hash, sig FROM peer_events WHERE gate = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = st.query_map(params![gate, i64::try_from(after).unwrap_or(i64::MAX), limit], |r| {
+            let body: String = r.get(0)?;
+            Ok((body, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (body, prev_hash, hash, sig) = row?;
+            let body = serde_json::from_str(&body)
+                .map_err(|e| StoreError::Unreadable(format!("a held event of {gate}: {e}")))?;
+            out.push(crate::domain::chain::ChainedEvent { body, prev_hash, hash, sig });
+        }
+        Ok(out)
+    }
+
+    /// After a contact with a peer: when, how far behind, and the error if any.
+    pub fn note_peer_contact(&self, peer: &str, at: &str, behind: Option<u64>, error: Option<&str>) -> Result<()> {
+        match error {
+            None => self.conn.execute(
+                "UPDATE peers SET last_heard_at = ?2, behind = ?3, last_error = NULL WHERE gate = ?1",
+                params![peer, at, behind.map(|b| i64::try_from(b).unwrap_or(i64::MAX))],
+            )?,
+            Some(e) => self.conn.execute("UPDATE peers SET last_error = ?2 WHERE gate = ?1", params![peer, e])?,
+        };
+        Ok(())
+    }
+}
+
 fn insert_peer(conn: &rusqlite::Connection, peer: &PeerRow, inbound_token_hash: &str) -> Result<()> {
     // a gate removed earlier and joined again under its name starts afresh
     conn.execute(
