@@ -19,6 +19,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+pub mod community;
+
 pub const DB_FILE: &str = "gatepass.db";
 
 mod visits;
@@ -59,6 +61,17 @@ pub enum GateError {
     AlreadyInitialised(String),
     #[error("I/O error on {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    /// Committee work asked of a gate that was joined, not the first directory.
+    #[error("{0}")]
+    NotFirstDirectory(String),
+    /// A join that cannot be proven (wrong, used or foreign code; a forged answer).
+    #[error("{0}")]
+    JoinRefused(String),
+    #[error("{0}")]
+    JoinExpired(String),
+    /// Events from another gate that do not verify: nothing is stored.
+    #[error("{0}")]
+    PeerRefused(String),
 }
 
 pub type Result<T> = std::result::Result<T, GateError>;
@@ -297,6 +310,7 @@ impl Gate {
     }
 
     pub fn set_policy(&mut self, doc: &PolicyDoc, actor: &str, now: DateTime<Utc>) -> Result<Policy> {
+        self.require_first("changing the rules")?;
         // an unreadable override is replaced by the committee's new one
         // (this is how it is repaired); anything else is an error
         let current = match self.store.policy_override() {
@@ -592,6 +606,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(ImportCounts, Vec<Rejection>)> {
+        self.require_first("importing the register")?;
         let counts = self.store.import_register(&parsed.rows)?;
         self.store.audit(
             &now_text(now),
@@ -623,6 +638,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<ResidentView> {
+        self.require_first("changing a category")?;
         let r = self
             .store
             .resident(resident_id)?
@@ -648,6 +664,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<(PassRow, ResidentView)>> {
+        self.require_first("issuing passes")?;
         if valid_days == 0 || valid_days > 366 {
             return Err(GateError::Usage("--valid-days must be between 1 and 366".into()));
         }
@@ -695,6 +712,7 @@ impl Gate {
 
     /// Revokes a pass; false when it was already revoked.
     pub fn revoke_pass(&mut self, pass_id: PassId, reason: &str, actor: &str, now: DateTime<Utc>) -> Result<bool> {
+        self.require_first("revoking a pass")?;
         if reason.trim().is_empty() {
             return Err(GateError::Usage("give a reason (--reason \"lost\")".into()));
         }
@@ -724,6 +742,7 @@ impl Gate {
 
     /// A new community key; earlier keys stay valid until retired.
     pub fn rotate_key(&mut self, actor: &str, now: DateTime<Utc>) -> Result<u16> {
+        self.require_first("a new community key")?;
         let k = keys::generate();
         let next =
             self.store.keys()?.iter().map(|k| k.key_id).max().unwrap_or(0).checked_add(1).ok_or_else(|| {
@@ -738,6 +757,7 @@ impl Gate {
     }
 
     pub fn retire_key(&mut self, key_id: u16, actor: &str, now: DateTime<Utc>) -> Result<()> {
+        self.require_first("retiring a community key")?;
         let active: Vec<u16> = self.store.keys()?.iter().filter(|k| k.retired_at.is_none()).map(|k| k.key_id).collect();
         if active == [key_id] {
             return Err(GateError::Usage(format!(

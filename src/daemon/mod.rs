@@ -8,6 +8,7 @@
 
 pub mod hardware;
 pub mod limits;
+pub mod peers;
 pub mod retention;
 
 use crate::gate::Gate;
@@ -67,6 +68,7 @@ pub fn run(
         );
         hardware::notify_ready_and_watchdog(state.inner.writer.clone());
         retention::spawn(state.inner.writer.clone(), state.inner.config.retention.days);
+        peers::spawn(state.clone());
         crate::http::serve(listener, state, serve_limits, tls, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())

@@ -8,6 +8,7 @@ pub mod chain;
 pub mod codes;
 pub mod derived;
 pub mod ids;
+pub mod join;
 pub mod pass;
 pub mod policy;
 pub mod register;

@@ -8,6 +8,7 @@ mod committee;
 pub mod error;
 mod metrics;
 pub(crate) mod pages;
+mod peers;
 mod server;
 pub use server::ServeLimits;
 mod visits;
@@ -143,6 +144,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::router())
         .merge(committee::router())
         .merge(visits::router())
+        .merge(peers::router())
         .merge(pages::router())
         .fallback(|| async { ApiError::NotFound("no such page or API endpoint (see the README)".into()) })
         .layer(axum::middleware::from_fn_with_state(CSRF, crate::web::csrf_guard))
