@@ -418,7 +418,7 @@ impl Gate {
                 (_, k) => k,
             };
             let facts = match &known {
-                Some(r) if r.unreadable.is_empty() => Some(load_holder(&tx, r, at, policy)?),
+                Some(r) if r.unreadable.is_empty() => Some(load_holder(&tx, r, at, policy, &self.identity.gate)?),
                 Some(r) => Some(Err(format!("resident {}: {}", r.id, r.unreadable.join("; ")))),
                 None => None,
             };
@@ -852,17 +852,30 @@ fn load_holder(
     resident: &ResidentView,
     at: DateTime<Utc>,
     policy: &Policy,
+    own_gate: &str,
 ) -> Result<std::result::Result<Facts, String>> {
+    use crate::domain::community;
     let today = rules::local_day(at, policy);
     let category = resident.effective_category(today);
-    let presence = match tx.presence(resident.id)? {
-        None => Presence::In,
-        Some(Ok((store::Presence::In, _))) => Presence::In,
-        Some(Ok((store::Presence::Out, since))) => match DateTime::from_timestamp_millis(since) {
+    // (out?, since) as this gate's own chain has it
+    let own_presence = |id: ResidentId| -> Result<std::result::Result<Option<(bool, i64)>, String>> {
+        Ok(match tx.presence(id)? {
+            None => Ok(None),
+            Some(Ok((state, since))) => Ok(Some((state == store::Presence::Out, since))),
+            Some(Err(why)) => Err(format!("resident {id}: {why}")),
+        })
+    };
+    let own = match own_presence(resident.id)? {
+        Ok(o) => o,
+        Err(why) => return Ok(Err(why)),
+    };
+    // the latest crossing at any gate of the community (docs/gates.md)
+    let presence = match community::presence(own_gate, own, tx.peer_latest(resident.id)?.as_ref()) {
+        None | Some((false, _)) => Presence::In,
+        Some((true, since)) => match DateTime::from_timestamp_millis(since) {
             Some(since) => Presence::Out { since },
             None => return Ok(Err(format!("resident {}: presence since_ms {since} is not a time", resident.id))),
         },
-        Some(Err(why)) => return Ok(Err(format!("resident {}: {why}", resident.id))),
     };
     let mut others_out = Vec::new();
     let mut counted = 0u32;
@@ -877,11 +890,40 @@ fn load_holder(
             Err(why) => return Ok(Err(format!("household {} member {name}: {why}", resident.household))),
         }
     }
+    // members whose latest crossing was at another gate
+    for (id, crossing) in tx.peer_household_latest(resident.household_id, resident.id)? {
+        let own = match own_presence(id)? {
+            Ok(o) => o,
+            Err(why) => return Ok(Err(format!("household {}: {why}", resident.household))),
+        };
+        let own_out = own.is_some_and(|o| o.0);
+        let out = community::presence(own_gate, own, Some(&crossing)).is_some_and(|m| m.0);
+        if own_out == out {
+            continue;
+        }
+        let Some(member) = tx.resident(id)? else { continue };
+        let counts = rules::counts_as_out(member.category, member.category_until, today);
+        if out {
+            counted += u32::from(counts);
+            others_out.push(member.name);
+        } else {
+            counted = counted.saturating_sub(u32::from(counts));
+            others_out.retain(|n| n != &member.name);
+        }
+    }
     let from = at - chrono::Duration::days(i64::from(policy.period_days) + 1);
-    let exits = match tx.household_exits(resident.household_id, from.timestamp_millis(), at.timestamp_millis())? {
+    let mut exits = match tx.household_exits(resident.household_id, from.timestamp_millis(), at.timestamp_millis())? {
         Ok(e) => e.into_iter().filter_map(DateTime::from_timestamp_millis).collect::<Vec<_>>(),
         Err(why) => return Ok(Err(format!("household {}: {why}", resident.household))),
     };
+    // and its counted exits at the other gates
+    for (at_ms, warnings) in
+        tx.peer_household_exits(&resident.household, from.timestamp_millis(), at.timestamp_millis())?
+    {
+        if community::counted(&warnings) {
+            exits.extend(DateTime::from_timestamp_millis(at_ms));
+        }
+    }
     Ok(Ok(Facts {
         category,
         holder: Holder { category, presence, others_out: counted, household_exits: exits },

@@ -227,3 +227,72 @@ impl Drop for Listening {
         let _ = self.child.wait();
     }
 }
+
+/// The SPEC's first case for several gates: a household member out
+/// through 东门 refuses the household's next member at 西门; the same card
+/// cannot leave twice through two gates; the household's one outing used
+/// at 东门 counts at 西门.
+#[test]
+fn a_crossing_at_one_gate_counts_at_the_other() {
+    let g = GateDir::new();
+    let east = Daemon::start(&g.dir);
+    let c = client();
+    let code = json(&g.dir, &["gate", "add", "--name", "西门"])["code"].as_str().unwrap().to_string();
+    let dir = g.tmp.path().join("west");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["join", "--from", &east.base, "--code", &code, "--gate", "西门", "--advertise"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cfg = dir.join("gatepass.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
+    std::fs::write(&cfg, text).unwrap();
+    let west = Listening::start(&dir);
+    let west_guard = ok(&dir, &["token", "create", "--role", "guard"]).trim().to_string();
+    let east_guard = g.token("guard");
+    let at_west = |who: &str, dir: &str| -> Value {
+        c.post(format!("{}/api/v1/scan", west.base))
+            .bearer_auth(&west_guard)
+            .json(&json!({"payload": g.pass(who).payload, "direction": dir, "temperature_c": 36.5}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let v: Value = scan(
+        &c,
+        &east,
+        &east_guard,
+        json!({"payload": g.pass("张三").payload, "direction": "out", "temperature_c": 36.5}),
+    )
+    .json()
+    .unwrap();
+    assert_eq!(v["decision"], "allow", "{v}");
+    // wait until 西门 holds 东门's crossing
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let v: Value =
+            c.get(format!("{}/api/v1/peers", west.base)).bearer_auth(&west_guard).send().unwrap().json().unwrap();
+        if v["chains"].as_array().unwrap().iter().any(|h| h["gate"] == "东门" && h["head"].as_u64() >= Some(1)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "东门's crossing never reached 西门: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let v = at_west("李四", "out");
+    assert_eq!(v["decision"], "deny", "{v}");
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "household_member_out"), "{v}");
+    let v = at_west("张三", "out");
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "already_out"), "anti-passback across gates: {v}");
+    // 张三 comes back through 西门; the household's one outing was used at 东门
+    assert_eq!(at_west("张三", "in")["decision"], "allow");
+    let v = at_west("李四", "out");
+    assert_eq!(v["decision"], "deny", "{v}");
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "household_quota"), "{v}");
+    // another household is untouched
+    assert_eq!(at_west("钱七", "out")["decision"], "allow");
+}

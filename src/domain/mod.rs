@@ -6,6 +6,7 @@
 pub mod category;
 pub mod chain;
 pub mod codes;
+pub mod community;
 pub mod derived;
 pub mod ids;
 pub mod join;

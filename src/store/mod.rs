@@ -254,6 +254,7 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (gate, seq)
     );
     CREATE INDEX peer_events_resident ON peer_events(resident_id, at_ms);
+    CREATE INDEX peer_events_household ON peer_events(household, at_ms);
     CREATE TABLE gate_keys (
         gate TEXT PRIMARY KEY,
         gate_key TEXT NOT NULL,
