@@ -296,3 +296,53 @@ fn a_crossing_at_one_gate_counts_at_the_other() {
     // another household is untouched
     assert_eq!(at_west("钱七", "out")["decision"], "allow");
 }
+
+/// A revocation on the first directory reaches the other gates: the card
+/// is refused there too.
+#[test]
+fn a_revocation_at_the_first_directory_refuses_the_card_at_the_others() {
+    let g = GateDir::new();
+    let east = Daemon::start(&g.dir);
+    let c = client();
+    let code = json(&g.dir, &["gate", "add", "--name", "西门"])["code"].as_str().unwrap().to_string();
+    let dir = g.tmp.path().join("west");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["join", "--from", &east.base, "--code", &code, "--gate", "西门", "--advertise"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cfg = dir.join("gatepass.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
+    std::fs::write(&cfg, text).unwrap();
+    let west = Listening::start(&dir);
+    let west_guard = ok(&dir, &["token", "create", "--role", "guard"]).trim().to_string();
+    ok(&g.dir, &["pass", "revoke", &g.pass("钱七").pass_id, "--reason", "遗失"]);
+    let health = |base: &str| -> Value { c.get(format!("{base}/api/v1/health")).send().unwrap().json().unwrap() };
+    let wanted = health(&east.base)["committee"]["version"].as_u64().unwrap();
+    assert_eq!(health(&east.base)["committee"]["first_directory"], true);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let h = health(&west.base);
+        if h["committee"]["version"].as_u64() >= Some(wanted) {
+            assert_eq!(h["committee"]["first_directory"], false);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the revocation never reached 西门: {h}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(ok(&dir, &["audit"]).contains("committee.sync"));
+    let v: Value = c
+        .post(format!("{}/api/v1/scan", west.base))
+        .bearer_auth(&west_guard)
+        .json(&json!({"payload": g.pass("钱七").payload, "direction": "out", "temperature_c": 36.5}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["decision"], "deny", "{v}");
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "revoked"), "{v}");
+}

@@ -58,8 +58,14 @@ pub fn spawn(state: AppState) {
         let mut stopping = state.inner.stopping.subscribe();
         loop {
             let peers = state.reader().ok().and_then(|s| s.peers().ok()).unwrap_or_default();
+            let first = state.reader().ok().and_then(|s| s.meta("first_gate").ok().flatten());
             for p in peers.into_iter().filter(|p| p.removed_at.is_none() && !p.url.is_empty()) {
-                let result = sync_peer(&state, &client, &p.gate, &p.url, &p.outbound_token).await;
+                let mut result = sync_peer(&state, &client, &p.gate, &p.url, &p.outbound_token).await;
+                if result.is_ok() && first.as_deref() == Some(p.gate.as_str()) {
+                    if let Err(e) = sync_committee(&state, &client, &p.url, &p.outbound_token).await {
+                        result = Err(e);
+                    }
+                }
                 let (behind, error) = match result {
                     Ok(b) => (Some(b), None),
                     Err(e) => {
@@ -154,6 +160,35 @@ async fn sync_peer(
         }
     }
     Ok(peer_behind)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CommitteeAnswer {
+    state: Option<crate::gate::community::CommitteeState>,
+}
+
+/// Asks the first gate for the committee's state when it moved on, and
+/// takes it if the community signed it.
+async fn sync_committee(state: &AppState, client: &reqwest::Client, url: &str, token: &str) -> Result<(), String> {
+    let have = state
+        .inner
+        .writer
+        .run(|g| g.committee_version_held())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let base = url.trim_end_matches('/');
+    let a: CommitteeAnswer = get_json(client, &format!("{base}/api/v1/peer/committee?have={have}"), token).await?;
+    if let Some(st) = a.state {
+        state
+            .inner
+            .writer
+            .run(move |g| g.apply_committee_state(&st, Utc::now()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn url_encode(s: &str) -> String {

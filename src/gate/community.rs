@@ -30,6 +30,37 @@ pub struct JoinBody {
     pub tables: Vec<TableRows>,
     /// The token the new gate presents when it calls the first gate.
     pub peer_token: String,
+    /// The committee's state version the tables are at.
+    #[serde(default)]
+    pub committee_version: u64,
+}
+
+/// The committee's state as the first directory hands it to its gates:
+/// the register, passes (with revocations), rule changes and the
+/// community's public keys, at `version`, signed with a community key so a
+/// gate believes only what the community signed.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CommitteeState {
+    pub version: u64,
+    /// JSON text of [`CommitteeTables`]; the signature covers its bytes.
+    pub body: String,
+    pub key_id: u16,
+    /// Ed25519 (hex) over `committee_message(version, body)`.
+    pub sig: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CommitteeTables {
+    pub tables: Vec<TableRows>,
+    pub community_keys: TableRows,
+}
+
+fn committee_message(version: u64, body: &str) -> Vec<u8> {
+    use sha2::Digest;
+    let mut m = b"gatepass-committee-v1\0".to_vec();
+    m.extend_from_slice(&version.to_be_bytes());
+    m.extend_from_slice(&sha2::Sha256::digest(body.as_bytes()));
+    m
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -152,26 +183,6 @@ impl Gate {
             return Err(GateError::Usage("the joining gate's key or token is malformed".into()));
         }
         let token_for_them = crate::auth::new_token();
-        let body = JoinBody {
-            community: self.identity.community.clone(),
-            community_id: self.identity.community_id,
-            gate: self.identity.gate.clone(),
-            gate_key: hex::encode(self.gate_public_key().to_bytes()),
-            community_keys: self
-                .store
-                .keys()?
-                .into_iter()
-                .map(|k| CommunityKey {
-                    key_id: k.key_id,
-                    public_key: k.public_key,
-                    created_at: k.created_at,
-                    retired_at: k.retired_at,
-                })
-                .collect(),
-            tables: self.store.snapshot()?,
-            peer_token: token_for_them.clone(),
-        };
-        let text = serde_json::to_string(&body).map_err(|e| GateError::Usage(format!("cannot encode: {e}")))?;
         let peer = PeerRow {
             gate: name.clone(),
             url: advertise.clone(),
@@ -200,6 +211,29 @@ impl Gate {
             &serde_json::json!({"gate": name, "url": advertise, "gate_key": req.gate_key}),
             now,
         )?;
+        // built after the join is recorded, so the version it carries
+        // already counts that record
+        let body = JoinBody {
+            community: self.identity.community.clone(),
+            community_id: self.identity.community_id,
+            gate: self.identity.gate.clone(),
+            gate_key: hex::encode(self.gate_public_key().to_bytes()),
+            community_keys: self
+                .store
+                .keys()?
+                .into_iter()
+                .map(|k| CommunityKey {
+                    key_id: k.key_id,
+                    public_key: k.public_key,
+                    created_at: k.created_at,
+                    retired_at: k.retired_at,
+                })
+                .collect(),
+            tables: self.store.snapshot()?,
+            peer_token: token_for_them.clone(),
+            committee_version: self.store.committee_version()?,
+        };
+        let text = serde_json::to_string(&body).map_err(|e| GateError::Usage(format!("cannot encode: {e}")))?;
         Ok(JoinAnswer::signed(&pending.code_hash, text))
     }
 
@@ -247,6 +281,7 @@ impl Gate {
         store.set_meta("created_at", &now_text(now))?;
         store.set_meta("joined_from", from)?;
         store.set_meta("first_gate", &body.gate)?;
+        store.set_meta("committee_version", &body.committee_version.to_string())?;
         crate::keys::save(&crate::keys::gate_key_path(data_dir), &plan.gate_key)?;
         store.set_meta("gate_public_key", &hex::encode(plan.gate_key.verifying_key().to_bytes()))?;
         for k in &body.community_keys {
@@ -334,6 +369,76 @@ impl Gate {
         now: DateTime<Utc>,
     ) -> Result<()> {
         Ok(self.store.note_peer_contact(peer, &now_text(now), behind, error)?)
+    }
+
+    /// (first directory) The committee's state for the gates, unless a gate
+    /// already has version `have`. Signed with the lowest-numbered active
+    /// community key: a gate that followed each change knows it (a new key
+    /// reaches the gates inside a state signed by the older one).
+    pub fn committee_state(&self, have: u64) -> Result<Option<CommitteeState>> {
+        self.require_first("handing out the committee's state")?;
+        let version = self.store.committee_version()?;
+        if have >= version {
+            return Ok(None);
+        }
+        let body = CommitteeTables { tables: self.store.snapshot()?, community_keys: self.store.key_rows()? };
+        let body = serde_json::to_string(&body).map_err(|e| GateError::Usage(format!("cannot encode: {e}")))?;
+        let active = self.store.keys()?.into_iter().filter(|k| k.retired_at.is_none()).min_by_key(|k| k.key_id);
+        let key_id = active.ok_or(GateError::NoActiveKey)?.key_id;
+        let key = crate::keys::load(&crate::keys::community_key_path(&self.data_dir, key_id))?;
+        use ed25519_dalek::Signer;
+        let sig = hex::encode(key.sign(&committee_message(version, &body)).to_bytes());
+        Ok(Some(CommitteeState { version, body, key_id, sig }))
+    }
+
+    /// (joined gate) Takes the committee's state if it is newer than the one
+    /// held and signed by a community key this gate knows; else refused,
+    /// nothing changed. Returns whether it was applied.
+    pub fn apply_committee_state(&mut self, st: &CommitteeState, now: DateTime<Utc>) -> Result<bool> {
+        let refuse = |why: &str| GateError::PeerRefused(format!("the committee's state was refused: {why}"));
+        if self.joined_from()?.is_none() {
+            return Err(refuse("this is the community's first directory"));
+        }
+        let have: u64 = self.store.meta("committee_version")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        if st.version <= have {
+            return Ok(false);
+        }
+        let key = self
+            .store
+            .keys()?
+            .into_iter()
+            .find(|k| k.key_id == st.key_id)
+            .and_then(|k| hex::decode(k.public_key).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok())
+            .ok_or_else(|| refuse("signed with a community key this gate does not know"))?;
+        let sig = hex::decode(&st.sig)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok())
+            .map(|b| ed25519_dalek::Signature::from_bytes(&b))
+            .ok_or_else(|| refuse("unreadable signature"))?;
+        use ed25519_dalek::Verifier;
+        key.verify(&committee_message(st.version, &st.body), &sig)
+            .map_err(|_| refuse("not signed by the community"))?;
+        let tables: CommitteeTables =
+            serde_json::from_str(&st.body).map_err(|e| refuse(&format!("unreadable: {e}")))?;
+        if tables.community_keys.rows.is_empty() {
+            return Err(refuse("it carries no community key"));
+        }
+        self.store.replace_committee_state(&tables.tables, &tables.community_keys)?;
+        self.store.set_meta("committee_version", &st.version.to_string())?;
+        self.audit("sync", "committee.sync", &serde_json::json!({"version": st.version}), now)?;
+        Ok(true)
+    }
+
+    /// The name of the community's first gate, on a joined gate.
+    pub fn first_gate(&self) -> Result<Option<String>> {
+        Ok(self.store.meta("first_gate")?)
+    }
+
+    /// The committee's state version held here.
+    pub fn committee_version_held(&self) -> Result<u64> {
+        Ok(self.store.meta("committee_version")?.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
     pub fn peers(&self) -> Result<Vec<PeerRow>> {
@@ -443,5 +548,34 @@ mod tests {
         assert!(matches!(g.take_peer_events("北门", foreign, now), Err(GateError::PeerRefused(_))));
         assert!(matches!(g.take_peer_events("东门", evs, now), Err(GateError::PeerRefused(_))), "its own name");
         assert_eq!(g.store.peer_head("西门").unwrap().0, 5);
+    }
+
+    #[test]
+    fn the_committee_state_is_taken_only_newer_and_signed_by_the_community() {
+        let (t, mut g) = first();
+        let now = Utc::now();
+        let (code, _) = g.add_gate_code("西门", 30, "test", now).unwrap();
+        let plan = JoinPlan::new(&code, "西门", "http://10.0.0.8:8080").unwrap();
+        let answer = g.accept_join(&plan.request, now).unwrap();
+        let mut west = Gate::join_new(&t.path().join("west"), "http://x:1", plan, &answer, now).unwrap();
+        let have = west.committee_version_held().unwrap();
+        assert!(g.committee_state(have).unwrap().is_none(), "nothing new yet");
+        g.audit("test", "policy.set", &serde_json::json!({}), now).unwrap();
+        let st = g.committee_state(have).unwrap().unwrap();
+        // changed on the way, or signed by a key the community does not have
+        let forged = CommitteeState { body: st.body.replace("residents", "residentz"), ..st.clone() };
+        assert!(matches!(west.apply_committee_state(&forged, now), Err(GateError::PeerRefused(_))));
+        let other = crate::keys::generate();
+        use ed25519_dalek::Signer;
+        let foreign = CommitteeState {
+            sig: hex::encode(other.sign(&committee_message(st.version, &st.body)).to_bytes()),
+            ..st.clone()
+        };
+        assert!(matches!(west.apply_committee_state(&foreign, now), Err(GateError::PeerRefused(_))));
+        assert!(west.apply_committee_state(&st, now).unwrap());
+        // replayed: not newer, nothing done
+        assert!(!west.apply_committee_state(&st, now).unwrap());
+        assert!(matches!(g.apply_committee_state(&st, now), Err(GateError::PeerRefused(_))), "not on the first");
+        assert!(matches!(west.committee_state(0), Err(GateError::NotFirstDirectory(_))));
     }
 }

@@ -164,6 +164,16 @@ async fn out(State(state): State<AppState>, _who: GuardAccess) -> Result<Json<se
     })))
 }
 
+fn committee_health(state: &AppState) -> serde_json::Value {
+    let Ok(store) = state.reader() else { return serde_json::Value::Null };
+    let joined = store.meta("joined_from").ok().flatten();
+    let version = match &joined {
+        Some(_) => store.meta("committee_version").ok().flatten().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0),
+        None => store.committee_version().unwrap_or(0),
+    };
+    serde_json::json!({"version": version, "first_directory": joined.is_none(), "joined_from": joined})
+}
+
 fn peer_health(state: &AppState) -> Vec<serde_json::Value> {
     let peers = state.reader().ok().and_then(|s| s.peers().ok()).unwrap_or_default();
     peers
@@ -221,6 +231,9 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         // the other gates of the community: when each was last heard from
         // and how many of its events this gate does not hold yet
         "peers": peer_health(&state),
+        // how far the committee's changes have reached this gate (on the
+        // first directory: its own version)
+        "committee": committee_health(&state),
     });
     if let Some(obj) = v.as_object_mut() {
         obj.extend(devices);

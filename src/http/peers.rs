@@ -18,6 +18,24 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/peers", get(peers))
         .route("/api/v1/peer/chains", get(chains))
         .route("/api/v1/peer/events", get(peer_events))
+        .route("/api/v1/peer/committee", get(committee))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CommitteeQuery {
+    #[serde(default)]
+    have: u64,
+}
+
+/// (first directory) The committee's signed state, unless the caller has it.
+async fn committee(
+    State(state): State<AppState>,
+    _p: PeerAccess,
+    super::error::ApiQuery(q): super::error::ApiQuery<CommitteeQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let have = q.have;
+    let st = state.inner.writer.run(move |g| g.committee_state(have)).await??;
+    Ok(Json(serde_json::json!({"state": st})))
 }
 
 /// Another gate of the community, by the token this gate gave it at the

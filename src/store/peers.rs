@@ -167,45 +167,56 @@ impl Store {
     /// Only the snapshot's tables, and only columns this schema has, are
     /// written; anything else is refused whole.
     pub fn load_snapshot(&mut self, tables: &[TableRows]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        for t in tables {
-            if !SNAPSHOT_TABLES.contains(&t.table.as_str()) {
-                return Err(StoreError::Unreadable(format!("snapshot table '{}' is not one a gate copies", t.table)));
-            }
-            let known: Vec<String> = {
-                let mut st = tx.prepare(&format!("SELECT name FROM pragma_table_info('{}')", t.table))?;
-                let names = st.query_map([], |r| r.get::<_, String>(0))?;
-                names.collect::<rusqlite::Result<_>>()?
-            };
-            if let Some(c) = t.columns.iter().find(|c| !known.contains(c)) {
-                return Err(StoreError::Unreadable(format!(
-                    "snapshot column {}.{c} is not in this gate's schema (join with the same gatepass version)",
-                    t.table
-                )));
-            }
-            let cols = t.columns.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
-            let marks = (1..=t.columns.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-            let mut st = tx.prepare(&format!("INSERT INTO {} ({cols}) VALUES ({marks})", t.table))?;
-            for row in &t.rows {
-                if row.len() != t.columns.len() {
-                    return Err(StoreError::Unreadable(format!("a snapshot row of {} has the wrong width", t.table)));
-                }
-                let values: Vec<Value> = row
-                    .iter()
-                    .map(|v| match v {
-                        serde_json::Value::Null => Ok(Value::Null),
-                        serde_json::Value::Bool(b) => Ok(Value::Integer(i64::from(*b))),
-                        serde_json::Value::Number(n) => Ok(match n.as_i64() {
-                            Some(i) => Value::Integer(i),
-                            None => Value::Real(n.as_f64().unwrap_or(0.0)),
-                        }),
-                        serde_json::Value::String(s) => Ok(Value::Text(s.clone())),
-                        _ => Err(StoreError::Unreadable(format!("a snapshot value of {} is not plain", t.table))),
-                    })
-                    .collect::<Result<_>>()?;
-                st.execute(rusqlite::params_from_iter(values))?;
-            }
+        if let Some(t) = tables.iter().find(|t| !SNAPSHOT_TABLES.contains(&t.table.as_str())) {
+            return Err(StoreError::Unreadable(format!("snapshot table '{}' is not one a gate copies", t.table)));
         }
+        let tx = self.conn.transaction()?;
+        insert_tables(&tx, tables)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A number that grows with every committee action on this directory
+    /// (the audit trail's newest row): joined gates ask for the committee's
+    /// state again when it moved.
+    pub fn committee_version(&self) -> Result<u64> {
+        let v: i64 = self.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM audit", [], |r| r.get(0))?;
+        Ok(u64::try_from(v).unwrap_or(0))
+    }
+
+    /// The community's public keys as rows (for the committee's state).
+    pub fn key_rows(&self) -> Result<TableRows> {
+        let mut st = self.conn.prepare("SELECT key_id, public_key, created_at, retired_at FROM community_keys")?;
+        let rows = st.query_map([], |r| {
+            Ok(vec![
+                serde_json::Value::from(r.get::<_, i64>(0)?),
+                serde_json::Value::from(r.get::<_, String>(1)?),
+                serde_json::Value::from(r.get::<_, String>(2)?),
+                r.get::<_, Option<String>>(3)?.map(serde_json::Value::from).unwrap_or(serde_json::Value::Null),
+            ])
+        })?;
+        Ok(TableRows {
+            table: "community_keys".into(),
+            columns: ["key_id", "public_key", "created_at", "retired_at"].map(String::from).to_vec(),
+            rows: rows.collect::<rusqlite::Result<_>>()?,
+        })
+    }
+
+    /// Replaces the committee's tables (and the community's public keys)
+    /// with the first directory's, in one transaction.
+    pub fn replace_committee_state(&mut self, tables: &[TableRows], keys: &TableRows) -> Result<()> {
+        let mut all: Vec<TableRows> = tables.to_vec();
+        all.push(keys.clone());
+        let allowed: Vec<&str> = SNAPSHOT_TABLES.iter().copied().chain(std::iter::once("community_keys")).collect();
+        if let Some(t) = all.iter().find(|t| !allowed.contains(&t.table.as_str())) {
+            return Err(StoreError::Unreadable(format!("committee table '{}' is not one a gate copies", t.table)));
+        }
+        let tx = self.conn.transaction()?;
+        // children first, so the references hold at every step
+        for table in ["passes", "residents", "households", "policy_override", "community_keys"] {
+            tx.execute(&format!("DELETE FROM {table}"), [])?;
+        }
+        insert_tables(&tx, &all)?;
         tx.commit()?;
         Ok(())
     }
@@ -348,6 +359,50 @@ impl Store {
         };
         Ok(())
     }
+}
+
+/// Inserts rows of known tables; only columns this schema has are
+/// written, anything else is refused whole (the caller's transaction).
+fn insert_tables(tx: &rusqlite::Transaction, tables: &[TableRows]) -> Result<()> {
+    for t in tables {
+        let known: Vec<String> = {
+            let mut st = tx.prepare("SELECT name FROM pragma_table_info(?1)")?;
+            let names = st.query_map([&t.table], |r| r.get::<_, String>(0))?;
+            names.collect::<rusqlite::Result<_>>()?
+        };
+        if known.is_empty() {
+            return Err(StoreError::Unreadable(format!("no table {} here", t.table)));
+        }
+        if let Some(c) = t.columns.iter().find(|c| !known.contains(c)) {
+            return Err(StoreError::Unreadable(format!(
+                "column {}.{c} is not in this gate's schema (run the same gatepass version at every gate)",
+                t.table
+            )));
+        }
+        let cols = t.columns.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+        let marks = (1..=t.columns.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let mut st = tx.prepare(&format!("INSERT INTO {} ({cols}) VALUES ({marks})", t.table))?;
+        for row in &t.rows {
+            if row.len() != t.columns.len() {
+                return Err(StoreError::Unreadable(format!("a row of {} has the wrong width", t.table)));
+            }
+            let values: Vec<Value> = row
+                .iter()
+                .map(|v| match v {
+                    serde_json::Value::Null => Ok(Value::Null),
+                    serde_json::Value::Bool(b) => Ok(Value::Integer(i64::from(*b))),
+                    serde_json::Value::Number(n) => Ok(match n.as_i64() {
+                        Some(i) => Value::Integer(i),
+                        None => Value::Real(n.as_f64().unwrap_or(0.0)),
+                    }),
+                    serde_json::Value::String(s) => Ok(Value::Text(s.clone())),
+                    _ => Err(StoreError::Unreadable(format!("a value of {} is not plain", t.table))),
+                })
+                .collect::<Result<_>>()?;
+            st.execute(rusqlite::params_from_iter(values))?;
+        }
+    }
+    Ok(())
 }
 
 fn insert_peer(conn: &rusqlite::Connection, peer: &PeerRow, inbound_token_hash: &str) -> Result<()> {
