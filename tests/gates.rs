@@ -346,3 +346,66 @@ fn a_revocation_at_the_first_directory_refuses_the_card_at_the_others() {
     assert_eq!(v["decision"], "deny", "{v}");
     assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "revoked"), "{v}");
 }
+
+/// A partition, then healing: 东门 and 西门 each let one member of 1-101
+/// out while they could not see each other; when 东门 hears from 西门 again
+/// it records the conflict (both events, the rule), and neither log is
+/// rewritten.
+#[test]
+fn a_partition_then_healing_records_the_conflict() {
+    let g = GateDir::new();
+    let mut east = Daemon::start(&g.dir);
+    let c = client();
+    let code = json(&g.dir, &["gate", "add", "--name", "西门"])["code"].as_str().unwrap().to_string();
+    let dir = g.tmp.path().join("west");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["join", "--from", &east.base, "--code", &code, "--gate", "西门", "--advertise"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cfg = dir.join("gatepass.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
+    std::fs::write(&cfg, text).unwrap();
+    let west = Listening::start(&dir);
+    let west_guard = ok(&dir, &["token", "create", "--role", "guard"]).trim().to_string();
+    // the partition: 东门's daemon is gone; its guard records on the Pi itself
+    east.kill();
+    let v = json(&g.dir, &["scan", "--payload", &g.pass("张三").payload, "--direction", "out", "--temp", "36.5"]);
+    assert_eq!(v["decision"], "allow", "{v}");
+    let v: Value = c
+        .post(format!("{}/api/v1/scan", west.base))
+        .bearer_auth(&west_guard)
+        .json(&json!({"payload": g.pass("李四").payload, "direction": "out", "temperature_c": 36.5}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["decision"], "allow", "西门 could not know: {v}");
+    // healing: 东门 is back and hears from 西门
+    let east = Daemon::start(&g.dir);
+    let committee = g.token("committee");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let list = loop {
+        let v: Value = c.get(east.url("/api/v1/conflicts")).bearer_auth(&committee).send().unwrap().json().unwrap();
+        if v["conflicts"].as_array().is_some_and(|l| !l.is_empty()) {
+            break v["conflicts"].as_array().unwrap().clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no conflict recorded: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let rules: Vec<&str> = list.iter().filter_map(|c| c["rule"].as_str()).collect();
+    assert!(rules.contains(&"household_member_out"), "{list:?}");
+    let one = list.iter().find(|c| c["rule"] == "household_member_out").unwrap();
+    assert_eq!((one["first_gate"].as_str(), one["second_gate"].as_str()), (Some("东门"), Some("西门")), "{one}");
+    assert_eq!(one["household"], "1-101");
+    // neither log was rewritten
+    assert_eq!(json(&g.dir, &["events", "verify"])["intact"], true);
+    assert_eq!(json(&dir, &["events", "verify"])["intact"], true);
+    // only the committee reads them
+    let guard = g.token("guard");
+    assert_eq!(c.get(east.url("/api/v1/conflicts")).bearer_auth(&guard).send().unwrap().status(), 403);
+}

@@ -48,9 +48,137 @@ pub fn counted(warnings: &[String]) -> bool {
     !warnings.iter().any(|w| w == "quota_exempt" || w == "exception")
 }
 
+/// An allowed crossing of a household member at some gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crossed {
+    pub gate: String,
+    pub seq: u64,
+    pub at_ms: i64,
+    pub resident: u32,
+    pub out: bool,
+    /// For an exit: whether it uses the household's quota.
+    pub counted: bool,
+}
+
+/// Two gates' decisions that together broke a rule: `first` (an earlier
+/// crossing at one gate) and `second` (a later exit at another), neither
+/// of which knew of the other.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Conflict {
+    /// `already_out`, `household_member_out` or `household_quota`.
+    pub rule: &'static str,
+    pub first_gate: String,
+    pub first_seq: u64,
+    pub second_gate: String,
+    pub second_seq: u64,
+    pub at_ms: i64,
+}
+
+/// Replays a household's allowed crossings at every gate in time order and
+/// names each exit that, with an earlier crossing at another gate, broke a
+/// rule: the same person out twice, more members out than allowed, more
+/// counted outings in the period than allowed. (Members' categories are not
+/// looked at: an essential worker out on duty is counted here, so a
+/// conflict is a fact for the committee to look at, not a verdict.) The
+/// answer depends on the set of crossings only.
+pub fn conflicts(history: &[Crossed], policy: &super::Policy) -> Vec<Conflict> {
+    let mut sorted: Vec<&Crossed> = history.iter().collect();
+    sorted.sort_by(|a, b| later((&a.at_ms, &a.gate), (&b.at_ms, &b.gate)).then(a.seq.cmp(&b.seq)));
+    let mut last: std::collections::BTreeMap<u32, &Crossed> = std::collections::BTreeMap::new();
+    let mut exits: Vec<&Crossed> = Vec::new();
+    let mut found = Vec::new();
+    let mut note = |rule, first: &Crossed, second: &Crossed| {
+        found.push(Conflict {
+            rule,
+            first_gate: first.gate.clone(),
+            first_seq: first.seq,
+            second_gate: second.gate.clone(),
+            second_seq: second.seq,
+            at_ms: second.at_ms,
+        })
+    };
+    for x in sorted {
+        if x.out {
+            if let Some(prev) = last.get(&x.resident).filter(|p| p.out && p.gate != x.gate) {
+                note("already_out", prev, x);
+            }
+            let others: Vec<&&Crossed> =
+                last.iter().filter(|(r, c)| **r != x.resident && c.out).map(|(_, c)| c).collect();
+            let max = policy.max_members_out;
+            if max > 0 && u32::try_from(others.len()).unwrap_or(u32::MAX) >= max {
+                if let Some(o) = others.iter().find(|o| o.gate != x.gate) {
+                    note("household_member_out", o, x);
+                }
+            }
+            if x.counted && policy.outings_per_period > 0 {
+                let at = |c: &Crossed| chrono::DateTime::from_timestamp_millis(c.at_ms);
+                let before: Vec<&&Crossed> = exits.iter().filter(|e| e.counted).collect();
+                let times: Vec<_> = before.iter().filter_map(|e| at(e)).collect();
+                if let Some(now) = at(x) {
+                    let used = super::rules::outings_in_period(&times, now, policy);
+                    if used >= policy.outings_per_period {
+                        let first = before.iter().rev().find(|e| {
+                            e.gate != x.gate
+                                && at(e).is_some_and(|t| super::rules::outings_in_period(&[t], now, policy) == 1)
+                        });
+                        if let Some(f) = first {
+                            note("household_quota", f, x);
+                        }
+                    }
+                }
+            }
+            exits.push(x);
+        }
+        last.insert(x.resident, x);
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn x(gate: &str, seq: u64, min: i64, resident: u32, out: bool) -> Crossed {
+        Crossed { gate: gate.into(), seq, at_ms: 1_800_000_000_000 + min * 60_000, resident, out, counted: true }
+    }
+
+    fn policy() -> super::super::Policy {
+        super::super::Policy::default()
+    }
+
+    #[test]
+    fn two_gates_that_could_not_see_each_other_are_named() {
+        let p = policy();
+        assert_eq!((p.max_members_out, p.outings_per_period), (1, 1));
+        // 张三 (1) out at 东门, 李四 (2) out at 西门 ten minutes later
+        let h = vec![x("东门", 1, 0, 1, true), x("西门", 1, 10, 2, true)];
+        let c = conflicts(&h, &p);
+        let rules: Vec<&str> = c.iter().map(|c| c.rule).collect();
+        assert_eq!(rules, vec!["household_member_out", "household_quota"], "{c:?}");
+        assert_eq!((c[0].first_gate.as_str(), c[0].second_gate.as_str()), ("东门", "西门"));
+        // the same card out at both gates
+        let twice = conflicts(&[x("东门", 1, 0, 1, true), x("西门", 1, 5, 1, true)], &p);
+        assert!(twice.iter().any(|c| c.rule == "already_out"), "{twice:?}");
+        // in between he came back in: no anti-passback conflict
+        let back = conflicts(&[x("东门", 1, 0, 1, true), x("东门", 2, 3, 1, false), x("西门", 1, 5, 1, true)], &p);
+        assert!(!back.iter().any(|c| c.rule == "already_out"), "{back:?}");
+    }
+
+    #[test]
+    fn one_gate_alone_is_no_conflict_and_order_does_not_matter() {
+        let p = policy();
+        // both at 东门: that gate knew, whatever it decided
+        assert!(conflicts(&[x("东门", 1, 0, 1, true), x("东门", 2, 10, 2, true)], &p).is_empty());
+        let a = vec![x("东门", 1, 0, 1, true), x("西门", 1, 10, 2, true), x("西门", 2, 20, 2, false)];
+        let mut b = a.clone();
+        b.reverse();
+        assert_eq!(conflicts(&a, &p), conflicts(&b, &p));
+        // an exempt exit does not use the quota
+        let mut exempt = x("西门", 1, 10, 2, true);
+        exempt.counted = false;
+        let c = conflicts(&[x("东门", 1, 0, 1, true), exempt], &p);
+        assert!(!c.iter().any(|c| c.rule == "household_quota"), "{c:?}");
+    }
 
     fn c(at: i64, gate: &str, out: bool) -> Crossing {
         Crossing { at_ms: at, gate: gate.into(), out }

@@ -348,7 +348,7 @@ impl Gate {
         }
         v.finish(&key).map_err(|e| refuse(e.to_string()))?;
         let n = self.store.append_peer_events(gate, &fresh)?;
-        let _ = now;
+        self.find_conflicts(&fresh, now)?;
         Ok(n)
     }
 
@@ -439,6 +439,44 @@ impl Gate {
     /// The committee's state version held here.
     pub fn committee_version_held(&self) -> Result<u64> {
         Ok(self.store.meta("committee_version")?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// With new crossings from another gate, replays each household they
+    /// touch over the period around them and records what two gates
+    /// together broke (see `domain::community::conflicts`).
+    fn find_conflicts(&self, fresh: &[crate::domain::chain::ChainedEvent], now: DateTime<Utc>) -> Result<usize> {
+        let policy = self.policy()?;
+        let span = chrono::Duration::days(i64::from(policy.period_days) + 1).num_milliseconds();
+        let mut around: std::collections::BTreeMap<String, (i64, i64)> = std::collections::BTreeMap::new();
+        for e in fresh.iter().filter(|e| e.body.decision == "allow" && e.body.resident_id.is_some()) {
+            let (Some(h), Ok(at)) = (&e.body.household, chrono::DateTime::parse_from_rfc3339(&e.body.at)) else {
+                continue;
+            };
+            let t = at.timestamp_millis();
+            let w = around.entry(h.clone()).or_insert((t, t));
+            w.0 = w.0.min(t);
+            w.1 = w.1.max(t);
+        }
+        let mut n = 0;
+        for (household, (lo, hi)) in around {
+            let history = self.store.household_crossings(
+                &self.identity.gate,
+                &household,
+                lo.saturating_sub(span),
+                hi.saturating_add(span),
+            )?;
+            let found = crate::domain::community::conflicts(&history, &policy);
+            let new = self.store.record_conflicts(&household, &found, &now_text(now))?;
+            if new > 0 {
+                tracing::warn!(household = %household, "{new} conflict(s) between gates recorded");
+            }
+            n += new;
+        }
+        Ok(n)
+    }
+
+    pub fn conflicts(&self, limit: u32) -> Result<Vec<crate::store::ConflictRow>> {
+        Ok(self.store.conflicts(limit)?)
     }
 
     pub fn peers(&self) -> Result<Vec<PeerRow>> {

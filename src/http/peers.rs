@@ -19,6 +19,16 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/peer/chains", get(chains))
         .route("/api/v1/peer/events", get(peer_events))
         .route("/api/v1/peer/committee", get(committee))
+        .route("/api/v1/conflicts", get(conflicts))
+}
+
+/// What two gates that could not see each other together let through.
+async fn conflicts(
+    State(state): State<AppState>,
+    _c: super::auth::CommitteeAccess,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let list = state.reader()?.conflicts(500)?;
+    Ok(Json(serde_json::json!({"conflicts": list})))
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -262,6 +262,18 @@ const MIGRATIONS: &[&str] = &[
         learned_at TEXT NOT NULL
     );
     ALTER TABLE peers ADD COLUMN last_error TEXT;
+    CREATE TABLE conflicts (
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,
+        household TEXT NOT NULL,
+        first_gate TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        second_gate TEXT NOT NULL,
+        second_seq INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        recorded_at TEXT NOT NULL,
+        UNIQUE (rule, first_gate, first_seq, second_gate, second_seq)
+    );
     "#,
 ];
 

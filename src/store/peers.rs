@@ -405,6 +405,118 @@ fn insert_tables(tx: &rusqlite::Transaction, tables: &[TableRows]) -> Result<()>
     Ok(())
 }
 
+/// A recorded conflict, as the committee sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConflictRow {
+    pub id: i64,
+    pub rule: String,
+    pub household: String,
+    pub first_gate: String,
+    pub first_seq: u64,
+    pub second_gate: String,
+    pub second_seq: u64,
+    pub at_ms: i64,
+    pub recorded_at: String,
+}
+
+impl Store {
+    /// A household's allowed crossings in [from_ms, to_ms] at this gate
+    /// (named `own_gate`) and at every gate held here.
+    pub fn household_crossings(
+        &self,
+        own_gate: &str,
+        household: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<crate::domain::community::Crossed>> {
+        let mut st = self.conn.prepare(
+            "SELECT ?4, seq, at_ms, resident_id, direction, body FROM events
+               WHERE household = ?1 AND decision = 'allow' AND direction IN ('in', 'out')
+                 AND resident_id IS NOT NULL AND at_ms BETWEEN ?2 AND ?3
+             UNION ALL
+             SELECT gate, seq, at_ms, resident_id, direction, body FROM peer_events
+               WHERE household = ?1 AND decision = 'allow' AND direction IN ('in', 'out')
+                 AND resident_id IS NOT NULL AND at_ms BETWEEN ?2 AND ?3",
+        )?;
+        let rows = st.query_map(params![household, from_ms, to_ms, own_gate], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (gate, seq, at_ms, resident, direction, body) = row?;
+            let warnings =
+                serde_json::from_str::<crate::domain::chain::EventBody>(&body).map(|b| b.warnings).unwrap_or_default();
+            out.push(crate::domain::community::Crossed {
+                gate,
+                seq: u64::try_from(seq).unwrap_or(0),
+                at_ms,
+                resident: u32::try_from(resident).unwrap_or(0),
+                out: direction == "out",
+                counted: crate::domain::community::counted(&warnings),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records conflicts (each once, whichever gate or round finds it);
+    /// returns how many were new.
+    pub fn record_conflicts(
+        &self,
+        household: &str,
+        found: &[crate::domain::community::Conflict],
+        now: &str,
+    ) -> Result<usize> {
+        let mut n = 0;
+        for c in found {
+            n += self.conn.execute(
+                "INSERT OR IGNORE INTO conflicts
+                 (rule, household, first_gate, first_seq, second_gate, second_seq, at_ms, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    c.rule,
+                    household,
+                    c.first_gate,
+                    i64::try_from(c.first_seq).unwrap_or(i64::MAX),
+                    c.second_gate,
+                    i64::try_from(c.second_seq).unwrap_or(i64::MAX),
+                    c.at_ms,
+                    now
+                ],
+            )?;
+        }
+        Ok(n)
+    }
+
+    /// The newest conflicts first.
+    pub fn conflicts(&self, limit: u32) -> Result<Vec<ConflictRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, rule, household, first_gate, first_seq, second_gate, second_seq, at_ms, recorded_at
+             FROM conflicts ORDER BY at_ms DESC, id DESC LIMIT ?1",
+        )?;
+        let rows = st.query_map([limit], |r| {
+            Ok(ConflictRow {
+                id: r.get(0)?,
+                rule: r.get(1)?,
+                household: r.get(2)?,
+                first_gate: r.get(3)?,
+                first_seq: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                second_gate: r.get(5)?,
+                second_seq: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
+                at_ms: r.get(7)?,
+                recorded_at: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
 fn insert_peer(conn: &rusqlite::Connection, peer: &PeerRow, inbound_token_hash: &str) -> Result<()> {
     // a gate removed earlier and joined again under its name starts afresh
     conn.execute(
