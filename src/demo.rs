@@ -1,9 +1,11 @@
 //! `gatepass demo`: the whole product on any Linux machine. A throw-away
 //! village (32 residents in 14 households: some kept in, two essential
 //! workers), passes and their card sheet, page logins and API tokens, and
-//! the daemon with a simulated thermometer and simulated lamps/relay; and a
-//! district beside it (the next port) that collects the gate every few
-//! seconds, so a newcomer sees a scan reach the district's figures.
+//! the daemon with a simulated thermometer and simulated lamps/relay. Beside
+//! it: a second gate of the same community (西门, joined to 东门, two ports
+//! on), so a crossing at one gate refuses the household's next member at
+//! the other; and a district (the next port) that collects both gates every
+//! few seconds.
 
 use crate::auth;
 use crate::gate::Gate;
@@ -119,7 +121,7 @@ fn prepare_district(dir: &std::path::Path) -> anyhow::Result<()> {
 /// Runs the district beside the gate on its own thread and runtime: it
 /// registers the gate, serves its pages and pulls the gate every few
 /// seconds. A district that cannot start says why and leaves the gate be.
-fn spawn_district(dir: PathBuf, gate_url: String, token: String, addr: std::net::SocketAddr) {
+fn spawn_district(dir: PathBuf, gates: Vec<(String, String)>, addr: std::net::SocketAddr) {
     let run = move || -> anyhow::Result<()> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         rt.block_on(async move {
@@ -128,12 +130,14 @@ fn spawn_district(dir: PathBuf, gate_url: String, token: String, addr: std::net:
                 .map_err(|e| anyhow::anyhow!("the demo district cannot listen on {addr}: {e}"))?;
             let local = listener.local_addr()?;
             let mut puller = crate::district::District::open(&dir)?;
-            crate::district::pull::add_gate(&mut puller, &gate_url, &token, false).await?;
+            for (url, token) in &gates {
+                crate::district::pull::add_gate(&mut puller, url, token, false).await?;
+            }
             let web = crate::district::District::open(&dir)?;
             let state = std::sync::Arc::new(crate::district::web::AppState::new(web.store, web.config));
             let (name, pw) = DISTRICT_LOGIN;
             crate::daemon::say(&format!(
-                "  区县页面 district pages:  http://{local}/            (login {name} / {pw}; collects the gate every {DISTRICT_PULL_S} s)\n"
+                "  区县页面 district pages:  http://{local}/            (login {name} / {pw}; collects both gates every {DISTRICT_PULL_S} s)\n"
             ));
             let limits = crate::http::ServeLimits::default();
             let serve = crate::district::web::serve(listener, state, limits, crate::daemon::shutdown_signal());
@@ -155,12 +159,48 @@ fn spawn_district(dir: PathBuf, gate_url: String, token: String, addr: std::net:
     });
 }
 
+/// An address for a demo daemon: `asked` with the port moved by `offset`,
+/// or a port free right now when the system was to choose (the second gate
+/// must know the first's address before either starts).
+fn demo_addr(asked: std::net::SocketAddr, offset: u16) -> anyhow::Result<std::net::SocketAddr> {
+    if asked.port() == 0 {
+        let l = std::net::TcpListener::bind(std::net::SocketAddr::new(asked.ip(), 0))?;
+        return Ok(l.local_addr()?);
+    }
+    Ok(std::net::SocketAddr::new(asked.ip(), asked.port().saturating_add(offset)))
+}
+
+/// 西门: a gate joined to the demo's 东门 (in this process, through the
+/// same code and proofs `gatepass join` uses), with its own guard login.
+fn prepare_west(
+    east: &mut Gate,
+    dir: &std::path::Path,
+    east_url: &str,
+    west: std::net::SocketAddr,
+) -> anyhow::Result<(Gate, String)> {
+    let now = Utc::now();
+    let (code, _) = east.add_gate_code("西门", 30, "demo", now)?;
+    let plan = crate::gate::community::JoinPlan::new(&code, "西门", &format!("http://{west}"))?;
+    let answer = east.accept_join(&plan.request, now)?;
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(crate::config::FILE_NAME), demo_config(&west.to_string()))?;
+    let gate = Gate::join_new(dir, east_url, plan, &answer, now)?;
+    let (name, pw, role) = DEMO_USERS[0];
+    let hash = auth::hash_password(pw).map_err(anyhow::Error::msg)?;
+    gate.upsert_user(name, role.parse().map_err(anyhow::Error::msg)?, &hash, "demo", now)?;
+    let (district_token, _) = gate.create_token(auth::Role::District, "demo district", "demo", now)?;
+    Ok((gate, district_token))
+}
+
 pub fn run(listen: &str) -> anyhow::Result<i32> {
     crate::logging::init();
-    let addr: std::net::SocketAddr =
+    let asked: std::net::SocketAddr =
         listen.parse().map_err(|_| anyhow::anyhow!("--listen '{listen}' must be address:port, e.g. 127.0.0.1:8080"))?;
+    let addr = demo_addr(asked, 0)?;
+    let west_addr = demo_addr(asked, 2)?;
     let dir: PathBuf = std::env::temp_dir().join(format!("gatepass-demo-{}", Utc::now().format("%Y%m%d-%H%M%S")));
-    let (gate, lines, district_token) = prepare(&dir, listen)?;
+    let (mut gate, lines, district_token) = prepare(&dir, &addr.to_string())?;
+    let (west, west_token) = prepare_west(&mut gate, &dir.join("west"), &format!("http://{addr}"), west_addr)?;
     let district_dir = dir.join("district");
     prepare_district(&district_dir)?;
     crate::daemon::run(gate, addr, move |local| {
@@ -183,7 +223,18 @@ pub fn run(listen: &str) -> anyhow::Result<i32> {
         t.push_str("  Ctrl-C stops the demo; the data directory stays for you to look at.\n");
         // (a closed standard output is ignored, not a panic)
         crate::daemon::say(&t);
-        spawn_district(district_dir, format!("http://{local}"), district_token, district_addr(local, addr.port()));
+        std::thread::spawn(move || {
+            let r = crate::daemon::run_announced(west, west_addr, false, move |w| {
+                crate::daemon::say(&format!(
+                    "  西门 guard page:          http://{w}/guard      (login guard / 1234; the same community: let 张伟 out at 东门, then try 王芳 of the same household here)\n"
+                ));
+                let gates = vec![(format!("http://{local}"), district_token), (format!("http://{w}"), west_token)];
+                spawn_district(district_dir, gates, district_addr(local, asked.port()));
+            });
+            if let Err(e) = r {
+                crate::daemon::say(&format!("  (the demo's 西门 did not start: {e:#})\n"));
+            }
+        });
     })?;
     Ok(crate::cli::exit::OK)
 }

@@ -409,3 +409,88 @@ fn a_partition_then_healing_records_the_conflict() {
     let guard = g.token("guard");
     assert_eq!(c.get(east.url("/api/v1/conflicts")).bearer_auth(&guard).send().unwrap().status(), 403);
 }
+
+/// `gatepass demo` runs 东门 and 西门 of one community: 张伟 let out at
+/// 东门 refuses 王芳 of the same household at 西门.
+#[test]
+fn the_demo_runs_two_gates_of_one_community() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .env("TMPDIR", tmp.path())
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let _child = Listening { child, base: String::new() };
+    let (mut east, mut west, mut token, mut passes) = (None, None, None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        assert!(!line.contains("did not start"), "{line}");
+        if let Some(u) = line.strip_prefix("gatepass listening on ") {
+            east = Some(u.trim().to_string());
+        }
+        if let Some(t) = line.trim().strip_prefix("guard     API token: ") {
+            token = Some(t.trim().to_string());
+        }
+        if let Some(rest) = line.trim().strip_prefix("pass images:") {
+            passes = rest.split(" list in ").nth(1).map(|p| p.trim().to_string());
+        }
+        if let Some(rest) = line.trim().strip_prefix("西门 guard page:") {
+            west = rest.split_whitespace().next().map(|u| u.trim_end_matches("/guard").to_string());
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let (east, west, token, passes) = (east.unwrap(), west.unwrap(), token.unwrap(), passes.unwrap());
+    let payload_of = |name: &str| {
+        common::read_passes(std::path::Path::new(&passes)).into_iter().find(|p| p.name == name).unwrap().payload
+    };
+    let c = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let v: Value = c
+        .post(format!("{east}/api/v1/scan"))
+        .bearer_auth(&token)
+        .json(&json!({"payload": payload_of("张伟"), "direction": "out", "temperature_c": 36.5}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["decision"], "allow", "{v}");
+    // the guard at 西门 logs in with the demo's login
+    let r = c
+        .post(format!("{west}/api/v1/login"))
+        .header("origin", &west)
+        .json(&json!({"name": "guard", "password": "1234"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let h: Value = c.get(format!("{west}/api/v1/peers")).send().unwrap().json().unwrap();
+        if h["chains"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x["gate"] == "东门" && x["head"].as_u64() >= Some(1)))
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "西门 never heard from 东门: {h}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let v: Value = c
+        .post(format!("{west}/api/v1/scan"))
+        .header("origin", &west)
+        .json(&json!({"payload": payload_of("王芳"), "direction": "out", "temperature_c": 36.5}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["decision"], "deny", "{v}");
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "household_member_out"), "{v}");
+}

@@ -34,6 +34,17 @@ pub fn run(
     addr: std::net::SocketAddr,
     after_bind: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
+    run_announced(gate, addr, true, after_bind)
+}
+
+/// As `run`; `announce = false` leaves out the first line (a second gate
+/// in the same process, as the demo's 西门, must not look like the first).
+pub fn run_announced(
+    gate: Gate,
+    addr: std::net::SocketAddr,
+    announce: bool,
+    after_bind: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
     // presence and outings are recomputed from the chain before the first
     // decision: a table edited or emptied behind the daemon's back is
     // evidence, not state to trust
@@ -57,7 +68,9 @@ pub fn run(
         let devices = hardware::start(&gate.config, codes_tx);
         let state = AppState::new(gate, devices)?;
         hardware::spawn_scanner_loop(state.inner.scan.clone(), codes_rx);
-        say(&format!("gatepass listening on {scheme}://{local}\n"));
+        if announce {
+            say(&format!("gatepass listening on {scheme}://{local}\n"));
+        }
         after_bind(local);
         tracing::info!(
             gate = %state.inner.identity.gate,
