@@ -116,6 +116,9 @@ pub struct ScanOutcome {
     pub household_usage: Option<HouseholdUsage>,
     pub backfilled: bool,
     pub clock_suspect: bool,
+    /// The household's staggered-outing slot (错峰), for the guard screen;
+    /// None when `[policy] hours` apply.
+    pub slot: Option<crate::domain::slots::SlotView>,
 }
 
 /// Identity of this gate, read once at open.
@@ -463,6 +466,7 @@ impl Gate {
                 household_usage: usage,
                 backfilled: req.backfill_at.is_some(),
                 clock_suspect,
+                slot: readable.and_then(|f| f.holder.slot.as_ref().map(|s| s.view())),
             });
         }
         let stamp = tx.change_stamp()?;
@@ -602,6 +606,11 @@ impl Gate {
             &serde_json::json!({"count": out.len(), "household": household, "valid_from": valid_from, "valid_until": valid_until}),
         )?;
         Ok(out)
+    }
+
+    /// What printed cards show (`[cards]`, the household's slot).
+    pub fn card_options(&self) -> Result<crate::cards::SheetOptions> {
+        Ok(crate::cards::SheetOptions::from_config(&self.config, &self.policy()?))
     }
 
     /// Revokes a pass; false when it was already revoked.
@@ -775,7 +784,13 @@ fn load_holder(
     };
     Ok(Ok(Facts {
         category,
-        holder: Holder { category, presence, others_out: counted, household_exits: exits },
+        holder: Holder {
+            category,
+            presence,
+            others_out: counted,
+            household_exits: exits,
+            slot: crate::domain::slots::slot_for(&policy.slots, &resident.grid, &resident.household).cloned(),
+        },
         others_out,
     }))
 }

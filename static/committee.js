@@ -286,6 +286,8 @@
     }
     out.textContent = '';
     const f = $('rules-form');
+    const rows = GP.clear($('slot-rows'));
+    (r.data.slots || []).forEach((sl) => rows.appendChild(slotRow(sl)));
     for (const [k, v] of Object.entries(r.data)) {
       const input = f.elements[k];
       if (!input) continue;
@@ -295,7 +297,44 @@
     }
   }
 
+  // One staggered-outing slot: who (grids or household patterns), days, hours.
+  function slotRow(sl) {
+    const byHousehold = sl && sl.households && sl.households.length && !(sl.grids && sl.grids.length);
+    const who = el('select', { 'aria-label': T('slots.who'), name: 'who' }, [
+      el('option', { value: 'grids', selected: !byHousehold }, T('slots.by_grid')),
+      el('option', { value: 'households', selected: byHousehold }, T('slots.by_household')),
+    ]);
+    const names = el('input', {
+      name: 'names',
+      value: sl ? (byHousehold ? sl.households : sl.grids || []).join(', ') : '',
+      placeholder: T('slots.names.ph'),
+      'aria-label': T('slots.names'),
+      required: true,
+    });
+    const days = el('input', { name: 'days', value: sl ? sl.days : 'mon,wed,fri', placeholder: 'mon,wed,fri / odd / even', 'aria-label': T('slots.days'), required: true });
+    const hours = el('input', { name: 'hours', value: sl ? sl.hours : '08:00-10:00', pattern: '\\d{2}:\\d{2}-\\d{2}:\\d{2}', 'aria-label': T('slots.hours'), required: true });
+    const remove = el('button', { type: 'button', class: 'small' }, T('slots.remove'));
+    const row = el('div', { class: 'slot-row' }, [
+      el('label', null, [el('span', null, T('slots.who')), who]),
+      el('label', null, [el('span', null, T('slots.names')), names]),
+      el('label', null, [el('span', null, T('slots.days')), days]),
+      el('label', null, [el('span', null, T('slots.hours')), hours]),
+      remove,
+    ]);
+    remove.addEventListener('click', () => row.remove());
+    return row;
+  }
+
+  function readSlot(row) {
+    const q = (n) => row.querySelector('[name="' + n + '"]').value.trim();
+    const list = q('names').split(/[,，、\s]+/).filter(Boolean);
+    const sl = { days: q('days'), hours: q('hours') };
+    sl[q('who')] = list;
+    return sl;
+  }
+
   function setupRules() {
+    $('slot-add').addEventListener('click', () => $('slot-rows').appendChild(slotRow(null)));
     $('rules-form').addEventListener('submit', async (e) => {
       e.preventDefault();
       const f = $('rules-form');
@@ -305,6 +344,8 @@
       doc.require_temperature = f.elements.require_temperature.value;
       doc.timezone = f.elements.timezone.value.trim();
       doc.anti_passback = f.elements.anti_passback.checked;
+      if (f.elements.observation_days.value !== '') doc.observation_days = Number(f.elements.observation_days.value);
+      doc.slots = Array.from($('slot-rows').children).map(readSlot);
       const r = await GP.api('PUT', '/api/v1/policy', doc);
       $('rules-result').textContent = r.ok ? T('rules.saved') : GP.errorText(r);
       $('rules-result').className = 'status-line ' + (r.ok ? 'ok-text' : 'form-error');

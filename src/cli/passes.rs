@@ -44,7 +44,7 @@ pub fn run(dir: &Path, cmd: PassCmd, json: bool) -> anyhow::Result<i32> {
                 None => now.with_timezone(&policy.timezone).date_naive(),
             };
             let passes = gate.issue_passes(household.as_deref(), from, valid_days, "cli", now)?;
-            crate::cards::write_folder(&out, &gate.identity.community, &passes)?;
+            crate::cards::write_folder(&out, &gate.identity.community, &passes, &gate.card_options()?)?;
             if json {
                 let list: Vec<_> = passes
                     .iter()

@@ -7,12 +7,14 @@ pub mod category;
 pub mod chain;
 pub mod codes;
 pub mod derived;
+pub mod followup;
 pub mod ids;
 pub mod pass;
 pub mod policy;
 pub mod register;
 pub mod rules;
 pub mod sheet;
+pub mod slots;
 pub mod text;
 
 pub use category::Category;

@@ -219,8 +219,9 @@ async fn sheet(
             .collect();
         (cards, state.inner.identity.community.clone())
     };
+    let opts = crate::cards::SheetOptions::from_config(&state.inner.config, &state.policy()?);
     let html = tokio::task::spawn_blocking(move || {
-        crate::cards::sheet_html(&community, &cards, |p| match crate::cards::qr_png(&p.payload, 6) {
+        crate::cards::sheet_html(&community, &cards, &opts, |p| match crate::cards::qr_png(&p.payload, 6) {
             Ok(png) => format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png)),
             Err(_) => String::new(),
         })
