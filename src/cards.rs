@@ -220,6 +220,7 @@ mod tests {
             issued_at: String::new(),
             revoked_at: None,
             revoke_reason: None,
+            revoke_note: None,
             unreadable: vec![],
         };
         let r = ResidentView {
@@ -232,6 +233,11 @@ mod tests {
             phone: None,
             category: crate::domain::Category::Normal,
             category_until: None,
+            left: None,
+            left_at: None,
+            origin: None,
+            arrived: None,
+            monitor: None,
             unreadable: vec![],
         };
         let slot = Slot::parse(&SlotDoc {

@@ -172,22 +172,24 @@
     renderPasses();
   }
 
-  function revokeCell(p) {
-    const td = el('td');
-    const start = el('button', { type: 'button', class: 'danger revoke' }, T('passes.revoke'));
+  // issue 12: reasons are codes; the page shows them in words
+  const REVOKE_REASONS = ['lost', 'damaged', 'moved_out', 'deceased', 'other'];
+  const REISSUE_REASONS = ['lost', 'damaged', 'other'];
+  const reasonSelect = (codes, cls) =>
+    el('select', { class: cls, 'aria-label': T('passes.revoke.reason') }, codes.map((c) => el('option', { value: c }, GP.revokeReason(c))));
+
+  // A button that opens a small form in its cell: a reason list, confirm,
+  // cancel (which puts the cell's buttons back with `restore`).
+  function reasonButton(td, label, cls, codes, send, restore) {
+    const start = el('button', { type: 'button', class: cls }, label);
     start.addEventListener('click', () => {
-      const reason = el('input', { class: 'revoke-reason', placeholder: T('passes.revoke.reason'), size: 14 });
-      const ok = el('button', { type: 'button', class: 'danger revoke-confirm' }, T('passes.revoke.confirm'));
+      const reason = reasonSelect(codes, cls.split(' ').pop() + '-reason');
+      const ok = el('button', { type: 'button', class: 'danger ' + cls.split(' ').pop() + '-confirm' }, T('passes.revoke.confirm'));
       const cancel = el('button', { type: 'button' }, T('common.cancel'));
       const msg = el('span', { class: 'form-error' });
       ok.addEventListener('click', async () => {
-        if (!reason.value.trim()) {
-          msg.textContent = T('passes.revoke.need_reason');
-          reason.focus();
-          return;
-        }
         ok.disabled = true;
-        const r = await GP.api('POST', '/api/v1/passes/' + p.pass_id + '/revoke', { reason: reason.value.trim() });
+        const r = await send(reason.value);
         if (r.ok) {
           loadPasses();
         } else {
@@ -195,14 +197,32 @@
           ok.disabled = false;
         }
       });
-      reason.addEventListener('keydown', (e) => {
-        if (e.key === 'Enter') ok.click();
-      });
-      cancel.addEventListener('click', () => GP.clear(td).appendChild(start));
+      cancel.addEventListener('click', restore);
       GP.clear(td).append(reason, ' ', ok, ' ', cancel, ' ', msg);
       reason.focus();
     });
-    td.appendChild(start);
+    return start;
+  }
+
+  function actionCell(p, canReissue) {
+    const td = el('td', { class: 'actions' });
+    const fill = () => {
+      GP.clear(td);
+      if (!p.revoked_at) {
+        td.append(
+          reasonButton(td, T('passes.revoke'), 'danger revoke', REVOKE_REASONS, (reason) =>
+            GP.api('POST', '/api/v1/passes/' + p.pass_id + '/revoke', { reason }), fill),
+          ' '
+        );
+      }
+      if (canReissue) {
+        td.append(
+          reasonButton(td, T('passes.reissue'), 'reissue', REISSUE_REASONS, (reason) =>
+            GP.api('POST', '/api/v1/residents/' + p.resident_id + '/reissue', { reason }), fill)
+        );
+      }
+    };
+    fill();
     return td;
   }
 
@@ -211,6 +231,13 @@
     const q = $('passes-filter').value.trim().toLowerCase();
     const active = passes.filter((p) => !p.revoked_at).length;
     $('passes-summary').textContent = T('passes.count', { n: passes.length, a: active });
+    // 补办 on the newest card of each person (active, or revoked with no
+    // active card left)
+    const newest = {};
+    passes.forEach((p) => {
+      const n = newest[p.resident_id];
+      if (!n || (!p.revoked_at && n.revoked_at) || (!!p.revoked_at === !!n.revoked_at && p.issued_at > n.issued_at)) newest[p.resident_id] = p;
+    });
     const rows = passes
       .slice()
       .sort((a, b) => String(a.household).localeCompare(String(b.household)) || a.pass_id - b.pass_id)
@@ -221,14 +248,14 @@
         cells: [
           String(p.pass_id),
           p.name || '',
-          p.household || '',
+          el('td', { class: 'code' }, p.household || ''),
           p.valid_from + ' – ' + p.valid_until,
           el(
             'td',
             { class: 'status' },
-            p.revoked_at ? T('passes.revoked', { reason: p.revoke_reason || '' }) : T('passes.active')
+            p.revoked_at ? T('passes.revoked', { reason: GP.revokeReason(p.revoke_reason) }) : T('passes.active')
           ),
-          p.revoked_at ? '' : revokeCell(p),
+          actionCell(p, newest[p.resident_id] === p && p.name),
         ],
       }));
     fillTable(
@@ -262,14 +289,42 @@
         return;
       }
       const body = {
+        scope,
         valid_from: $('issue-from').value || null,
         valid_days: Number($('issue-days').value) || null,
       };
-      if (scope === 'all') body.all = true;
-      else body.household = hh;
-      const r = await GP.api('POST', '/api/v1/passes/issue', body);
-      out.textContent = r.ok ? T('passes.issue.done', { n: r.data.issued }) : GP.errorText(r);
-      if (r.ok) loadPasses();
+      if (scope === 'household') body.household = hh;
+      const send = async () => {
+        const r = await GP.api('POST', '/api/v1/passes/issue', body);
+        out.textContent = r.ok
+          ? T('passes.issue.done', { n: r.data.issued })
+          : r.data && r.data.error === 'nothing_to_issue'
+            ? T('passes.issue.nothing')
+            : GP.errorText(r);
+        if (r.ok) loadPasses();
+      };
+      if (scope !== 'all') return send();
+      // everyone: name how many printed cards stop working, and ask
+      const c = await GP.api('GET', '/api/v1/passes/valid-count');
+      if (!c.ok) {
+        out.textContent = GP.errorText(c);
+        return;
+      }
+      const n = c.data.valid_cards;
+      const box = $('issue-confirm');
+      $('issue-confirm-text').textContent = T('passes.issue.confirm_all', { n });
+      $('issue-confirm-yes').textContent = T('passes.issue.confirm_yes', { n });
+      box.hidden = false;
+      $('issue-confirm-no').focus();
+      $('issue-confirm-yes').onclick = () => {
+        box.hidden = true;
+        body.confirm = n;
+        send();
+      };
+      $('issue-confirm-no').onclick = () => {
+        box.hidden = true;
+        out.textContent = T('passes.issue.cancelled');
+      };
     });
   }
 

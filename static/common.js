@@ -100,6 +100,8 @@
 
   GP.category = (c) => (c ? (GP.has('category.' + c) ? GP.t('category.' + c) : c) : '');
   GP.reason = (c) => (GP.has('reason.' + c) ? GP.t('reason.' + c) : c);
+  // issue 12: a revocation reason code in words (earlier free text as is)
+  GP.revokeReason = (c) => (c ? (GP.has('revoke.' + c) ? GP.t('revoke.' + c) : c) : '');
   // issue 12: a slot's days ("mon,wed,fri", "odd", "even") in words
   GP.slotDays = (d) =>
     String(d || '')

@@ -123,3 +123,114 @@ fn committee_sets_slots_through_the_policy_api() {
             .unwrap();
     assert!(v["slot"].is_null() && !reasons(&v).contains(&"outside_slot".to_string()), "{v}");
 }
+
+#[test]
+fn revocation_codes_reissue_and_issuing_for_everyone_asks_first() {
+    let g = GateDir::new();
+    let committee = g.token("committee");
+    let guard = g.token("guard");
+    let d = Daemon::start(&g.dir);
+    let c = client();
+    let post = |path: &str, body: Value| {
+        let r = c.post(d.url(path)).bearer_auth(&committee).json(&body).send().unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    let passes = || -> Vec<Value> {
+        let v: Value = c.get(d.url("/api/v1/passes")).bearer_auth(&committee).send().unwrap().json().unwrap();
+        v["passes"].as_array().unwrap().clone()
+    };
+    let n = g.passes.len() as u64;
+
+    // the default is "residents without a valid card": there are none
+    let (s, v) = post("/api/v1/passes/issue", json!({}));
+    assert_eq!((s, v["error"].as_str()), (409, Some("nothing_to_issue")), "{v}");
+    // everyone: refused without the number of cards it stops, and with a wrong one
+    let (s, v) = post("/api/v1/passes/issue", json!({"scope": "all"}));
+    assert_eq!((s, v["error"].as_str(), v["valid_cards"].as_u64()), (409, Some("confirm_required"), Some(n)), "{v}");
+    let (s, _) = post("/api/v1/passes/issue", json!({"all": true, "confirm": n - 1}));
+    assert_eq!(s, 409);
+    assert_eq!(passes().len() as u64, n, "nothing issued");
+    let v: Value = c.get(d.url("/api/v1/passes/valid-count")).bearer_auth(&committee).send().unwrap().json().unwrap();
+    assert_eq!(v["valid_cards"].as_u64(), Some(n));
+
+    // revoke as lost: a code, shown as a code, and in the scan answer
+    let zhang = g.pass("张三");
+    let (s, v) = post(&format!("/api/v1/passes/{}/revoke", zhang.pass_id), json!({"reason": "lost"}));
+    assert_eq!(s, 200, "{v}");
+    let v: Value = scan(&c, &d, &guard, json!({"payload": zhang.payload, "temperature_c": 36.5})).json().unwrap();
+    assert_eq!((v["decision"].as_str(), v["revoked_reason"].as_str()), (Some("deny"), Some("lost")), "{v}");
+    // free text (as earlier versions took) is stored as `other` with a note
+    let li = g.pass("李四");
+    post(&format!("/api/v1/passes/{}/revoke", li.pass_id), json!({"reason": "washed with the laundry"}));
+    let row = passes().into_iter().find(|p| p["pass_id"].to_string() == li.pass_id).unwrap();
+    assert_eq!(
+        (row["revoke_reason"].as_str(), row["revoke_note"].as_str()),
+        (Some("other"), Some("washed with the laundry"))
+    );
+    // an unrevoked card's scan has no revoked_reason
+    let v: Value =
+        scan(&c, &d, &guard, json!({"payload": g.pass("钱七").payload, "temperature_c": 36.5})).json().unwrap();
+    assert!(v.get("revoked_reason").is_none(), "{v}");
+
+    // the default issue now makes cards for exactly the two without one
+    let (s, v) = post("/api/v1/passes/issue", json!({}));
+    assert_eq!((s, v["issued"].as_u64()), (200, Some(2)), "{v}");
+
+    // 补办 for 钱七 (damaged): the old card stops with that reason, the new one runs to the old end
+    let qian_old = passes().into_iter().find(|p| p["pass_id"].to_string() == g.pass("钱七").pass_id).unwrap();
+    let rid = qian_old["resident_id"].as_u64().unwrap();
+    let (s, v) = post(&format!("/api/v1/residents/{rid}/reissue"), json!({"reason": "replaced"}));
+    assert_eq!((s, v["error"].as_str()), (400, Some("usage")), "only lost, damaged or other: {v}");
+    let (s, v) = post(&format!("/api/v1/residents/{rid}/reissue"), json!({"reason": "damaged"}));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["valid_until"], qian_old["valid_until"]);
+    let old = passes().into_iter().find(|p| p["pass_id"] == qian_old["pass_id"]).unwrap();
+    assert_eq!(old["revoke_reason"], "damaged");
+    let v2: Value = scan(&c, &d, &guard, json!({"payload": v["payload"], "temperature_c": 36.5})).json().unwrap();
+    assert!(!reasons(&v2).contains(&"revoked".to_string()), "{v2}");
+    let audit: Value = c.get(d.url("/api/v1/audit")).bearer_auth(&committee).send().unwrap().json().unwrap();
+    assert!(audit["audit"].as_array().unwrap().iter().any(|a| a["action"] == "pass.reissue"), "{audit}");
+
+    // confirmed with the right number: everyone gets a new card
+    let count: Value =
+        c.get(d.url("/api/v1/passes/valid-count")).bearer_auth(&committee).send().unwrap().json().unwrap();
+    let (s, v) = post("/api/v1/passes/issue", json!({"scope": "all", "confirm": count["valid_cards"]}));
+    assert_eq!((s, v["issued"].as_u64()), (200, Some(n)), "{v}");
+    drop(d);
+
+    // the CLI: 补办 by household and name, card written
+    let out = g.tmp.path().join("reissue");
+    let v = json(
+        &g.dir,
+        &[
+            "pass",
+            "reissue",
+            "--household",
+            "1-101",
+            "--name",
+            "张三",
+            "--reason",
+            "遗失",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(v["reason"], "lost");
+    assert!(out.join("index.html").exists() && out.join("passes.csv").exists());
+    let bad = run(
+        &g.dir,
+        &[
+            "pass",
+            "reissue",
+            "--household",
+            "1-101",
+            "--name",
+            "张三",
+            "--reason",
+            "moved_out",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(!bad.status.success());
+}

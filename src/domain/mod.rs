@@ -12,6 +12,7 @@ pub mod ids;
 pub mod pass;
 pub mod policy;
 pub mod register;
+pub mod revocation;
 pub mod rules;
 pub mod sheet;
 pub mod slots;

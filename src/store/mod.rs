@@ -176,6 +176,35 @@ const MIGRATIONS: &[&str] = &[
     r#"INSERT OR IGNORE INTO meta (key, value) SELECT 'quota_exempt_from_seq', CAST(COALESCE(
         (SELECT MAX(seq) FROM events),
         (SELECT json_extract(value, '$.seq') FROM meta WHERE key = 'checkpoint'), 0) + 1 AS TEXT);"#,
+    r#"
+    -- issue 12: revocation reasons as codes (earlier free text kept as a
+    -- note), residents who left (moved out, deceased: the row and its
+    -- history stay), returnees (origin, arrival date, responsible cadre) and
+    -- home-quarantine follow-up visits
+    ALTER TABLE passes ADD COLUMN revoke_note TEXT;
+    UPDATE passes SET revoke_reason = 'replaced' WHERE revoke_reason = 'replaced by a new card';
+    UPDATE passes SET revoke_note = revoke_reason, revoke_reason = 'other'
+        WHERE revoke_reason IS NOT NULL
+        AND revoke_reason NOT IN ('lost', 'damaged', 'replaced', 'moved_out', 'deceased', 'other');
+    ALTER TABLE residents ADD COLUMN left_reason TEXT;
+    ALTER TABLE residents ADD COLUMN left_at TEXT;
+    ALTER TABLE residents ADD COLUMN origin TEXT;
+    ALTER TABLE residents ADD COLUMN arrived TEXT;
+    ALTER TABLE residents ADD COLUMN monitor TEXT;
+    CREATE TABLE followups (
+        id INTEGER PRIMARY KEY,
+        resident_id INTEGER NOT NULL REFERENCES residents(id),
+        at_ms INTEGER NOT NULL,
+        temperature_c REAL,
+        symptoms TEXT NOT NULL DEFAULT '',
+        note TEXT NOT NULL DEFAULT '',
+        fever INTEGER NOT NULL DEFAULT 0,
+        actor TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX followups_resident ON followups(resident_id, at_ms);
+    CREATE INDEX followups_at ON followups(at_ms);
+    "#,
 ];
 
 /// How a stored value looks, for a message naming an unreadable record.
