@@ -20,6 +20,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+// issue 12: one-person changes and follow-up visits
+mod paperwork;
+pub use paperwork::{NewResident, Visit};
+
 pub const DB_FILE: &str = "gatepass.db";
 
 /// Whose cards an issue makes.
@@ -549,6 +553,7 @@ impl Gate {
         now: DateTime<Utc>,
     ) -> Result<(ImportCounts, Vec<Rejection>)> {
         let counts = self.store.import_register(&parsed.rows)?;
+        self.store.mark_category_since(&now_text(now))?;
         self.store.audit(
             &now_text(now),
             actor,
@@ -588,7 +593,7 @@ impl Gate {
             .store
             .resident(resident_id)?
             .ok_or_else(|| GateError::Store(StoreError::UnknownResident(resident_id.to_string())))?;
-        self.store.set_category(r.id, category, until)?;
+        self.store.set_category(r.id, category, until, &now_text(now))?;
         self.store.audit(
             &now_text(now),
             actor,

@@ -29,6 +29,7 @@ pub mod hw;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
+pub mod paperwork;
 pub mod scan;
 pub mod store;
 pub mod web;

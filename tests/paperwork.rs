@@ -6,6 +6,20 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
+fn add_user(dir: &std::path::Path, name: &str, role: &str, pw: &str) {
+    use std::io::Write;
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["user", "add", "--name", name, "--role", role])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{pw}\n").as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
 fn reasons(v: &Value) -> Vec<String> {
     v["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect()
 }
@@ -232,5 +246,110 @@ fn revocation_codes_reissue_and_issuing_for_everyone_asks_first() {
             out.to_str().unwrap(),
         ],
     );
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn volunteers_record_visits_fevers_and_missed_visits_are_alerts() {
+    // 王五 (1-102) is in home quarantine in the register
+    let g = GateDir::new();
+    let committee = g.token("committee");
+    let volunteer = ok(&g.dir, &["token", "create", "--role", "volunteer", "--name", "小李"]).trim().to_string();
+    let guard = g.token("guard");
+    add_user(&g.dir, "vol1", "volunteer", "vol-pass-1"); // a page login too
+    let d = Daemon::start(&g.dir);
+    let c = client();
+    let get = |path: &str, tok: &str| {
+        let r = c.get(d.url(path)).bearer_auth(tok).send().unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap_or(Value::Null))
+    };
+    let (s, home) = get("/api/v1/followups/home", &volunteer);
+    assert_eq!(s, 200, "{home}");
+    let people = home["people"].as_array().unwrap();
+    assert_eq!(people.len(), 1, "{home}");
+    assert_eq!((people[0]["name"].as_str(), people[0]["household"].as_str()), (Some("王五"), Some("1-102")));
+    assert_eq!(home["times"], json!(["08:00", "16:00"]));
+    // a guard may not see or record visits; a volunteer may not change the register
+    assert_eq!(get("/api/v1/followups/home", &guard).0, 403);
+    assert_eq!(get("/api/v1/households", &volunteer).0, 403);
+    let post = |tok: &str, body: Value| {
+        let r = c.post(d.url("/api/v1/followups")).bearer_auth(tok).json(&body).send().unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    assert_eq!(post(&guard, json!({"household": "1-102", "name": "王五", "temperature_c": 36.5})).0, 403);
+    let (s, v) = post(
+        &volunteer,
+        json!({"household": "1-102", "name": "王五", "temperature_c": 36.6, "symptoms": "", "note": "在家"}),
+    );
+    assert_eq!((s, v["fever"].as_bool(), v["actor"].as_str()), (200, Some(false), Some("volunteer:小李")), "{v}");
+    let (s, v) = post(&volunteer, json!({"household": "1-102", "name": "王五", "temperature_c": 99.0}));
+    assert_eq!((s, v["error"].as_str()), (400, Some("usage")), "{v}");
+    let (s, v) = post(&volunteer, json!({"household": "1-102", "name": "王五"}));
+    assert_eq!((s, v["error"].as_str()), (400, Some("bad_temperature")), "{v}");
+    // a fever at home is an alert
+    let rid = people[0]["resident_id"].clone();
+    let (s, v) = post(&volunteer, json!({"resident_id": rid, "temperature_c": 38.2, "symptoms": "咳嗽"}));
+    assert_eq!((s, v["fever"].as_bool()), (200, Some(true)), "{v}");
+    let (_, alerts) = get("/api/v1/alerts", &committee);
+    let fevers = alerts["followup_fevers"].as_array().unwrap();
+    assert_eq!(fevers.len(), 1, "{alerts}");
+    assert_eq!((fevers[0]["name"].as_str(), fevers[0]["temperature_c"].as_f64()), (Some("王五"), Some(38.2)));
+    assert!(alerts["alerts"].is_array() && alerts["missed_visits"].is_array());
+    // the day's book
+    let (_, book) = get("/api/v1/followups", &committee);
+    assert_eq!(book["followups"].as_array().unwrap().len(), 2, "{book}");
+    let (_, audit) = get("/api/v1/audit", &committee);
+    assert!(audit["audit"].as_array().unwrap().iter().any(|a| a["action"] == "followup.record"));
+    // the volunteer logs in on a page and lands on theirs
+    let r = c
+        .post(d.url("/api/v1/login"))
+        .header("origin", &d.base)
+        .json(&json!({"name": "vol1", "password": "vol-pass-1"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().unwrap()["next"], "/volunteer");
+    let page = c.get(d.url("/volunteer")).send().unwrap().text().unwrap();
+    assert!(page.contains("volunteer.js") && page.contains("居家随访"));
+    drop(d);
+
+    // the CLI: record, and visits missed since 王五 was kept home show in `due`
+    // (kept home three days ago: the register's date set by hand)
+    let three_days_ago = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
+    let db = rusqlite::Connection::open(g.dir.join("gatepass.db")).unwrap();
+    db.execute("UPDATE residents SET category_since = ?1 WHERE name = '王五'", [&three_days_ago]).unwrap();
+    drop(db);
+    let due = json(&g.dir, &["followup", "due"]);
+    let windows = due["due"][0]["due"].as_array().unwrap().len();
+    // noon two local days ago: inside that day's 08:00-16:00 window, whatever the hour now
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let two_days_ago = format!("{}T12:00:00+08:00", today - chrono::Days::new(2));
+    let v = json(
+        &g.dir,
+        &[
+            "followup",
+            "record",
+            "--household",
+            "1-102",
+            "--name",
+            "王五",
+            "--temp",
+            "36.4",
+            "--symptoms",
+            "无",
+            "--at",
+            &two_days_ago,
+        ],
+    );
+    assert_eq!(v["fever"], false);
+    let due = json(&g.dir, &["followup", "due"]);
+    let due = due["due"].as_array().unwrap();
+    assert_eq!(due.len(), 1);
+    let states: Vec<&str> = due[0]["due"].as_array().unwrap().iter().map(|w| w["state"].as_str().unwrap()).collect();
+    assert!(states.contains(&"missed"), "{states:?}");
+    assert_eq!(states.len(), windows - 1, "the visit two days ago kept one window");
+    let human = ok(&g.dir, &["followup", "due"]);
+    assert!(human.contains("王五"), "{human}");
+    let bad = run(&g.dir, &["followup", "record", "--household", "1-102", "--name", "nobody", "--temp", "36.4"]);
     assert!(!bad.status.success());
 }

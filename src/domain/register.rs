@@ -367,6 +367,12 @@ fn row_is_header(cells: &[Cell], cols: &[Option<Col>]) -> bool {
     at(Col::Household) == Some(Some(Col::Household)) && at(Col::Name) == Some(Some(Col::Name))
 }
 
+/// A phone typed on a page or the command line, as the register reads it
+/// (issue 12: one-person changes).
+pub fn phone(raw: &str) -> Result<String, String> {
+    normalise_phone(raw).map_err(|p| p.to_string())
+}
+
 /// "138 0000-1234", "(0755) 1234 5678", full-width digits: the digits, with
 /// a leading + kept. "-", "/" and "无" (none) mean no phone.
 fn normalise_phone(raw: &str) -> Result<String, Problem> {

@@ -43,7 +43,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Phone numbers in lists show only the last four digits.
-fn mask_phone(p: &str) -> String {
+pub(crate) fn mask_phone(p: &str) -> String {
     let digits: Vec<char> = p.chars().collect();
     match digits.len().checked_sub(4) {
         Some(hidden) if hidden > 0 => {
@@ -389,5 +389,9 @@ async fn alerts(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Js
                 "temperature_c": b.temperature_c})
         })
         .collect();
-    Ok(Json(serde_json::json!({"alerts": list})))
+    drop(store);
+    // issue 12: fevers found at home and missed follow-up visits
+    let mut body = super::paperwork::alert_extras(&state)?;
+    body["alerts"] = serde_json::Value::Array(list);
+    Ok(Json(body))
 }

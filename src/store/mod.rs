@@ -4,12 +4,15 @@
 //!
 //! Schema changes are numbered migrations applied in order at open.
 
+mod changes;
 mod events;
+mod followups;
 mod ids;
 mod people;
 mod security;
 
 pub use events::*;
+pub use followups::*;
 pub use people::*;
 pub use security::*;
 
@@ -191,6 +194,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE residents ADD COLUMN origin TEXT;
     ALTER TABLE residents ADD COLUMN arrived TEXT;
     ALTER TABLE residents ADD COLUMN monitor TEXT;
+    ALTER TABLE residents ADD COLUMN category_since TEXT;
     CREATE TABLE followups (
         id INTEGER PRIMARY KEY,
         resident_id INTEGER NOT NULL REFERENCES residents(id),

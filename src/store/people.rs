@@ -40,6 +40,9 @@ pub struct ResidentView {
     pub arrived: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub monitor: Option<String>,
+    /// When the current category was set (RFC 3339), if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category_since: Option<String>,
     /// What of this resident's record cannot be read (a category the code
     /// does not know, a broken date, a household that is not in the
     /// register). Non-empty means every scan of theirs is refused with
@@ -107,7 +110,7 @@ pub struct KeyRow {
     pub retired_at: Option<String>,
 }
 
-fn random_id(tx: &Transaction, table: &str) -> Result<u32> {
+pub(super) fn random_id(tx: &Transaction, table: &str) -> Result<u32> {
     // 8-digit ids: short enough for a guard to type, random so a card number
     // says nothing about when or for whom it was made.
     for _ in 0..64 {
@@ -131,7 +134,7 @@ pub(crate) fn getrandom(buf: &mut [u8]) {
 macro_rules! resident_select {
     () => {
         "SELECT r.id, r.name, h.code, r.household_id, h.address, h.grid, r.phone, r.category, r.category_until,
-            r.left_reason, r.left_at, r.origin, r.arrived, r.monitor
+            r.left_reason, r.left_at, r.origin, r.arrived, r.monitor, r.category_since
      FROM residents r LEFT JOIN households h ON h.id = r.household_id"
     };
 }
@@ -224,6 +227,7 @@ pub(super) fn resident_from_row(r: &rusqlite::Row) -> rusqlite::Result<ResidentV
         origin: text(11, "origin", &mut Vec::new()),
         arrived: text(12, "arrived", &mut Vec::new()).and_then(|d| d.parse().ok()),
         monitor: text(13, "monitor", &mut Vec::new()),
+        category_since: text(14, "category_since", &mut Vec::new()),
         unreadable,
     })
 }
@@ -312,7 +316,7 @@ impl Store {
                         };
                         if file_changed && c.as_str() != category {
                             tx.execute(
-                                "UPDATE residents SET category = ?2, category_until = NULL WHERE id = ?1",
+                                "UPDATE residents SET category = ?2, category_until = NULL, category_since = NULL WHERE id = ?1",
                                 params![id, c.as_str()],
                             )?;
                             changed = true;
@@ -458,10 +462,26 @@ impl Store {
         Ok(self.conn.query_row("SELECT EXISTS(SELECT 1 FROM households WHERE code = ?1)", [code], |r| r.get(0))?)
     }
 
-    pub fn set_category(&self, resident_id: ResidentId, category: Category, until: Option<NaiveDate>) -> Result<()> {
+    pub fn set_category(
+        &self,
+        resident_id: ResidentId,
+        category: Category,
+        until: Option<NaiveDate>,
+        now: &str,
+    ) -> Result<()> {
         self.conn.execute(
-            "UPDATE residents SET category = ?2, category_until = ?3 WHERE id = ?1",
-            params![resident_id, category.as_str(), until.map(|d| d.to_string())],
+            "UPDATE residents SET category = ?2, category_until = ?3,
+             category_since = CASE WHEN category IS ?2 THEN category_since ELSE ?4 END WHERE id = ?1",
+            params![resident_id, category.as_str(), until.map(|d| d.to_string()), now],
+        )?;
+        Ok(())
+    }
+
+    /// Dates the categories an import set (it has no clock of its own).
+    pub fn mark_category_since(&self, now: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE residents SET category_since = ?1 WHERE category_since IS NULL AND category != 'normal'",
+            [now],
         )?;
         Ok(())
     }
@@ -693,7 +713,7 @@ mod tests {
         s.import_register(&register::parse(CSV.as_bytes()).unwrap().rows).unwrap();
         let r = s.find_resident("1-101", "张三").unwrap();
         let until = NaiveDate::from_ymd_opt(2026, 12, 10).unwrap();
-        s.set_category(r.id, Category::HomeQuarantine, Some(until)).unwrap();
+        s.set_category(r.id, Category::HomeQuarantine, Some(until), "2026-12-01T00:00:00Z").unwrap();
         let r = s.resident(r.id).unwrap().unwrap();
         assert_eq!(r.effective_category(until), Category::HomeQuarantine);
         assert_eq!(r.effective_category(until.succ_opt().unwrap()), Category::Normal);

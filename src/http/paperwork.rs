@@ -1,0 +1,243 @@
+//! The committee's paperwork over HTTP (issue 12): one-person changes to
+//! the register, follow-up visits (the volunteer role) and the lists they
+//! feed. Thin: every rule lives in the gate and the domain.
+
+use super::auth::{CommitteeAccess, VolunteerAccess};
+use super::error::{ApiError, ApiJson, ApiQuery};
+use super::AppState;
+use crate::domain::revocation::RevokeReason;
+use crate::domain::{Category, ResidentId};
+use crate::gate::{NewResident, Visit};
+use axum::extract::{Path, State};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/residents", post(add_resident))
+        .route("/api/v1/residents/{id}/move", post(move_resident))
+        .route("/api/v1/residents/{id}/left", post(mark_left))
+        .route("/api/v1/residents/{id}/phone", put(set_phone))
+        .route("/api/v1/followups", post(record_followup).get(followup_book))
+        .route("/api/v1/followups/home", get(home))
+        .route("/api/v1/followups/due", get(due))
+}
+
+fn resident_json(r: &crate::store::ResidentView) -> serde_json::Value {
+    serde_json::json!({"id": r.id, "name": r.name, "household": r.household, "grid": r.grid,
+        "category": r.category, "left": r.left, "phone": r.phone.as_deref().map(super::committee::mask_phone)})
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddBody {
+    household: String,
+    name: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    grid: String,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
+}
+
+async fn add_resident(
+    State(state): State<AppState>,
+    who: CommitteeAccess,
+    ApiJson(b): ApiJson<AddBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let category = match b.category.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => Some(c.parse::<Category>().map_err(|e| ApiError::BadCategory(e.to_string()))?),
+        None => None,
+    };
+    let new = NewResident {
+        household: b.household,
+        address: b.address,
+        grid: b.grid,
+        name: b.name,
+        phone: b.phone,
+        category,
+    };
+    let actor = who.principal().actor();
+    let r = state.inner.writer.run(move |g| g.add_resident(&new, &actor, Utc::now())).await??;
+    Ok(Json(resident_json(&r)))
+}
+
+#[derive(Deserialize)]
+struct MoveBody {
+    household: String,
+}
+
+async fn move_resident(
+    State(state): State<AppState>,
+    who: CommitteeAccess,
+    Path(id): Path<ResidentId>,
+    ApiJson(b): ApiJson<MoveBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let actor = who.principal().actor();
+    let r = state.inner.writer.run(move |g| g.move_resident(id, &b.household, &actor, Utc::now())).await??;
+    Ok(Json(resident_json(&r)))
+}
+
+#[derive(Deserialize)]
+struct LeftBody {
+    /// `moved_out` or `deceased`
+    reason: String,
+}
+
+async fn mark_left(
+    State(state): State<AppState>,
+    who: CommitteeAccess,
+    Path(id): Path<ResidentId>,
+    ApiJson(b): ApiJson<LeftBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let reason = RevokeReason::parse(&b.reason)
+        .filter(|r| matches!(r, RevokeReason::MovedOut | RevokeReason::Deceased))
+        .ok_or_else(|| {
+            ApiError::Usage(format!("reason '{}' must be moved_out or deceased", b.reason.escape_debug()))
+        })?;
+    let actor = who.principal().actor();
+    let r = state.inner.writer.run(move |g| g.mark_left(id, reason, &actor, Utc::now())).await??;
+    Ok(Json(resident_json(&r)))
+}
+
+#[derive(Deserialize)]
+struct PhoneBody {
+    phone: String,
+}
+
+async fn set_phone(
+    State(state): State<AppState>,
+    who: CommitteeAccess,
+    Path(id): Path<ResidentId>,
+    ApiJson(b): ApiJson<PhoneBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let actor = who.principal().actor();
+    let r = state.inner.writer.run(move |g| g.set_phone(id, &b.phone, &actor, Utc::now())).await??;
+    Ok(Json(resident_json(&r)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VisitBody {
+    /// The resident's id, or `household` + `name`.
+    #[serde(default)]
+    resident_id: Option<ResidentId>,
+    #[serde(default)]
+    household: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    temperature_c: Option<f64>,
+    #[serde(default)]
+    symptoms: String,
+    #[serde(default)]
+    note: String,
+    /// RFC 3339; default now.
+    #[serde(default)]
+    at: Option<String>,
+}
+
+async fn record_followup(
+    State(state): State<AppState>,
+    who: VolunteerAccess,
+    ApiJson(b): ApiJson<VisitBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let resident = match (b.resident_id, b.household.as_deref(), b.name.as_deref()) {
+        (Some(id), _, _) => id,
+        (None, Some(h), Some(n)) => state.reader()?.find_resident(h.trim(), n.trim())?.id,
+        _ => return Err(ApiError::Usage("give \"resident_id\", or \"household\" and \"name\"".into())),
+    };
+    let at = match b.at.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        Some(a) => Some(
+            DateTime::parse_from_rfc3339(a)
+                .map_err(|_| ApiError::BadDate(format!("at '{a}' must be a time such as 2026-12-01T08:05:00+08:00")))?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    let temperature_c = b.temperature_c;
+    if temperature_c.is_none() {
+        return Err(ApiError::BadTemperature("give the temperature measured (\"temperature_c\")".into()));
+    }
+    let visit = Visit { resident, temperature_c, symptoms: b.symptoms, note: b.note, at };
+    let actor = who.principal().actor();
+    let row = state.inner.writer.run(move |g| g.record_followup(&visit, &actor, Utc::now())).await??;
+    Ok(Json(serde_json::to_value(&row).map_err(|_| ApiError::Internal)?))
+}
+
+#[derive(Deserialize)]
+struct BookQuery {
+    /// A local day, YYYY-MM-DD (default today).
+    #[serde(default)]
+    date: Option<String>,
+}
+
+/// The local day `[start, end)` in milliseconds, in the community's zone.
+pub(crate) fn day_bounds(day: chrono::NaiveDate, tz: chrono_tz::Tz) -> Option<(i64, i64)> {
+    use chrono::TimeZone;
+    let start = tz.from_local_datetime(&day.and_hms_opt(0, 0, 0)?).earliest()?;
+    let end = tz.from_local_datetime(&day.succ_opt()?.and_hms_opt(0, 0, 0)?).earliest()?;
+    Some((start.timestamp_millis(), end.timestamp_millis()))
+}
+
+pub(crate) fn parse_day(s: Option<&str>, tz: chrono_tz::Tz) -> Result<chrono::NaiveDate, ApiError> {
+    match s.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(Utc::now().with_timezone(&tz).date_naive()),
+        Some(d) => d.parse().map_err(|_| ApiError::BadDate(format!("date '{d}' must be YYYY-MM-DD"))),
+    }
+}
+
+/// The follow-up book (随访记录台账) of one day.
+async fn followup_book(
+    State(state): State<AppState>,
+    _w: CommitteeAccess,
+    ApiQuery(q): ApiQuery<BookQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let tz = state.policy()?.timezone;
+    let day = parse_day(q.date.as_deref(), tz)?;
+    let (from, to) = day_bounds(day, tz).ok_or_else(|| ApiError::BadDate("that day cannot be shown".into()))?;
+    let rows = state.reader()?.followups_between(from, to, 100_000)?;
+    let list: Vec<_> = rows.iter().map(|r| visit_json(r, tz)).collect();
+    Ok(Json(serde_json::json!({"date": day, "followups": list})))
+}
+
+pub(crate) fn visit_json(r: &crate::store::FollowupRow, tz: chrono_tz::Tz) -> serde_json::Value {
+    let at = DateTime::from_timestamp_millis(r.at_ms).map(|t| t.with_timezone(&tz).to_rfc3339());
+    serde_json::json!({"id": r.id, "resident_id": r.resident_id, "name": r.name, "household": r.household,
+        "grid": r.grid, "at": at, "temperature_c": r.temperature_c, "symptoms": r.symptoms, "note": r.note,
+        "fever": r.fever, "actor": r.actor})
+}
+
+fn home_list(state: &AppState) -> Result<Vec<crate::paperwork::HomeStatus>, ApiError> {
+    let policy = state.policy()?;
+    let store = state.reader()?;
+    Ok(crate::paperwork::home_status(&store, &state.inner.config.followup, &policy, Utc::now())?)
+}
+
+/// Everyone kept home, for the volunteer's page.
+async fn home(State(state): State<AppState>, _w: VolunteerAccess) -> Result<Json<serde_json::Value>, ApiError> {
+    let people = home_list(&state)?;
+    let times: Vec<String> =
+        state.inner.config.followup.times().iter().map(|t| t.format("%H:%M").to_string()).collect();
+    Ok(Json(serde_json::json!({"times": times, "people": people})))
+}
+
+/// Who has a visit due or missed.
+async fn due(State(state): State<AppState>, _w: VolunteerAccess) -> Result<Json<serde_json::Value>, ApiError> {
+    let people: Vec<_> = home_list(&state)?.into_iter().filter(|p| !p.due.is_empty()).collect();
+    Ok(Json(serde_json::json!({"due": people})))
+}
+
+/// What the alerts page adds to the gate's events: fevers found at home
+/// and missed visits.
+pub(crate) fn alert_extras(state: &AppState) -> Result<serde_json::Value, ApiError> {
+    let tz = state.policy()?.timezone;
+    let fevers: Vec<_> = state.reader()?.followup_fevers(100)?.iter().map(|r| visit_json(r, tz)).collect();
+    let missed: Vec<_> = home_list(state)?.into_iter().filter(|p| p.missed() > 0).collect();
+    Ok(serde_json::json!({"followup_fevers": fevers, "missed_visits": missed}))
+}
