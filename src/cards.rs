@@ -50,6 +50,21 @@ impl SheetOptions {
     }
 }
 
+/// A category in Chinese, for printed and exported books.
+pub fn category_zh(c: crate::domain::Category) -> &'static str {
+    use crate::domain::Category as C;
+    match c {
+        C::Normal => "正常",
+        C::HomeQuarantine => "居家隔离",
+        C::Isolated => "集中隔离",
+        C::Confirmed => "确诊",
+        C::Suspected => "疑似",
+        C::Fever => "发热",
+        C::CloseContact => "密切接触",
+        C::Essential => "保障人员",
+    }
+}
+
 /// The building part of a household code (`3-101` → `3`), if it has one.
 fn building(code: &str) -> Option<&str> {
     code.split_once(['-', '—', '－']).map(|(b, _)| b.trim()).filter(|b| !b.is_empty())

@@ -353,3 +353,118 @@ fn volunteers_record_visits_fevers_and_missed_visits_are_alerts() {
     let bad = run(&g.dir, &["followup", "record", "--household", "1-102", "--name", "nobody", "--temp", "36.4"]);
     assert!(!bad.status.success());
 }
+
+/// Reads the first sheet of an xlsx as rows of text (numbers as shown).
+fn read_xlsx(bytes: &[u8]) -> Vec<Vec<String>> {
+    use calamine::{Data, Reader};
+    let mut wb = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let name = wb.sheet_names().first().cloned().unwrap();
+    let range = wb.worksheet_range(&name).unwrap();
+    range
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Data::Empty => String::new(),
+                    Data::Float(f) => format!("{f}"),
+                    Data::Int(i) => i.to_string(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_ledger_xlsx_reads_back_as_the_log() {
+    let g = GateDir::new();
+    let committee = g.token("committee");
+    // a day of crossings: allowed, refused, a fever on return
+    let s = |name: &str, extra: &[&str]| {
+        let mut a = vec!["scan", "--payload", &g.pass(name).payload];
+        a.extend_from_slice(extra);
+        json(&g.dir, &a)
+    };
+    s("张三", &["--direction", "out", "--temp", "36.5"]);
+    s("李四", &["--direction", "out", "--temp", "36.6"]); // household member out
+    s("王五", &["--direction", "out", "--temp", "36.4"]); // quarantined
+    s("张三", &["--direction", "in", "--temp", "38.1"]); // fever: refer
+    json(&g.dir, &["scan", "--payload", "GP1:FORGED"]);
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive().to_string();
+    let xlsx = g.tmp.path().join("ledger.xlsx");
+    let html = g.tmp.path().join("ledger.html");
+    ok(
+        &g.dir,
+        &["events", "ledger", "--date", &today, "--xlsx", xlsx.to_str().unwrap(), "--html", html.to_str().unwrap()],
+    );
+    let rows = read_xlsx(&std::fs::read(&xlsx).unwrap());
+    assert_eq!(rows[0], ["序号", "时间", "门岗", "方向", "姓名", "户号", "体温(°C)", "结果", "原因", "值班人员"]);
+    // the log, as exported
+    let export = ok(&g.dir, &["events", "export"]);
+    let events: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len() - 1, events.len(), "one line per event");
+    let names: std::collections::HashMap<String, String> =
+        g.passes.iter().map(|p| (p.household.clone() + "/" + &p.name, p.name.clone())).collect();
+    for (row, ev) in rows[1..].iter().zip(&events) {
+        assert_eq!(row[0], ev["seq"].to_string(), "{row:?}");
+        assert_eq!(row[2], ev["gate"].as_str().unwrap());
+        let dir = match ev["direction"].as_str() {
+            Some("out") => "出",
+            Some("in") => "入",
+            _ => "",
+        };
+        assert_eq!(row[3], dir);
+        assert_eq!(row[5], ev["household"].as_str().unwrap_or(""));
+        if !row[4].is_empty() {
+            assert!(names.contains_key(&(row[5].clone() + "/" + &row[4])), "{row:?}");
+        }
+        assert_eq!(row[6], ev["temperature_c"].as_f64().map(|t| format!("{t}")).unwrap_or_default());
+        let dec = match ev["decision"].as_str().unwrap() {
+            "allow" => "通行",
+            "deny" => "禁止",
+            _ => "留观",
+        };
+        assert_eq!(row[7], dec);
+        assert_eq!(
+            row[8].is_empty(),
+            ev["reasons"].as_array().unwrap().is_empty() && ev["warnings"].as_array().unwrap().is_empty()
+        );
+    }
+    assert!(rows[2][8].contains("本户已有人在外"), "{:?}", rows[2]);
+    assert!(rows[3][8].contains("隔离管控"));
+    assert_eq!(rows[4][7], "留观");
+    assert!(rows[5][8].contains("通行证无效"));
+    // the print view ends with the chain head
+    let page = std::fs::read_to_string(&html).unwrap();
+    let last = events.last().unwrap();
+    let tail = &page[page.rfind("</table>").unwrap()..];
+    assert!(tail.contains(last["hash"].as_str().unwrap()), "{tail}");
+    assert!(tail.contains(&format!("第 {} 条", last["seq"])));
+
+    // the same from the daemon, and the other books
+    let d = Daemon::start(&g.dir);
+    let c = client();
+    let r = c.get(d.url(&format!("/api/v1/ledger?date={today}&format=xlsx"))).bearer_auth(&committee).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().contains("spreadsheetml"));
+    assert!(r.headers()["content-disposition"].to_str().unwrap().contains("ledger-"));
+    assert_eq!(read_xlsx(&r.bytes().unwrap()), rows);
+    let r = c.get(d.url(&format!("/api/v1/ledger?date={today}&format=html"))).bearer_auth(&committee).send().unwrap();
+    assert!(r.text().unwrap().contains(last["hash"].as_str().unwrap()));
+    for book in ["register.xlsx", "passes.xlsx", "followups.xlsx", "alerts.xlsx"] {
+        let r = c.get(d.url(&format!("/api/v1/export/{book}"))).bearer_auth(&committee).send().unwrap();
+        assert_eq!(r.status(), 200, "{book}");
+        let rows = read_xlsx(&r.bytes().unwrap());
+        match book {
+            "register.xlsx" => {
+                assert_eq!(rows.len(), 7);
+                assert!(rows.iter().any(|r| r[3] == "<script>alert(1)</script>" && r[5] == "正常"), "{rows:?}");
+            }
+            "passes.xlsx" => assert_eq!(rows.len(), 7),
+            "alerts.xlsx" => assert!(rows.len() >= 4, "{rows:?}"),
+            _ => assert_eq!(rows.len(), 1),
+        }
+    }
+    let guard = g.token("guard");
+    assert_eq!(c.get(d.url("/api/v1/export/register.xlsx")).bearer_auth(&guard).send().unwrap().status(), 403);
+}

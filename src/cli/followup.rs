@@ -83,3 +83,61 @@ pub fn run(dir: &Path, cmd: FollowupCmd, json: bool) -> anyhow::Result<i32> {
         }
     }
 }
+
+/// `gatepass events ledger`: the day's 出入台账.
+pub fn ledger(
+    dir: &Path,
+    date: Option<&str>,
+    xlsx: Option<std::path::PathBuf>,
+    html: Option<std::path::PathBuf>,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let gate = Gate::open(dir)?;
+    let tz = gate.policy()?.timezone;
+    let day = match date {
+        Some(d) => super::parse_date(d, "--date")?,
+        None => Utc::now().with_timezone(&tz).date_naive(),
+    };
+    let l = gate.ledger(day)?;
+    let write = |p: &Path, bytes: &[u8]| {
+        std::fs::write(p, bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))
+    };
+    if let Some(p) = &xlsx {
+        write(p, &l.xlsx()?)?;
+    }
+    if let Some(p) = &html {
+        write(p, l.html().as_bytes())?;
+    }
+    if json {
+        print_json(&l)?;
+    } else {
+        println!(
+            "{} 出入台账 {}: {} entries; chain head {} {}",
+            l.community,
+            l.date,
+            l.rows.len(),
+            l.head_seq,
+            l.head_hash
+        );
+        for p in xlsx.iter().chain(html.iter()) {
+            println!("written: {}", p.display());
+        }
+        if xlsx.is_none() && html.is_none() {
+            for r in &l.rows {
+                println!(
+                    "{:>6}  {}  {}  {}  {}  {}  {}  {}  {}",
+                    r.seq,
+                    r.time,
+                    r.direction,
+                    r.name,
+                    r.household,
+                    r.temperature_c.map(|t| format!("{t:.1}")).unwrap_or_default(),
+                    r.decision,
+                    r.reasons,
+                    r.operator
+                );
+            }
+        }
+    }
+    Ok(super::exit::OK)
+}

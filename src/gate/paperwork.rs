@@ -215,6 +215,12 @@ impl super::Gate {
         Ok(crate::paperwork::home_status(&self.store, &self.config.followup, &self.policy()?, now)?)
     }
 
+    /// The day's entry/exit ledger.
+    pub fn ledger(&self, date: chrono::NaiveDate) -> Result<crate::ledger::Ledger> {
+        crate::ledger::build(&self.store, &self.identity.community, &self.policy()?, date)?
+            .ok_or_else(|| GateError::BadDate(format!("{date} cannot be shown in the community's time zone")))
+    }
+
     /// Visits in a local-day range, for the follow-up book.
     pub fn followup_book(&self, from_ms: i64, to_ms: i64) -> Result<Vec<FollowupRow>> {
         Ok(self.store.followups_between(from_ms, to_ms, 1_000_000)?)

@@ -359,7 +359,7 @@ fn head(conn: &rusqlite::Connection) -> Result<(u64, String)> {
         .unwrap_or((0, GENESIS.to_string())))
 }
 
-fn event_from_row(r: &rusqlite::Row) -> rusqlite::Result<Result<ChainedEvent>> {
+pub(super) fn event_from_row(r: &rusqlite::Row) -> rusqlite::Result<Result<ChainedEvent>> {
     let body: String = r.get(0)?;
     let parsed: std::result::Result<EventBody, _> = serde_json::from_str(&body);
     Ok(match parsed {

@@ -56,6 +56,25 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<FollowupRow> {
 }
 
 impl Store {
+    /// Events written from `from_ms` to `to_ms` (exclusive) in chain
+    /// order, at most `limit` (the day's ledger).
+    pub fn events_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::chain::ChainedEvent>> {
+        let mut st = self.conn.prepare(
+            "SELECT body, prev_hash, hash, sig FROM events WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = st.query_map(params![from_ms, to_ms, limit], super::events::event_from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
     pub fn add_followup(&self, f: &NewFollowup<'_>) -> Result<i64> {
         self.conn.execute(
             "INSERT INTO followups (resident_id, at_ms, temperature_c, symptoms, note, fever, actor, recorded_at)
