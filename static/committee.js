@@ -88,7 +88,19 @@
         save.disabled = false;
       }
     });
-    return { cells: ['', res.name, res.phone || '', select, until, el('td', null, save, ' ', status)], dataset: { residentId: res.id } };
+    // issue 12: one-person changes (paperwork.js); a resident who left is shown, not changed
+    if (res.left) {
+      return {
+        class: 'left',
+        cells: ['', el('td', { class: 'name' }, res.name), res.phone || '', GP.revokeReason(res.left), '', ''],
+        dataset: { residentId: res.id },
+      };
+    }
+    const more = GP.residentActions ? GP.residentActions(res, loadRegister) : '';
+    return {
+      cells: ['', el('td', { class: 'name' }, res.name), res.phone || '', select, until, el('td', { class: 'actions' }, save, ' ', status, more)],
+      dataset: { residentId: res.id },
+    };
   }
 
   function renderRegister() {
@@ -104,7 +116,7 @@
       const rs = h.residents.filter((r) => hit || matches(q, r.name, r.category, GP.category(r.category)));
       if (!rs.length) return;
       const where = [h.address, h.grid].filter(Boolean).join(' · ');
-      rows.push({ class: 'hh-head', cells: [h.code, el('td', { colSpan: 5 }, where)] });
+      rows.push({ class: 'hh-head', cells: [el('td', { class: 'code' }, h.code), el('td', { colSpan: 5 }, where)] });
       rs.forEach((r) => rows.push(residentRow(r)));
     });
     fillTable(
@@ -556,6 +568,7 @@
     audit: { load: loadAudit, render: renderAudit },
     tokens: { load: loadTokens, render: renderTokens },
   };
+  Object.assign(TABS, GP.committeeTabs || {}); // issue 12: home visits and books (paperwork.js)
   let current = null;
 
   function show(name) {

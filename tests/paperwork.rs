@@ -468,3 +468,82 @@ fn the_ledger_xlsx_reads_back_as_the_log() {
     let guard = g.token("guard");
     assert_eq!(c.get(d.url("/api/v1/export/register.xlsx")).bearer_auth(&guard).send().unwrap().status(), 403);
 }
+
+#[test]
+fn one_person_changes_are_audited_and_a_leaver_keeps_their_history() {
+    let g = GateDir::new();
+    let committee = g.token("committee");
+    let guard = g.token("guard");
+    let d = Daemon::start(&g.dir);
+    let c = client();
+    let call = |m: reqwest::Method, path: &str, body: Value| {
+        let r = c.request(m, d.url(path)).bearer_auth(&committee).json(&body).send().unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    use reqwest::Method as M;
+    // add
+    let (s, v) =
+        call(M::POST, "/api/v1/residents", json!({"household": "1-101", "name": "孙八", "phone": "138 0000 1234"}));
+    assert_eq!(s, 200, "{v}");
+    let sun = v["id"].as_u64().unwrap();
+    let (s, v) = call(M::POST, "/api/v1/residents", json!({"household": "1-101", "name": "孙八"}));
+    assert_eq!((s, v["error"].as_str()), (400, Some("usage")), "twice: {v}");
+    let (s, _) = call(
+        M::POST,
+        "/api/v1/residents",
+        json!({"household": "9-901", "name": "周九", "address": "9号楼", "grid": "D", "category": "home_quarantine"}),
+    );
+    assert_eq!(s, 200, "a new household is made");
+    // phone
+    let (s, v) = call(M::PUT, &format!("/api/v1/residents/{sun}/phone"), json!({"phone": "139-0000-5678"}));
+    assert_eq!(s, 200, "{v}");
+    let (s, _) = call(M::PUT, &format!("/api/v1/residents/{sun}/phone"), json!({"phone": "call me"}));
+    assert_eq!(s, 400);
+    // move
+    let (s, v) = call(M::POST, &format!("/api/v1/residents/{sun}/move"), json!({"household": "2-201"}));
+    assert_eq!((s, v["household"].as_str()), (200, Some("2-201")), "{v}");
+    let (s, v) = call(M::POST, &format!("/api/v1/residents/{sun}/move"), json!({"household": "7-777"}));
+    assert_eq!((s, v["error"].as_str()), (404, Some("unknown_household")));
+    // a card for the new resident (the default: those without one), then moved out
+    let (s, v) = call(M::POST, "/api/v1/passes/issue", json!({}));
+    assert_eq!((s, v["issued"].as_u64()), (200, Some(2)), "{v}");
+    let payload = v["passes"].as_array().unwrap().iter().find(|p| p["name"] == "孙八").unwrap()["payload"].clone();
+    let v: Value =
+        scan(&c, &d, &guard, json!({"payload": payload, "direction": "out", "temperature_c": 36.5})).json().unwrap();
+    assert_eq!(v["decision"], "allow", "{v}");
+    let v: Value =
+        scan(&c, &d, &guard, json!({"payload": payload, "direction": "in", "temperature_c": 36.5})).json().unwrap();
+    assert_eq!(v["decision"], "allow", "{v}");
+    let (s, v) = call(M::POST, &format!("/api/v1/residents/{sun}/left"), json!({"reason": "lost"}));
+    assert_eq!(s, 400, "only moved_out or deceased: {v}");
+    let (s, v) = call(M::POST, &format!("/api/v1/residents/{sun}/left"), json!({"reason": "moved_out"}));
+    assert_eq!((s, v["left"].as_str()), (200, Some("moved_out")), "{v}");
+    let v: Value =
+        scan(&c, &d, &guard, json!({"payload": payload, "direction": "out", "temperature_c": 36.5})).json().unwrap();
+    assert_eq!((v["decision"].as_str(), v["revoked_reason"].as_str()), (Some("deny"), Some("moved_out")), "{v}");
+    // no further change, no new card; the history stays
+    let (s, v) = call(M::POST, &format!("/api/v1/residents/{sun}/move"), json!({"household": "1-101"}));
+    assert_eq!((s, v["error"].as_str()), (409, Some("resident_left")), "{v}");
+    let (s, v) = call(M::POST, &format!("/api/v1/residents/{sun}/reissue"), json!({"reason": "lost"}));
+    assert_eq!((s, v["error"].as_str()), (409, Some("resident_left")), "{v}");
+    let (s, v) = call(M::POST, "/api/v1/passes/issue", json!({}));
+    assert_eq!((s, v["error"].as_str()), (409, Some("nothing_to_issue")), "a leaver is not missing a card: {v}");
+    let hs: Value = c.get(d.url("/api/v1/households")).bearer_auth(&committee).send().unwrap().json().unwrap();
+    let found = hs["households"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|h| h["residents"].as_array().unwrap().clone())
+        .find(|r| r["name"] == "孙八")
+        .unwrap();
+    assert_eq!(found["left"], "moved_out");
+    let events = ok(&g.dir, &["events", "export"]);
+    assert_eq!(events.lines().filter(|l| l.contains(&format!("\"resident_id\":{sun}"))).count(), 3, "history stays");
+    let audit: Value = c.get(d.url("/api/v1/audit")).bearer_auth(&committee).send().unwrap().json().unwrap();
+    let actions: Vec<&str> = audit["audit"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    for a in ["resident.add", "resident.phone", "resident.move", "resident.left"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    // the audit keeps only the phone's last digits
+    assert!(!audit.to_string().contains("13900005678"));
+}

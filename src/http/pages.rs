@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/committee", get(asset!("committee.html", "text/html; charset=utf-8")))
         .route("/login", get(asset!("login.html", "text/html; charset=utf-8")))
         .route("/volunteer", get(asset!("volunteer.html", "text/html; charset=utf-8")))
+        .route("/static/paperwork.js", get(asset!("paperwork.js", "text/javascript; charset=utf-8")))
         .route("/static/volunteer.js", get(asset!("volunteer.js", "text/javascript; charset=utf-8")))
         .route("/static/app.css", get(asset!("app.css", "text/css; charset=utf-8")))
         .route("/static/i18n.js", get(asset!("i18n.js", "text/javascript; charset=utf-8")))
