@@ -552,7 +552,9 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(ImportCounts, Vec<Rejection>)> {
-        let counts = self.store.import_register(&parsed.rows)?;
+        let today = rules::local_day(now, &self.policy()?);
+        let days = self.policy()?.observation_days;
+        let counts = self.store.import_register_with(&parsed.rows, |r| register::returnee(r.arrived, today, days))?;
         self.store.mark_category_since(&now_text(now))?;
         self.store.audit(
             &now_text(now),

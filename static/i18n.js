@@ -377,6 +377,10 @@
       'books.passes': "通行证",
       'books.alerts': "预警",
       'books.followups': "随访记录台账",
+      'col.origin': "来源地",
+      'col.arrived': "返回日期",
+      'col.monitor': "包保人",
+      'import.reject.bad_date': "{column}“{value}”不是日期，请写成 2026-02-10 或 2月10日",
       // end issue 12
     },
 
@@ -745,6 +749,10 @@
       'books.passes': "Passes",
       'books.alerts': "Alerts",
       'books.followups': "Follow-up book",
+      'col.origin': "origin",
+      'col.arrived': "arrival date",
+      'col.monitor': "monitor",
+      'import.reject.bad_date': "the {column} \"{value}\" is not a date; write 2026-02-10 or 2月10日",
       // end issue 12
     },
   };

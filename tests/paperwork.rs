@@ -547,3 +547,55 @@ fn one_person_changes_are_audited_and_a_leaver_keeps_their_history() {
     // the audit keeps only the phone's last digits
     assert!(!audit.to_string().contains("13900005678"));
 }
+
+#[test]
+fn returnees_are_kept_home_for_their_observation_days() {
+    let g = GateDir::new();
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let arrived = today - chrono::Days::new(3);
+    let long_ago = today - chrono::Days::new(30);
+    let csv = format!(
+        "户号,姓名,网格,来源地,返回日期,包保人\n4-401,吴十,D,武汉,{arrived},王干部\n4-401,郑一,D,北京,{long_ago},\n4-402,冯二,D,上海,明天,\n"
+    );
+    let file = g.tmp.path().join("back.csv");
+    std::fs::write(&file, csv).unwrap();
+    let v = json(&g.dir, &["household", "import", file.to_str().unwrap()]);
+    assert_eq!(v["added"], 2, "{v}");
+    assert_eq!(v["rejections"][0]["line"], 4);
+    assert_eq!(v["rejections"][0]["code"], "bad_date");
+    let list = json(&g.dir, &["household", "list"]);
+    let people: Vec<Value> =
+        list.as_array().unwrap().iter().flat_map(|h| h["residents"].as_array().unwrap().clone()).collect();
+    let wu = people.iter().find(|r| r["name"] == "吴十").unwrap();
+    let until = (arrived + chrono::Days::new(13)).to_string();
+    assert_eq!(
+        (wu["category"].as_str(), wu["category_until"].as_str()),
+        (Some("home_quarantine"), Some(until.as_str())),
+        "{wu}"
+    );
+    assert_eq!((wu["origin"].as_str(), wu["monitor"].as_str()), (Some("武汉"), Some("王干部")));
+    let zheng = people.iter().find(|r| r["name"] == "郑一").unwrap();
+    assert_eq!(zheng["category"], "normal", "observation over: {zheng}");
+    // re-importing changes nothing, and does not undo the committee ending it early
+    ok(&g.dir, &["resident", "set-category", "--household", "4-401", "--name", "吴十", "normal"]);
+    let v = json(&g.dir, &["household", "import", file.to_str().unwrap()]);
+    assert_eq!((v["added"].as_u64(), v["updated"].as_u64()), (Some(0), Some(0)), "{v}");
+    let list = json(&g.dir, &["household", "list"]);
+    assert!(list.to_string().contains("\"category\":\"normal\""));
+    ok(
+        &g.dir,
+        &["resident", "set-category", "--household", "4-401", "--name", "吴十", "home_quarantine", "--until", &until],
+    );
+    // the committee's list: days left and the 包保人
+    let committee = g.token("committee");
+    let d = Daemon::start(&g.dir);
+    let home: Value =
+        client().get(d.url("/api/v1/followups/home")).bearer_auth(&committee).send().unwrap().json().unwrap();
+    let wu = home["people"].as_array().unwrap().iter().find(|p| p["name"] == "吴十").unwrap().clone();
+    assert_eq!(
+        (wu["observation_until"].as_str(), wu["monitor"].as_str()),
+        (Some(until.as_str()), Some("王干部")),
+        "{wu}"
+    );
+    assert_eq!(wu["arrived"], arrived.to_string());
+}

@@ -110,6 +110,50 @@ pub struct KeyRow {
     pub retired_at: Option<String>,
 }
 
+/// Writes a row's returnee columns; true when something changed.
+fn returnee_fields(
+    tx: &Transaction,
+    id: u32,
+    row: &RegisterRow,
+    back: Option<crate::domain::register::Returnee>,
+    new: bool,
+) -> Result<bool> {
+    let (origin, arrived, monitor, category): (Option<String>, Option<String>, Option<String>, String) =
+        tx.query_row("SELECT origin, arrived, monitor, category FROM residents WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+    let mut changed = false;
+    if let Some(o) = &row.origin {
+        if origin.as_deref() != Some(o) {
+            tx.execute("UPDATE residents SET origin = ?2 WHERE id = ?1", params![id, o])?;
+            changed = true;
+        }
+    }
+    if let Some(m) = &row.monitor {
+        if monitor.as_deref() != Some(m) {
+            tx.execute("UPDATE residents SET monitor = ?2 WHERE id = ?1", params![id, m])?;
+            changed = true;
+        }
+    }
+    if let Some(b) = back {
+        let date = b.arrived.to_string();
+        if arrived.as_deref() != Some(&date) {
+            tx.execute("UPDATE residents SET arrived = ?2 WHERE id = ?1", params![id, date])?;
+            changed = true;
+            let stricter = category.parse::<Category>().is_ok_and(|c| !c.may_go_out() && c != Category::HomeQuarantine);
+            if let (Some(until), false) = (b.observe_until, stricter) {
+                tx.execute(
+                    "UPDATE residents SET category = 'home_quarantine', category_until = ?2,
+                     category_since = CASE WHEN category = 'home_quarantine' THEN category_since ELSE NULL END
+                     WHERE id = ?1",
+                    params![id, until.to_string()],
+                )?;
+            }
+        }
+    }
+    Ok(changed && !new)
+}
+
 pub(super) fn random_id(tx: &Transaction, table: &str) -> Result<u32> {
     // 8-digit ids: short enough for a guard to type, random so a card number
     // says nothing about when or for whom it was made.
@@ -242,6 +286,19 @@ impl Store {
     /// so re-importing an old spreadsheet does not undo the committee's
     /// later category changes.
     pub fn import_register(&mut self, rows: &[RegisterRow]) -> Result<ImportCounts> {
+        self.import_register_with(rows, |_| None)
+    }
+
+    /// As `import_register`; `returnee` says a row's arrival date and home
+    /// observation (issue 12). A new arrival date puts the resident in
+    /// `home_quarantine` until the observation's last day, unless the
+    /// register already keeps them in a stricter category; the same date
+    /// again changes nothing (the committee may have ended it early).
+    pub fn import_register_with(
+        &mut self,
+        rows: &[RegisterRow],
+        returnee: impl Fn(&RegisterRow) -> Option<crate::domain::register::Returnee>,
+    ) -> Result<ImportCounts> {
         let tx = self.conn.transaction()?;
         let mut counts = ImportCounts::default();
         for row in rows {
@@ -285,6 +342,11 @@ impl Store {
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
+            let back = returnee(row);
+            let resident_id = match &resident {
+                Some((id, ..)) => Some(*id),
+                None => None,
+            };
             match resident {
                 None => {
                     let id = random_id(&tx, "residents")?;
@@ -300,6 +362,7 @@ impl Store {
                         ],
                     )?;
                     counts.added += 1;
+                    returnee_fields(&tx, id, row, back, true)?;
                     continue;
                 }
                 Some((id, old_phone, category, imported)) => {
@@ -329,6 +392,9 @@ impl Store {
                         }
                     }
                 }
+            }
+            if let Some(id) = resident_id {
+                changed |= returnee_fields(&tx, id, row, back, false)?;
             }
             if changed {
                 counts.updated += 1;
