@@ -253,6 +253,7 @@ mod tests {
             origin: None,
             arrived: None,
             monitor: None,
+            category_since: None,
             unreadable: vec![],
         };
         let slot = Slot::parse(&SlotDoc {
