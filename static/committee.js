@@ -22,7 +22,12 @@
         el(
           'tr',
           { class: row.class, dataset: row.dataset },
-          row.cells.map((c) => (c instanceof Node && c.tagName === 'TD' ? c : el('td', null, c)))
+          row.cells.map((c, i) => {
+            const td = c instanceof Node && c.tagName === 'TD' ? c : el('td', null, c);
+            // issue 12: on a phone a row reflows into lines, each with its column's name
+            if (headKeys[i] && !td.dataset.label) td.dataset.label = T(headKeys[i]);
+            return td;
+          })
         )
       );
     });
@@ -490,12 +495,11 @@
     fillTable(
       $('audit-table'),
       ['col.at', 'col.actor', 'col.action', 'col.detail'],
-      audit.map((a) => [
-        GP.fmtTime(a.at),
-        a.actor,
-        a.action,
-        el('td', { class: 'detail' }, typeof a.detail === 'string' ? a.detail : JSON.stringify(a.detail)),
-      ]),
+      audit.map((a) =>
+        GP.auditSentence // issue 12: actions and details as sentences (paperwork.js)
+          ? [GP.fmtTime(a.at), GP.auditActor(a.actor), GP.auditName(a.action), el('td', { class: 'sentence' }, GP.auditSentence(a))]
+          : [GP.fmtTime(a.at), a.actor, a.action, el('td', { class: 'detail' }, typeof a.detail === 'string' ? a.detail : JSON.stringify(a.detail))]
+      ),
       'audit.empty'
     );
   }

@@ -168,6 +168,60 @@
     links();
   }
 
+  // ---- the audit trail in sentences ----
+
+  GP.auditName = (code) => (GP.has('audit.name.' + code) ? T('audit.name.' + code) : code);
+
+  // "committee:张主任" -> "社区 张主任"
+  GP.auditActor = (actor) => {
+    const m = /^([a-z]+):(.*)$/.exec(actor || '');
+    if (!m) return actor === 'cli' ? T('audit.actor.cli') : actor || '';
+    return (GP.has('role.' + m[1]) ? T('role.' + m[1]) : m[1]) + ' ' + m[2];
+  };
+
+  const POLICY_KEYS = ['fever_c', 'max_members_out', 'outings_per_period', 'period_days', 'hours', 'max_outing_minutes', 'require_temperature', 'timezone', 'anti_passback', 'observation_days'];
+
+  function policyWords(doc) {
+    const parts = [];
+    POLICY_KEYS.forEach((k) => {
+      if (doc[k] === undefined || doc[k] === null) return;
+      let v = doc[k];
+      if (k === 'anti_passback') v = v ? T('common.yes') : T('common.no');
+      if (k === 'require_temperature' && GP.has('rules.require.' + v)) v = T('rules.require.' + v);
+      parts.push((GP.has('rules.' + k) ? T('rules.' + k) : k) + ' ' + v);
+    });
+    if (Array.isArray(doc.slots)) {
+      parts.push(
+        doc.slots.length
+          ? T('audit.slots', { list: doc.slots.map((s) => (s.grids || s.households || []).join('、') + ' ' + GP.slotDays(s.days) + ' ' + s.hours).join('；') })
+          : T('audit.slots.none')
+      );
+    }
+    return parts.join(GP.lang() === 'zh' ? '，' : ', ');
+  }
+
+  // One audit row as a sentence: the template of its action with the
+  // detail's fields put into words (codes through the dictionary).
+  GP.auditSentence = function (a) {
+    const d = a.detail && typeof a.detail === 'object' ? Object.assign({}, a.detail) : {};
+    if (a.action === 'policy.set') return T('audit.text.policy.set', { changes: policyWords(d) || '—' });
+    const key = 'audit.text.' + a.action;
+    if (!GP.has(key)) return typeof a.detail === 'string' ? a.detail : JSON.stringify(a.detail);
+    if (d.reason) d.reason = GP.revokeReason(d.reason);
+    if (d.to && GP.CATEGORIES.includes(d.to)) d.to = GP.category(d.to);
+    if (d.from && GP.CATEGORIES.includes(d.from)) d.from = GP.category(d.from);
+    if (d.category) d.category = GP.category(d.category);
+    if (d.role) d.role = GP.has('role.' + d.role) ? T('role.' + d.role) : d.role;
+    if (d.scope) d.scope = GP.has('audit.scope.' + d.scope) ? T('audit.scope.' + d.scope) : d.scope;
+    d.until = d.until ? T('audit.until', { d: d.until }) : '';
+    d.note = d.note ? T('audit.note', { n: d.note }) : '';
+    d.fever = d.fever ? T('audit.fever') : '';
+    d.household = d.household || '';
+    let s = T(key, d);
+    // a field the event did not carry leaves no "{x}" behind
+    return s.replace(/\{[a-z_]+\}/g, '').replace(/\s+([，。,.）])/g, '$1').replace(/\s{2,}/g, ' ').trim();
+  };
+
   GP.committeeTabs = {
     home: { load: loadHome, render: renderHome },
     books: { load: () => {}, render: () => {} },
