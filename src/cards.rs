@@ -114,8 +114,9 @@ body {{ font-family: "Noto Sans CJK SC", "WenQuanYi Micro Hei", "Microsoft YaHei
 .card {{ width: 90mm; height: 55mm; border: 0.3mm dashed #888; box-sizing: border-box; padding: 3mm; display: flex; gap: 3mm; break-inside: avoid; page-break-inside: avoid; }}
 .card img {{ width: 42mm; height: 42mm; image-rendering: pixelated; }}
 .info {{ display: flex; flex-direction: column; font-size: 3.2mm; line-height: 1.35; min-width: 0; }}
-.title {{ font-weight: bold; font-size: 3.8mm; border-bottom: 0.3mm solid #c00; color: #c00; margin-bottom: 1mm; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }}
-.title b {{ white-space: nowrap; }}
+.title {{ font-weight: bold; font-size: 3.8mm; border-bottom: 0.3mm solid #c00; color: #c00; margin-bottom: 1mm; display: flex; white-space: nowrap; }}
+.title .c {{ overflow: hidden; text-overflow: ellipsis; min-width: 0; font-size: 3mm; align-self: flex-end; margin-left: 1.5mm; }}
+.title b {{ flex: none; }}
 .hh {{ white-space: nowrap; }}
 .name {{ font-size: 6mm; font-weight: bold; }}
 .no {{ font-family: monospace; font-size: 3.4mm; margin-top: auto; }}
@@ -135,7 +136,7 @@ body {{ font-family: "Noto Sans CJK SC", "WenQuanYi Micro Hei", "Microsoft YaHei
             .map(|s| format!("<div class=\"hh\">错峰 {}</div>", escape(&slot_zh(s))))
             .unwrap_or_default();
         h.push_str(&format!(
-            r#"<div class="card"><img src="{src}" alt="QR {no}"><div class="info"><div class="title">{c} · <b>出入证</b></div><div class="name">{name}</div><div class="hh">户号 {hh}</div>{place}{slot}<div>有效期 {from} 至 {until}</div><div class="no">证号 {no}</div><div class="hint">一人一证 · 遗失请告知社区</div></div></div>
+            r#"<div class="card"><img src="{src}" alt="QR {no}"><div class="info"><div class="title"><b>出入证</b><span class="c">{c}</span></div><div class="name">{name}</div><div class="hh">户号 {hh}</div>{place}{slot}<div>有效期 {from} 至 {until}</div><div class="no">证号 {no}</div><div class="hint">一人一证 · 遗失请告知社区</div></div></div>
 "#,
             src = escape(&img_src(p)),
             no = p.pass_id,
@@ -269,7 +270,7 @@ mod tests {
         assert!(h.contains("3 号楼") && !h.contains("幸福路"), "{h}");
         assert!(h.contains("错峰 周一、三 08:00-10:00"), "{h}");
         assert!(h.contains("@page { size: A4; margin: 0; }"));
-        assert!(h.contains("<b>出入证</b>"));
+        assert!(h.contains("<b>出入证</b><span class=\"c\">幸福里</span>"));
         let h =
             sheet_html("幸福里", &cards, &SheetOptions { show_address: true, slots: vec![] }, |_| "x.png".into());
         assert!(h.contains("幸福路 8 号 3 栋 101") && !h.contains("错峰"));

@@ -431,6 +431,7 @@
       'audit.text.events.rebuild': "按日志重建了在外人员和外出次数（{differences} 处不同）",
       'audit.name.init': "建立门岗",
       'audit.text.init': "建立社区“{community}”的门岗“{gate}”",
+      'vol.not_yet': "未到随访时间",
       // end issue 12
     },
 
@@ -853,6 +854,7 @@
       'audit.text.events.rebuild': "Rebuilt who is out and the outings from the log ({differences} differences)",
       'audit.name.init': "Gate set up",
       'audit.text.init': "Set up gate \"{gate}\" of community \"{community}\"",
+      'vol.not_yet': "Not due yet",
       // end issue 12
     },
   };

@@ -18,7 +18,19 @@
     GP.clear(t);
     t.appendChild(el('thead', null, el('tr', null, keys.map((k) => el('th', null, T(k))))));
     const b = el('tbody');
-    rows.forEach((r) => b.appendChild(el('tr', null, r.map((c) => (c instanceof Node && c.tagName === 'TD' ? c : el('td', null, c))))));
+    rows.forEach((r) =>
+      b.appendChild(
+        el(
+          'tr',
+          null,
+          r.map((c, i) => {
+            const td = c instanceof Node && c.tagName === 'TD' ? c : el('td', null, c);
+            td.dataset.label = T(keys[i]); // the column's name when a phone reflows the row
+            return td;
+          })
+        )
+      )
+    );
     if (!rows.length) b.appendChild(el('tr', null, el('td', { colSpan: keys.length }, T(emptyKey))));
     t.appendChild(b);
   }
@@ -137,7 +149,7 @@
     table(
       $('home-fever-table'),
       ['col.at', 'col.name', 'col.household', 'col.temp', 'home.col.symptoms', 'home.col.by'],
-      fevers.map((f) => [GP.fmtTime(f.at), el('td', { class: 'name' }, f.name), el('td', { class: 'code' }, f.household), Number(f.temperature_c).toFixed(1), f.symptoms, f.actor]),
+      fevers.map((f) => [GP.fmtTime(f.at), el('td', { class: 'name' }, f.name), el('td', { class: 'code' }, f.household), Number(f.temperature_c).toFixed(1), f.symptoms, GP.auditActor(f.actor)]),
       'home.fever.empty'
     );
     table(

@@ -40,6 +40,7 @@
     const due = p.due.some((d) => d.state === 'due');
     if (missed) return el('span', { class: 'vchip vchip-bad' }, T('vol.missed', { n: missed }));
     if (due) return el('span', { class: 'vchip vchip-due' }, T('vol.due'));
+    if (!p.last_visit) return el('span', { class: 'vchip vchip-wait' }, T('vol.not_yet'));
     return el('span', { class: 'vchip vchip-ok' }, T('vol.done'));
   }
 

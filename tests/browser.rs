@@ -793,6 +793,27 @@ fn paperwork_pages_on_a_phone() {
         "the fever at home on the committee page",
     );
     shots.take(&p, "committee-home-phone", phone);
+    // the card sheet: 出入证 on one line, household and building (no address), the slot
+    let sheet = chromium.page(820, 1000);
+    login(&sheet, &base, "committee", "committee", "/committee", "/committee");
+    sheet.goto(&format!("{base}/api/v1/passes/sheet?household=1-202"));
+    sheet.wait("document.querySelector('.card img')", "the card sheet");
+    let titles = sheet.eval(
+        "[...document.querySelectorAll('.card .title b')].map((b) => { const r = b.getBoundingClientRect(); \
+         const t = b.parentElement.getBoundingClientRect(); return r.height < 2 * parseFloat(getComputedStyle(b).fontSize) && r.right <= t.right + 0.5; })",
+    );
+    check(
+        titles.as_array().is_some_and(|a| !a.is_empty() && a.iter().all(|x| x == true)),
+        "出入证 on one line, whole",
+        &titles,
+    );
+    let text = sheet.text(".sheet");
+    check(
+        text.contains("1 号楼") && !text.contains("1号楼202室"),
+        "the building, not the address",
+        &text.chars().take(120).collect::<String>(),
+    );
+    shots.take(&sheet, "cards-sheet", (820, 1000));
     for page in [&p, &v] {
         // the browser's own favicon request, and the login page asking whether it has a session
         let problems: Vec<String> = [page.problems(), page.csp_violations()]
