@@ -762,7 +762,7 @@ fn paperwork_pages_on_a_phone() {
     check(
         audit.contains("补办") && audit.contains("迁出") && !audit.contains("pass.reissue") && !audit.contains("{\""),
         "the audit trail reads as sentences",
-        &audit.split("\n").filter(|l| l.contains("{\"") || l.contains("pass.reissue")).collect::<Vec<_>>(),
+        audit.split("\n").filter(|l| l.contains("{\"") || l.contains("pass.reissue")).collect::<Vec<_>>(),
     );
     shots.take(&p, "committee-audit-phone", phone);
 
@@ -811,7 +811,7 @@ fn paperwork_pages_on_a_phone() {
     check(
         text.contains("1 号楼") && !text.contains("1号楼202室"),
         "the building, not the address",
-        &text.chars().take(120).collect::<String>(),
+        text.chars().take(120).collect::<String>(),
     );
     shots.take(&sheet, "cards-sheet", (820, 1000));
     for page in [&p, &v] {

@@ -176,7 +176,7 @@ fn revocation_codes_reissue_and_issuing_for_everyone_asks_first() {
     // free text (as earlier versions took) is stored as `other` with a note
     let li = g.pass("李四");
     post(&format!("/api/v1/passes/{}/revoke", li.pass_id), json!({"reason": "washed with the laundry"}));
-    let row = passes().into_iter().find(|p| p["pass_id"].to_string() == li.pass_id).unwrap();
+    let row = passes().into_iter().find(|p| p["pass_id"] == li.pass_id.parse::<u64>().unwrap()).unwrap();
     assert_eq!(
         (row["revoke_reason"].as_str(), row["revoke_note"].as_str()),
         (Some("other"), Some("washed with the laundry"))
@@ -191,7 +191,8 @@ fn revocation_codes_reissue_and_issuing_for_everyone_asks_first() {
     assert_eq!((s, v["issued"].as_u64()), (200, Some(2)), "{v}");
 
     // 补办 for 钱七 (damaged): the old card stops with that reason, the new one runs to the old end
-    let qian_old = passes().into_iter().find(|p| p["pass_id"].to_string() == g.pass("钱七").pass_id).unwrap();
+    let qian_old =
+        passes().into_iter().find(|p| p["pass_id"] == g.pass("钱七").pass_id.parse::<u64>().unwrap()).unwrap();
     let rid = qian_old["resident_id"].as_u64().unwrap();
     let (s, v) = post(&format!("/api/v1/residents/{rid}/reissue"), json!({"reason": "replaced"}));
     assert_eq!((s, v["error"].as_str()), (400, Some("usage")), "only lost, damaged or other: {v}");

@@ -392,6 +392,8 @@ async fn alerts(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Js
     drop(store);
     // issue 12: fevers found at home and missed follow-up visits
     let mut body = super::paperwork::alert_extras(&state)?;
-    body["alerts"] = serde_json::Value::Array(list);
+    if let Some(o) = body.as_object_mut() {
+        o.insert("alerts".into(), serde_json::Value::Array(list));
+    }
     Ok(Json(body))
 }

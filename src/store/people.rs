@@ -343,10 +343,7 @@ impl Store {
                 )
                 .optional()?;
             let back = returnee(row);
-            let resident_id = match &resident {
-                Some((id, ..)) => Some(*id),
-                None => None,
-            };
+            let resident_id = resident.as_ref().map(|(id, ..)| *id);
             match resident {
                 None => {
                     let id = random_id(&tx, "residents")?;
