@@ -754,6 +754,27 @@ fn paperwork_pages_on_a_phone() {
     );
     shots.take(&p, "committee-passes-reissued-phone", phone);
 
+    // a staggered-outing slot set on the rules tab
+    p.click("[data-tab=rules]");
+    p.wait("document.querySelector('#rules-form [name=fever_c]').value !== ''", "the rules loaded");
+    p.click("#slot-add");
+    p.fill("#slot-rows .slot-row:last-child [name=names]", "第一网格");
+    p.fill("#slot-rows .slot-row:last-child [name=days]", "mon,wed,fri");
+    p.fill("#slot-rows .slot-row:last-child [name=hours]", "08:00-10:00");
+    p.click("#rules-form button[type=submit]");
+    p.wait("document.getElementById('rules-result').classList.contains('ok-text')", "the rules saved");
+    let slots = p.eval(
+        "(() => { const x = new XMLHttpRequest(); x.open('GET', '/api/v1/policy', false); x.send(); \
+         return JSON.parse(x.responseText).slots; })()",
+    );
+    check(
+        slots == serde_json::json!([{"grids": ["第一网格"], "days": "mon,wed,fri", "hours": "08:00-10:00"}]),
+        "the slot saved as entered",
+        &slots,
+    );
+    p.eval("document.querySelector('fieldset.slots').scrollIntoView()");
+    shots.take(&p, "committee-slots-phone", phone);
+
     // the audit trail in sentences
     p.click("[data-tab=audit]");
     p.wait("document.querySelector('#audit-table tbody td.sentence')", "the audit trail");

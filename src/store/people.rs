@@ -40,8 +40,10 @@ pub struct ResidentView {
     pub arrived: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub monitor: Option<String>,
-    /// When the current category was set (RFC 3339), if known.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// When the current category was set (RFC 3339), if known: when
+    /// follow-up visits are owed from. Not shown (a list of the register
+    /// stays the same however often the same file is imported).
+    #[serde(skip)]
     pub category_since: Option<String>,
     /// What of this resident's record cannot be read (a category the code
     /// does not know, a broken date, a household that is not in the
