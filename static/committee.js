@@ -370,21 +370,22 @@
   }
 
   // One staggered-outing slot: who (grids or household patterns), days, hours.
+  // Its inputs are named slot-*: the form's own `hours` must stay one element.
   function slotRow(sl) {
     const byHousehold = sl && sl.households && sl.households.length && !(sl.grids && sl.grids.length);
-    const who = el('select', { 'aria-label': T('slots.who'), name: 'who' }, [
+    const who = el('select', { 'aria-label': T('slots.who'), name: 'slot-who' }, [
       el('option', { value: 'grids', selected: !byHousehold }, T('slots.by_grid')),
       el('option', { value: 'households', selected: byHousehold }, T('slots.by_household')),
     ]);
     const names = el('input', {
-      name: 'names',
+      name: 'slot-names',
       value: sl ? (byHousehold ? sl.households : sl.grids || []).join(', ') : '',
       placeholder: T('slots.names.ph'),
       'aria-label': T('slots.names'),
       required: true,
     });
-    const days = el('input', { name: 'days', value: sl ? sl.days : 'mon,wed,fri', placeholder: 'mon,wed,fri / odd / even', 'aria-label': T('slots.days'), required: true });
-    const hours = el('input', { name: 'hours', value: sl ? sl.hours : '08:00-10:00', pattern: '\\d{2}:\\d{2}-\\d{2}:\\d{2}', 'aria-label': T('slots.hours'), required: true });
+    const days = el('input', { name: 'slot-days', value: sl ? sl.days : 'mon,wed,fri', placeholder: 'mon,wed,fri / odd / even', 'aria-label': T('slots.days'), required: true });
+    const hours = el('input', { name: 'slot-hours', value: sl ? sl.hours : '08:00-10:00', pattern: '\\d{2}:\\d{2}-\\d{2}:\\d{2}', 'aria-label': T('slots.hours'), required: true });
     const remove = el('button', { type: 'button', class: 'small' }, T('slots.remove'));
     const row = el('div', { class: 'slot-row' }, [
       el('label', null, [el('span', null, T('slots.who')), who]),
@@ -399,9 +400,9 @@
 
   function readSlot(row) {
     const q = (n) => row.querySelector('[name="' + n + '"]').value.trim();
-    const list = q('names').split(/[,，、\s]+/).filter(Boolean);
-    const sl = { days: q('days'), hours: q('hours') };
-    sl[q('who')] = list;
+    const list = q('slot-names').split(/[,，、\s]+/).filter(Boolean);
+    const sl = { days: q('slot-days'), hours: q('slot-hours') };
+    sl[q('slot-who')] = list;
     return sl;
   }
 

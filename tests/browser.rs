@@ -314,7 +314,8 @@ fn pages_in_chromium() {
     login(&com, &base, "committee", "committee", "/committee#passes", "/committee");
     let row = format!("#passes-table tr[data-pass-id=\"{}\"]", wf.pass_id);
     com.click(&format!("{row} button.revoke"));
-    com.fill(&format!("{row} input.revoke-reason"), "遗失 lost");
+    // the reason is chosen from a list (codes stored, words shown)
+    com.fill(&format!("{row} select.revoke-reason"), "lost");
     com.click(&format!("{row} button.revoke-confirm"));
     com.wait(
         &format!(
@@ -325,7 +326,7 @@ fn pages_in_chromium() {
     );
     let status = com.text(&format!("{row} td.status"));
     check(
-        status.contains("已注销") && status.contains("遗失 lost"),
+        status.contains("已注销") && status.contains("遗失"),
         &format!("pass {} listed as revoked", wf.pass_id),
         &status,
     );
@@ -758,9 +759,9 @@ fn paperwork_pages_on_a_phone() {
     p.click("[data-tab=rules]");
     p.wait("document.querySelector('#rules-form [name=fever_c]').value !== ''", "the rules loaded");
     p.click("#slot-add");
-    p.fill("#slot-rows .slot-row:last-child [name=names]", "第一网格");
-    p.fill("#slot-rows .slot-row:last-child [name=days]", "mon,wed,fri");
-    p.fill("#slot-rows .slot-row:last-child [name=hours]", "08:00-10:00");
+    p.fill("#slot-rows .slot-row:last-child [name=slot-names]", "第一网格");
+    p.fill("#slot-rows .slot-row:last-child [name=slot-days]", "mon,wed,fri");
+    p.fill("#slot-rows .slot-row:last-child [name=slot-hours]", "08:00-10:00");
     p.click("#rules-form button[type=submit]");
     p.wait("document.getElementById('rules-result').classList.contains('ok-text')", "the rules saved");
     let slots = p.eval(
