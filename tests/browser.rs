@@ -775,6 +775,21 @@ fn paperwork_pages_on_a_phone() {
     );
     p.eval("document.querySelector('fieldset.slots').scrollIntoView()");
     shots.take(&p, "committee-slots-phone", phone);
+    // the guard screen shows the household's slot (refused outside it)
+    let g = chromium.page(phone.0, phone.1);
+    login(&g, &base, "guard", "1234", "/guard", "/guard");
+    g.wait("document.activeElement && document.activeElement.id === 'scan-input'", "the guard page ready");
+    let huang = pass_of(&cards.join("passes.csv"), "黄丽");
+    let answer = scan(&g, &huang.payload, Some("36.5"), false);
+    let shown = g.text("#answer");
+    check(
+        shown.contains("本户错峰时段") && shown.contains("周一、周三、周五 08:00-10:00"),
+        "the slot on the guard screen",
+        &shown,
+    );
+    check(answer.to_string().contains("answer-"), "an answer shown", &answer);
+    shots.take(&g, "guard-slot-phone", phone);
+    dismiss(&g);
 
     // the audit trail in sentences
     p.click("[data-tab=audit]");
