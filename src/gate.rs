@@ -20,11 +20,15 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+pub mod community;
+
+pub const DB_FILE: &str = "gatepass.db";
+
+mod visits;
+
 // issue 12: one-person changes and follow-up visits
 mod paperwork;
 pub use paperwork::{NewResident, Visit};
-
-pub const DB_FILE: &str = "gatepass.db";
 
 /// Whose cards an issue makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +98,17 @@ pub enum GateError {
     NobodyWithoutCard,
     #[error("{0} has left the community (moved out or deceased); no card is made")]
     ResidentLeft(String),
+    /// Committee work asked of a gate that was joined, not the first directory.
+    #[error("{0}")]
+    NotFirstDirectory(String),
+    /// A join that cannot be proven (wrong, used or foreign code; a forged answer).
+    #[error("{0}")]
+    JoinRefused(String),
+    #[error("{0}")]
+    JoinExpired(String),
+    /// Events from another gate that do not verify: nothing is stored.
+    #[error("{0}")]
+    PeerRefused(String),
 }
 
 pub type Result<T> = std::result::Result<T, GateError>;
@@ -119,7 +134,16 @@ pub struct ScanRequest {
     pub temperature: Option<Temperature>,
     /// Backfill from the paper register: the crossing's real time.
     pub backfill_at: Option<DateTime<Utc>>,
+    /// Who was on duty: the page login or token name, `cli` (or
+    /// `--operator`) from the command line; none from the USB scanner.
+    pub operator: Option<String>,
+    /// Not a resident's card: see [`ScanExtra`].
+    pub extra: Option<ScanExtra>,
 }
+
+pub use visits::{
+    ExceptionAnswer, ExceptionInfo, ScanExtra, VisitAnswer, VisitInfo, VisitInput, VisitorPassRequest, VisitorRef,
+};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ResidentRef {
@@ -159,6 +183,19 @@ pub struct ScanOutcome {
     /// Why the card was revoked (a code), when the reasons include `revoked`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_reason: Option<RevocationReason>,
+    /// `null` for a resident's card; `visitor`, `vehicle`, `delivery`,
+    /// `exception`, `no_card` otherwise (as in the signed event).
+    pub kind: Option<String>,
+    pub operator: Option<String>,
+    /// A visitor pass: whose, for which household, uses left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visitor: Option<VisitorRef>,
+    /// An outsider, vehicle or delivery (`POST /api/v1/visits`).
+    #[serde(flatten)]
+    pub visit: Option<VisitAnswer>,
+    /// An urgent outing (`POST /api/v1/exceptions`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<ExceptionAnswer>,
 }
 
 /// Identity of this gate, read once at open.
@@ -316,6 +353,7 @@ impl Gate {
     }
 
     pub fn set_policy(&mut self, doc: &PolicyDoc, actor: &str, now: DateTime<Utc>) -> Result<Policy> {
+        self.require_first("changing the rules")?;
         // an unreadable override is replaced by the committee's new one
         // (this is how it is repaired); anything else is an error
         let current = match self.store.policy_override() {
@@ -383,8 +421,22 @@ impl Gate {
             let at = req.backfill_at.unwrap_or(now);
             let temp = req.temperature;
             let t = temp.map(|t| t.celsius);
-            // resolve: from the scanned text to a pass and a resident
-            let resolved = resolve(&tx, &req.payload, ident.community_id, keys, at, policy)?;
+            // outsiders: a visit typed by the guard, or a visitor pass scanned
+            if let Some(visit) = visits::as_visit(req) {
+                let ctx = visits::Ctx { seq, at, prev: &prev, ident, keys, policy, clock_suspect, key: &self.gate_key };
+                let (hash, outcome) = visits::record_visit(&tx, &ctx, &visit, req)?;
+                newest_ms = newest_ms.max(Some(at.timestamp_millis()));
+                prev = hash;
+                out.push(outcome);
+                continue;
+            }
+            // resolve: from the scanned text (or the resident the guard
+            // found by name) to a pass and a resident
+            let resolved = match &req.extra {
+                Some(ScanExtra::NoCard(id)) => visits::resolve_resident(&tx, *id, keys, at, policy)?,
+                Some(ScanExtra::Exception(x)) => visits::resolve_resident(&tx, x.resident_id, keys, at, policy)?,
+                _ => resolve(&tx, &req.payload, ident.community_id, keys, at, policy)?,
+            };
             // facts: what the rules need, each read without guessing
             let (refusal, claims, known, typed) = match resolved {
                 Err((reason, claims)) => {
@@ -406,6 +458,12 @@ impl Gate {
                 (Some(Reason::Revoked), Some(c)) => tx.pass(c.pass_id)?.and_then(|p| p.revoke_reason),
                 _ => None,
             };
+            // an urgent outing is about the resident, card or not
+            let known = match (&req.extra, known) {
+                (Some(ScanExtra::Exception(x)), None) => tx.resident(x.resident_id)?,
+                (Some(ScanExtra::NoCard(id)), None) => tx.resident(*id)?,
+                (_, k) => k,
+            };
             let facts = match &known {
                 Some(r) if r.unreadable.is_empty() => Some(load_holder(&tx, r, at, policy)?),
                 Some(r) => Some(Err(format!("resident {}: {}", r.id, r.unreadable.join("; ")))),
@@ -413,7 +471,7 @@ impl Gate {
             };
             let unreadable = policy_problem.clone().or_else(|| facts.as_ref().and_then(|f| f.as_ref().err().cloned()));
             // decide
-            let outcome = match (refusal, &facts, &unreadable) {
+            let mut outcome = match (refusal, &facts, &unreadable) {
                 (Some(reason), Some(Ok(f)), _) => {
                     let direction = req.direction.or(Some(rules::inferred_direction(&f.holder.presence)));
                     Outcome::refused(reason, direction, t, policy)
@@ -438,6 +496,19 @@ impl Gate {
                 }
                 (None, _, None) => Outcome::refused(Reason::RecordUnreadable, req.direction, t, policy),
             };
+            match &req.extra {
+                Some(ScanExtra::NoCard(_)) => outcome.warnings.push(Warning::NoCard),
+                // let out past the rules; its exit does not use the quota
+                Some(ScanExtra::Exception(_)) => {
+                    outcome = Outcome {
+                        decision: Decision::Allow,
+                        direction: Some(Direction::Out),
+                        reasons: vec![],
+                        warnings: vec![Warning::Exception],
+                    }
+                }
+                _ => {}
+            }
             let readable = facts.as_ref().and_then(|f| f.as_ref().ok());
             let resident = known.as_ref();
             let body = EventBody {
@@ -458,7 +529,16 @@ impl Gate {
                 backfilled: req.backfill_at.is_some(),
                 clock_suspect,
                 payload_digest: hex::encode(Sha256::digest(req.payload.trim().as_bytes()).get(..8).unwrap_or_default()),
+                kind: match &req.extra {
+                    Some(ScanExtra::NoCard(_)) => Some("no_card".into()),
+                    Some(ScanExtra::Exception(_)) => Some("exception".into()),
+                    _ => None,
+                },
+                operator: req.operator.clone(),
+                purpose: None,
+                detail_digest: None,
             };
+            let kind = body.kind.clone();
             // write: the event, then what it changes, derived from the event
             // itself exactly as `events rebuild` derives it from the chain
             let effect = derived::effect(&body, resident.map(|r| r.household_id));
@@ -471,6 +551,24 @@ impl Gate {
             }
             if let Some(o) = &effect.outing {
                 tx.add_outing(o.seq, o.household_id, o.resident_id, o.at_ms, o.counted)?;
+            }
+            let exception = match (&req.extra, resident) {
+                (Some(ScanExtra::Exception(x)), Some(r)) => {
+                    tx.insert_exception(
+                        seq,
+                        r.id,
+                        &x.reason,
+                        &x.destination,
+                        x.expected_return.timestamp_millis(),
+                        x.approved_by.as_deref(),
+                    )?;
+                    Some(ExceptionAnswer::of(seq, x, policy))
+                }
+                _ => None,
+            };
+            // back in: an urgent outing is over
+            if let Some(p) = effect.presence.as_ref().filter(|p| p.state == store::Presence::In) {
+                tx.close_exceptions(p.resident_id, seq)?;
             }
             let usage = match (resident, readable) {
                 (Some(r), Some(f)) => {
@@ -512,6 +610,11 @@ impl Gate {
                 clock_suspect,
                 slot: readable.and_then(|f| f.holder.slot.as_ref().map(|s| s.view())),
                 revoked_reason,
+                kind,
+                operator: req.operator.clone(),
+                visitor: None,
+                visit: None,
+                exception,
             });
         }
         let stamp = tx.change_stamp()?;
@@ -552,6 +655,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(ImportCounts, Vec<Rejection>)> {
+        self.require_first("importing the register")?;
         let today = rules::local_day(now, &self.policy()?);
         let days = self.policy()?.observation_days;
         let counts = self.store.import_register_with(&parsed.rows, |r| register::returnee(r.arrived, today, days))?;
@@ -578,11 +682,6 @@ impl Gate {
         self.set_category_by_id(r.id, category, until, actor, now)
     }
 
-    /// A resident by household code and name.
-    pub fn find_resident(&self, household: &str, name: &str) -> Result<ResidentView> {
-        Ok(self.store.find_resident(household, name)?)
-    }
-
     pub fn set_category_by_id(
         &mut self,
         resident_id: ResidentId,
@@ -591,6 +690,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<ResidentView> {
+        self.require_first("changing a category")?;
         let r = self
             .store
             .resident(resident_id)?
@@ -651,6 +751,7 @@ impl Gate {
                 return Err(GateError::ConfirmRequired { valid_cards });
             }
         }
+        self.require_first("issuing passes")?;
         if valid_days == 0 || valid_days > 366 {
             return Err(GateError::Usage("--valid-days must be between 1 and 366".into()));
         }
@@ -766,6 +867,7 @@ impl Gate {
     /// code (lost, damaged, replaced, moved_out, deceased, other) or its
     /// Chinese word; other text is stored as `other` with the text as a note.
     pub fn revoke_pass(&mut self, pass_id: PassId, reason: &str, actor: &str, now: DateTime<Utc>) -> Result<bool> {
+        self.require_first("revoking a pass")?;
         if reason.trim().is_empty() {
             return Err(GateError::Usage(
                 "give a reason: lost, damaged, replaced, moved_out, deceased or other (--reason lost)".into(),
@@ -798,6 +900,7 @@ impl Gate {
 
     /// A new community key; earlier keys stay valid until retired.
     pub fn rotate_key(&mut self, actor: &str, now: DateTime<Utc>) -> Result<u16> {
+        self.require_first("a new community key")?;
         let k = keys::generate();
         let next =
             self.store.keys()?.iter().map(|k| k.key_id).max().unwrap_or(0).checked_add(1).ok_or_else(|| {
@@ -812,6 +915,7 @@ impl Gate {
     }
 
     pub fn retire_key(&mut self, key_id: u16, actor: &str, now: DateTime<Utc>) -> Result<()> {
+        self.require_first("retiring a community key")?;
         let active: Vec<u16> = self.store.keys()?.iter().filter(|k| k.retired_at.is_none()).map(|k| k.key_id).collect();
         if active == [key_id] {
             return Err(GateError::Usage(format!(
@@ -1372,6 +1476,8 @@ mod tests {
             direction: Some(Direction::Out),
             temperature: Some(Temperature::manual(celsius)),
             backfill_at: None,
+            operator: None,
+            extra: None,
         };
         g.scan_batch(&[req], Utc::now()).unwrap().remove(0)
     }
@@ -1459,6 +1565,8 @@ mod tests {
                     direction: None,
                     temperature: Some(Temperature::manual(36.5)),
                     backfill_at: None,
+                    operator: None,
+                    extra: None,
                 })
                 .collect();
             g.scan_batch(&reqs, Utc::now()).unwrap();

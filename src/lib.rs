@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod paperwork;
 pub mod scan;
 pub mod store;
+pub mod tls;
 pub mod web;
 pub mod writer;
 pub mod xlsx;

@@ -9,6 +9,7 @@ pub mod codes;
 pub mod derived;
 pub mod followup;
 pub mod ids;
+pub mod join;
 pub mod pass;
 pub mod policy;
 pub mod register;
@@ -17,6 +18,8 @@ pub mod rules;
 pub mod sheet;
 pub mod slots;
 pub mod text;
+pub mod trace;
+pub mod visit;
 
 pub use category::Category;
 pub use codes::{Presence, TemperatureSource};

@@ -31,7 +31,7 @@ pub struct ChangeStamp {
 /// A write transaction for a batch of scans (group commit: one fsync for
 /// all of them, and nothing is answered before it).
 pub struct ScanTx<'a> {
-    tx: Transaction<'a>,
+    pub(super) tx: Transaction<'a>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -312,9 +312,39 @@ impl Store {
     }
 
     /// Recent events of one kind of interest for the alerts page.
+    /// A resident's events in [from_ms, until_ms], oldest first, at most `limit`.
+    pub fn resident_sightings(
+        &self,
+        id: ResidentId,
+        from_ms: i64,
+        until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::trace::Sighting>> {
+        let mut st = self.conn.prepare(
+            "SELECT body, prev_hash, hash, sig FROM events WHERE resident_id = ?1 AND at_ms BETWEEN ?2 AND ?3
+             ORDER BY at_ms, seq LIMIT ?4",
+        )?;
+        let rows = st.query_map(params![i64::from(id), from_ms, until_ms, limit], event_from_row)?;
+        rows.map(|r| Ok(sighting(&r??.body))).collect()
+    }
+
+    /// Every event in [from_ms, until_ms], oldest first, at most `limit`.
+    pub fn sightings_between(
+        &self,
+        from_ms: i64,
+        until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::trace::Sighting>> {
+        let mut st = self.conn.prepare(
+            "SELECT body, prev_hash, hash, sig FROM events WHERE at_ms BETWEEN ?1 AND ?2 ORDER BY at_ms, seq LIMIT ?3",
+        )?;
+        let rows = st.query_map(params![from_ms, until_ms, limit], event_from_row)?;
+        rows.map(|r| Ok(sighting(&r??.body))).collect()
+    }
+
     pub fn alerts(&self, limit: u32) -> Result<Vec<ChainedEvent>> {
         let mut st = self.conn.prepare(
-            "SELECT body, prev_hash, hash, sig FROM events WHERE decision != 'allow' OR body LIKE '%\"overdue\"%'
+            "SELECT body, prev_hash, hash, sig FROM events WHERE decision != 'allow' OR body LIKE '%\"overdue\"%' OR body LIKE '%\"exception\"%'
              ORDER BY seq DESC LIMIT ?1",
         )?;
         let rows = st.query_map([limit], event_from_row)?;
@@ -357,6 +387,20 @@ fn head(conn: &rusqlite::Connection) -> Result<(u64, String)> {
         .and_then(|j| serde_json::from_str::<crate::domain::chain::Checkpoint>(&j).ok())
         .map(|c| (c.seq, c.hash))
         .unwrap_or((0, GENESIS.to_string())))
+}
+
+fn sighting(b: &EventBody) -> crate::domain::trace::Sighting {
+    crate::domain::trace::Sighting {
+        seq: b.seq,
+        gate: b.gate.clone(),
+        at: b.at.clone(),
+        at_ms: chrono::DateTime::parse_from_rfc3339(&b.at).map(|t| t.timestamp_millis()).unwrap_or(0),
+        resident_id: b.resident_id,
+        household: b.household.clone(),
+        direction: b.direction.clone(),
+        decision: b.decision.clone(),
+        temperature_c: b.temperature_c,
+    }
 }
 
 pub(super) fn event_from_row(r: &rusqlite::Row) -> rusqlite::Result<Result<ChainedEvent>> {
