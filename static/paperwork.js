@@ -200,7 +200,9 @@
       let v = doc[k];
       if (k === 'anti_passback') v = v ? T('common.yes') : T('common.no');
       if (k === 'require_temperature' && GP.has('rules.require.' + v)) v = T('rules.require.' + v);
-      parts.push((GP.has('rules.' + k) ? T('rules.' + k) : k) + ' ' + v);
+      // the form's label without its hint in brackets ("允许外出时间（如 06:00-20:00）")
+      const label = GP.has('rules.' + k) ? T('rules.' + k).replace(/（[^）]*）|\([^)]*\)/g, '') : k;
+      parts.push(label + ' ' + v);
     });
     if (Array.isArray(doc.slots)) {
       parts.push(
