@@ -68,6 +68,7 @@ fn rule_engine(c: &mut Criterion) {
         presence: Presence::In,
         others_out: 0,
         household_exits: (0..6).map(|d| now - chrono::Duration::days(d)).collect(),
+        slot: None,
     };
     c.bench_function("rules decide", |b| b.iter(|| rules::decide(black_box(&holder), None, Some(36.6), now, &policy)));
 }

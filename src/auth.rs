@@ -14,6 +14,8 @@ pub enum Role {
     Guard,
     Committee,
     District,
+    /// Home-quarantine follow-up visits (issue 12).
+    Volunteer,
 }
 
 impl Role {
@@ -22,6 +24,7 @@ impl Role {
             Role::Guard => "guard",
             Role::Committee => "committee",
             Role::District => "district",
+            Role::Volunteer => "volunteer",
         }
     }
 }
@@ -33,7 +36,8 @@ impl std::str::FromStr for Role {
             "guard" => Ok(Role::Guard),
             "committee" => Ok(Role::Committee),
             "district" => Ok(Role::District),
-            _ => Err(format!("role '{s}' must be guard, committee or district")),
+            "volunteer" => Ok(Role::Volunteer),
+            _ => Err(format!("role '{s}' must be guard, committee, district or volunteer")),
         }
     }
 }

@@ -217,7 +217,7 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
     let t = Instant::now();
     let tz = gate.policy()?.timezone;
     let issued = gate.issue_passes(None, now.with_timezone(&tz).date_naive(), 30, "bench", now)?;
-    crate::cards::write_folder(&scratch.join("cards"), "bench", &issued)?;
+    crate::cards::write_folder(&scratch.join("cards"), "bench", &issued, &gate.card_options()?)?;
     let pass_time = t.elapsed().as_secs_f64();
     let payloads: Vec<String> = issued.iter().map(|(p, _)| p.payload.clone()).collect();
     anyhow::ensure!(!payloads.is_empty(), "bench issued no passes");

@@ -60,9 +60,14 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "require_temperature",
             "timezone",
             "anti_passback",
+            "slots",
+            "observation_days",
         ],
     ),
     ("retention", &["days"]),
+    // issue 12
+    ("cards", &["show_address"]),
+    ("followup", &["visits_per_day", "times"]),
 ];
 const ROOT_KEYS: &[&str] = &["simulated"];
 
@@ -186,6 +191,29 @@ pub struct RetentionSection {
     pub days: u32,
 }
 
+/// `[cards]`: what a printed card shows.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardsSection {
+    /// Print the full address (default: household code and building only).
+    pub show_address: bool,
+}
+
+/// `[followup]`: home-quarantine visits (随访).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FollowupSection {
+    pub visits_per_day: u32,
+    /// Local times the visits are due, `HH:MM`; `visits_per_day` of them.
+    pub times: Vec<String>,
+}
+
+impl Default for FollowupSection {
+    fn default() -> Self {
+        FollowupSection { visits_per_day: 2, times: vec!["08:00".into(), "16:00".into()] }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -203,6 +231,10 @@ struct RawConfig {
     policy: PolicyDoc,
     #[serde(default)]
     retention: RetentionSection,
+    #[serde(default)]
+    cards: CardsSection,
+    #[serde(default)]
+    followup: FollowupSection,
 }
 
 /// The validated configuration.
@@ -213,6 +245,8 @@ pub struct Config {
     /// `[policy]` from the file; the committee can override it in the database.
     pub policy: Policy,
     pub retention: RetentionSection,
+    pub cards: CardsSection,
+    pub followup: crate::domain::followup::Schedule,
     pub simulated: bool,
     pub hardware: HardwareConfig,
     /// Keys that are accepted but not read (see `RETIRED`), one line each.
@@ -272,6 +306,14 @@ impl Config {
                 None
             }
         };
+        let followup = match crate::domain::followup::Schedule::parse(raw.followup.visits_per_day, &raw.followup.times)
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                problems.push(format!("followup: {e}"));
+                None
+            }
+        };
         let hardware = HardwareConfig {
             thermometer: typed("thermometer", raw.thermometer, &mut problems),
             scanner: typed("scanner", raw.scanner, &mut problems),
@@ -282,13 +324,15 @@ impl Config {
                 problems.push(e);
             }
         }
-        match (listen, policy, problems.is_empty()) {
-            (Some(listen), Some(policy), true) => Ok(Config {
+        match (listen, policy, followup, problems.is_empty()) {
+            (Some(listen), Some(policy), Some(followup), true) => Ok(Config {
                 simulated: raw.gate.simulated.or(raw.simulated).unwrap_or(false),
                 gate: raw.gate,
                 listen,
                 policy,
                 retention: raw.retention,
+                cards: raw.cards,
+                followup,
                 hardware,
                 warnings,
             }),
@@ -329,6 +373,8 @@ fn key_problems(table: &toml::Table) -> Vec<String> {
                     })
                 }),
                 "retention" => one::<RetentionSection>(key, value).map(|_| ()),
+                "cards" => one::<CardsSection>(key, value).map(|_| ()),
+                "followup" => one::<FollowupSection>(key, value).map(|_| ()),
                 "thermometer" => one::<crate::hw::config::ThermometerConfig>(key, value).map(|_| ()),
                 "scanner" => one::<crate::hw::config::ScannerConfig>(key, value).map(|_| ()),
                 "signals" => one::<crate::hw::config::SignalsConfig>(key, value).map(|_| ()),

@@ -76,7 +76,7 @@ pub fn prepare(dir: &std::path::Path, listen: &str) -> anyhow::Result<(Gate, Vec
     let tz = gate.policy()?.timezone;
     let passes = gate.issue_passes(None, now.with_timezone(&tz).date_naive(), 30, "demo", now)?;
     let cards = dir.join("cards");
-    crate::cards::write_folder(&cards, &gate.identity.community, &passes)?;
+    crate::cards::write_folder(&cards, &gate.identity.community, &passes, &gate.card_options()?)?;
     for (name, pw, role) in DEMO_USERS {
         let hash = auth::hash_password(pw).map_err(anyhow::Error::msg)?;
         let role: auth::Role = role.parse().map_err(anyhow::Error::msg)?;

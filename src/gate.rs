@@ -9,6 +9,7 @@ use crate::domain::derived;
 use crate::domain::pass::{self, PassClaims, PassError, PassKind};
 use crate::domain::policy::{Policy, PolicyDoc};
 use crate::domain::register::{self, Rejection};
+use crate::domain::revocation::RevokeReason as RevocationReason;
 use crate::domain::rules::{self, Decision, Direction, Holder, Outcome, PassRecord, Presence, Reason, Warning};
 use crate::domain::{Category, PassId, ResidentId, TemperatureSource};
 use crate::keys::{self, KeyError};
@@ -24,6 +25,32 @@ pub mod community;
 pub const DB_FILE: &str = "gatepass.db";
 
 mod visits;
+
+// issue 12: one-person changes and follow-up visits
+mod paperwork;
+pub use paperwork::{NewResident, Visit};
+
+/// Whose cards an issue makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssueScope {
+    /// Everyone living here: every card in circulation is replaced.
+    All,
+    /// Residents without a card that works today (the page's default).
+    Missing,
+    Household(String),
+    Resident(ResidentId),
+}
+
+impl IssueScope {
+    pub fn code(&self) -> &'static str {
+        match self {
+            IssueScope::All => "all",
+            IssueScope::Missing => "missing",
+            IssueScope::Household(_) => "household",
+            IssueScope::Resident(_) => "resident",
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
@@ -61,6 +88,16 @@ pub enum GateError {
     AlreadyInitialised(String),
     #[error("I/O error on {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    /// New cards for everyone stop every card in circulation: the caller
+    /// must confirm with the number it was shown.
+    #[error(
+        "new cards for everyone stop the {valid_cards} printed cards in circulation; confirm with that number (\"confirm\": {valid_cards})"
+    )]
+    ConfirmRequired { valid_cards: u64 },
+    #[error("every resident already has a valid card; to replace one card use 补办 (reissue), to replace all choose everyone")]
+    NobodyWithoutCard,
+    #[error("{0} has left the community (moved out or deceased); no card is made")]
+    ResidentLeft(String),
     /// Committee work asked of a gate that was joined, not the first directory.
     #[error("{0}")]
     NotFirstDirectory(String),
@@ -140,6 +177,12 @@ pub struct ScanOutcome {
     pub household_usage: Option<HouseholdUsage>,
     pub backfilled: bool,
     pub clock_suspect: bool,
+    /// The household's staggered-outing slot (错峰), for the guard screen;
+    /// None when `[policy] hours` apply.
+    pub slot: Option<crate::domain::slots::SlotView>,
+    /// Why the card was revoked (a code), when the reasons include `revoked`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<RevocationReason>,
     /// `null` for a resident's card; `visitor`, `vehicle`, `delivery`,
     /// `exception`, `no_card` otherwise (as in the signed event).
     pub kind: Option<String>,
@@ -411,6 +454,10 @@ impl Gate {
                 }
                 Ok((claims, resident, typed)) => (None, Some(claims), Some(resident), typed),
             };
+            let revoked_reason = match (refusal, claims) {
+                (Some(Reason::Revoked), Some(c)) => tx.pass(c.pass_id)?.and_then(|p| p.revoke_reason),
+                _ => None,
+            };
             // an urgent outing is about the resident, card or not
             let known = match (&req.extra, known) {
                 (Some(ScanExtra::Exception(x)), None) => tx.resident(x.resident_id)?,
@@ -561,6 +608,8 @@ impl Gate {
                 household_usage: usage,
                 backfilled: req.backfill_at.is_some(),
                 clock_suspect,
+                slot: readable.and_then(|f| f.holder.slot.as_ref().map(|s| s.view())),
+                revoked_reason,
                 kind,
                 operator: req.operator.clone(),
                 visitor: None,
@@ -607,7 +656,10 @@ impl Gate {
         now: DateTime<Utc>,
     ) -> Result<(ImportCounts, Vec<Rejection>)> {
         self.require_first("importing the register")?;
-        let counts = self.store.import_register(&parsed.rows)?;
+        let today = rules::local_day(now, &self.policy()?);
+        let days = self.policy()?.observation_days;
+        let counts = self.store.import_register_with(&parsed.rows, |r| register::returnee(r.arrived, today, days))?;
+        self.store.mark_category_since(&now_text(now))?;
         self.store.audit(
             &now_text(now),
             actor,
@@ -643,7 +695,7 @@ impl Gate {
             .store
             .resident(resident_id)?
             .ok_or_else(|| GateError::Store(StoreError::UnknownResident(resident_id.to_string())))?;
-        self.store.set_category(r.id, category, until)?;
+        self.store.set_category(r.id, category, until, &now_text(now))?;
         self.store.audit(
             &now_text(now),
             actor,
@@ -655,7 +707,7 @@ impl Gate {
 
     // ---- passes ------------------------------------------------------------
 
-    /// Signs a pass for each chosen resident with the newest active key.
+    /// Signs a pass for every resident (`None`) or one household's.
     pub fn issue_passes(
         &mut self,
         household: Option<&str>,
@@ -664,6 +716,41 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<(PassRow, ResidentView)>> {
+        let scope = match household {
+            Some(h) => IssueScope::Household(h.to_string()),
+            None => IssueScope::All,
+        };
+        self.issue_passes_for(&scope, None, valid_from, valid_days, actor, now)
+    }
+
+    /// Cards in circulation that a new card for everyone would stop.
+    pub fn valid_card_count(&self, now: DateTime<Utc>) -> Result<u64> {
+        let today = rules::local_day(now, &self.policy()?);
+        Ok(self.store.valid_card_count(today)?)
+    }
+
+    /// Signs a pass for each chosen resident with the newest active key.
+    /// For everyone, `confirm` (when given) must be the number of cards in
+    /// circulation that stop working, as the committee was shown it.
+    pub fn issue_passes_for(
+        &mut self,
+        scope: &IssueScope,
+        confirm: Option<u64>,
+        valid_from: NaiveDate,
+        valid_days: u32,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(PassRow, ResidentView)>> {
+        let household = match scope {
+            IssueScope::Household(h) => Some(h.as_str()),
+            _ => None,
+        };
+        if let (IssueScope::All, Some(confirmed)) = (scope, confirm) {
+            let valid_cards = self.valid_card_count(now)?;
+            if confirmed != valid_cards {
+                return Err(GateError::ConfirmRequired { valid_cards });
+            }
+        }
         self.require_first("issuing passes")?;
         if valid_days == 0 || valid_days > 366 {
             return Err(GateError::Usage("--valid-days must be between 1 and 366".into()));
@@ -672,14 +759,32 @@ impl Gate {
             .checked_add_days(Days::new(u64::from(valid_days - 1)))
             .ok_or_else(|| GateError::BadDate("validity runs past the calendar".into()))?;
         let (key_id, key) = self.signing_key()?;
-        let residents: Vec<ResidentView> = match household {
-            Some(code) => {
+        let residents: Vec<ResidentView> = match scope {
+            IssueScope::Household(code) => {
                 if !self.store.household_exists(code)? {
                     return Err(GateError::UnknownHousehold(code.to_string()));
                 }
-                self.store.residents()?.into_iter().filter(|r| r.household == code).collect()
+                self.store.residents()?.into_iter().filter(|r| r.household == *code && r.left.is_none()).collect()
             }
-            None => self.store.residents()?,
+            IssueScope::All => self.store.residents()?.into_iter().filter(|r| r.left.is_none()).collect(),
+            IssueScope::Missing => {
+                let today = rules::local_day(now, &self.policy()?);
+                let missing = self.store.residents_without_valid_card(today)?;
+                if missing.is_empty() && !self.store.residents()?.is_empty() {
+                    return Err(GateError::NobodyWithoutCard);
+                }
+                missing
+            }
+            IssueScope::Resident(id) => {
+                let r = self
+                    .store
+                    .resident(*id)?
+                    .ok_or_else(|| GateError::Store(StoreError::UnknownResident(id.to_string())))?;
+                if r.left.is_some() {
+                    return Err(GateError::ResidentLeft(r.name));
+                }
+                vec![r]
+            }
         };
         if residents.is_empty() {
             return Err(GateError::EmptyRegister);
@@ -705,25 +810,78 @@ impl Gate {
             &stamp,
             actor,
             "pass.issue",
-            &serde_json::json!({"count": out.len(), "household": household, "valid_from": valid_from, "valid_until": valid_until}),
+            &serde_json::json!({"count": out.len(), "scope": scope.code(), "household": household, "valid_from": valid_from, "valid_until": valid_until}),
         )?;
         Ok(out)
     }
 
-    /// Revokes a pass; false when it was already revoked.
+    /// 补办: a new card for one person whose card was lost or damaged. The
+    /// old card is revoked with the reason chosen (`lost`, `damaged` or
+    /// `other`: the register then says why, where `replaced` would not);
+    /// the new one runs from today to the old card's last day, or for
+    /// `valid_days` when the person has no card that still runs.
+    pub fn reissue_pass(
+        &mut self,
+        resident_id: ResidentId,
+        reason: RevocationReason,
+        valid_days: u32,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(PassRow, ResidentView)> {
+        if !reason.for_reissue() {
+            return Err(GateError::Usage(format!(
+                "reason '{reason}' is not a reason to reissue a card; use lost, damaged or other"
+            )));
+        }
+        let today = rules::local_day(now, &self.policy()?);
+        let last = self
+            .store
+            .passes()?
+            .into_iter()
+            .filter(|p| p.resident_id == resident_id && p.valid_until >= today)
+            .map(|p| p.valid_until)
+            .max();
+        let days = match last {
+            Some(until) => u32::try_from((until - today).num_days() + 1).unwrap_or(valid_days).clamp(1, 366),
+            None => valid_days,
+        };
+        let stamp = now_text(now);
+        let revoked = self.store.revoke_resident_passes(resident_id, reason, &stamp)?;
+        let mut out = self.issue_passes_for(&IssueScope::Resident(resident_id), None, today, days, actor, now)?;
+        let (p, r) = out.pop().ok_or(GateError::EmptyRegister)?;
+        self.store.audit(
+            &stamp,
+            actor,
+            "pass.reissue",
+            &serde_json::json!({"resident_id": r.id, "name": r.name, "household": r.household, "reason": reason, "revoked": revoked, "pass_id": p.pass_id}),
+        )?;
+        Ok((p, r))
+    }
+
+    /// What printed cards show (`[cards]`, the household's slot).
+    pub fn card_options(&self) -> Result<crate::cards::SheetOptions> {
+        Ok(crate::cards::SheetOptions::from_config(&self.config, &self.policy()?))
+    }
+
+    /// Revokes a pass; false when it was already revoked. `reason` is a
+    /// code (lost, damaged, replaced, moved_out, deceased, other) or its
+    /// Chinese word; other text is stored as `other` with the text as a note.
     pub fn revoke_pass(&mut self, pass_id: PassId, reason: &str, actor: &str, now: DateTime<Utc>) -> Result<bool> {
         self.require_first("revoking a pass")?;
         if reason.trim().is_empty() {
-            return Err(GateError::Usage("give a reason (--reason \"lost\")".into()));
+            return Err(GateError::Usage(
+                "give a reason: lost, damaged, replaced, moved_out, deceased or other (--reason lost)".into(),
+            ));
         }
-        if !self.store.revoke_pass(pass_id, reason.trim(), &now_text(now))? {
+        let (code, note) = crate::domain::revocation::from_text(reason);
+        if !self.store.revoke_pass(pass_id, code, note.as_deref(), &now_text(now))? {
             return Ok(false);
         }
         self.store.audit(
             &now_text(now),
             actor,
             "pass.revoke",
-            &serde_json::json!({"pass_id": pass_id, "reason": reason.trim()}),
+            &serde_json::json!({"pass_id": pass_id, "reason": code, "note": note}),
         )?;
         Ok(true)
     }
@@ -926,7 +1084,13 @@ fn load_holder(
     }
     Ok(Ok(Facts {
         category,
-        holder: Holder { category, presence, others_out: counted, household_exits: exits },
+        holder: Holder {
+            category,
+            presence,
+            others_out: counted,
+            household_exits: exits,
+            slot: crate::domain::slots::slot_for(&policy.slots, &resident.grid, &resident.household).cloned(),
+        },
         others_out,
     }))
 }

@@ -22,7 +22,12 @@
         el(
           'tr',
           { class: row.class, dataset: row.dataset },
-          row.cells.map((c) => (c instanceof Node && c.tagName === 'TD' ? c : el('td', null, c)))
+          row.cells.map((c, i) => {
+            const td = c instanceof Node && c.tagName === 'TD' ? c : el('td', null, c);
+            // issue 12: on a phone a row reflows into lines, each with its column's name
+            if (headKeys[i] && !td.dataset.label) td.dataset.label = T(headKeys[i]);
+            return td;
+          })
         )
       );
     });
@@ -88,7 +93,19 @@
         save.disabled = false;
       }
     });
-    return { cells: ['', res.name, res.phone || '', select, until, el('td', null, save, ' ', status)], dataset: { residentId: res.id } };
+    // issue 12: one-person changes (paperwork.js); a resident who left is shown, not changed
+    if (res.left) {
+      return {
+        class: 'left',
+        cells: ['', el('td', { class: 'name' }, res.name), res.phone || '', GP.revokeReason(res.left), '', ''],
+        dataset: { residentId: res.id },
+      };
+    }
+    const more = GP.residentActions ? GP.residentActions(res, loadRegister) : '';
+    return {
+      cells: ['', el('td', { class: 'name' }, res.name), res.phone || '', select, until, el('td', { class: 'actions' }, save, ' ', status, more)],
+      dataset: { residentId: res.id },
+    };
   }
 
   function renderRegister() {
@@ -104,7 +121,7 @@
       const rs = h.residents.filter((r) => hit || matches(q, r.name, r.category, GP.category(r.category)));
       if (!rs.length) return;
       const where = [h.address, h.grid].filter(Boolean).join(' · ');
-      rows.push({ class: 'hh-head', cells: [h.code, el('td', { colSpan: 5 }, where)] });
+      rows.push({ class: 'hh-head', cells: [el('td', { class: 'code' }, h.code), el('td', { colSpan: 5 }, where)] });
       rs.forEach((r) => rows.push(residentRow(r)));
     });
     fillTable(
@@ -172,22 +189,24 @@
     renderPasses();
   }
 
-  function revokeCell(p) {
-    const td = el('td');
-    const start = el('button', { type: 'button', class: 'danger revoke' }, T('passes.revoke'));
+  // issue 12: reasons are codes; the page shows them in words
+  const REVOKE_REASONS = ['lost', 'damaged', 'moved_out', 'deceased', 'other'];
+  const REISSUE_REASONS = ['lost', 'damaged', 'other'];
+  const reasonSelect = (codes, cls) =>
+    el('select', { class: cls, 'aria-label': T('passes.revoke.reason') }, codes.map((c) => el('option', { value: c }, GP.revokeReason(c))));
+
+  // A button that opens a small form in its cell: a reason list, confirm,
+  // cancel (which puts the cell's buttons back with `restore`).
+  function reasonButton(td, label, cls, codes, send, restore) {
+    const start = el('button', { type: 'button', class: cls }, label);
     start.addEventListener('click', () => {
-      const reason = el('input', { class: 'revoke-reason', placeholder: T('passes.revoke.reason'), size: 14 });
-      const ok = el('button', { type: 'button', class: 'danger revoke-confirm' }, T('passes.revoke.confirm'));
+      const reason = reasonSelect(codes, cls.split(' ').pop() + '-reason');
+      const ok = el('button', { type: 'button', class: 'danger ' + cls.split(' ').pop() + '-confirm' }, T('passes.revoke.confirm'));
       const cancel = el('button', { type: 'button' }, T('common.cancel'));
       const msg = el('span', { class: 'form-error' });
       ok.addEventListener('click', async () => {
-        if (!reason.value.trim()) {
-          msg.textContent = T('passes.revoke.need_reason');
-          reason.focus();
-          return;
-        }
         ok.disabled = true;
-        const r = await GP.api('POST', '/api/v1/passes/' + p.pass_id + '/revoke', { reason: reason.value.trim() });
+        const r = await send(reason.value);
         if (r.ok) {
           loadPasses();
         } else {
@@ -195,14 +214,32 @@
           ok.disabled = false;
         }
       });
-      reason.addEventListener('keydown', (e) => {
-        if (e.key === 'Enter') ok.click();
-      });
-      cancel.addEventListener('click', () => GP.clear(td).appendChild(start));
+      cancel.addEventListener('click', restore);
       GP.clear(td).append(reason, ' ', ok, ' ', cancel, ' ', msg);
       reason.focus();
     });
-    td.appendChild(start);
+    return start;
+  }
+
+  function actionCell(p, canReissue) {
+    const td = el('td', { class: 'actions' });
+    const fill = () => {
+      GP.clear(td);
+      if (!p.revoked_at) {
+        td.append(
+          reasonButton(td, T('passes.revoke'), 'danger revoke', REVOKE_REASONS, (reason) =>
+            GP.api('POST', '/api/v1/passes/' + p.pass_id + '/revoke', { reason }), fill),
+          ' '
+        );
+      }
+      if (canReissue) {
+        td.append(
+          reasonButton(td, T('passes.reissue'), 'reissue', REISSUE_REASONS, (reason) =>
+            GP.api('POST', '/api/v1/residents/' + p.resident_id + '/reissue', { reason }), fill)
+        );
+      }
+    };
+    fill();
     return td;
   }
 
@@ -211,6 +248,13 @@
     const q = $('passes-filter').value.trim().toLowerCase();
     const active = passes.filter((p) => !p.revoked_at).length;
     $('passes-summary').textContent = T('passes.count', { n: passes.length, a: active });
+    // 补办 on the newest card of each person (active, or revoked with no
+    // active card left)
+    const newest = {};
+    passes.forEach((p) => {
+      const n = newest[p.resident_id];
+      if (!n || (!p.revoked_at && n.revoked_at) || (!!p.revoked_at === !!n.revoked_at && p.issued_at > n.issued_at)) newest[p.resident_id] = p;
+    });
     const rows = passes
       .slice()
       .sort((a, b) => String(a.household).localeCompare(String(b.household)) || a.pass_id - b.pass_id)
@@ -221,14 +265,14 @@
         cells: [
           String(p.pass_id),
           p.name || '',
-          p.household || '',
+          el('td', { class: 'code' }, p.household || ''),
           p.valid_from + ' – ' + p.valid_until,
           el(
             'td',
             { class: 'status' },
-            p.revoked_at ? T('passes.revoked', { reason: p.revoke_reason || '' }) : T('passes.active')
+            p.revoked_at ? T('passes.revoked', { reason: GP.revokeReason(p.revoke_reason) }) : T('passes.active')
           ),
-          p.revoked_at ? '' : revokeCell(p),
+          actionCell(p, newest[p.resident_id] === p && p.name),
         ],
       }));
     fillTable(
@@ -262,14 +306,42 @@
         return;
       }
       const body = {
+        scope,
         valid_from: $('issue-from').value || null,
         valid_days: Number($('issue-days').value) || null,
       };
-      if (scope === 'all') body.all = true;
-      else body.household = hh;
-      const r = await GP.api('POST', '/api/v1/passes/issue', body);
-      out.textContent = r.ok ? T('passes.issue.done', { n: r.data.issued }) : GP.errorText(r);
-      if (r.ok) loadPasses();
+      if (scope === 'household') body.household = hh;
+      const send = async () => {
+        const r = await GP.api('POST', '/api/v1/passes/issue', body);
+        out.textContent = r.ok
+          ? T('passes.issue.done', { n: r.data.issued })
+          : r.data && r.data.error === 'nothing_to_issue'
+            ? T('passes.issue.nothing')
+            : GP.errorText(r);
+        if (r.ok) loadPasses();
+      };
+      if (scope !== 'all') return send();
+      // everyone: name how many printed cards stop working, and ask
+      const c = await GP.api('GET', '/api/v1/passes/valid-count');
+      if (!c.ok) {
+        out.textContent = GP.errorText(c);
+        return;
+      }
+      const n = c.data.valid_cards;
+      const box = $('issue-confirm');
+      $('issue-confirm-text').textContent = T('passes.issue.confirm_all', { n });
+      $('issue-confirm-yes').textContent = T('passes.issue.confirm_yes', { n });
+      box.hidden = false;
+      $('issue-confirm-no').focus();
+      $('issue-confirm-yes').onclick = () => {
+        box.hidden = true;
+        body.confirm = n;
+        send();
+      };
+      $('issue-confirm-no').onclick = () => {
+        box.hidden = true;
+        out.textContent = T('passes.issue.cancelled');
+      };
     });
   }
 
@@ -286,6 +358,8 @@
     }
     out.textContent = '';
     const f = $('rules-form');
+    const rows = GP.clear($('slot-rows'));
+    (r.data.slots || []).forEach((sl) => rows.appendChild(slotRow(sl)));
     for (const [k, v] of Object.entries(r.data)) {
       const input = f.elements[k];
       if (!input) continue;
@@ -295,7 +369,45 @@
     }
   }
 
+  // One staggered-outing slot: who (grids or household patterns), days, hours.
+  // Its inputs are named slot-*: the form's own `hours` must stay one element.
+  function slotRow(sl) {
+    const byHousehold = sl && sl.households && sl.households.length && !(sl.grids && sl.grids.length);
+    const who = el('select', { 'aria-label': T('slots.who'), name: 'slot-who' }, [
+      el('option', { value: 'grids', selected: !byHousehold }, T('slots.by_grid')),
+      el('option', { value: 'households', selected: byHousehold }, T('slots.by_household')),
+    ]);
+    const names = el('input', {
+      name: 'slot-names',
+      value: sl ? (byHousehold ? sl.households : sl.grids || []).join(', ') : '',
+      placeholder: T('slots.names.ph'),
+      'aria-label': T('slots.names'),
+      required: true,
+    });
+    const days = el('input', { name: 'slot-days', value: sl ? sl.days : 'mon,wed,fri', placeholder: 'mon,wed,fri / odd / even', 'aria-label': T('slots.days'), required: true });
+    const hours = el('input', { name: 'slot-hours', value: sl ? sl.hours : '08:00-10:00', pattern: '\\d{2}:\\d{2}-\\d{2}:\\d{2}', 'aria-label': T('slots.hours'), required: true });
+    const remove = el('button', { type: 'button', class: 'small' }, T('slots.remove'));
+    const row = el('div', { class: 'slot-row' }, [
+      el('label', null, [el('span', null, T('slots.who')), who]),
+      el('label', null, [el('span', null, T('slots.names')), names]),
+      el('label', null, [el('span', null, T('slots.days')), days]),
+      el('label', null, [el('span', null, T('slots.hours')), hours]),
+      remove,
+    ]);
+    remove.addEventListener('click', () => row.remove());
+    return row;
+  }
+
+  function readSlot(row) {
+    const q = (n) => row.querySelector('[name="' + n + '"]').value.trim();
+    const list = q('slot-names').split(/[,，、\s]+/).filter(Boolean);
+    const sl = { days: q('slot-days'), hours: q('slot-hours') };
+    sl[q('slot-who')] = list;
+    return sl;
+  }
+
   function setupRules() {
+    $('slot-add').addEventListener('click', () => $('slot-rows').appendChild(slotRow(null)));
     $('rules-form').addEventListener('submit', async (e) => {
       e.preventDefault();
       const f = $('rules-form');
@@ -305,6 +417,8 @@
       doc.require_temperature = f.elements.require_temperature.value;
       doc.timezone = f.elements.timezone.value.trim();
       doc.anti_passback = f.elements.anti_passback.checked;
+      if (f.elements.observation_days.value !== '') doc.observation_days = Number(f.elements.observation_days.value);
+      doc.slots = Array.from($('slot-rows').children).map(readSlot);
       const r = await GP.api('PUT', '/api/v1/policy', doc);
       $('rules-result').textContent = r.ok ? T('rules.saved') : GP.errorText(r);
       $('rules-result').className = 'status-line ' + (r.ok ? 'ok-text' : 'form-error');
@@ -467,12 +581,11 @@
     fillTable(
       $('audit-table'),
       ['col.at', 'col.actor', 'col.action', 'col.detail'],
-      audit.map((a) => [
-        GP.fmtTime(a.at),
-        a.actor,
-        a.action,
-        el('td', { class: 'detail' }, typeof a.detail === 'string' ? a.detail : JSON.stringify(a.detail)),
-      ]),
+      audit.map((a) =>
+        GP.auditSentence // issue 12: actions and details as sentences (paperwork.js)
+          ? [GP.fmtTime(a.at), GP.auditActor(a.actor), GP.auditName(a.action), el('td', { class: 'sentence' }, GP.auditSentence(a))]
+          : [GP.fmtTime(a.at), a.actor, a.action, el('td', { class: 'detail' }, typeof a.detail === 'string' ? a.detail : JSON.stringify(a.detail))]
+      ),
       'audit.empty'
     );
   }
@@ -562,6 +675,7 @@
     audit: { load: loadAudit, render: renderAudit },
     tokens: { load: loadTokens, render: renderTokens },
   };
+  Object.assign(TABS, GP.committeeTabs || {}); // issue 12: home visits and books (paperwork.js)
   let current = null;
 
   function show(name) {

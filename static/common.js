@@ -100,6 +100,14 @@
 
   GP.category = (c) => (c ? (GP.has('category.' + c) ? GP.t('category.' + c) : c) : '');
   GP.reason = (c) => (GP.has('reason.' + c) ? GP.t('reason.' + c) : c);
+  // issue 12: a revocation reason code in words (earlier free text as is)
+  GP.revokeReason = (c) => (c ? (GP.has('revoke.' + c) ? GP.t('revoke.' + c) : c) : '');
+  // issue 12: a slot's days ("mon,wed,fri", "odd", "even") in words
+  GP.slotDays = (d) =>
+    String(d || '')
+      .split(',')
+      .map((x) => (GP.has('slots.day.' + x) ? GP.t('slots.day.' + x) : x))
+      .join(GP.lang() === 'zh' ? '、' : ', ');
   GP.warning = (c) => (GP.has('warning.' + c) ? GP.t('warning.' + c) : c);
 
   GP.CATEGORIES = [

@@ -230,6 +230,7 @@
           has('household_member_out') ? 'fact-bad' : ''
         );
       }
+      if (d.slot) fact(GP.t('answer.slot', { days: GP.slotDays(d.slot.days), hours: d.slot.hours }), has('outside_slot') ? 'fact-bad' : ''); // issue 12
       if (d.pass_id) fact(GP.t('answer.pass', { id: d.pass_id }), 'fact-small');
     }
     $('answer-sub').textContent = sub.filter(Boolean).join(' · ');

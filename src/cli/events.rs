@@ -32,10 +32,21 @@ pub enum EventsCmd {
     Rebuild,
     /// Apply [retention] now: purge collected or exported events older than its days, keeping a signed checkpoint.
     Purge,
+    /// The day's entry/exit ledger (出入台账) as .xlsx and/or a printable page ending with the chain head.
+    Ledger {
+        /// The local day, YYYY-MM-DD (default today).
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long)]
+        xlsx: Option<PathBuf>,
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
 }
 
 pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
     match cmd {
+        EventsCmd::Ledger { date, xlsx, html } => super::followup::ledger(dir, date.as_deref(), xlsx, html, json),
         EventsCmd::Export { after, out } => {
             let gate = Gate::open(dir)?;
             let key = hex::encode(gate.gate_public_key().to_bytes());

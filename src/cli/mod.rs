@@ -5,6 +5,7 @@
 mod admin;
 mod district;
 mod events;
+mod followup;
 mod gates;
 mod passes;
 mod register;
@@ -133,6 +134,9 @@ pub enum Command {
         #[arg(long, default_value_t = 8)]
         clients: usize,
     },
+    /// Home-quarantine follow-up visits (随访): record one, list those due or missed.
+    #[command(subcommand)]
+    Followup(followup::FollowupCmd),
     /// HTTPS at the gate: the certificate and its fingerprint.
     #[command(subcommand)]
     Tls(admin::TlsCmd),
@@ -176,6 +180,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Key(c) => admin::key(&dir, c, json),
         Command::Config(c) => admin::config(&dir, c, json),
         Command::District(c) => district::run(&dir, c, json),
+        Command::Followup(c) => followup::run(&dir, c, json),
         Command::Audit { limit } => admin::audit(&dir, limit, json),
         Command::Tls(c) => admin::tls(&dir, c, json),
         Command::Bench { scans, passes, seconds, clients } => {

@@ -9,10 +9,13 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Subcommand)]
 pub enum PassCmd {
     /// Sign passes and write one PNG per pass, passes.csv and a printable index.html.
-    #[command(group(ArgGroup::new("who").required(true).args(["all", "household"])))]
+    #[command(group(ArgGroup::new("who").required(true).args(["all", "household", "missing"])))]
     Issue {
         #[arg(long)]
         all: bool,
+        /// Only residents without a valid card (new residents, revoked cards).
+        #[arg(long)]
+        missing: bool,
         #[arg(long)]
         household: Option<String>,
         /// First valid day (default today, in the community's time zone).
@@ -29,6 +32,25 @@ pub enum PassCmd {
         #[arg(long)]
         reason: String,
     },
+    /// 补办: a new card for one person; the old card is revoked with the reason.
+    #[command(group(ArgGroup::new("person").required(true).args(["resident", "household"])))]
+    Reissue {
+        /// The resident's id (see `household list --json`).
+        #[arg(long)]
+        resident: Option<crate::domain::ResidentId>,
+        #[arg(long, requires = "name")]
+        household: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// lost | damaged | other (遗失 | 损坏 | 其他)
+        #[arg(long)]
+        reason: String,
+        /// Days the new card runs when the person has no card that still runs.
+        #[arg(long, default_value_t = 30)]
+        valid_days: u32,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List passes.
     List,
 }
@@ -37,14 +59,50 @@ pub fn run(dir: &Path, cmd: PassCmd, json: bool) -> anyhow::Result<i32> {
     let mut gate = Gate::open(dir)?;
     let now = Utc::now();
     match cmd {
-        PassCmd::Issue { all: _, household, valid_from, valid_days, out } => {
+        PassCmd::Reissue { resident, household, name, reason, valid_days, out } => {
+            let code = crate::domain::revocation::RevokeReason::parse(&reason)
+                .filter(|r| r.for_reissue())
+                .ok_or_else(|| anyhow::anyhow!("--reason '{reason}' must be lost, damaged or other"))?;
+            let id = match (resident, household, name) {
+                (Some(id), _, _) => id,
+                (None, Some(h), Some(n)) => gate.find_resident(&h, &n)?.id,
+                _ => anyhow::bail!("give --resident ID, or --household CODE --name NAME"),
+            };
+            let (p, r) = gate.reissue_pass(id, code, valid_days, "cli", now)?;
+            let one = [(p, r)];
+            crate::cards::write_folder(&out, &gate.identity.community, &one, &gate.card_options()?)?;
+            let [(p, r)] = one;
+            if json {
+                print_json(&serde_json::json!({"pass_id": p.pass_id, "resident_id": r.id, "household": r.household,
+                    "name": r.name, "reason": code, "valid_from": p.valid_from, "valid_until": p.valid_until,
+                    "payload": p.payload, "out": out}))?;
+            } else {
+                println!(
+                    "new card {} for {} ({}), valid {} to {}; the old card is revoked ({})",
+                    p.pass_id,
+                    r.name,
+                    r.household,
+                    p.valid_from,
+                    p.valid_until,
+                    code.zh()
+                );
+                println!("card: {}", out.join("index.html").display());
+            }
+            Ok(super::exit::OK)
+        }
+        PassCmd::Issue { all: _, missing, household, valid_from, valid_days, out } => {
             let policy = gate.policy()?;
             let from = match valid_from {
                 Some(s) => parse_date(&s, "--valid-from")?,
                 None => now.with_timezone(&policy.timezone).date_naive(),
             };
-            let passes = gate.issue_passes(household.as_deref(), from, valid_days, "cli", now)?;
-            crate::cards::write_folder(&out, &gate.identity.community, &passes)?;
+            let scope = match (missing, household) {
+                (true, _) => crate::gate::IssueScope::Missing,
+                (false, Some(h)) => crate::gate::IssueScope::Household(h),
+                (false, None) => crate::gate::IssueScope::All,
+            };
+            let passes = gate.issue_passes_for(&scope, None, from, valid_days, "cli", now)?;
+            crate::cards::write_folder(&out, &gate.identity.community, &passes, &gate.card_options()?)?;
             if json {
                 let list: Vec<_> = passes
                     .iter()
@@ -86,7 +144,7 @@ pub fn run(dir: &Path, cmd: PassCmd, json: bool) -> anyhow::Result<i32> {
             } else {
                 for p in &passes {
                     let state = match &p.revoked_at {
-                        Some(_) => format!("revoked ({})", p.revoke_reason.as_deref().unwrap_or("")),
+                        Some(_) => format!("revoked ({})", p.revoke_reason.map(|r| r.as_str()).unwrap_or("")),
                         None => "active".into(),
                     };
                     println!(

@@ -255,6 +255,7 @@ pub fn visitor(dir: &Path, cmd: VisitorCmd, json: bool) -> anyhow::Result<i32> {
                 issued_at: row.issued_at.clone(),
                 revoked_at: None,
                 revoke_reason: None,
+                revoke_note: None,
                 unreadable: vec![],
             };
             let holder = crate::store::ResidentView {
@@ -273,9 +274,17 @@ pub fn visitor(dir: &Path, cmd: VisitorCmd, json: bool) -> anyhow::Result<i32> {
                 phone: None,
                 category: crate::domain::Category::Normal,
                 category_until: None,
+                left: None,
+                left_at: None,
+                origin: None,
+                arrived: None,
+                monitor: None,
+                category_since: None,
                 unreadable: vec![],
             };
-            crate::cards::write_folder(&out, &gate.identity.community, &[(card, holder)])?;
+            // a visitor's card shows what the address line says (no building, no slot)
+            let opts = crate::cards::SheetOptions { show_address: true, slots: vec![] };
+            crate::cards::write_folder(&out, &gate.identity.community, &[(card, holder)], &opts)?;
             if json {
                 print_json(&serde_json::json!({
                     "pass_id": row.pass_id, "payload": row.payload, "name": row.name, "host": row.host,

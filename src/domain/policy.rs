@@ -1,6 +1,7 @@
 //! The outing rules of one community (`[policy]` in `gatepass.toml`, or set
 //! by the committee), parsed once into typed values.
 
+use super::slots::{Slot, SlotDoc};
 use chrono::NaiveTime;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -78,6 +79,11 @@ pub struct Policy {
     pub require_temperature: RequireTemperature,
     pub timezone: Tz,
     pub anti_passback: bool,
+    /// Staggered outings: a household named by a slot goes out in that
+    /// slot instead of `hours` (see `slots`).
+    pub slots: Vec<Slot>,
+    /// Days a returnee stays in home observation after arriving.
+    pub observation_days: u32,
 }
 
 impl Default for Policy {
@@ -95,6 +101,8 @@ impl Default for Policy {
             require_temperature: RequireTemperature::Both,
             timezone: chrono_tz::Asia::Shanghai,
             anti_passback: true,
+            slots: Vec::new(),
+            observation_days: 14,
         }
     }
 }
@@ -122,6 +130,12 @@ pub struct PolicyDoc {
     pub timezone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anti_passback: Option<bool>,
+    /// `[[policy.slots]]`; given, it replaces the whole list (an empty list
+    /// removes every slot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<Vec<SlotDoc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observation_days: Option<u32>,
 }
 
 impl Policy {
@@ -166,6 +180,15 @@ impl Policy {
         if let Some(v) = doc.anti_passback {
             p.anti_passback = v;
         }
+        if let Some(v) = &doc.slots {
+            p.slots = super::slots::parse_all(v)?;
+        }
+        if let Some(v) = doc.observation_days {
+            if v > 366 {
+                return Err(format!("policy.observation_days = {v} must be between 0 and 366"));
+            }
+            p.observation_days = v;
+        }
         Ok(p)
     }
 
@@ -180,6 +203,8 @@ impl Policy {
             require_temperature: Some(self.require_temperature),
             timezone: Some(self.timezone.name().to_string()),
             anti_passback: Some(self.anti_passback),
+            slots: Some(self.slots.iter().map(Slot::to_doc).collect()),
+            observation_days: Some(self.observation_days),
         }
     }
 }
@@ -197,6 +222,8 @@ pub fn merge_docs(base: &PolicyDoc, over: &PolicyDoc) -> PolicyDoc {
         require_temperature: over.require_temperature.or(base.require_temperature),
         timezone: over.timezone.clone().or_else(|| base.timezone.clone()),
         anti_passback: over.anti_passback.or(base.anti_passback),
+        slots: over.slots.clone().or_else(|| base.slots.clone()),
+        observation_days: over.observation_days.or(base.observation_days),
     }
 }
 
@@ -242,5 +269,35 @@ mod tests {
         assert_eq!(q.fever_c, 37.5);
         assert_eq!(q.hours.to_string(), "07:00-19:00");
         assert_eq!(p.apply(&q.to_doc()).unwrap(), q);
+    }
+
+    #[test]
+    fn slots_replace_as_a_whole_and_round_trip() {
+        let slot = |g: &str| SlotDoc {
+            grids: vec![g.into()],
+            days: "odd".into(),
+            hours: "22:00-02:00".into(),
+            ..Default::default()
+        };
+        let base = PolicyDoc { slots: Some(vec![slot("1"), slot("2")]), ..Default::default() };
+        let over = PolicyDoc { slots: Some(vec![slot("3")]), ..Default::default() };
+        assert_eq!(merge_docs(&base, &over).slots, Some(vec![slot("3")]));
+        assert_eq!(merge_docs(&base, &PolicyDoc::default()).slots.map(|s| s.len()), Some(2));
+        let p = Policy::default().apply(&base).unwrap();
+        assert_eq!(p.slots.len(), 2);
+        assert_eq!(Policy::default().apply(&p.to_doc()).unwrap(), p);
+        let cleared = p.apply(&PolicyDoc { slots: Some(vec![]), ..Default::default() }).unwrap();
+        assert!(cleared.slots.is_empty());
+        let bad = PolicyDoc {
+            slots: Some(vec![SlotDoc { days: "mon".into(), hours: "08:00-09:00".into(), ..Default::default() }]),
+            ..Default::default()
+        };
+        assert!(Policy::default().apply(&bad).unwrap_err().contains("policy.slots[1]"));
+        let toml_text =
+            "slots = [{ grids = [\"1\"], days = \"mon,wed,fri\", hours = \"08:00-10:00\" }]\nobservation_days = 7\n";
+        let doc: PolicyDoc = toml::from_str(toml_text).unwrap();
+        let q = Policy::default().apply(&doc).unwrap();
+        assert_eq!((q.slots.len(), q.observation_days), (1, 7));
+        assert_eq!(Policy::default().observation_days, 14);
     }
 }

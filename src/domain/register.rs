@@ -24,6 +24,85 @@ pub struct RegisterRow {
     /// None when the file has no category column: leave categories as the
     /// committee last set them.
     pub category: Option<Category>,
+    /// Returnees (issue 12): where from, the arrival date as written, and
+    /// the cadre who answers for them (包保人). None: no such column, or an
+    /// empty cell (the register keeps what it had).
+    pub origin: Option<String>,
+    pub arrived: Option<WrittenDate>,
+    pub monitor: Option<String>,
+}
+
+/// A returnee's arrival and, while it runs, the last day of their home
+/// observation (arrived + `observation_days` − 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Returnee {
+    pub arrived: chrono::NaiveDate,
+    pub observe_until: Option<chrono::NaiveDate>,
+}
+
+pub fn returnee(arrived: Option<WrittenDate>, today: chrono::NaiveDate, observation_days: u32) -> Option<Returnee> {
+    let arrived = arrived?.resolve(today)?;
+    let observe_until = observation_days
+        .checked_sub(1)
+        .and_then(|n| arrived.checked_add_days(chrono::Days::new(u64::from(n))))
+        .filter(|last| *last >= today);
+    Some(Returnee { arrived, observe_until })
+}
+
+/// A date as a register writes it: a full date, or month and day
+/// ("2月10日") whose year the import fills in from today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrittenDate {
+    Full(chrono::NaiveDate),
+    MonthDay(u32, u32),
+}
+
+impl WrittenDate {
+    /// "2026-02-10", "2026/2/10", "2026.2.10", "2026年2月10日", "2月10日",
+    /// "2-10", or an Excel serial day number (46063).
+    pub fn parse(s: &str) -> Option<WrittenDate> {
+        use chrono::NaiveDate;
+        let t = s.trim().trim_end_matches('日').trim_end_matches('号');
+        if let Ok(n) = t.parse::<u32>() {
+            // Excel's day numbers: 1900-01-00 based, with its 1900 leap-day bug
+            if (20_000..=80_000).contains(&n) {
+                return NaiveDate::from_ymd_opt(1899, 12, 30)?
+                    .checked_add_days(chrono::Days::new(u64::from(n)))
+                    .map(WrittenDate::Full);
+            }
+            return None;
+        }
+        let parts: Vec<&str> = t.split(['-', '/', '.', '年', '月']).map(str::trim).filter(|p| !p.is_empty()).collect();
+        let num = |p: &str| p.parse::<u32>().ok();
+        match parts.as_slice() {
+            [y, m, d] => {
+                let y = i32::try_from(num(y)?).ok()?;
+                NaiveDate::from_ymd_opt(y, num(m)?, num(d)?).map(WrittenDate::Full)
+            }
+            [m, d] => {
+                let (m, d) = (num(m)?, num(d)?);
+                // any year with a 29 February checks the day exists
+                NaiveDate::from_ymd_opt(2024, m, d).map(|_| WrittenDate::MonthDay(m, d))
+            }
+            _ => None,
+        }
+    }
+
+    /// The date meant on `today`: a month and day is the latest such day
+    /// not after today (this year's, or last year's).
+    pub fn resolve(self, today: chrono::NaiveDate) -> Option<chrono::NaiveDate> {
+        use chrono::{Datelike, NaiveDate};
+        match self {
+            WrittenDate::Full(d) => Some(d),
+            WrittenDate::MonthDay(m, d) => {
+                let this = NaiveDate::from_ymd_opt(today.year(), m, d);
+                match this {
+                    Some(x) if x <= today => Some(x),
+                    _ => NaiveDate::from_ymd_opt(today.year() - 1, m, d),
+                }
+            }
+        }
+    }
 }
 
 /// Why a row was rejected: a stable code (`code`) and its parameters
@@ -69,6 +148,11 @@ pub enum Problem {
     Unreadable {
         detail: String,
     },
+    /// A date column (返回日期) holds no date.
+    BadDate {
+        column: &'static str,
+        value: String,
+    },
 }
 
 impl std::fmt::Display for Problem {
@@ -100,6 +184,9 @@ impl std::fmt::Display for Problem {
             ),
             Problem::NotText {} => f.write_str("the row is not readable text (save the file as CSV UTF-8 or .xlsx)"),
             Problem::Unreadable { detail } => write!(f, "unreadable CSV: {detail}"),
+            Problem::BadDate { column, value } => {
+                write!(f, "the {column} '{value}' is not a date (write 2026-02-10 or 2月10日)")
+            }
         }
     }
 }
@@ -188,6 +275,9 @@ enum Col {
     Name,
     Phone,
     Category,
+    Origin,
+    Arrived,
+    Monitor,
 }
 
 impl Col {
@@ -199,6 +289,9 @@ impl Col {
             Col::Name => "name",
             Col::Phone => "phone",
             Col::Category => "category",
+            Col::Origin => "origin",
+            Col::Arrived => "arrived",
+            Col::Monitor => "monitor",
         }
     }
 }
@@ -213,6 +306,9 @@ fn column(header: &str) -> Option<Col> {
         "name" | "姓名" => Col::Name,
         "phone" | "电话" | "手机" | "手机号" | "联系电话" => Col::Phone,
         "category" | "类别" => Col::Category,
+        "origin" | "来源地" | "来源" | "从何地返回" => Col::Origin,
+        "arrived" | "返回日期" | "返乡日期" | "到达日期" => Col::Arrived,
+        "monitor" | "包保人" | "包保干部" => Col::Monitor,
         _ => return None,
     })
 }
@@ -242,6 +338,7 @@ pub fn parse_file(bytes: &[u8], sheet_name: Option<&str>) -> Result<ParsedRegist
         return Err(RegisterError::NoHeader); // find_header only returns rows with both
     };
     let (address, grid, phone, category) = (idx(Col::Address), idx(Col::Grid), idx(Col::Phone), idx(Col::Category));
+    let (origin, arrived, monitor) = (idx(Col::Origin), idx(Col::Arrived), idx(Col::Monitor));
 
     let mut out = ParsedRegister::default();
     let mut seen = std::collections::HashMap::<(String, String), u64>::new();
@@ -302,6 +399,13 @@ pub fn parse_file(bytes: &[u8], sheet_name: Option<&str>) -> Result<ParsedRegist
             let row_category = field(category, Col::Category)?
                 .map(|c| c.parse::<Category>().map_err(|e| Problem::UnknownCategory { value: e.0 }))
                 .transpose()?;
+            let some = |v: Option<String>| v.filter(|s| !s.is_empty());
+            let row_arrived = match some(field(arrived, Col::Arrived)?) {
+                Some(a) => Some(
+                    WrittenDate::parse(&a).ok_or(Problem::BadDate { column: Col::Arrived.key(), value: a.clone() })?,
+                ),
+                None => None,
+            };
             Ok(RegisterRow {
                 line,
                 household: row_household,
@@ -310,6 +414,9 @@ pub fn parse_file(bytes: &[u8], sheet_name: Option<&str>) -> Result<ParsedRegist
                 name: row_name,
                 phone: row_phone,
                 category: row_category,
+                origin: some(field(origin, Col::Origin)?),
+                arrived: row_arrived,
+                monitor: some(field(monitor, Col::Monitor)?),
             })
         })();
         let row = match parsed {
@@ -367,6 +474,12 @@ fn row_is_header(cells: &[Cell], cols: &[Option<Col>]) -> bool {
     at(Col::Household) == Some(Some(Col::Household)) && at(Col::Name) == Some(Some(Col::Name))
 }
 
+/// A phone typed on a page or the command line, as the register reads it
+/// (issue 12: one-person changes).
+pub fn phone(raw: &str) -> Result<String, String> {
+    normalise_phone(raw).map_err(|p| p.to_string())
+}
+
 /// "138 0000-1234", "(0755) 1234 5678", full-width digits: the digits, with
 /// a leading + kept. "-", "/" and "无" (none) mean no phone.
 fn normalise_phone(raw: &str) -> Result<String, Problem> {
@@ -399,6 +512,48 @@ fn normalise_phone(raw: &str) -> Result<String, Problem> {
 }
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn returnee_columns_and_written_dates() {
+        use chrono::NaiveDate;
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        let csv = "户号,姓名,来源地,返回日期,包保人\n1-1,甲,武汉,2026-02-10,王干部\n1-2,乙,,2月10日,\n1-3,丙,北京,46063,李\n1-4,丁,上海,昨天,\n1-5,戊,,,\n";
+        let p = parse(csv.as_bytes()).unwrap();
+        assert_eq!(p.rows.len(), 4, "{:?}", p.rejected);
+        assert_eq!(p.rows[0].origin.as_deref(), Some("武汉"));
+        assert_eq!(p.rows[0].arrived, Some(WrittenDate::Full(d(2026, 2, 10))));
+        assert_eq!(p.rows[0].monitor.as_deref(), Some("王干部"));
+        assert_eq!(p.rows[1].arrived, Some(WrittenDate::MonthDay(2, 10)));
+        assert_eq!(p.rows[1].origin, None);
+        assert_eq!(p.rows[2].arrived, Some(WrittenDate::Full(d(2026, 2, 10))), "Excel day 46063");
+        assert_eq!(p.rows[3].arrived, None);
+        assert_eq!(p.rejected.len(), 1);
+        assert_eq!(p.rejected[0].line, 5);
+        assert_eq!(serde_json::to_value(&p.rejected[0].problem).unwrap()["code"], "bad_date");
+        for (s, want) in
+            [("2026/2/10", d(2026, 2, 10)), ("2026.02.10", d(2026, 2, 10)), ("2026年2月10日", d(2026, 2, 10))]
+        {
+            assert_eq!(WrittenDate::parse(s), Some(WrittenDate::Full(want)), "{s}");
+        }
+        assert_eq!(WrittenDate::parse("2月30日"), None);
+        assert_eq!(WrittenDate::parse("13"), None);
+        // a month and day is this year's, or last year's when that is still ahead
+        let md = WrittenDate::MonthDay(12, 20);
+        assert_eq!(md.resolve(d(2027, 1, 5)), Some(d(2026, 12, 20)));
+        assert_eq!(md.resolve(d(2026, 12, 20)), Some(d(2026, 12, 20)));
+        assert_eq!(WrittenDate::MonthDay(2, 29).resolve(d(2027, 3, 1)), None, "no 29 February in 2027 or 2026");
+        // observation: arrived + 14 days, the last day is arrived + 13
+        let r = returnee(Some(WrittenDate::Full(d(2026, 2, 10))), d(2026, 2, 20), 14).unwrap();
+        assert_eq!((r.arrived, r.observe_until), (d(2026, 2, 10), Some(d(2026, 2, 23))));
+        assert_eq!(returnee(Some(WrittenDate::Full(d(2026, 2, 10))), d(2026, 2, 24), 14).unwrap().observe_until, None);
+        assert_eq!(
+            returnee(Some(WrittenDate::Full(d(2026, 2, 10))), d(2026, 2, 23), 14).unwrap().observe_until,
+            Some(d(2026, 2, 23))
+        );
+        assert_eq!(returnee(Some(WrittenDate::Full(d(2026, 2, 10))), d(2026, 2, 10), 0).unwrap().observe_until, None);
+        assert!(returnee(None, d(2026, 2, 10), 14).is_none());
+    }
+
     use super::*;
 
     #[test]

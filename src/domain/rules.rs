@@ -7,6 +7,7 @@
 use super::category::Category;
 use super::pass::PassClaims;
 use super::policy::Policy;
+use super::slots::Slot;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +74,8 @@ pub enum Reason {
     HouseholdQuota,
     OutsideHours,
     AlreadyOut,
+    /// An exit outside the household's staggered-outing slot (错峰).
+    OutsideSlot,
     /// Something the decision needs (the category, the pass row, the
     /// household link, the committee's policy, who is out…) cannot be read
     /// from the database: refused rather than guessed (fail closed).
@@ -100,6 +103,7 @@ impl Reason {
             Reason::HouseholdQuota => "household_quota",
             Reason::OutsideHours => "outside_hours",
             Reason::AlreadyOut => "already_out",
+            Reason::OutsideSlot => "outside_slot",
             Reason::RecordUnreadable => "record_unreadable",
             Reason::NotApproved => "not_approved",
             Reason::PassUsed => "pass_used",
@@ -171,6 +175,9 @@ pub struct Holder {
     /// Allowed exits of the household's non-essential members, at least the
     /// last `period_days` local days' worth.
     pub household_exits: Vec<DateTime<Utc>>,
+    /// The household's staggered-outing slot (`slots::slot_for`); None means
+    /// `[policy] hours` apply.
+    pub slot: Option<Slot>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -286,9 +293,18 @@ pub fn decide(
                 {
                     reasons.push(Reason::HouseholdQuota);
                 }
-                let local_time = now.with_timezone(&policy.timezone).time();
-                if !policy.hours.contains(local_time) {
-                    reasons.push(Reason::OutsideHours);
+                let local = now.with_timezone(&policy.timezone).naive_local();
+                match &holder.slot {
+                    Some(slot) => {
+                        if !slot.open_at(local) {
+                            reasons.push(Reason::OutsideSlot);
+                        }
+                    }
+                    None => {
+                        if !policy.hours.contains(local.time()) {
+                            reasons.push(Reason::OutsideHours);
+                        }
+                    }
                 }
             }
             if policy.anti_passback && matches!(holder.presence, Presence::Out { .. }) {
@@ -339,7 +355,7 @@ mod tests {
     }
 
     fn home(category: Category) -> Holder {
-        Holder { category, presence: Presence::In, others_out: 0, household_exits: vec![] }
+        Holder { category, presence: Presence::In, others_out: 0, household_exits: vec![], slot: None }
     }
 
     fn p() -> Policy {
@@ -610,5 +626,76 @@ mod tests {
         h.others_out = 5;
         h.household_exits = vec![monday_noon(); 5];
         assert_eq!(decide(&h, Some(Direction::Out), Some(36.5), monday_noon(), &pol).decision, Decision::Allow);
+    }
+
+    fn slotted(category: Category, days: &str, hours: &str) -> Holder {
+        let doc = crate::domain::slots::SlotDoc {
+            grids: vec!["1".into()],
+            days: days.into(),
+            hours: hours.into(),
+            ..Default::default()
+        };
+        Holder { slot: Some(Slot::parse(&doc).unwrap()), ..home(category) }
+    }
+
+    #[test]
+    fn exit_outside_the_slot_is_refused_entry_never() {
+        // Monday/Wednesday/Friday mornings; 2026-11-30 is a Monday
+        let h = slotted(Category::Normal, "mon,wed,fri", "08:00-10:00");
+        let o = decide(&h, Some(Direction::Out), Some(36.5), sh(2026, 11, 30, 9, 0), &p());
+        assert_eq!(o.decision, Decision::Allow, "{:?}", o.reasons);
+        let o = decide(&h, Some(Direction::Out), Some(36.5), sh(2026, 11, 30, 12, 0), &p());
+        assert_eq!(
+            (o.decision, o.reasons),
+            (Decision::Deny, vec![Reason::OutsideSlot]),
+            "in [policy] hours, not in the slot"
+        );
+        let o = decide(&h, Some(Direction::Out), Some(36.5), sh(2026, 12, 1, 9, 0), &p());
+        assert_eq!(o.reasons, vec![Reason::OutsideSlot], "Tuesday");
+        // the slot replaces [policy] hours: no outside_hours beside it
+        let o = decide(&h, Some(Direction::Out), Some(36.5), sh(2026, 12, 1, 23, 0), &p());
+        assert_eq!(o.reasons, vec![Reason::OutsideSlot]);
+        // coming in is never refused for it
+        let mut out = h.clone();
+        out.presence = Presence::Out { since: sh(2026, 11, 30, 9, 0) };
+        let o = decide(&out, None, Some(36.5), sh(2026, 12, 1, 11, 0), &p());
+        assert_eq!((o.decision, o.direction), (Decision::Allow, Some(Direction::In)));
+    }
+
+    #[test]
+    fn slot_across_midnight_in_local_time() {
+        // Friday night 22:00 to Saturday 02:00, Shanghai time; 2026-12-04 is a Friday
+        let h = slotted(Category::Normal, "fri", "22:00-02:00");
+        for (d, hh, mm, want) in [
+            (4, 21, 59, false),
+            (4, 22, 0, true),
+            (4, 23, 30, true),
+            (5, 0, 30, true),
+            (5, 1, 59, true),
+            (5, 2, 0, false),
+            (5, 22, 30, false),
+            (4, 1, 0, false),
+        ] {
+            let o = decide(&h, Some(Direction::Out), Some(36.5), sh(2026, 12, d, hh, mm), &p());
+            assert_eq!(o.decision == Decision::Allow, want, "Dec {d} {hh}:{mm}: {:?}", o.reasons);
+        }
+        // the same instant is a different local day in another zone
+        let utc = p().apply(&PolicyDoc { timezone: Some("UTC".into()), ..Default::default() }).unwrap();
+        // Saturday 00:30 Shanghai = Friday 16:30 UTC: outside in UTC
+        let o = decide(&h, Some(Direction::Out), Some(36.5), sh(2026, 12, 5, 0, 30), &utc);
+        assert_eq!(o.reasons, vec![Reason::OutsideSlot]);
+    }
+
+    #[test]
+    fn essential_workers_ignore_slots_and_other_rules_stay() {
+        let h = slotted(Category::Essential, "odd", "08:00-09:00");
+        assert_eq!(
+            decide(&h, Some(Direction::Out), Some(36.5), sh(2026, 11, 30, 15, 0), &p()).decision,
+            Decision::Allow
+        );
+        let mut n = slotted(Category::Normal, "even", "08:00-09:00");
+        n.household_exits = vec![sh(2026, 11, 30, 8, 10)];
+        let o = decide(&n, Some(Direction::Out), None, sh(2026, 11, 30, 15, 0), &p());
+        assert_eq!(o.reasons, vec![Reason::NoTemperature, Reason::HouseholdQuota, Reason::OutsideSlot]);
     }
 }

@@ -287,6 +287,8 @@ pub(super) fn record_visit(
         household_usage: None,
         backfilled: req.backfill_at.is_some(),
         clock_suspect: c.clock_suspect,
+        slot: None,
+        revoked_reason: None,
         kind: Some(v.kind.as_str().to_string()),
         operator: req.operator.clone(),
         visit: Some(VisitAnswer {

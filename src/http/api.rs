@@ -425,6 +425,7 @@ async fn login(
     let cookie = web::session_cookie(SESSION_COOKIE, &sid, super::auth::SESSION_TTL.as_secs());
     let next = body.next.as_deref().and_then(web::safe_next).unwrap_or(match role {
         Role::Committee => "/committee",
+        Role::Volunteer => "/volunteer",
         _ => "/guard",
     });
     Ok((

@@ -78,8 +78,14 @@ impl Allowed for ReaderRoles {
 }
 pub struct AnyRole;
 impl Allowed for AnyRole {
-    const ROLES: &'static [Role] = &[Role::Guard, Role::Committee, Role::District];
+    const ROLES: &'static [Role] = &[Role::Guard, Role::Committee, Role::District, Role::Volunteer];
 }
+/// Follow-up visits (issue 12).
+pub struct VolunteerRoles;
+impl Allowed for VolunteerRoles {
+    const ROLES: &'static [Role] = &[Role::Volunteer, Role::Committee];
+}
+pub type VolunteerAccess = Access<VolunteerRoles>;
 
 /// Scan, read who is out.
 pub type GuardAccess = Access<GuardRoles>;

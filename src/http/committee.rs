@@ -7,7 +7,9 @@ use super::error::{ApiBytes, ApiError, ApiJson, ApiQuery};
 use super::AppState;
 use crate::auth::Role;
 use crate::domain::policy::PolicyDoc;
+use crate::domain::revocation::RevokeReason;
 use crate::domain::Category;
+use crate::gate::IssueScope;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -28,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/residents/{id}/category", put(set_category))
         .route("/api/v1/passes", get(passes))
         .route("/api/v1/passes/issue", post(issue))
+        .route("/api/v1/passes/valid-count", get(valid_cards))
+        .route("/api/v1/residents/{id}/reissue", post(reissue))
         .route("/api/v1/passes/sheet", get(sheet))
         .route("/api/v1/passes/{id}/qr.png", get(qr))
         .route("/api/v1/passes/{id}/revoke", post(revoke))
@@ -164,7 +168,7 @@ async fn tls(State(state): State<AppState>, _c: CommitteeAccess) -> Json<crate::
 }
 
 /// Phone numbers in lists show only the last four digits.
-fn mask_phone(p: &str) -> String {
+pub(crate) fn mask_phone(p: &str) -> String {
     let digits: Vec<char> = p.chars().collect();
     match digits.len().checked_sub(4) {
         Some(hidden) if hidden > 0 => {
@@ -273,6 +277,7 @@ async fn passes(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Js
                 "name": r.map(|r| r.name.clone()), "household": r.map(|r| r.household.clone()),
                 "valid_from": p.valid_from, "valid_until": p.valid_until, "key_id": p.key_id,
                 "issued_at": p.issued_at, "revoked_at": p.revoked_at, "revoke_reason": p.revoke_reason,
+                "revoke_note": p.revoke_note,
             })
         })
         .collect();
@@ -281,6 +286,13 @@ async fn passes(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Js
 
 #[derive(Deserialize)]
 struct IssueBody {
+    /// `missing` (default: residents without a valid card), `all`
+    /// (needs `confirm`) or `household`.
+    #[serde(default)]
+    scope: Option<String>,
+    /// For `all`: the number of valid cards that stop working, as shown.
+    #[serde(default)]
+    confirm: Option<u64>,
     #[serde(default)]
     household: Option<String>,
     #[serde(default)]
@@ -297,9 +309,22 @@ async fn issue(
     ApiJson(body): ApiJson<IssueBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let household = body.household.filter(|h| !h.trim().is_empty());
-    if household.is_none() && !body.all {
-        return Err(ApiError::Usage("say which passes: \"all\": true or a \"household\"".into()));
-    }
+    let scope = match (body.scope.as_deref().map(str::trim), household, body.all) {
+        (Some("all"), _, _) | (None, None, true) => IssueScope::All,
+        (Some("missing"), _, _) | (None, None, false) => IssueScope::Missing,
+        (Some("household") | None, Some(h), _) => IssueScope::Household(h),
+        (Some("household"), None, _) => {
+            return Err(ApiError::Usage("scope \"household\" needs a \"household\" code".into()));
+        }
+        (Some(other), _, _) => {
+            return Err(ApiError::Usage(format!("scope '{other}' must be missing, all or household")));
+        }
+    };
+    // new cards for everyone stop every printed card: asked, never assumed
+    let confirm = match scope {
+        IssueScope::All => Some(body.confirm.unwrap_or(u64::MAX)),
+        _ => None,
+    };
     let tz = state.policy()?.timezone;
     let from = match body.valid_from.as_deref().map(str::trim) {
         None | Some("") => Utc::now().with_timezone(&tz).date_naive(),
@@ -308,7 +333,7 @@ async fn issue(
     let days = body.valid_days.unwrap_or(30);
     let actor = who.principal().actor();
     let issued =
-        state.inner.writer.run(move |g| g.issue_passes(household.as_deref(), from, days, &actor, Utc::now())).await??;
+        state.inner.writer.run(move |g| g.issue_passes_for(&scope, confirm, from, days, &actor, Utc::now())).await??;
     let list: Vec<_> = issued
         .iter()
         .map(|(p, r)| {
@@ -344,8 +369,9 @@ async fn sheet(
             .collect();
         (cards, state.inner.identity.community.clone())
     };
+    let opts = crate::cards::SheetOptions::from_config(&state.inner.config, &state.policy()?);
     let html = tokio::task::spawn_blocking(move || {
-        crate::cards::sheet_html(&community, &cards, |p| match crate::cards::qr_png(&p.payload, 6) {
+        crate::cards::sheet_html(&community, &cards, &opts, |p| match crate::cards::qr_png(&p.payload, 6) {
             Ok(png) => format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png)),
             Err(_) => String::new(),
         })
@@ -384,6 +410,38 @@ async fn revoke(
     let reason = body.reason.clone();
     state.inner.writer.run(move |g| g.revoke_pass(id, &reason, &actor, Utc::now())).await??;
     Ok(Json(serde_json::json!({"pass_id": id, "revoked": true, "reason": body.reason})))
+}
+
+/// How many printed cards new cards for everyone would stop (the number
+/// the page shows and sends back as `confirm`).
+async fn valid_cards(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
+    let today = crate::domain::rules::local_day(Utc::now(), &state.policy()?);
+    let n = state.reader()?.valid_card_count(today)?;
+    Ok(Json(serde_json::json!({"valid_cards": n})))
+}
+
+#[derive(Deserialize)]
+struct ReissueBody {
+    reason: String,
+    #[serde(default)]
+    valid_days: Option<u32>,
+}
+
+/// 补办: one person's new card; the old one is revoked with the reason.
+async fn reissue(
+    State(state): State<AppState>,
+    who: CommitteeAccess,
+    Path(id): Path<crate::domain::ResidentId>,
+    ApiJson(body): ApiJson<ReissueBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let reason = RevokeReason::parse(&body.reason).ok_or_else(|| {
+        ApiError::Usage(format!("reason '{}' must be lost, damaged or other", body.reason.escape_debug()))
+    })?;
+    let days = body.valid_days.unwrap_or(30);
+    let actor = who.principal().actor();
+    let (p, r) = state.inner.writer.run(move |g| g.reissue_pass(id, reason, days, &actor, Utc::now())).await??;
+    Ok(Json(serde_json::json!({"pass_id": p.pass_id, "resident_id": r.id, "name": r.name, "household": r.household,
+        "valid_from": p.valid_from, "valid_until": p.valid_until, "payload": p.payload, "reason": reason})))
 }
 
 async fn policy(State(state): State<AppState>, _w: GuardAccess) -> Result<Json<PolicyDoc>, ApiError> {
@@ -464,5 +522,13 @@ async fn alerts(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Js
     let exceptions: Vec<_> =
         store.exceptions(false, 200)?.iter().map(|x| super::visits::exception_json(x, now, tz)).collect();
     let late = exceptions.iter().filter(|x| x["late"] == true).count();
-    Ok(Json(serde_json::json!({"alerts": list, "exceptions": exceptions, "exceptions_late": late})))
+    drop(store);
+    // issue 12: fevers found at home and missed follow-up visits
+    let mut body = super::paperwork::alert_extras(&state)?;
+    if let Some(o) = body.as_object_mut() {
+        o.insert("alerts".into(), serde_json::Value::Array(list));
+        o.insert("exceptions".into(), serde_json::Value::Array(exceptions));
+        o.insert("exceptions_late".into(), late.into());
+    }
+    Ok(Json(body))
 }

@@ -47,6 +47,15 @@ pub enum ApiError {
     /// The committee's saved rules cannot be read (scans are refused with
     /// `record_unreadable` meanwhile); saving the rules again repairs it.
     PolicyUnreadable(String),
+    /// New cards for everyone need the number of cards they stop (issue 12).
+    ConfirmRequired {
+        valid_cards: u64,
+        message: String,
+    },
+    /// Everyone already has a card (issue 12).
+    NothingToIssue(String),
+    /// A resident who moved out or died (issue 12).
+    ResidentLeft(String),
     /// What a guard typed for a visit, an urgent outing or a search (its
     /// own code: `bad_plate`, `reason_required`…).
     Visit(crate::domain::visit::VisitError),
@@ -106,6 +115,9 @@ impl ApiError {
                      (committee page, Rules, or PUT /api/v1/policy)"
                 ),
             ),
+            ApiError::ConfirmRequired { message, .. } => (S::CONFLICT, "confirm_required", m(message)),
+            ApiError::NothingToIssue(t) => (S::CONFLICT, "nothing_to_issue", m(t)),
+            ApiError::ResidentLeft(t) => (S::CONFLICT, "resident_left", m(t)),
             ApiError::Visit(e) => (S::BAD_REQUEST, e.code(), e.to_string()),
             ApiError::Coded(status, code, t) => (S::from_u16(*status).unwrap_or(S::BAD_REQUEST), code, m(t)),
             ApiError::NotFirstDirectory(t) => (S::CONFLICT, "not_first_directory", m(t)),
@@ -126,6 +138,10 @@ impl IntoResponse for ApiError {
         if let ApiError::Register(e) = &self {
             // `error` stays bad_request for scripts; `code` says which
             let body = serde_json::json!({"error": code, "code": e.code(), "params": e.params(), "message": message});
+            return (status, Json(body)).into_response();
+        }
+        if let ApiError::ConfirmRequired { valid_cards, .. } = &self {
+            let body = serde_json::json!({"error": code, "message": message, "valid_cards": valid_cards});
             return (status, Json(body)).into_response();
         }
         (status, Json(serde_json::json!({"error": code, "message": message}))).into_response()
@@ -171,6 +187,9 @@ impl From<GateError> for ApiError {
             GateError::BadName(_) => ApiError::BadName(text),
             GateError::NoActiveKey => ApiError::NoActiveKey(text),
             GateError::ChainBroken(_) => ApiError::ChainBroken(text),
+            GateError::ConfirmRequired { valid_cards } => ApiError::ConfirmRequired { valid_cards, message: text },
+            GateError::NobodyWithoutCard => ApiError::NothingToIssue(text),
+            GateError::ResidentLeft(_) => ApiError::ResidentLeft(text),
             GateError::NotFirstDirectory(_) => ApiError::NotFirstDirectory(text),
             GateError::JoinRefused(_) => ApiError::JoinRefused(text),
             GateError::JoinExpired(_) => ApiError::JoinExpired(text),

@@ -8,6 +8,7 @@ mod committee;
 pub mod error;
 mod metrics;
 pub(crate) mod pages;
+mod paperwork;
 mod peers;
 mod server;
 pub use server::ServeLimits;
@@ -143,6 +144,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(committee::router())
+        .merge(paperwork::router())
         .merge(visits::router())
         .merge(peers::router())
         .merge(pages::router())

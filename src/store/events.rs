@@ -403,7 +403,7 @@ fn sighting(b: &EventBody) -> crate::domain::trace::Sighting {
     }
 }
 
-fn event_from_row(r: &rusqlite::Row) -> rusqlite::Result<Result<ChainedEvent>> {
+pub(super) fn event_from_row(r: &rusqlite::Row) -> rusqlite::Result<Result<ChainedEvent>> {
     let body: String = r.get(0)?;
     let parsed: std::result::Result<EventBody, _> = serde_json::from_str(&body);
     Ok(match parsed {

@@ -4,7 +4,9 @@
 //!
 //! Schema changes are numbered migrations applied in order at open.
 
+mod changes;
 mod events;
+mod followups;
 mod ids;
 mod peers;
 mod people;
@@ -12,6 +14,7 @@ mod security;
 mod visits;
 
 pub use events::*;
+pub use followups::*;
 pub use peers::*;
 pub use people::*;
 pub use security::*;
@@ -274,6 +277,36 @@ const MIGRATIONS: &[&str] = &[
         recorded_at TEXT NOT NULL,
         UNIQUE (rule, first_gate, first_seq, second_gate, second_seq)
     );
+    "#,
+    r#"
+    -- issue 12: revocation reasons as codes (earlier free text kept as a
+    -- note), residents who left (moved out, deceased: the row and its
+    -- history stay), returnees (origin, arrival date, responsible cadre) and
+    -- home-quarantine follow-up visits
+    ALTER TABLE passes ADD COLUMN revoke_note TEXT;
+    UPDATE passes SET revoke_reason = 'replaced' WHERE revoke_reason = 'replaced by a new card';
+    UPDATE passes SET revoke_note = revoke_reason, revoke_reason = 'other'
+        WHERE revoke_reason IS NOT NULL
+        AND revoke_reason NOT IN ('lost', 'damaged', 'replaced', 'moved_out', 'deceased', 'other');
+    ALTER TABLE residents ADD COLUMN left_reason TEXT;
+    ALTER TABLE residents ADD COLUMN left_at TEXT;
+    ALTER TABLE residents ADD COLUMN origin TEXT;
+    ALTER TABLE residents ADD COLUMN arrived TEXT;
+    ALTER TABLE residents ADD COLUMN monitor TEXT;
+    ALTER TABLE residents ADD COLUMN category_since TEXT;
+    CREATE TABLE followups (
+        id INTEGER PRIMARY KEY,
+        resident_id INTEGER NOT NULL REFERENCES residents(id),
+        at_ms INTEGER NOT NULL,
+        temperature_c REAL,
+        symptoms TEXT NOT NULL DEFAULT '',
+        note TEXT NOT NULL DEFAULT '',
+        fever INTEGER NOT NULL DEFAULT 0,
+        actor TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX followups_resident ON followups(resident_id, at_ms);
+    CREATE INDEX followups_at ON followups(at_ms);
     "#,
 ];
 

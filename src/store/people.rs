@@ -3,6 +3,7 @@
 
 use super::{Result, Store, StoreError};
 use crate::domain::register::RegisterRow;
+use crate::domain::revocation::RevokeReason;
 use crate::domain::{Category, HouseholdId, PassId, ResidentId};
 use chrono::NaiveDate;
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -26,6 +27,24 @@ pub struct ResidentView {
     pub phone: Option<String>,
     pub category: Category,
     pub category_until: Option<NaiveDate>,
+    /// `moved_out` or `deceased` once the resident left (the row and its
+    /// history stay; their passes are revoked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left: Option<RevokeReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_at: Option<String>,
+    /// Returnees (返乡人员): where from, when they arrived, who answers for them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arrived: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<String>,
+    /// When the current category was set (RFC 3339), if known: when
+    /// follow-up visits are owed from. Not shown (a list of the register
+    /// stays the same however often the same file is imported).
+    #[serde(skip)]
+    pub category_since: Option<String>,
     /// What of this resident's record cannot be read (a category the code
     /// does not know, a broken date, a household that is not in the
     /// register). Non-empty means every scan of theirs is refused with
@@ -75,7 +94,10 @@ pub struct PassRow {
     pub payload: String,
     pub issued_at: String,
     pub revoked_at: Option<String>,
-    pub revoke_reason: Option<String>,
+    /// The code (earlier free text reads as `other`, kept in `revoke_note`).
+    pub revoke_reason: Option<RevokeReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoke_note: Option<String>,
     /// Fields of the stored row that cannot be read: the pass is refused
     /// with `record_unreadable`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -90,7 +112,51 @@ pub struct KeyRow {
     pub retired_at: Option<String>,
 }
 
-fn random_id(tx: &Transaction, table: &str) -> Result<u32> {
+/// Writes a row's returnee columns; true when something changed.
+fn returnee_fields(
+    tx: &Transaction,
+    id: u32,
+    row: &RegisterRow,
+    back: Option<crate::domain::register::Returnee>,
+    new: bool,
+) -> Result<bool> {
+    let (origin, arrived, monitor, category): (Option<String>, Option<String>, Option<String>, String) =
+        tx.query_row("SELECT origin, arrived, monitor, category FROM residents WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+    let mut changed = false;
+    if let Some(o) = &row.origin {
+        if origin.as_deref() != Some(o) {
+            tx.execute("UPDATE residents SET origin = ?2 WHERE id = ?1", params![id, o])?;
+            changed = true;
+        }
+    }
+    if let Some(m) = &row.monitor {
+        if monitor.as_deref() != Some(m) {
+            tx.execute("UPDATE residents SET monitor = ?2 WHERE id = ?1", params![id, m])?;
+            changed = true;
+        }
+    }
+    if let Some(b) = back {
+        let date = b.arrived.to_string();
+        if arrived.as_deref() != Some(&date) {
+            tx.execute("UPDATE residents SET arrived = ?2 WHERE id = ?1", params![id, date])?;
+            changed = true;
+            let stricter = category.parse::<Category>().is_ok_and(|c| !c.may_go_out() && c != Category::HomeQuarantine);
+            if let (Some(until), false) = (b.observe_until, stricter) {
+                tx.execute(
+                    "UPDATE residents SET category = 'home_quarantine', category_until = ?2,
+                     category_since = CASE WHEN category = 'home_quarantine' THEN category_since ELSE NULL END
+                     WHERE id = ?1",
+                    params![id, until.to_string()],
+                )?;
+            }
+        }
+    }
+    Ok(changed && !new)
+}
+
+pub(super) fn random_id(tx: &Transaction, table: &str) -> Result<u32> {
     // 8-digit ids: short enough for a guard to type, random so a card number
     // says nothing about when or for whom it was made.
     for _ in 0..64 {
@@ -113,7 +179,8 @@ pub(crate) fn getrandom(buf: &mut [u8]) {
 
 macro_rules! resident_select {
     () => {
-        "SELECT r.id, r.name, h.code, r.household_id, h.address, h.grid, r.phone, r.category, r.category_until
+        "SELECT r.id, r.name, h.code, r.household_id, h.address, h.grid, r.phone, r.category, r.category_until,
+            r.left_reason, r.left_at, r.origin, r.arrived, r.monitor, r.category_since
      FROM residents r LEFT JOIN households h ON h.id = r.household_id"
     };
 }
@@ -185,6 +252,12 @@ pub(super) fn resident_from_row(r: &rusqlite::Row) -> rusqlite::Result<ResidentV
         },
         None => None,
     };
+    // a resident who left cannot go out through this gate: an unknown
+    // mark is read as left (fail closed)
+    let left = text(9, "left", &mut unreadable).map(|t| match t.as_str() {
+        "deceased" => RevokeReason::Deceased,
+        _ => RevokeReason::MovedOut,
+    });
     Ok(ResidentView {
         id,
         name,
@@ -195,6 +268,12 @@ pub(super) fn resident_from_row(r: &rusqlite::Row) -> rusqlite::Result<ResidentV
         phone: text(6, "phone", &mut Vec::new()),
         category,
         category_until,
+        left,
+        left_at: text(10, "left_at", &mut Vec::new()),
+        origin: text(11, "origin", &mut Vec::new()),
+        arrived: text(12, "arrived", &mut Vec::new()).and_then(|d| d.parse().ok()),
+        monitor: text(13, "monitor", &mut Vec::new()),
+        category_since: text(14, "category_since", &mut Vec::new()),
         unreadable,
     })
 }
@@ -209,6 +288,19 @@ impl Store {
     /// so re-importing an old spreadsheet does not undo the committee's
     /// later category changes.
     pub fn import_register(&mut self, rows: &[RegisterRow]) -> Result<ImportCounts> {
+        self.import_register_with(rows, |_| None)
+    }
+
+    /// As `import_register`; `returnee` says a row's arrival date and home
+    /// observation (issue 12). A new arrival date puts the resident in
+    /// `home_quarantine` until the observation's last day, unless the
+    /// register already keeps them in a stricter category; the same date
+    /// again changes nothing (the committee may have ended it early).
+    pub fn import_register_with(
+        &mut self,
+        rows: &[RegisterRow],
+        returnee: impl Fn(&RegisterRow) -> Option<crate::domain::register::Returnee>,
+    ) -> Result<ImportCounts> {
         let tx = self.conn.transaction()?;
         let mut counts = ImportCounts::default();
         for row in rows {
@@ -252,6 +344,8 @@ impl Store {
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
+            let back = returnee(row);
+            let resident_id = resident.as_ref().map(|(id, ..)| *id);
             match resident {
                 None => {
                     let id = random_id(&tx, "residents")?;
@@ -267,6 +361,7 @@ impl Store {
                         ],
                     )?;
                     counts.added += 1;
+                    returnee_fields(&tx, id, row, back, true)?;
                     continue;
                 }
                 Some((id, old_phone, category, imported)) => {
@@ -283,7 +378,7 @@ impl Store {
                         };
                         if file_changed && c.as_str() != category {
                             tx.execute(
-                                "UPDATE residents SET category = ?2, category_until = NULL WHERE id = ?1",
+                                "UPDATE residents SET category = ?2, category_until = NULL, category_since = NULL WHERE id = ?1",
                                 params![id, c.as_str()],
                             )?;
                             changed = true;
@@ -296,6 +391,9 @@ impl Store {
                         }
                     }
                 }
+            }
+            if let Some(id) = resident_id {
+                changed |= returnee_fields(&tx, id, row, back, false)?;
             }
             if changed {
                 counts.updated += 1;
@@ -330,7 +428,7 @@ impl Store {
             }
         }
         let mut st = self.conn.prepare(
-            "SELECT id, resident_id, key_id, valid_from, valid_until, payload, issued_at, revoked_at, revoke_reason FROM passes
+            "SELECT id, resident_id, key_id, valid_from, valid_until, payload, issued_at, revoked_at, revoke_reason, revoke_note FROM passes
              WHERE typeof(resident_id) != 'integer' OR typeof(key_id) != 'integer' OR typeof(payload) != 'text'
              OR date(valid_from) IS NOT valid_from OR date(valid_until) IS NOT valid_until
              OR (revoked_at IS NOT NULL AND typeof(revoked_at) != 'text') LIMIT ?1",
@@ -429,10 +527,26 @@ impl Store {
         Ok(self.conn.query_row("SELECT EXISTS(SELECT 1 FROM households WHERE code = ?1)", [code], |r| r.get(0))?)
     }
 
-    pub fn set_category(&self, resident_id: ResidentId, category: Category, until: Option<NaiveDate>) -> Result<()> {
+    pub fn set_category(
+        &self,
+        resident_id: ResidentId,
+        category: Category,
+        until: Option<NaiveDate>,
+        now: &str,
+    ) -> Result<()> {
         self.conn.execute(
-            "UPDATE residents SET category = ?2, category_until = ?3 WHERE id = ?1",
-            params![resident_id, category.as_str(), until.map(|d| d.to_string())],
+            "UPDATE residents SET category = ?2, category_until = ?3,
+             category_since = CASE WHEN category IS ?2 THEN category_since ELSE ?4 END WHERE id = ?1",
+            params![resident_id, category.as_str(), until.map(|d| d.to_string()), now],
+        )?;
+        Ok(())
+    }
+
+    /// Dates the categories an import set (it has no clock of its own).
+    pub fn mark_category_since(&self, now: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE residents SET category_since = ?1 WHERE category_since IS NULL AND category != 'normal'",
+            [now],
         )?;
         Ok(())
     }
@@ -484,7 +598,7 @@ impl Store {
             let id = PassId(random_id(&tx, "passes")?);
             let payload = sign(id, r).map_err(StoreError::PassDates)?;
             tx.execute(
-                "UPDATE passes SET revoked_at = ?2, revoke_reason = 'replaced by a new card'
+                "UPDATE passes SET revoked_at = ?2, revoke_reason = 'replaced'
                  WHERE resident_id = ?1 AND key_id = ?3 AND revoked_at IS NULL",
                 params![r.id, now, key_id],
             )?;
@@ -502,6 +616,7 @@ impl Store {
                 issued_at: now.to_string(),
                 revoked_at: None,
                 revoke_reason: None,
+                revoke_note: None,
                 unreadable: Vec::new(),
             });
         }
@@ -515,7 +630,7 @@ impl Store {
 
     pub fn passes(&self) -> Result<Vec<PassRow>> {
         let mut st = self.conn.prepare(
-            "SELECT id, resident_id, key_id, valid_from, valid_until, payload, issued_at, revoked_at, revoke_reason FROM passes ORDER BY issued_at DESC, id",
+            "SELECT id, resident_id, key_id, valid_from, valid_until, payload, issued_at, revoked_at, revoke_reason, revoke_note FROM passes ORDER BY issued_at DESC, id",
         )?;
         let rows = st.query_map([], pass_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
@@ -523,7 +638,7 @@ impl Store {
 
     /// Revokes a pass; false when it already was (revoking twice is not an
     /// error: the card is refused either way).
-    pub fn revoke_pass(&self, pass_id: PassId, reason: &str, now: &str) -> Result<bool> {
+    pub fn revoke_pass(&self, pass_id: PassId, reason: RevokeReason, note: Option<&str>, now: &str) -> Result<bool> {
         let Some(p) = self.pass(pass_id)? else {
             return Err(StoreError::UnknownPass(pass_id));
         };
@@ -531,14 +646,42 @@ impl Store {
             return Ok(false);
         }
         self.conn.execute(
-            "UPDATE passes SET revoked_at = ?2, revoke_reason = ?3 WHERE id = ?1",
-            params![pass_id, now, reason],
+            "UPDATE passes SET revoked_at = ?2, revoke_reason = ?3, revoke_note = ?4 WHERE id = ?1",
+            params![pass_id, now, reason.as_str(), note],
         )?;
         Ok(true)
     }
+
+    /// Revokes every active pass of a resident; how many were.
+    pub fn revoke_resident_passes(&self, resident_id: ResidentId, reason: RevokeReason, now: &str) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE passes SET revoked_at = ?2, revoke_reason = ?3 WHERE resident_id = ?1 AND revoked_at IS NULL",
+            params![resident_id, now, reason.as_str()],
+        )?)
+    }
+
+    /// Cards that work on `today`: not revoked, not expired (valid_from may
+    /// be later: a card printed ahead still counts as a printed card).
+    pub fn valid_card_count(&self, today: NaiveDate) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM passes WHERE revoked_at IS NULL AND valid_until >= ?1",
+            [today.to_string()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Residents (still living here) with no card that works on `today`.
+    pub fn residents_without_valid_card(&self, today: NaiveDate) -> Result<Vec<ResidentView>> {
+        let mut st = self.conn.prepare(&format!(
+            "{RESIDENT_SELECT} WHERE r.left_reason IS NULL AND NOT EXISTS (SELECT 1 FROM passes p
+             WHERE p.resident_id = r.id AND p.revoked_at IS NULL AND p.valid_until >= ?1) ORDER BY h.code, r.name"
+        ))?;
+        let rows = st.query_map([today.to_string()], resident_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
 }
 
-pub(super) const PASS_BY_ID: &str = "SELECT id, resident_id, key_id, valid_from, valid_until, payload, issued_at, revoked_at, revoke_reason FROM passes WHERE id = ?1";
+pub(super) const PASS_BY_ID: &str = "SELECT id, resident_id, key_id, valid_from, valid_until, payload, issued_at, revoked_at, revoke_reason, revoke_note FROM passes WHERE id = ?1";
 
 /// Reads a pass row without guessing (see `resident_from_row`).
 pub(super) fn pass_from_row(r: &rusqlite::Row) -> rusqlite::Result<PassRow> {
@@ -575,7 +718,8 @@ pub(super) fn pass_from_row(r: &rusqlite::Row) -> rusqlite::Result<PassRow> {
     let payload = text(5, "payload", &mut unreadable).unwrap_or_default();
     let issued_at = text(6, "issued_at", &mut Vec::new()).unwrap_or_default();
     let revoked_at = text(7, "revoked_at", &mut unreadable);
-    let revoke_reason = text(8, "revoke_reason", &mut Vec::new());
+    let revoke_reason = text(8, "revoke_reason", &mut Vec::new()).map(|t| RevokeReason::from_stored(&t));
+    let revoke_note = text(9, "revoke_note", &mut Vec::new());
     Ok(PassRow {
         pass_id: r.get(0)?,
         resident_id,
@@ -586,6 +730,7 @@ pub(super) fn pass_from_row(r: &rusqlite::Row) -> rusqlite::Result<PassRow> {
         issued_at,
         revoked_at,
         revoke_reason,
+        revoke_note,
         unreadable,
     })
 }
@@ -633,7 +778,7 @@ mod tests {
         s.import_register(&register::parse(CSV.as_bytes()).unwrap().rows).unwrap();
         let r = s.find_resident("1-101", "张三").unwrap();
         let until = NaiveDate::from_ymd_opt(2026, 12, 10).unwrap();
-        s.set_category(r.id, Category::HomeQuarantine, Some(until)).unwrap();
+        s.set_category(r.id, Category::HomeQuarantine, Some(until), "2026-12-01T00:00:00Z").unwrap();
         let r = s.resident(r.id).unwrap().unwrap();
         assert_eq!(r.effective_category(until), Category::HomeQuarantine);
         assert_eq!(r.effective_category(until.succ_opt().unwrap()), Category::Normal);
@@ -652,8 +797,13 @@ mod tests {
         assert!(s.pass(a.pass_id).unwrap().unwrap().revoked_at.is_some());
         assert!(s.pass(b.pass_id).unwrap().unwrap().revoked_at.is_none());
         assert!((10_000_000..100_000_000).contains(&b.pass_id.0));
-        assert!(s.revoke_pass(b.pass_id, "lost", "t").unwrap());
-        assert!(!s.revoke_pass(b.pass_id, "lost", "t").unwrap(), "already revoked");
-        assert!(s.revoke_pass(PassId(1), "lost", "t").is_err());
+        assert_eq!(s.pass(a.pass_id).unwrap().unwrap().revoke_reason, Some(RevokeReason::Replaced));
+        assert!(s.revoke_pass(b.pass_id, RevokeReason::Lost, None, "t").unwrap());
+        assert!(!s.revoke_pass(b.pass_id, RevokeReason::Lost, None, "t").unwrap(), "already revoked");
+        assert!(s.revoke_pass(PassId(1), RevokeReason::Lost, None, "t").is_err());
+        assert_eq!(s.pass(b.pass_id).unwrap().unwrap().revoke_reason, Some(RevokeReason::Lost));
+        // free text an earlier version stored reads as `other`
+        s.conn.execute("UPDATE passes SET revoke_reason = 'fell in the river' WHERE id = ?1", [b.pass_id]).unwrap();
+        assert_eq!(s.pass(b.pass_id).unwrap().unwrap().revoke_reason, Some(RevokeReason::Other));
     }
 }
