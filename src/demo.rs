@@ -16,7 +16,11 @@ const REGISTER: &str = include_str!("demo_register.csv");
 
 /// Page logins on the gate. The district's own login (`district` /
 /// `district`) is on the district's pages, not here.
-pub const DEMO_USERS: [(&str, &str, &str); 2] = [("guard", "1234", "guard"), ("committee", "committee", "committee")];
+pub const DEMO_USERS: [(&str, &str, &str); 3] = [
+    ("guard", "1234", "guard"),
+    ("committee", "committee", "committee"),
+    ("volunteer", "volunteer", "volunteer"),
+];
 
 /// The district beside the demo gate: its page login, and how often it
 /// collects (the real default is a minute).
@@ -208,6 +212,7 @@ pub fn run(listen: &str) -> anyhow::Result<i32> {
         t.push('\n');
         t.push_str(&format!("  保安页面 guard page:      http://{local}/guard      (login guard / 1234)\n"));
         t.push_str(&format!("  社区页面 committee pages: http://{local}/committee  (login committee / committee)\n"));
+        t.push_str(&format!("  志愿者 volunteer page:    http://{local}/volunteer  (login volunteer / volunteer)\n"));
         t.push_str(&format!("  health:                   http://{local}/api/v1/health\n"));
         t.push_str(&format!("  metrics:                  http://{local}/metrics\n"));
         for l in &lines {

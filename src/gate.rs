@@ -741,6 +741,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<(PassRow, ResidentView)>> {
+        self.require_first("issuing passes")?;
         let household = match scope {
             IssueScope::Household(h) => Some(h.as_str()),
             _ => None,
@@ -828,6 +829,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(PassRow, ResidentView)> {
+        self.require_first("reissuing a card")?;
         if !reason.for_reissue() {
             return Err(GateError::Usage(format!(
                 "reason '{reason}' is not a reason to reissue a card; use lost, damaged or other"

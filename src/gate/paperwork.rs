@@ -56,6 +56,7 @@ impl super::Gate {
 
     /// Adds one person (a household code not yet in the register is made).
     pub fn add_resident(&mut self, new: &NewResident, actor: &str, now: DateTime<Utc>) -> Result<ResidentView> {
+        self.require_first("adding a resident")?;
         let household = new.household.trim();
         let name = new.name.trim();
         if household.is_empty() || name.is_empty() {
@@ -101,6 +102,7 @@ impl super::Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<ResidentView> {
+        self.require_first("moving a resident")?;
         let r = self.living(id)?;
         let to = household.trim();
         if !self.store.household_exists(to)? {
@@ -131,6 +133,7 @@ impl super::Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<ResidentView> {
+        self.require_first("marking a resident moved out")?;
         if !matches!(reason, RevokeReason::MovedOut | RevokeReason::Deceased) {
             return Err(GateError::Usage(format!("'{reason}' is not a way to leave; use moved_out or deceased")));
         }
@@ -147,6 +150,7 @@ impl super::Gate {
 
     /// Changes (or with an empty text, removes) a phone number.
     pub fn set_phone(&mut self, id: ResidentId, phone: &str, actor: &str, now: DateTime<Utc>) -> Result<ResidentView> {
+        self.require_first("changing a phone number")?;
         let r = self.living(id)?;
         let p = crate::domain::register::phone(phone).map_err(GateError::Usage)?;
         self.store.set_phone(id, Some(p.as_str()).filter(|p| !p.is_empty()))?;
