@@ -457,13 +457,37 @@
 
   let alerts = null;
 
+  let conflicts = null;
+
   async function loadAlerts() {
-    const r = await GP.api('GET', '/api/v1/alerts');
+    const [r, c] = await Promise.all([GP.api('GET', '/api/v1/alerts'), GP.api('GET', '/api/v1/conflicts')]);
     if (r.ok) alerts = r.data.alerts;
+    if (c.ok) conflicts = c.data.conflicts;
     renderAlerts();
   }
 
+  // Two gates that could not see each other let through together what a
+  // rule forbids (docs/gates.md): shown only when there are any.
+  function renderConflicts() {
+    const panel = $('conflicts-panel');
+    panel.hidden = !conflicts || !conflicts.length;
+    if (panel.hidden) return;
+    fillTable(
+      $('conflicts-table'),
+      ['col.at', 'conflicts.rule', 'col.household', 'conflicts.first', 'conflicts.second'],
+      conflicts.map((c) => [
+        GP.fmtTime(new Date(c.at_ms).toISOString()),
+        GP.has('conflicts.rule.' + c.rule) ? T('conflicts.rule.' + c.rule) : T('conflicts.rule.other'),
+        c.household,
+        T('conflicts.event', { gate: c.first_gate, seq: c.first_seq }),
+        T('conflicts.event', { gate: c.second_gate, seq: c.second_seq }),
+      ]),
+      'conflicts.empty'
+    );
+  }
+
   function renderAlerts() {
+    renderConflicts();
     if (!alerts) return;
     fillTable(
       $('alerts-table'),
