@@ -16,11 +16,8 @@ const REGISTER: &str = include_str!("demo_register.csv");
 
 /// Page logins on the gate. The district's own login (`district` /
 /// `district`) is on the district's pages, not here.
-pub const DEMO_USERS: [(&str, &str, &str); 3] = [
-    ("guard", "1234", "guard"),
-    ("committee", "committee", "committee"),
-    ("volunteer", "volunteer", "volunteer"),
-];
+pub const DEMO_USERS: [(&str, &str, &str); 3] =
+    [("guard", "1234", "guard"), ("committee", "committee", "committee"), ("volunteer", "volunteer", "volunteer")];
 
 /// The district beside the demo gate: its page login, and how often it
 /// collects (the real default is a minute).

@@ -10,6 +10,174 @@ use clap::Subcommand;
 use std::path::Path;
 
 #[derive(Debug, Subcommand)]
+pub enum SyncCmd {
+    /// Write every chain this gate holds (and, on the first directory, the
+    /// committee's signed state) to a file to carry to a gate without a LAN.
+    Export {
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Bring this gate up to date from a carried file: the same checks as
+    /// over the LAN (pinned keys, chain continuity, the community's signature).
+    Import { file: std::path::PathBuf },
+}
+
+/// One line of a sync file.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum SyncLine {
+    Header { format: String, community: String, community_id: u32, gate: String },
+    Chain { gate: String, gate_key: String },
+    Event { gate: String, event: crate::domain::chain::ChainedEvent },
+    Committee { state: crate::gate::community::CommitteeState },
+}
+
+const SYNC_FORMAT: &str = "gatepass-sync-1";
+/// A line of a sync file is one event or the committee's state.
+const MAX_SYNC_LINE: usize = 64 * 1024 * 1024;
+/// Events taken per transaction on import.
+const SYNC_BATCH: usize = 1000;
+
+pub fn sync(dir: &Path, cmd: SyncCmd, json: bool) -> anyhow::Result<i32> {
+    use std::io::{BufRead, Write};
+    let mut g = Gate::open(dir)?;
+    match cmd {
+        SyncCmd::Export { out } => {
+            let tmp = out.with_extension("partial");
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            let line = |w: &mut std::io::BufWriter<std::fs::File>, l: &SyncLine| -> anyhow::Result<()> {
+                serde_json::to_writer(&mut *w, l)?;
+                w.write_all(b"\n")?;
+                Ok(())
+            };
+            line(
+                &mut w,
+                &SyncLine::Header {
+                    format: SYNC_FORMAT.into(),
+                    community: g.identity.community.clone(),
+                    community_id: g.identity.community_id,
+                    gate: g.identity.gate.clone(),
+                },
+            )?;
+            let mut events = 0u64;
+            let chains = g.chains_for_export()?;
+            for (gate, key) in &chains {
+                line(&mut w, &SyncLine::Chain { gate: gate.clone(), gate_key: key.clone() })?;
+                let mut after = 0;
+                loop {
+                    let page = g.chain_page(gate, after, 1000)?;
+                    let Some(last) = page.last().map(|e| e.body.seq) else { break };
+                    for e in page {
+                        line(&mut w, &SyncLine::Event { gate: gate.clone(), event: e })?;
+                        events += 1;
+                    }
+                    after = last;
+                }
+            }
+            let committee = if g.joined_from()?.is_none() { g.committee_state(0)? } else { None };
+            let has_committee = committee.is_some();
+            if let Some(state) = committee {
+                line(&mut w, &SyncLine::Committee { state })?;
+            }
+            w.flush()?;
+            w.get_ref().sync_all()?;
+            drop(w);
+            std::fs::rename(&tmp, &out)?;
+            if json {
+                print_json(&serde_json::json!({"file": out, "chains": chains.len(), "events": events,
+                    "committee": has_committee}))?;
+            } else {
+                println!(
+                    "wrote {}: {} chains, {events} events{}",
+                    out.display(),
+                    chains.len(),
+                    if has_committee { ", the committee's signed state" } else { "" }
+                );
+            }
+            Ok(exit::OK)
+        }
+        SyncCmd::Import { file } => {
+            let f = std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
+            let reader = crate::export::LineCap::new(std::io::BufReader::new(f), MAX_SYNC_LINE);
+            let now = Utc::now();
+            let mut header_seen = false;
+            let mut pending: Vec<crate::domain::chain::ChainedEvent> = Vec::new();
+            let mut pending_gate = String::new();
+            let (mut taken, mut committee) = (0usize, false);
+            let flush = |g: &mut Gate,
+                         gate: &str,
+                         evs: &mut Vec<crate::domain::chain::ChainedEvent>|
+             -> anyhow::Result<usize> {
+                if evs.is_empty() {
+                    return Ok(0);
+                }
+                let n = g.take_peer_events(gate, std::mem::take(evs), Utc::now())?;
+                Ok(n)
+            };
+            for (i, l) in reader.lines().enumerate() {
+                let l = l.map_err(|e| anyhow::anyhow!("{} line {}: {e}", file.display(), i + 1))?;
+                if l.trim().is_empty() {
+                    continue;
+                }
+                let parsed: SyncLine = serde_json::from_str(&l).map_err(|e| {
+                    anyhow::anyhow!("{} line {}: not a sync line ({e}); nothing more taken", file.display(), i + 1)
+                })?;
+                match parsed {
+                    SyncLine::Header { format, community_id, community, gate } => {
+                        if format != SYNC_FORMAT {
+                            anyhow::bail!("{} is a '{format}' file, not {SYNC_FORMAT}", file.display());
+                        }
+                        if community_id != g.identity.community_id {
+                            anyhow::bail!(
+                                "{} comes from gate '{gate}' of {community}, another community; nothing taken",
+                                file.display()
+                            );
+                        }
+                        header_seen = true;
+                    }
+                    _ if !header_seen => anyhow::bail!("{} does not start with a gatepass sync header", file.display()),
+                    SyncLine::Chain { gate, gate_key } => {
+                        taken += flush(&mut g, &pending_gate, &mut pending)?;
+                        if gate != g.identity.gate && !g.pin_peer_key(&gate, &gate_key, "file", now)? {
+                            anyhow::bail!(
+                                "the file's key for gate '{gate}' is not the one pinned here; nothing more taken"
+                            );
+                        }
+                        pending_gate = gate;
+                    }
+                    SyncLine::Event { gate, event } => {
+                        if gate == g.identity.gate {
+                            continue; // this gate's own chain, carried back
+                        }
+                        if gate != pending_gate {
+                            anyhow::bail!("{} line {}: an event of '{gate}' outside its chain", file.display(), i + 1);
+                        }
+                        pending.push(event);
+                        if pending.len() >= SYNC_BATCH {
+                            taken += flush(&mut g, &pending_gate, &mut pending)?;
+                        }
+                    }
+                    SyncLine::Committee { state } => {
+                        taken += flush(&mut g, &pending_gate, &mut pending)?;
+                        committee |= g.apply_committee_state(&state, now)?;
+                    }
+                }
+            }
+            taken += flush(&mut g, &pending_gate, &mut pending)?;
+            if !header_seen {
+                anyhow::bail!("{} is empty or not a gatepass sync file", file.display());
+            }
+            if json {
+                print_json(&serde_json::json!({"events": taken, "committee": committee}))?;
+            } else {
+                println!("took {taken} new events{}", if committee { " and the committee's newer state" } else { "" });
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
 pub enum GateCmd {
     /// (first directory) A one-time code for a new gate; run `gatepass join` on its Pi with it.
     Add {

@@ -80,6 +80,9 @@ pub enum Command {
     },
     /// The other gates of the community: address, last heard from, events behind.
     Peers,
+    /// Bring a gate without a LAN up to date from a carried file.
+    #[command(subcommand)]
+    Sync(gates::SyncCmd),
     /// The register of households.
     #[command(subcommand)]
     Household(register::HouseholdCmd),
@@ -166,6 +169,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Gate(c) => gates::gate(&dir, c, json),
         Command::Join { from, code, gate, advertise } => gates::join(&dir, &from, &code, &gate, &advertise, json),
         Command::Peers => gates::peers(&dir, json),
+        Command::Sync(c) => gates::sync(&dir, c, json),
         Command::Household(c) => register::household(&dir, c, json),
         Command::Resident(c) => register::resident(&dir, c, json),
         Command::Pass(c) => passes::run(&dir, c, json),

@@ -475,6 +475,23 @@ impl Gate {
         Ok(n)
     }
 
+    /// Every chain this gate can hand on: its own and the ones it holds,
+    /// each with its key, for a carried file (`sync export`).
+    pub fn chains_for_export(&self) -> Result<Vec<(String, String)>> {
+        let mut out = vec![(self.identity.gate.clone(), hex::encode(self.gate_public_key().to_bytes()))];
+        out.extend(self.store.held_chains()?.into_iter().map(|h| (h.gate, h.gate_key)));
+        Ok(out)
+    }
+
+    /// A page of one chain for export: this gate's own, or a held one.
+    pub fn chain_page(&self, gate: &str, after: u64, limit: u32) -> Result<Vec<crate::domain::chain::ChainedEvent>> {
+        if gate == self.identity.gate {
+            Ok(self.store.events_after(after, limit)?)
+        } else {
+            Ok(self.store.peer_events_after(gate, after, limit)?)
+        }
+    }
+
     pub fn conflicts(&self, limit: u32) -> Result<Vec<crate::store::ConflictRow>> {
         Ok(self.store.conflicts(limit)?)
     }
