@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/sound.js", get(asset!("sound.js", "text/javascript; charset=utf-8")))
         .route("/static/login.js", get(asset!("login.js", "text/javascript; charset=utf-8")))
         .route("/static/guard.js", get(asset!("guard.js", "text/javascript; charset=utf-8")))
+        .route("/static/guard-desk.js", get(asset!("guard-desk.js", "text/javascript; charset=utf-8")))
         .route("/static/committee.js", get(asset!("committee.js", "text/javascript; charset=utf-8")))
         .layer(axum::middleware::map_response(page_headers))
 }
