@@ -740,6 +740,10 @@ fn guard_screen_fixes_in_chromium() {
 
         let secs = page.eval("document.getElementById('answer').dataset.clearAllow");
         check(secs == "6", "an allow clears after 6 s by default (data-clear-allow)", &secs);
+        let over = overflow(&page);
+        check(over.is_empty(), "nothing wider than the screen on the idle page", &over);
+        check(reachable(&page, ".desk-btn[data-sheet=handover]"), "the desk's buttons on screen", ());
+        shots.take(&page, &format!("guard-idle-{tag}"), size);
         let a = scan(&page, &pass_of(&passes, "赵磊").payload, Some("36.5"), false);
         check(has(&a, "cls", "answer-allow"), "ALLOW for 赵磊", &a);
         let count = page.text("#answer-count");
@@ -800,6 +804,7 @@ fn guard_screen_fixes_in_chromium() {
              const b = document.querySelector('.out-box'); b.scrollTop = b.scrollHeight; return true; })()",
         );
         check(reachable(&page, "#out-close"), "the who-is-out close button on screen with 40 out, scrolled down", ());
+        shots.take(&page, &format!("guard-out-many-{tag}"), size);
         page.click("#out-close");
         page.wait("document.getElementById('out-panel').hidden", "the who-is-out panel to close");
 
