@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 pub const DB_FILE: &str = "gatepass.db";
 
+mod visits;
+
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
     #[error(transparent)]
@@ -82,7 +84,14 @@ pub struct ScanRequest {
     pub temperature: Option<Temperature>,
     /// Backfill from the paper register: the crossing's real time.
     pub backfill_at: Option<DateTime<Utc>>,
+    /// Who was on duty: the page login or token name, `cli` (or
+    /// `--operator`) from the command line; none from the USB scanner.
+    pub operator: Option<String>,
+    /// Not a resident's card: see [`ScanExtra`].
+    pub extra: Option<ScanExtra>,
 }
+
+pub use visits::{ExceptionAnswer, ExceptionInfo, ScanExtra, VisitAnswer, VisitInfo, VisitorRef};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ResidentRef {
@@ -116,6 +125,19 @@ pub struct ScanOutcome {
     pub household_usage: Option<HouseholdUsage>,
     pub backfilled: bool,
     pub clock_suspect: bool,
+    /// `null` for a resident's card; `visitor`, `vehicle`, `delivery`,
+    /// `exception`, `no_card` otherwise (as in the signed event).
+    pub kind: Option<String>,
+    pub operator: Option<String>,
+    /// A visitor pass: whose, for which household, uses left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visitor: Option<VisitorRef>,
+    /// An outsider, vehicle or delivery (`POST /api/v1/visits`).
+    #[serde(flatten)]
+    pub visit: Option<VisitAnswer>,
+    /// An urgent outing (`POST /api/v1/exceptions`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<ExceptionAnswer>,
 }
 
 /// Identity of this gate, read once at open.
@@ -340,8 +362,22 @@ impl Gate {
             let at = req.backfill_at.unwrap_or(now);
             let temp = req.temperature;
             let t = temp.map(|t| t.celsius);
-            // resolve: from the scanned text to a pass and a resident
-            let resolved = resolve(&tx, &req.payload, ident.community_id, keys, at, policy)?;
+            // outsiders: a visit typed by the guard, or a visitor pass scanned
+            if let Some(visit) = visits::as_visit(req) {
+                let ctx = visits::Ctx { seq, at, prev: &prev, ident, keys, policy, clock_suspect, key: &self.gate_key };
+                let (hash, outcome) = visits::record_visit(&tx, &ctx, &visit, req)?;
+                newest_ms = newest_ms.max(Some(at.timestamp_millis()));
+                prev = hash;
+                out.push(outcome);
+                continue;
+            }
+            // resolve: from the scanned text (or the resident the guard
+            // found by name) to a pass and a resident
+            let resolved = match &req.extra {
+                Some(ScanExtra::NoCard(id)) => visits::resolve_resident(&tx, *id, keys, at, policy)?,
+                Some(ScanExtra::Exception(x)) => visits::resolve_resident(&tx, x.resident_id, keys, at, policy)?,
+                _ => resolve(&tx, &req.payload, ident.community_id, keys, at, policy)?,
+            };
             // facts: what the rules need, each read without guessing
             let (refusal, claims, known, typed) = match resolved {
                 Err((reason, claims)) => {
@@ -359,6 +395,12 @@ impl Gate {
                 }
                 Ok((claims, resident, typed)) => (None, Some(claims), Some(resident), typed),
             };
+            // an urgent outing is about the resident, card or not
+            let known = match (&req.extra, known) {
+                (Some(ScanExtra::Exception(x)), None) => tx.resident(x.resident_id)?,
+                (Some(ScanExtra::NoCard(id)), None) => tx.resident(*id)?,
+                (_, k) => k,
+            };
             let facts = match &known {
                 Some(r) if r.unreadable.is_empty() => Some(load_holder(&tx, r, at, policy)?),
                 Some(r) => Some(Err(format!("resident {}: {}", r.id, r.unreadable.join("; ")))),
@@ -366,7 +408,7 @@ impl Gate {
             };
             let unreadable = policy_problem.clone().or_else(|| facts.as_ref().and_then(|f| f.as_ref().err().cloned()));
             // decide
-            let outcome = match (refusal, &facts, &unreadable) {
+            let mut outcome = match (refusal, &facts, &unreadable) {
                 (Some(reason), Some(Ok(f)), _) => {
                     let direction = req.direction.or(Some(rules::inferred_direction(&f.holder.presence)));
                     Outcome::refused(reason, direction, t, policy)
@@ -391,6 +433,19 @@ impl Gate {
                 }
                 (None, _, None) => Outcome::refused(Reason::RecordUnreadable, req.direction, t, policy),
             };
+            match &req.extra {
+                Some(ScanExtra::NoCard(_)) => outcome.warnings.push(Warning::NoCard),
+                // let out past the rules; its exit does not use the quota
+                Some(ScanExtra::Exception(_)) => {
+                    outcome = Outcome {
+                        decision: Decision::Allow,
+                        direction: Some(Direction::Out),
+                        reasons: vec![],
+                        warnings: vec![Warning::Exception],
+                    }
+                }
+                _ => {}
+            }
             let readable = facts.as_ref().and_then(|f| f.as_ref().ok());
             let resident = known.as_ref();
             let body = EventBody {
@@ -411,7 +466,16 @@ impl Gate {
                 backfilled: req.backfill_at.is_some(),
                 clock_suspect,
                 payload_digest: hex::encode(Sha256::digest(req.payload.trim().as_bytes()).get(..8).unwrap_or_default()),
+                kind: match &req.extra {
+                    Some(ScanExtra::NoCard(_)) => Some("no_card".into()),
+                    Some(ScanExtra::Exception(_)) => Some("exception".into()),
+                    _ => None,
+                },
+                operator: req.operator.clone(),
+                purpose: None,
+                detail_digest: None,
             };
+            let kind = body.kind.clone();
             // write: the event, then what it changes, derived from the event
             // itself exactly as `events rebuild` derives it from the chain
             let effect = derived::effect(&body, resident.map(|r| r.household_id));
@@ -424,6 +488,17 @@ impl Gate {
             }
             if let Some(o) = &effect.outing {
                 tx.add_outing(o.seq, o.household_id, o.resident_id, o.at_ms, o.counted)?;
+            }
+            let exception = match (&req.extra, resident) {
+                (Some(ScanExtra::Exception(x)), Some(r)) => {
+                    tx.insert_exception(seq, r.id, &x.reason, &x.destination, x.expected_return.timestamp_millis(), x.approved_by.as_deref())?;
+                    Some(ExceptionAnswer::of(seq, x, policy))
+                }
+                _ => None,
+            };
+            // back in: an urgent outing is over
+            if let Some(p) = effect.presence.as_ref().filter(|p| p.state == store::Presence::In) {
+                tx.close_exceptions(p.resident_id, seq)?;
             }
             let usage = match (resident, readable) {
                 (Some(r), Some(f)) => {
@@ -463,6 +538,11 @@ impl Gate {
                 household_usage: usage,
                 backfilled: req.backfill_at.is_some(),
                 clock_suspect,
+                kind,
+                operator: req.operator.clone(),
+                visitor: None,
+                visit: None,
+                exception,
             });
         }
         let stamp = tx.change_stamp()?;
@@ -1203,6 +1283,8 @@ mod tests {
             direction: Some(Direction::Out),
             temperature: Some(Temperature::manual(celsius)),
             backfill_at: None,
+            operator: None,
+            extra: None,
         };
         g.scan_batch(&[req], Utc::now()).unwrap().remove(0)
     }
@@ -1290,6 +1372,8 @@ mod tests {
                     direction: None,
                     temperature: Some(Temperature::manual(36.5)),
                     backfill_at: None,
+                    operator: None,
+                    extra: None,
                 })
                 .collect();
             g.scan_batch(&reqs, Utc::now()).unwrap();

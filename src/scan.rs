@@ -48,6 +48,21 @@ impl ScanService {
         direction: Option<Direction>,
         typed_temperature: Option<f64>,
     ) -> Result<ScanOutcome, ScanError> {
+        self.decide(payload, direction, typed_temperature, None, None).await
+    }
+
+    /// Decides a scan, a visit, an urgent outing or a forgotten card and
+    /// shows it: every one goes through the same writer queue, and the
+    /// lamps and relay are driven the same way (the barrier opens for an
+    /// allowed crossing only).
+    pub async fn decide(
+        &self,
+        payload: String,
+        direction: Option<Direction>,
+        typed_temperature: Option<f64>,
+        operator: Option<String>,
+        extra: Option<crate::gate::ScanExtra>,
+    ) -> Result<ScanOutcome, ScanError> {
         let temperature = match typed_temperature {
             Some(t) => {
                 if !crate::domain::plausible_c(t) {
@@ -57,7 +72,7 @@ impl ScanService {
             }
             None => self.thermometer_reading(),
         };
-        let req = ScanRequest { payload, direction, temperature, backfill_at: None };
+        let req = ScanRequest { payload, direction, temperature, backfill_at: None, operator, extra };
         let outcome = match self.writer.scan(req).await {
             Ok(o) => {
                 self.log_writable.store(true, Ordering::Relaxed);
@@ -74,7 +89,8 @@ impl ScanService {
         };
         self.count(&outcome);
         if let Some(hw) = &self.hardware {
-            hw.signals.show(outcome.decision, true);
+            // a delivery is a hand-off at the gate: lamps, never the barrier
+            hw.signals.show(outcome.decision, outcome.kind.as_deref() != Some("delivery"));
         }
         // the decision is shown to open guard pages; with none open, no JSON
         if self.live.receiver_count() > 0 {

@@ -479,6 +479,10 @@ mod stub {
             backfilled: false,
             clock_suspect: false,
             payload_digest: "00".into(),
+            kind: None,
+            operator: None,
+            purpose: None,
+            detail_digest: None,
         }
     }
 

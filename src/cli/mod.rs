@@ -163,3 +163,15 @@ pub(crate) fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 pub(crate) fn parse_date(s: &str, flag: &str) -> anyhow::Result<chrono::NaiveDate> {
     s.trim().parse().map_err(|_| anyhow::anyhow!("{flag} '{s}' is not a date; write it as YYYY-MM-DD, e.g. 2026-12-01"))
 }
+
+/// Who is on duty for an event recorded from the command line: the
+/// `--operator` given, or "cli".
+pub(crate) fn operator_name(given: Option<&str>) -> anyhow::Result<String> {
+    match given.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok("cli".into()),
+        Some(n) => match crate::domain::text::name_problem(n) {
+            Some(p) => anyhow::bail!("--operator {p}"),
+            None => Ok(n.to_string()),
+        },
+    }
+}

@@ -22,6 +22,9 @@ pub struct ScanArgs {
     /// Backfill: the crossing's real time (RFC 3339).
     #[arg(long)]
     pub at: Option<String>,
+    /// Who is on duty (recorded in the event; default "cli").
+    #[arg(long)]
+    pub operator: Option<String>,
 }
 
 pub fn parse_temperature(t: f64) -> anyhow::Result<Temperature> {
@@ -50,7 +53,8 @@ pub fn run(dir: &Path, a: ScanArgs, json: bool) -> anyhow::Result<i32> {
         }
     };
     let mut gate = Gate::open(dir)?;
-    let req = ScanRequest { payload: a.payload, direction, temperature, backfill_at };
+    let operator = Some(super::operator_name(a.operator.as_deref())?);
+    let req = ScanRequest { payload: a.payload, direction, temperature, backfill_at, operator, extra: None };
     let outcome =
         gate.scan_batch(&[req], now)?.into_iter().next().ok_or_else(|| anyhow::anyhow!("no decision was recorded"))?;
     if json {

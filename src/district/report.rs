@@ -259,6 +259,10 @@ mod tests {
             backfilled: false,
             clock_suspect: false,
             payload_digest: "00".into(),
+            kind: None,
+            operator: None,
+            purpose: None,
+            detail_digest: None,
         }
     }
 

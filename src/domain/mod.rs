@@ -14,6 +14,7 @@ pub mod register;
 pub mod rules;
 pub mod sheet;
 pub mod text;
+pub mod visit;
 
 pub use category::Category;
 pub use codes::{Presence, TemperatureSource};

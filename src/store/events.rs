@@ -31,7 +31,7 @@ pub struct ChangeStamp {
 /// A write transaction for a batch of scans (group commit: one fsync for
 /// all of them, and nothing is answered before it).
 pub struct ScanTx<'a> {
-    tx: Transaction<'a>,
+    pub(super) tx: Transaction<'a>,
 }
 
 #[derive(Debug, Clone, Serialize)]

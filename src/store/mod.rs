@@ -8,10 +8,12 @@ mod events;
 mod ids;
 mod people;
 mod security;
+mod visits;
 
 pub use events::*;
 pub use people::*;
 pub use security::*;
+pub use visits::*;
 
 use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
@@ -176,6 +178,37 @@ const MIGRATIONS: &[&str] = &[
     r#"INSERT OR IGNORE INTO meta (key, value) SELECT 'quota_exempt_from_seq', CAST(COALESCE(
         (SELECT MAX(seq) FROM events),
         (SELECT json_extract(value, '$.seq') FROM meta WHERE key = 'checkpoint'), 0) + 1 AS TEXT);"#,
+    // -- issue 11: outsiders' details kept at the gate (the chain holds
+    // only their digest), visitor approvals and their uses, urgent outings
+    r#"
+    CREATE TABLE visits (
+        seq INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        name TEXT, phone TEXT, plate TEXT, origin TEXT, reason TEXT, host TEXT, purpose TEXT,
+        visitor_pass INTEGER,
+        salt TEXT NOT NULL,
+        details TEXT NOT NULL,
+        collected_by TEXT, collected_at TEXT
+    );
+    CREATE INDEX visits_waiting ON visits(kind, collected_at);
+    CREATE TABLE visitor_passes (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL, phone TEXT NOT NULL, host TEXT NOT NULL, plate TEXT,
+        valid_from_ms INTEGER NOT NULL, valid_until_ms INTEGER NOT NULL,
+        uses INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0, inside_since_ms INTEGER,
+        key_id INTEGER NOT NULL, payload TEXT NOT NULL, issued_at TEXT NOT NULL, issued_by TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE exceptions (
+        seq INTEGER PRIMARY KEY,
+        resident_id INTEGER NOT NULL,
+        reason TEXT NOT NULL, destination TEXT NOT NULL,
+        expected_return_ms INTEGER NOT NULL,
+        approved_by TEXT,
+        returned_seq INTEGER
+    );
+    CREATE INDEX exceptions_open ON exceptions(resident_id, returned_seq);
+    "#,
 ];
 
 /// How a stored value looks, for a message naming an unreadable record.
