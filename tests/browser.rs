@@ -808,6 +808,20 @@ fn guard_screen_fixes_in_chromium() {
         page.click("#out-close");
         page.wait("document.getElementById('out-panel').hidden", "the who-is-out panel to close");
 
+        // every desk sheet fits, its close button on screen
+        for sheet in ["visit", "nocard", "exception", "parcel", "handover"] {
+            page.click(&format!(".desk-btn[data-sheet={sheet}]"));
+            page.wait(&format!("!document.getElementById('sheet-{sheet}').hidden"), &format!("the {sheet} sheet"));
+            let over = overflow(&page);
+            check(over.is_empty(), &format!("nothing wider than the screen on the {sheet} sheet"), &over);
+            check(reachable(&page, &format!("#sheet-{sheet} .sheet-close")), &format!("the {sheet} sheet's close"), ());
+            if std::env::var("GATEPASS_SHEET_SHOTS").is_ok() {
+                shots.take(&page, &format!("sheet-{sheet}-{tag}"), size);
+            }
+            page.click(&format!("#sheet-{sheet} .sheet-close"));
+            page.wait(&format!("document.getElementById('sheet-{sheet}').hidden"), "the sheet to close");
+        }
+
         let problems: Vec<String> = [page.problems(), page.csp_violations()]
             .concat()
             .into_iter()
