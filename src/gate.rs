@@ -91,7 +91,9 @@ pub struct ScanRequest {
     pub extra: Option<ScanExtra>,
 }
 
-pub use visits::{ExceptionAnswer, ExceptionInfo, ScanExtra, VisitAnswer, VisitInfo, VisitorRef};
+pub use visits::{
+    ExceptionAnswer, ExceptionInfo, ScanExtra, VisitAnswer, VisitInfo, VisitInput, VisitorPassRequest, VisitorRef,
+};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ResidentRef {

@@ -253,9 +253,12 @@ fn import_carried_files_report_and_refuse_tampering() {
     // a UTF-8 BOM first, so Excel reads the Chinese names as UTF-8
     let csv = csv.strip_prefix('\u{feff}').unwrap_or_else(|| panic!("no BOM: {csv:?}"));
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "date,gate,community,exits,entries,denied,fever,overdue");
-    assert_eq!(lines[1], "2025-03-10,北门,幸福里,1,1,1,1,0");
-    assert_eq!(lines[2], "2025-03-10,东门,阳光花园,2,2,2,2,1");
+    assert_eq!(
+        lines[0],
+        "date,gate,community,exits,entries,denied,fever,overdue,visitors,vehicles,deliveries,urgent_outings,turned_back"
+    );
+    assert_eq!(lines[1], "2025-03-10,北门,幸福里,1,1,1,1,0,0,0,0,0,0");
+    assert_eq!(lines[2], "2025-03-10,东门,阳光花园,2,2,2,2,1,0,0,0,0,0");
     assert_eq!(lines.len(), 3);
 
     // DHIS2: an unmapped gate gets "community/gate" with a warning; mapped, its code.

@@ -8,6 +8,7 @@ mod events;
 mod passes;
 mod register;
 mod scan;
+mod visits;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -69,6 +70,16 @@ pub enum Command {
     Pass(passes::PassCmd),
     /// Decide a scan exactly as the gate does, and record it.
     Scan(scan::ScanArgs),
+    /// Record an outsider, vehicle or delivery at the gate (turned back without an approval).
+    Visit(visits::VisitArgs),
+    /// Visitor and vehicle approvals (signed passes of kind visitor).
+    #[command(subcommand)]
+    Visitor(visits::VisitorCmd),
+    /// An urgent outing (就医, 急救): let out past the rules, its return watched.
+    Exception(visits::ExceptionArgs),
+    /// Parcels handed off at the gate.
+    #[command(subcommand)]
+    Parcel(visits::ParcelCmd),
     /// API tokens.
     #[command(subcommand)]
     Token(admin::TokenCmd),
@@ -129,6 +140,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Resident(c) => register::resident(&dir, c, json),
         Command::Pass(c) => passes::run(&dir, c, json),
         Command::Scan(a) => scan::run(&dir, a, json),
+        Command::Visit(a) => visits::visit(&dir, a, json),
+        Command::Visitor(c) => visits::visitor(&dir, c, json),
+        Command::Exception(a) => visits::exception(&dir, a, json),
+        Command::Parcel(c) => visits::parcel(&dir, c, json),
         Command::Token(c) => admin::token(&dir, c, json),
         Command::User(c) => admin::user(&dir, c, json),
         Command::Events(c) => events::run(&dir, c, json),

@@ -193,6 +193,11 @@ pub struct EventFacts {
     pub fever_reason: bool,
     pub overdue: bool,
     pub backfilled: bool,
+    /// The event's kind (issue 11): none for a resident's card, else
+    /// `visitor`, `vehicle`, `delivery`, `exception`, `no_card`.
+    pub kind: Option<String>,
+    /// Turned back: reason `not_approved`.
+    pub not_approved: bool,
 }
 
 /// One reset of a broken gate, as `district audit` shows it.
@@ -258,7 +263,7 @@ fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
 }
 
 const FACT_COLS: &str = "gate_id, seq, at_ms, at, resident_id, household, resident_name, direction, decision, \
-     temperature_c, fever_reason, overdue, backfilled";
+     temperature_c, fever_reason, overdue, backfilled, json_extract(body, '$.kind'), instr(reasons, 'not_approved') > 0";
 
 fn facts_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventFacts> {
     Ok(EventFacts {
@@ -275,6 +280,8 @@ fn facts_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventFacts> {
         fever_reason: r.get(10)?,
         overdue: r.get(11)?,
         backfilled: r.get(12)?,
+        kind: r.get(13)?,
+        not_approved: r.get(14)?,
     })
 }
 

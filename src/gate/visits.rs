@@ -340,6 +340,33 @@ pub struct VisitorPassRequest {
     pub uses: u32,
 }
 
+impl VisitorPassRequest {
+    /// Checks what the committee typed; the times are local unless they
+    /// carry an offset.
+    #[allow(clippy::too_many_arguments)]
+    pub fn check(
+        name: Option<&str>,
+        phone: Option<&str>,
+        host: Option<&str>,
+        plate: Option<&str>,
+        from: Option<&str>,
+        until: Option<&str>,
+        uses: Option<u32>,
+        tz: chrono_tz::Tz,
+    ) -> std::result::Result<VisitorPassRequest, visit::VisitError> {
+        let name = visit::text_field(name, "name", 40)?.ok_or(visit::VisitError::NameRequired)?;
+        let phone = visit::normalize_phone(phone.unwrap_or(""))?;
+        let host = visit::text_field(host, "host", 40)?.ok_or(visit::VisitError::HostRequired)?;
+        let plate = visit::text_field(plate, "plate", 20)?.map(|p| visit::normalize_plate(&p)).transpose()?;
+        let from = visit::parse_local_datetime(from.unwrap_or(""), tz, "from")?;
+        let until = visit::parse_local_datetime(until.unwrap_or(""), tz, "until")?;
+        if until <= from {
+            return Err(visit::VisitError::BadTime("until must be after from".into()));
+        }
+        Ok(VisitorPassRequest { name, phone, host, plate, from, until, uses: uses.unwrap_or(1) })
+    }
+}
+
 impl super::Gate {
     /// Signs a visitor pass (kind visitor: no name inside; the id maps to
     /// the holder here). Only where the community key is.

@@ -45,11 +45,15 @@ pub struct ScanBody {
     pub direction: Option<String>,
     #[serde(default)]
     pub temperature_c: Option<f64>,
+    /// A forgotten card: the resident the guard found by name, instead of
+    /// `payload`.
+    #[serde(default)]
+    pub resident_id: Option<crate::domain::ResidentId>,
 }
 
 async fn scan(
     State(state): State<AppState>,
-    _who: GuardAccess,
+    who: GuardAccess,
     ApiJson(body): ApiJson<ScanBody>,
 ) -> Result<Json<ScanOutcome>, ApiError> {
     let direction = match body.direction.as_deref() {
@@ -62,8 +66,18 @@ async fn scan(
         serde_json::Value::String(s) => s,
         _ => String::new(),
     };
+    let operator = Some(who.principal().name.clone());
+    let extra = match body.resident_id {
+        Some(id) => {
+            if state.reader()?.resident(id)?.is_none() {
+                return Err(ApiError::UnknownResident(format!("no resident {id} in the register (search again)")));
+            }
+            Some(crate::gate::ScanExtra::NoCard(id))
+        }
+        None => None,
+    };
     // the decision itself knows nothing of HTTP (the USB scanner uses it too)
-    Ok(Json(state.inner.scan.scan(payload, direction, body.temperature_c).await?))
+    Ok(Json(state.inner.scan.decide(payload, direction, body.temperature_c, operator, extra).await?))
 }
 
 #[derive(Debug, Deserialize)]

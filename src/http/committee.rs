@@ -318,6 +318,8 @@ async fn audit(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Jso
 /// Fever, refer, kept-in residents who tried to leave, forged passes and
 /// overdue returns, newest first, with names for the committee.
 async fn alerts(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
+    // (the policy reads the database: before taking the reader lock)
+    let tz = state.policy()?.timezone;
     let store = state.reader()?;
     let names = store.resident_names()?;
     let list: Vec<_> = store
@@ -328,8 +330,14 @@ async fn alerts(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Js
             serde_json::json!({"seq": b.seq, "at": b.at, "decision": b.decision, "direction": b.direction,
                 "reasons": b.reasons, "warnings": b.warnings, "resident_id": b.resident_id,
                 "name": b.resident_id.and_then(|id| names.get(&id).cloned()), "household": b.household,
-                "temperature_c": b.temperature_c})
+                "temperature_c": b.temperature_c, "kind": b.kind, "operator": b.operator})
         })
         .collect();
-    Ok(Json(serde_json::json!({"alerts": list})))
+    // issue 11: urgent outings, and whether each is back (late when not by
+    // the expected return)
+    let now = Utc::now();
+    let exceptions: Vec<_> =
+        store.exceptions(false, 200)?.iter().map(|x| super::visits::exception_json(x, now, tz)).collect();
+    let late = exceptions.iter().filter(|x| x["late"] == true).count();
+    Ok(Json(serde_json::json!({"alerts": list, "exceptions": exceptions, "exceptions_late": late})))
 }

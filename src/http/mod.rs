@@ -9,6 +9,7 @@ pub mod error;
 mod metrics;
 pub(crate) mod pages;
 mod server;
+mod visits;
 /// Any router behind the same connection limits (the district's web side
 /// can use it too).
 pub use server::serve as serve_router;
@@ -137,6 +138,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(committee::router())
+        .merge(visits::router())
         .merge(pages::router())
         .fallback(|| async { ApiError::NotFound("no such page or API endpoint (see the README)".into()) })
         .layer(axum::middleware::from_fn_with_state(CSRF, crate::web::csrf_guard))

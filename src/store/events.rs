@@ -314,7 +314,7 @@ impl Store {
     /// Recent events of one kind of interest for the alerts page.
     pub fn alerts(&self, limit: u32) -> Result<Vec<ChainedEvent>> {
         let mut st = self.conn.prepare(
-            "SELECT body, prev_hash, hash, sig FROM events WHERE decision != 'allow' OR body LIKE '%\"overdue\"%'
+            "SELECT body, prev_hash, hash, sig FROM events WHERE decision != 'allow' OR body LIKE '%\"overdue\"%' OR body LIKE '%\"exception\"%'
              ORDER BY seq DESC LIMIT ?1",
         )?;
         let rows = st.query_map([limit], event_from_row)?;
