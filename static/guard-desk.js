@@ -12,6 +12,7 @@
   const $ = (id) => document.getElementById(id);
 
   const PROVINCES = '京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼'.split('');
+  const PLATE_REST = /^[A-Z](?:[A-HJ-NP-Z0-9]{4}[A-HJ-NP-Z0-9挂学警港澳领使]|[A-HJ-NP-Z0-9]{6})$/;
   const PROVINCE_KEY = 'gatepass.province';
   const SEARCH_LIMIT = 20; // the API answers at most 20
 
@@ -60,6 +61,15 @@
     const h = Number(m[1]);
     const mi = Number(m[2]);
     return h < 24 && mi < 60 ? String(h).padStart(2, '0') + ':' + m[2] : null;
+  }
+
+  // A time from the gate ("2026-12-01T14:30:00.000+08:00", the community's
+  // time zone) as the community reads it, whatever the browser's zone:
+  // "14:30", or "12-01 14:30" with the date.
+  function gateTime(s, withDate) {
+    const m = /^\d{4}-(\d{2})-(\d{2})T(\d{2}:\d{2})/.exec(s || '');
+    if (!m) return GP.fmtTime(s, withDate);
+    return withDate === false ? m[3] : m[1] + '-' + m[2] + ' ' + m[3];
   }
 
   function say(id, text, ok) {
@@ -168,6 +178,10 @@
         ' · ',
         phoneText(picked),
         ' ',
+        picked.category && picked.category !== 'normal'
+          ? GP.el('span', { class: 'pick-cat' }, GP.guard.categoryText(picked.category))
+          : null,
+        ' ',
         GP.el('button', { type: 'button', class: 'picked-change', onclick: () => pick(null) }, GP.t('desk.picked.change'))
       );
     };
@@ -190,7 +204,10 @@
               GP.el('b', null, r.household),
               ' ',
               r.name,
-              GP.el('span', { class: 'pick-sub' }, phoneText(r))
+              GP.el('span', { class: 'pick-sub' }, phoneText(r)),
+              r.category && r.category !== 'normal'
+                ? GP.el('span', { class: 'pick-cat' }, GP.guard.categoryText(r.category))
+                : null
             )
           )
         )
@@ -303,8 +320,9 @@
       if (k === 'vehicle') {
         const rest = val('visit-plate').toUpperCase();
         if (!rest) return say('visit-error', GP.t('desk.visit.need_plate'));
-        // a letter, then 5 letters/digits (6 for new-energy): 7 or 8 with the province
-        if (!/^[A-Z][A-Z0-9]{5,6}$/.test(rest)) return say('visit-error', GP.t('desk.visit.bad_plate'));
+        // as the gate checks it: the office letter, then 5 letters/digits
+        // (the last may be 挂 学 警 港 澳 领 使) or 6 for new-energy; no I or O
+        if (!PLATE_REST.test(rest)) return say('visit-error', GP.t('desk.visit.bad_plate'));
         plate = sel.value + rest;
         body.plate = plate;
         body.purpose = purpose.get();
@@ -391,6 +409,10 @@
       say('exception-error', '');
       $('exception-q').focus();
     };
+    $('exception-return').addEventListener('blur', () => {
+      const t = hhmm(val('exception-return'));
+      if (t) $('exception-return').value = t;
+    });
     $('exception-form').addEventListener('submit', async (e) => {
       e.preventDefault();
       const r = who.get();
@@ -462,7 +484,7 @@
             GP.el(
               'div',
               null,
-              GP.t('desk.parcel.item', { h: p.host || '', c: p.company || p.courier || '', at: GP.fmtTime(p.at) })
+              GP.t('desk.parcel.item', { h: p.host || '', c: p.company || p.courier || '', at: gateTime(p.at) })
             ),
             GP.el(
               'div',
@@ -518,7 +540,20 @@
     const render = () => {
       const h = last;
       if (!h) return;
-      $('handover-when').textContent = GP.t('desk.handover.when', { t: GP.fmtTime(h.at), name: h.operator || '' });
+      $('handover-when').textContent = GP.t('desk.handover.when', { t: gateTime(h.at), name: h.operator || '' });
+      $('handover-parcels').textContent = GP.t('desk.handover.parcels', { n: h.parcels_waiting || 0 });
+      fill('handover-visitors', h.visitors_inside, (x) =>
+        GP.el(
+          'li',
+          null,
+          GP.t('desk.handover.visitor_item', {
+            name: x.name || '',
+            plate: x.plate ? ' ' + x.plate : '',
+            h: x.host || '',
+            since: gateTime(x.since),
+          })
+        )
+      );
       fill('handover-exceptions', h.exceptions_not_back, (x) =>
         GP.el(
           'li',
@@ -528,7 +563,7 @@
             h: x.household,
             reason: x.reason || '',
             dest: x.destination || '',
-            t: GP.fmtTime(x.expected_return, false),
+            t: gateTime(x.expected_return, false),
           }),
           x.late ? ' · ' + GP.t('desk.handover.late') : ''
         )
@@ -540,7 +575,7 @@
           GP.t('desk.handover.referral_item', {
             name: x.name || GP.t('answer.unknown_person'),
             h: x.household || '',
-            t: GP.fmtTime(x.at),
+            t: gateTime(x.at),
             c: x.temperature_c === null || x.temperature_c === undefined ? '—' : Number(x.temperature_c).toFixed(1),
           })
         )
@@ -549,7 +584,7 @@
         GP.el(
           'li',
           { class: x.overdue ? 'overdue' : '' },
-          GP.t('desk.handover.out_item', { name: x.name, h: x.household, since: GP.fmtTime(x.since) }),
+          GP.t('desk.handover.out_item', { name: x.name, h: x.household, since: gateTime(x.since) }),
           ' · ',
           GP.t('guard.out.minutes', { n: x.minutes })
         )

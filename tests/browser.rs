@@ -815,9 +815,6 @@ fn guard_screen_fixes_in_chromium() {
             let over = overflow(&page);
             check(over.is_empty(), &format!("nothing wider than the screen on the {sheet} sheet"), &over);
             check(reachable(&page, &format!("#sheet-{sheet} .sheet-close")), &format!("the {sheet} sheet's close"), ());
-            if std::env::var("GATEPASS_SHEET_SHOTS").is_ok() {
-                shots.take(&page, &format!("sheet-{sheet}-{tag}"), size);
-            }
             page.click(&format!("#sheet-{sheet} .sheet-close"));
             page.wait(&format!("document.getElementById('sheet-{sheet}').hidden"), "the sheet to close");
         }
@@ -975,6 +972,8 @@ fn guard_desk_in_chromium() {
             "document.getElementById('handover-exceptions').textContent.includes('陈静')",
             "the handover to list 陈静's urgent outing",
         );
+        let back = page.text("#handover-exceptions");
+        check(back.contains("14:30"), "the handover shows the return time as typed, in the gate's time", &back);
         shots.take(&page, &format!("desk-handover-{tag}"), size);
         page.click("#sheet-handover .sheet-close");
 
