@@ -235,10 +235,11 @@
       /* storage blocked: the first province */
     }
     PROVINCES.forEach((p) => sel.appendChild(GP.el('option', { value: p, selected: p === last }, p)));
-    const kind = seg('visit-kind', (k) => {
+    const showKind = (k) => {
       document.querySelectorAll('#sheet-visit .vehicle-only').forEach((n) => (n.hidden = k !== 'vehicle'));
       say('visit-error', '');
-    });
+    };
+    const kind = seg('visit-kind', showKind);
     const dir = seg('visit-dir');
     const purpose = seg('visit-purpose');
     const host = householdPicker('visit');
@@ -261,6 +262,10 @@
     };
     onOpen.visit = () => {
       reset();
+      kind.set('visitor');
+      dir.set('in');
+      purpose.set('supply');
+      showKind('visitor');
       $('visit-name').focus();
     };
 

@@ -218,6 +218,7 @@
   let waitingLive = [];
 
   function onLive(data) {
+    if (data.kind === 'delivery') return; // a hand-off at the gate: nobody crosses
     if (posting > 0) waitingLive.push(data);
     else showDecision(data, true);
   }

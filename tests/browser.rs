@@ -977,6 +977,45 @@ fn guard_desk_in_chromium() {
         shots.take(&page, &format!("desk-handover-{tag}"), size);
         page.click("#sheet-handover .sheet-close");
 
+        // ---- a delivery handed off, then collected ----
+        page.click(".desk-btn[data-sheet=parcel]");
+        page.fill("#parcel-name", "快递小哥");
+        page.fill("#parcel-from", "顺丰");
+        page.fill("#parcel-q", "2-101");
+        page.wait("document.querySelector('#parcel-picks .pick')", "2-101 found");
+        page.click("#parcel-picks .pick");
+        page.click("#parcel-form button[type=submit]");
+        page.wait("document.getElementById('parcel-error').textContent.includes('已登记')", "the hand-off recorded");
+        page.wait("document.querySelector('#parcel-list li[data-parcel-id]')", "the parcel waiting");
+        let waiting = page.text("#parcel-list");
+        check(waiting.contains("2-101") && waiting.contains("顺丰"), "the parcel listed as waiting", &waiting);
+        page.click("#parcel-list button");
+        page.wait("document.querySelector('#parcel-list .form-error').textContent !== ''", "a collector asked for");
+        page.fill("#parcel-list .collect-by", "吴敏");
+        page.click("#parcel-list button");
+        page.wait("!document.querySelector('#parcel-list li[data-parcel-id]')", "the parcel collected");
+        check(true, "the parcel collected by 吴敏, the list empty", ());
+        let up = page.eval("document.getElementById('answer').hidden");
+        check(up == true, "a hand-off shows no crossing answer (nobody crosses)", up);
+        page.click("#sheet-parcel .sheet-close");
+
+        // ---- the same desk in English ----
+        if tag == "phone" {
+            page.click(".lang-switch");
+            page.wait("document.documentElement.lang === 'en'", "the switch to English");
+            page.click(".desk-btn[data-sheet=visit]");
+            let title = page.text("#visit-title");
+            check(title == "Visitor / vehicle", "the outsider sheet in English", &title);
+            page.fill("#visit-name", "Mr Liu");
+            let before = shown(&page);
+            page.click("#visit-form button[type=submit]");
+            let a = answer_after(&page, &before, "the English outsider answer");
+            check(a["word"] == "DENY" && has(&a, "reasons", "Turn back"), "DENY, Turn back, in English", &a);
+            dismiss(&page);
+            page.click(".lang-switch");
+            page.wait("document.documentElement.lang === 'zh-CN'", "the switch back to Chinese");
+        }
+
         let problems: Vec<String> = [page.problems(), page.csp_violations()]
             .concat()
             .into_iter()
