@@ -493,7 +493,14 @@ impl Gate {
             }
             let exception = match (&req.extra, resident) {
                 (Some(ScanExtra::Exception(x)), Some(r)) => {
-                    tx.insert_exception(seq, r.id, &x.reason, &x.destination, x.expected_return.timestamp_millis(), x.approved_by.as_deref())?;
+                    tx.insert_exception(
+                        seq,
+                        r.id,
+                        &x.reason,
+                        &x.destination,
+                        x.expected_return.timestamp_millis(),
+                        x.approved_by.as_deref(),
+                    )?;
                     Some(ExceptionAnswer::of(seq, x, policy))
                 }
                 _ => None,

@@ -129,3 +129,72 @@ impl ScanService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::{ExceptionInfo, Gate, ScanExtra, VisitInfo, VisitInput};
+    use crate::hw::signals::Output;
+    use crate::hw::{HardwareConfig, SignalAction, SignalsConfig};
+
+    /// An urgent outing opens the barrier like an allowed scan; a delivery
+    /// (a hand-off, no crossing) and a turned-back outsider never do.
+    #[test]
+    fn exception_opens_the_barrier_delivery_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = chrono::Utc::now();
+        let mut g = Gate::init(dir.path(), "c", "g", now).unwrap();
+        g.import_register(b"household,name\n1-1,a\n", "t", now).unwrap();
+        let id = g.residents().unwrap()[0].id;
+        let cfg = HardwareConfig {
+            signals: SignalsConfig { enabled: true, green_pin: Some(17), relay_pin: Some(23), ..Default::default() },
+            ..Default::default()
+        };
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let hw = Arc::new(crate::hw::start(&cfg, true, tx).unwrap());
+        let svc = ScanService {
+            writer: Writer::start(g),
+            hardware: Some(hw.clone()),
+            thermometer_max_age: Duration::from_secs(10),
+            metrics: Arc::new(Metrics::default()),
+            live: tokio::sync::broadcast::channel(4).0,
+            log_writable: Arc::new(AtomicBool::new(true)),
+        };
+        let rec = hw.signals.simulated().unwrap();
+        let relay_on = SignalAction { output: Output::Relay, on: true };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let visit = |kind: &str, host: Option<&str>| {
+            let input = VisitInput { kind: kind.into(), host: host.map(Into::into), ..Default::default() };
+            Some(ScanExtra::Visit(Box::new(VisitInfo::check(&input).unwrap())))
+        };
+        rt.block_on(async {
+            let _ = rec.take_actions();
+            let o =
+                svc.decide(String::new(), None, None, Some("t".into()), visit("delivery", Some("1-1"))).await.unwrap();
+            assert_eq!(o.decision, Decision::Allow);
+            assert!(!rec.take_actions().contains(&relay_on), "a delivery opened the barrier");
+            let o = svc.decide(String::new(), None, None, Some("t".into()), visit("visitor", None)).await.unwrap();
+            assert_eq!(o.decision, Decision::Deny);
+            assert!(!rec.take_actions().contains(&relay_on));
+            let x = ExceptionInfo {
+                resident_id: id,
+                reason: "就医".into(),
+                destination: "县医院".into(),
+                expected_return: now + chrono::Duration::hours(1),
+                approved_by: None,
+            };
+            let o = svc
+                .decide(
+                    String::new(),
+                    Some(Direction::Out),
+                    None,
+                    Some("t".into()),
+                    Some(ScanExtra::Exception(Box::new(x))),
+                )
+                .await
+                .unwrap();
+            assert_eq!(o.decision, Decision::Allow);
+            assert!(rec.take_actions().contains(&relay_on), "an urgent outing did not open the barrier");
+        });
+    }
+}

@@ -67,17 +67,17 @@ pub fn run(dir: &Path, a: ScanArgs, json: bool) -> anyhow::Result<i32> {
 
 /// One line for a terminal.
 pub fn describe(o: &ScanOutcome) -> String {
-    let who = o
-        .resident
-        .as_ref()
-        .map(|r| format!("{} ({}, resident {})", r.name, r.household, r.id))
-        .unwrap_or_else(|| match (&o.visitor, &o.kind, &o.visit) {
-            (Some(v), _, _) => format!("visitor {} (pass {}, for {}, {} use(s) left)", v.name, v.pass_id, v.host, v.uses_left),
+    let who = o.resident.as_ref().map(|r| format!("{} ({}, resident {})", r.name, r.household, r.id)).unwrap_or_else(
+        || match (&o.visitor, &o.kind, &o.visit) {
+            (Some(v), _, _) => {
+                format!("visitor {} (pass {}, for {}, {} use(s) left)", v.name, v.pass_id, v.host, v.uses_left)
+            }
             (None, Some(k), Some(v)) => {
                 format!("{k}{}", v.host.as_deref().map(|h| format!(" for {h}")).unwrap_or_default())
             }
             _ => "unknown holder".into(),
-        });
+        },
+    );
     let dir = o.direction.map(|d| d.as_str()).unwrap_or("?");
     let temp = o.temperature_c.map(|t| format!(" {t:.1}°C")).unwrap_or_default();
     let mut s = format!("{} {dir} — {who}{temp} [event {}]", o.decision.as_str().to_uppercase(), o.event_seq);

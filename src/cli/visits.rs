@@ -6,7 +6,9 @@ use super::print_json;
 use super::scan::{describe, parse_temperature};
 use crate::domain::rules::Direction;
 use crate::domain::visit;
-use crate::gate::{ExceptionInfo, Gate, ScanExtra, ScanOutcome, ScanRequest, VisitInfo, VisitInput, VisitorPassRequest};
+use crate::gate::{
+    ExceptionInfo, Gate, ScanExtra, ScanOutcome, ScanRequest, VisitInfo, VisitInput, VisitorPassRequest,
+};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -176,7 +178,7 @@ pub fn visit(dir: &Path, a: VisitArgs, json: bool) -> anyhow::Result<i32> {
         temperature,
         backfill_at,
         operator,
-        extra: Some(ScanExtra::Visit(info)),
+        extra: Some(ScanExtra::Visit(Box::new(info))),
     };
     let o = one(&mut gate, req, now)?;
     show(&o, json)
@@ -213,7 +215,7 @@ pub fn exception(dir: &Path, a: ExceptionArgs, json: bool) -> anyhow::Result<i32
         temperature,
         backfill_at,
         operator,
-        extra: Some(ScanExtra::Exception(info)),
+        extra: Some(ScanExtra::Exception(Box::new(info))),
     };
     let o = one(&mut gate, req, now)?;
     show(&o, json)
@@ -363,7 +365,9 @@ pub fn parcel(dir: &Path, cmd: ParcelCmd, json: bool) -> anyhow::Result<i32> {
                     }
                     Ok(super::exit::OK)
                 }
-                Err(crate::store::CollectRefused::Unknown) => anyhow::bail!("no parcel {id} (see `gatepass parcel list`)"),
+                Err(crate::store::CollectRefused::Unknown) => {
+                    anyhow::bail!("no parcel {id} (see `gatepass parcel list`)")
+                }
                 Err(crate::store::CollectRefused::AlreadyCollected) => {
                     anyhow::bail!("parcel {id} was already collected (already_collected)")
                 }

@@ -168,22 +168,25 @@ pub fn to_csv(r: &DailyReport) -> Result<String> {
     // neutralised, and the BOM lets Excel read the Chinese (see csv_cell)
     let mut w = crate::csv_cell::writer();
     let err = |e: csv::Error| DistrictError::Usage(format!("cannot write CSV: {e}"));
-    crate::csv_cell::write_row(&mut w, [
-        "date",
-        "gate",
-        "community",
-        "exits",
-        "entries",
-        "denied",
-        "fever",
-        "overdue",
-        "visitors",
-        "vehicles",
-        "deliveries",
-        "urgent_outings",
-        "turned_back",
-    ])
-        .map_err(err)?;
+    crate::csv_cell::write_row(
+        &mut w,
+        [
+            "date",
+            "gate",
+            "community",
+            "exits",
+            "entries",
+            "denied",
+            "fever",
+            "overdue",
+            "visitors",
+            "vehicles",
+            "deliveries",
+            "urgent_outings",
+            "turned_back",
+        ],
+    )
+    .map_err(err)?;
     let row = |gate: &str, community: &str, c: &Counts| {
         vec![
             r.date.clone(),
@@ -379,8 +382,10 @@ mod tests {
         assert_eq!(
             j,
             serde_json::json!({"date": "2025-03-10", "gates": [{"gate": "东门", "community": "阳光花园", "exits": 1,
-                "entries": 0, "denied": 0, "fever": 0, "overdue": 0}],
-                "total": {"exits": 1, "entries": 0, "denied": 0, "fever": 0, "overdue": 0}})
+                "entries": 0, "denied": 0, "fever": 0, "overdue": 0, "visitors": 0, "vehicles": 0, "deliveries": 0,
+                "urgent_outings": 0, "turned_back": 0}],
+                "total": {"exits": 1, "entries": 0, "denied": 0, "fever": 0, "overdue": 0, "visitors": 0, "vehicles": 0,
+                "deliveries": 0, "urgent_outings": 0, "turned_back": 0}})
         );
         let csv = to_csv(&r).unwrap();
         assert_eq!(
@@ -394,7 +399,7 @@ mod tests {
         let csv = to_csv(&hostile).unwrap();
         assert!(
             csv.ends_with(
-                "\n2025-03-10,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",'@SUM(1+1)*cmd|' /C calc'!A0,1,0,0,0,0\n"
+                "\n2025-03-10,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",'@SUM(1+1)*cmd|' /C calc'!A0,1,0,0,0,0,0,0,0,0,0\n"
             ),
             "{csv}"
         );

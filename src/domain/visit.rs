@@ -333,7 +333,9 @@ pub fn decide_unapproved(
 ) -> Outcome {
     let fever = is_fever(temperature, policy);
     match kind {
-        VisitKind::Delivery => Outcome { decision: Decision::Allow, direction: None, reasons: vec![], warnings: vec![] },
+        VisitKind::Delivery => {
+            Outcome { decision: Decision::Allow, direction: None, reasons: vec![], warnings: vec![] }
+        }
         VisitKind::Vehicle if purpose == Some("emergency") => Outcome {
             decision: Decision::Allow,
             direction: Some(requested.unwrap_or(Direction::In)),
@@ -344,7 +346,12 @@ pub fn decide_unapproved(
             let direction = requested.unwrap_or(Direction::In);
             if direction == Direction::Out {
                 // an outsider leaving is never held
-                return Outcome { decision: Decision::Allow, direction: Some(direction), reasons: vec![], warnings: vec![] };
+                return Outcome {
+                    decision: Decision::Allow,
+                    direction: Some(direction),
+                    reasons: vec![],
+                    warnings: vec![],
+                };
             }
             let mut reasons = vec![Reason::NotApproved];
             if fever {
@@ -371,7 +378,18 @@ mod tests {
         ] {
             assert_eq!(normalize_plate(typed).as_deref(), Ok(want), "{typed}");
         }
-        for bad in ["", "京A1234", "京A123456789", "AA12345", "京112345", "X京12345", "京A1234I", "京AO2345", "京A12 34$", "京A🙂2345"] {
+        for bad in [
+            "",
+            "京A1234",
+            "京A123456789",
+            "AA12345",
+            "京112345",
+            "X京12345",
+            "京A1234I",
+            "京AO2345",
+            "京A12 34$",
+            "京A🙂2345",
+        ] {
             assert_eq!(normalize_plate(bad).map_err(|e| e.code()), Err("bad_plate"), "{bad}");
         }
     }
@@ -406,13 +424,19 @@ mod tests {
         let t = parse_local_datetime("2026-11-30T08:00", tz, "from").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-11-30T00:00:00+00:00");
         assert_eq!(parse_local_datetime("2026-11-30 08:00", tz, "from").unwrap(), t);
-        assert_eq!(parse_local_datetime("2026-11-30T00:00:00Z", tz, "from").unwrap().to_rfc3339(), "2026-11-30T00:00:00+00:00");
+        assert_eq!(
+            parse_local_datetime("2026-11-30T00:00:00Z", tz, "from").unwrap().to_rfc3339(),
+            "2026-11-30T00:00:00+00:00"
+        );
         assert_eq!(parse_local_datetime("30/11/2026", tz, "from").map_err(|e| e.code()), Err("bad_time"));
         // 23:00 local now, back at 01:00 means tomorrow
         let now = parse_local_datetime("2026-11-30T23:00", tz, "now").unwrap();
         let back = next_local_time("01:00", tz, now).unwrap();
         assert_eq!(back, parse_local_datetime("2026-12-01T01:00", tz, "x").unwrap());
-        assert_eq!(next_local_time("23:30", tz, now).unwrap(), parse_local_datetime("2026-11-30T23:30", tz, "x").unwrap());
+        assert_eq!(
+            next_local_time("23:30", tz, now).unwrap(),
+            parse_local_datetime("2026-11-30T23:30", tz, "x").unwrap()
+        );
         assert_eq!(next_local_time("25:00", tz, now).map_err(|e| e.code()), Err("bad_time"));
     }
 
@@ -421,7 +445,14 @@ mod tests {
         let p = Policy::default();
         let at = parse_local_datetime("2026-11-30T10:00", chrono_tz::Asia::Shanghai, "x").unwrap();
         let ms = at.timestamp_millis();
-        let st = VisitorPassState { revoked: false, valid_from_ms: ms - 1000, valid_until_ms: ms + 1000, uses: 1, used: 0, inside: false };
+        let st = VisitorPassState {
+            revoked: false,
+            valid_from_ms: ms - 1000,
+            valid_until_ms: ms + 1000,
+            uses: 1,
+            used: 0,
+            inside: false,
+        };
         let o = decide_visitor_pass(&st, None, Some(36.5), at, &p);
         assert_eq!((o.decision, o.direction), (Decision::Allow, Some(Direction::In)));
         let used = VisitorPassState { used: 1, ..st };

@@ -23,9 +23,9 @@ pub enum ScanExtra {
     /// A forgotten card: the resident the guard found by name.
     NoCard(ResidentId),
     /// An urgent outing.
-    Exception(ExceptionInfo),
+    Exception(Box<ExceptionInfo>),
     /// An outsider, vehicle or delivery.
-    Visit(VisitInfo),
+    Visit(Box<VisitInfo>),
 }
 
 #[derive(Debug, Clone)]
@@ -141,7 +141,10 @@ impl ExceptionAnswer {
             id: seq,
             reason: x.reason.clone(),
             destination: x.destination.clone(),
-            expected_return: x.expected_return.with_timezone(&policy.timezone).to_rfc3339_opts(SecondsFormat::Secs, false),
+            expected_return: x
+                .expected_return
+                .with_timezone(&policy.timezone)
+                .to_rfc3339_opts(SecondsFormat::Secs, false),
             approved_by: x.approved_by.clone(),
         }
     }
@@ -150,7 +153,7 @@ impl ExceptionAnswer {
 /// A visit, or a scanned visitor pass (a `GP1:` code of kind visitor).
 pub(super) fn as_visit(req: &ScanRequest) -> Option<VisitInfo> {
     match &req.extra {
-        Some(ScanExtra::Visit(v)) => Some(v.clone()),
+        Some(ScanExtra::Visit(v)) => Some((**v).clone()),
         Some(_) => None,
         None => match pass::decode_unverified(&req.payload) {
             Ok((c, _, _)) if c.kind == PassKind::Visitor => Some(VisitInfo {
@@ -193,7 +196,8 @@ pub(super) fn record_visit(
             let verified = pass::verify(code, c.ident.community_id, |id| {
                 c.keys.iter().find(|(k, _)| *k == id).map(|(_, key)| *key)
             });
-            let refuse = |r: Reason| rules::Outcome::refused(r, req.direction.or(Some(rules::Direction::In)), t, c.policy);
+            let refuse =
+                |r: Reason| rules::Outcome::refused(r, req.direction.or(Some(rules::Direction::In)), t, c.policy);
             match verified {
                 Err(PassError::WrongCommunity) => refuse(Reason::WrongCommunity),
                 Err(_) => refuse(Reason::InvalidPass),
@@ -389,8 +393,7 @@ impl super::Gate {
         let (key_id, key) = self.signing_key()?;
         let tz = self.policy()?.timezone;
         let community = self.identity.community_id;
-        let (from_day, until_day) =
-            (r.from.with_timezone(&tz).date_naive(), r.until.with_timezone(&tz).date_naive());
+        let (from_day, until_day) = (r.from.with_timezone(&tz).date_naive(), r.until.with_timezone(&tz).date_naive());
         let stamp = super::now_text(now);
         let row = self.store.insert_visitor_pass(
             r.name.trim(),
@@ -440,7 +443,12 @@ impl super::Gate {
     ) -> Result<std::result::Result<store::ParcelRow, store::CollectRefused>> {
         let r = self.store.collect_parcel(id, by, &super::now_text(at))?;
         if r.is_ok() {
-            self.store.audit(&super::now_text(at), actor, "parcel.collect", &serde_json::json!({"id": id, "by": by}))?;
+            self.store.audit(
+                &super::now_text(at),
+                actor,
+                "parcel.collect",
+                &serde_json::json!({"id": id, "by": by}),
+            )?;
         }
         Ok(r)
     }

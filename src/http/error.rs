@@ -330,7 +330,11 @@ mod tests {
             (crate::domain::visit::VisitError::BadPlate("x".into()).into(), 400, "bad_plate"),
             (crate::domain::visit::VisitError::ReasonRequired.into(), 400, "reason_required"),
             (crate::domain::visit::VisitError::EmptyQuery.into(), 400, "empty_query"),
-            (ApiError::Coded(409, "already_collected", "parcel 3 was already collected".into()), 409, "already_collected"),
+            (
+                ApiError::Coded(409, "already_collected", "parcel 3 was already collected".into()),
+                409,
+                "already_collected",
+            ),
         ];
         for (e, status, code) in cases {
             let (s, body) = answer(e);

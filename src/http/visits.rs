@@ -77,7 +77,7 @@ async fn visit(
     let o = state
         .inner
         .scan
-        .decide(String::new(), direction, body.temperature_c, operator, Some(ScanExtra::Visit(info)))
+        .decide(String::new(), direction, body.temperature_c, operator, Some(ScanExtra::Visit(Box::new(info))))
         .await?;
     Ok(Json(o))
 }
@@ -210,7 +210,13 @@ async fn exception(
     let o = state
         .inner
         .scan
-        .decide(String::new(), Some(Direction::Out), b.temperature_c, operator, Some(ScanExtra::Exception(info)))
+        .decide(
+            String::new(),
+            Some(Direction::Out),
+            b.temperature_c,
+            operator,
+            Some(ScanExtra::Exception(Box::new(info))),
+        )
         .await?;
     Ok(Json(o))
 }

@@ -168,7 +168,10 @@ impl ScanTx<'_> {
 
     /// One entry on a visitor pass: a use is spent, the holder is inside.
     pub fn visitor_entered(&self, id: PassId, at_ms: i64) -> Result<()> {
-        self.tx.execute("UPDATE visitor_passes SET used = used + 1, inside_since_ms = ?2 WHERE id = ?1", params![id, at_ms])?;
+        self.tx.execute(
+            "UPDATE visitor_passes SET used = used + 1, inside_since_ms = ?2 WHERE id = ?1",
+            params![id, at_ms],
+        )?;
         Ok(())
     }
 
@@ -244,7 +247,8 @@ impl Store {
     }
 
     pub fn visitor_passes(&self, limit: u32) -> Result<Vec<VisitorPassRow>> {
-        let mut st = self.conn.prepare(&format!("SELECT {VP_COLS} FROM visitor_passes ORDER BY issued_at DESC LIMIT ?1"))?;
+        let mut st =
+            self.conn.prepare(&format!("SELECT {VP_COLS} FROM visitor_passes ORDER BY issued_at DESC LIMIT ?1"))?;
         let rows = st.query_map([limit], vp_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -415,7 +419,9 @@ impl Store {
                 .map(|d| crate::domain::visit::detail_digest(&salt, &d))
                 .ok();
             if want.is_some() && got != want && out.len() < limit {
-                out.push(format!("visit {seq}: the details kept at the gate do not match the digest in its signed event (changed)"));
+                out.push(format!(
+                    "visit {seq}: the details kept at the gate do not match the digest in its signed event (changed)"
+                ));
             }
         }
         Ok(out)
