@@ -283,7 +283,11 @@ fn pages_in_chromium() {
     let wf = pass_of(&passes, "王芳");
     let a = scan(&guard, &wf.pass_id, Some("36.5"), true);
     check(a["name"] == "王芳", "a typed pass number finds 王芳", &a);
-    check(has(&a, "warnings", "核对身份证或户口本"), "the typed-pass-number warning (no photo: the ID card)", &a["warnings"]);
+    check(
+        has(&a, "warnings", "核对身份证或户口本"),
+        "the typed-pass-number warning (no photo: the ID card)",
+        &a["warnings"],
+    );
     dismiss(&guard);
 
     // disk full: the gate answers 503 log_unavailable; the page must not look like an allow
@@ -409,6 +413,10 @@ fn screenshots_in_chromium() {
         [("guard-allow", "赵磊", "36.5"), ("guard-deny", "黄丽", "36.4"), ("guard-refer", "赵磊", "38.2")]
     {
         scan(&page, &payload(who), Some(temp), false);
+        let fits = page.eval(
+            "(() => { const a = document.getElementById('answer'); return a.scrollHeight <= a.clientHeight + 1; })()",
+        );
+        check(fits == true, &format!("the whole answer on the 800x480 screen ({name}), nothing cut off"), fits);
         shots.take(&page, name, small);
         dismiss(&page);
     }
@@ -422,6 +430,10 @@ fn screenshots_in_chromium() {
     page.real_scan_answers();
     page.click(".lang-switch");
     scan(&page, &payload("陈静"), Some("36.6"), false);
+    let fits = page.eval(
+        "(() => { const a = document.getElementById('answer'); return a.scrollHeight <= a.clientHeight + 1; })()",
+    );
+    check(fits == true, "the whole English answer on the 800x480 screen, nothing cut off", fits);
     shots.take(&page, "guard-deny-en", small);
     dismiss(&page);
     page.click(".lang-switch");
@@ -668,10 +680,7 @@ fn guard_at(chromium: &Chromium, size: (u32, u32)) -> (Demo, String, PathBuf, Pa
 /// Latin words (three letters or more) in the text of `sel`: none may reach
 /// the Chinese page.
 fn latin_words(page: &Page, sel: &str) -> Vec<String> {
-    let v = page.eval(&format!(
-        "(document.querySelector({}).innerText.match(/[A-Za-z_]{{3,}}/g) || [])",
-        js(sel)
-    ));
+    let v = page.eval(&format!("(document.querySelector({}).innerText.match(/[A-Za-z_]{{3,}}/g) || [])", js(sel)));
     serde_json::from_value(v).unwrap_or_default()
 }
 
@@ -755,7 +764,8 @@ fn guard_screen_fixes_in_chromium() {
         shots.take(&page, &format!("guard-countdown-{tag}"), size);
         // typing a temperature while the answer is up: no tap first
         page.click("#temp-input");
-        let still = page.eval("!document.getElementById('answer').hidden && document.activeElement.id === 'temp-input'");
+        let still =
+            page.eval("!document.getElementById('answer').hidden && document.activeElement.id === 'temp-input'");
         check(still == true, "a tap on the temperature box types there and leaves the answer up", still);
         page.wait("document.getElementById('answer').hidden", "the answer to clear itself after its seconds");
         check(true, "the answer cleared itself", ());
@@ -883,7 +893,8 @@ fn guard_desk_in_chromium() {
         let err = page.text("#visit-error");
         check(err.contains("车牌号不对"), "a short plate refused on the page in Chinese", &err);
         page.fill("#visit-plate", "京A12345");
-        let plate = page.eval("[document.getElementById('visit-province').value, document.getElementById('visit-plate').value]");
+        let plate = page
+            .eval("[document.getElementById('visit-province').value, document.getElementById('visit-plate').value]");
         check(plate == serde_json::json!(["京", "A12345"]), "a typed province goes to the picker", &plate);
         page.click("#visit-purpose [data-value=emergency]");
         let before = shown(&page);
@@ -963,6 +974,10 @@ fn guard_desk_in_chromium() {
             &a,
         );
         check(has(&a, "facts", "14:30"), "the expected return on the answer", &a["facts"]);
+        let fits = page.eval(
+            "(() => { const a = document.getElementById('answer'); return a.scrollHeight <= a.clientHeight + 1; })()",
+        );
+        check(fits == true, "the whole urgent-outing answer on screen, nothing cut off", fits);
         shots.take(&page, &format!("desk-exception-{tag}"), size);
         dismiss(&page);
 
