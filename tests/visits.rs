@@ -136,6 +136,21 @@ fn outsiders_vehicles_and_deliveries() {
     }
     ok(&g.dir, &["events", "verify"]);
 
+    // the district pulls every kind over the network and counts them
+    let district_dir = g.tmp.path().join("district");
+    ok(&district_dir, &["district", "init"]);
+    ok(&district_dir, &["district", "add-gate", "--url", &d.base, "--token", &district]);
+    let p = json(&district_dir, &["district", "pull", "--once"]);
+    assert_eq!(p["gates"][0]["added"], 4, "{p}");
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%d").to_string();
+    let r = json(&district_dir, &["district", "report", "daily", "--date", &today]);
+    let t = &r["total"];
+    assert_eq!(
+        (t["visitors"].as_u64(), t["vehicles"].as_u64(), t["deliveries"].as_u64(), t["turned_back"].as_u64()),
+        (Some(1), Some(2), Some(1), Some(2)),
+        "{r}"
+    );
+
     // the details kept at the gate are tamper-evident: edited, verify says so
     let db = rusqlite::Connection::open(g.dir.join("gatepass.db")).unwrap();
     db.execute("UPDATE visits SET details = replace(details, '访客甲', '访客丙') WHERE kind = 'visitor'", []).unwrap();
@@ -361,6 +376,9 @@ fn urgent_outings_forgotten_cards_and_handover() {
     assert!(a["alerts"].as_array().unwrap().iter().any(|e| e["kind"] == "exception"));
     let (_, h) = get(&c, &d, &guard, "/api/v1/handover");
     assert_eq!(h["exceptions_not_back"][0]["name"], "张三", "{h}");
+    let metrics = c.get(d.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains("gatepass_urgent_outings_out 1"), "{metrics}");
+    assert!(metrics.contains("gatepass_urgent_outings_late 0"), "{metrics}");
     assert_eq!(h["out"][0]["name"], "张三");
     assert_eq!(h["operator"], "guard-zhao");
 

@@ -479,3 +479,69 @@ impl super::Gate {
         Ok(self.store.visit_digest_differences(200)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Gate, Temperature};
+    use super::*;
+    use crate::domain::rules::{Direction, Warning};
+
+    fn gate(dir: &std::path::Path) -> (Gate, Vec<String>) {
+        let now = Utc::now();
+        drop(Gate::init(dir, "c", "g", now).unwrap());
+        let cfg = dir.join(crate::config::FILE_NAME);
+        let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
+        std::fs::write(&cfg, text).unwrap();
+        let mut g = Gate::open(dir).unwrap();
+        g.import_register(b"household,name\n1-1,a\n1-1,b\n", "t", now).unwrap();
+        let today = now.with_timezone(&g.policy().unwrap().timezone).date_naive();
+        let passes = g.issue_passes(None, today, 30, "t", now).unwrap();
+        (g, passes.into_iter().map(|(p, _)| p.payload).collect())
+    }
+
+    fn req(payload: &str, direction: Option<Direction>, extra: Option<ScanExtra>) -> ScanRequest {
+        ScanRequest {
+            payload: payload.into(),
+            direction,
+            temperature: Some(Temperature::manual(36.5)),
+            backfill_at: None,
+            operator: Some("t".into()),
+            extra,
+        }
+    }
+
+    /// An urgent outing and a forgotten-card return, replayed from the
+    /// chain, give exactly the tables the scans wrote; the outing is open
+    /// until the return and does not use the household's quota.
+    #[test]
+    fn urgent_outing_is_replayable_and_closed_by_the_return() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut g, passes) = gate(dir.path());
+        let now = Utc::now();
+        let a = g.residents().unwrap().into_iter().find(|r| r.name == "a").unwrap().id;
+        let x = ExceptionInfo {
+            resident_id: a,
+            reason: "就医".into(),
+            destination: "县医院".into(),
+            expected_return: now - chrono::Duration::minutes(1),
+            approved_by: None,
+        };
+        let o = g.scan_batch(&[req("", Some(Direction::Out), Some(ScanExtra::Exception(Box::new(x))))], now).unwrap();
+        assert_eq!(o[0].warnings, vec![Warning::Exception]);
+        assert_eq!(o[0].household_usage.as_ref().unwrap().outings_used, 0);
+        let open = g.store.exceptions(true, 10).unwrap();
+        assert_eq!(open.len(), 1);
+        assert!(open[0].expected_return_ms < Utc::now().timestamp_millis(), "late");
+        // back without the card
+        let o = g.scan_batch(&[req("", None, Some(ScanExtra::NoCard(a)))], Utc::now()).unwrap();
+        assert_eq!(o[0].direction, Some(Direction::In));
+        assert!(o[0].warnings.contains(&Warning::NoCard));
+        assert!(g.store.exceptions(true, 10).unwrap().is_empty());
+        // the household's turn is still free: b goes out with the card
+        let o = g.scan_batch(&[req(&passes[1], Some(Direction::Out), None)], Utc::now()).unwrap();
+        assert_eq!(o[0].decision, Decision::Allow, "{o:?}");
+        let d = g.derive(None).unwrap();
+        assert!(d.chain.is_ok() && d.differences.is_empty(), "{:?} {:?}", d.chain, d.differences);
+        assert!(g.visit_digest_differences().unwrap().is_empty());
+    }
+}

@@ -244,6 +244,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
         if let Ok((seq, _)) = store.head() {
             out.push_str(&format!("# TYPE gatepass_events gauge\ngatepass_events {seq}\n"));
         }
+        // issue 11: urgent outings not back by their expected return
+        if let Ok(open) = store.exceptions(true, 1000) {
+            let now = chrono::Utc::now().timestamp_millis();
+            let late = open.iter().filter(|x| now > x.expected_return_ms).count();
+            out.push_str(&format!(
+                "# TYPE gatepass_urgent_outings_out gauge\ngatepass_urgent_outings_out {}\n",
+                open.len()
+            ));
+            out.push_str(&format!("# TYPE gatepass_urgent_outings_late gauge\ngatepass_urgent_outings_late {late}\n"));
+        }
     }
     out.push_str(&format!(
         "# TYPE gatepass_log_writable gauge\ngatepass_log_writable {}\n",
