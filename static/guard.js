@@ -250,6 +250,15 @@
     GP.cue('deny');
   }
 
+  // The gate's times ("…T14:30:12.345+08:00") are in the community's time
+  // zone; shown as written, so the guard reads the gate's clock whatever
+  // zone the browser is set to.
+  function gateClock(s, seconds) {
+    const m = /T(\d{2}:\d{2})(:\d{2})?/.exec(s || '');
+    if (!m) return seconds ? GP.fmtClock(s) : GP.fmtTime(s, false);
+    return m[1] + (seconds && m[2] ? m[2] : '');
+  }
+
   function li(text, cls) {
     return GP.el('li', { class: cls }, text);
   }
@@ -276,7 +285,7 @@
     } else {
       $('answer-word').textContent = GP.t('answer.' + d.decision);
       if (d.direction) sub.push(GP.t('answer.dir.' + d.direction));
-      sub.push(GP.fmtClock(d.at));
+      sub.push(gateClock(d.at, true));
       if (a.live) sub.push('(' + GP.t('guard.live') + ')');
       if (d.decision === 'refer') $('answer-reasons').appendChild(li(GP.t('answer.refer.sub'), 'instruction'));
 
@@ -426,7 +435,7 @@
           ' ',
           p.household,
           ' · ',
-          GP.fmtTime(p.since, false),
+          gateClock(p.since, false),
           ' · ',
           GP.t('guard.out.minutes', { n: p.minutes })
         )
