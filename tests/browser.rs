@@ -851,7 +851,7 @@ fn guard_desk_in_chromium() {
     let chromium = Chromium::launch();
     let shots = Shots::new();
     for (tag, size) in GUARD_SIZES {
-        let (demo, _base, _cards, page) = guard_at(&chromium, size);
+        let (demo, base, _cards, page) = guard_at(&chromium, size);
         println!("---- {tag} {}x{} ----", size.0, size.1);
 
         // ---- an outsider ----
@@ -1013,6 +1013,33 @@ fn guard_desk_in_chromium() {
         let up = page.eval("document.getElementById('answer').hidden");
         check(up == true, "a hand-off shows no crossing answer (nobody crosses)", up);
         page.click("#sheet-parcel .sheet-close");
+
+        // ---- an approved visitor shows the committee's pass instead ----
+        if tag == "phone" {
+            let com = chromium.page(800, 600);
+            login(&com, &base, "committee", "committee", "/committee", "/committee");
+            com.eval(
+                "(() => { const d = (n) => new Date(Date.now() + n * 86400000).toISOString().slice(0, 10); \
+                 fetch('/api/v1/visitor-passes', {method: 'POST', credentials: 'same-origin', \
+                 headers: {'content-type': 'application/json'}, body: JSON.stringify({name: '孙女士', \
+                 phone: '13912340000', host: '2-102', from: d(-1) + 'T00:00', until: d(2) + 'T00:00', uses: 2})}) \
+                 .then((r) => r.json()).then((j) => (window.__vp = j)); return true; })()",
+            );
+            com.wait("window.__vp", "the committee's visitor pass");
+            let vp = com.eval("window.__vp");
+            let code = vp["payload"].as_str().unwrap_or_else(|| panic!("no payload in {vp}")).to_string();
+            page.click(".desk-btn[data-sheet=visit]");
+            page.fill("#visit-pass", &code);
+            let before = shown(&page);
+            page.press("#visit-pass", "Enter");
+            let a = answer_after(&page, &before, "the visitor pass's answer");
+            check(
+                has(&a, "cls", "answer-allow") && a["name"] == "孙女士" && has(&a, "household", "2-102"),
+                "an approved visitor let in with her pass: her name and the household visited",
+                &a,
+            );
+            dismiss(&page);
+        }
 
         // ---- the same desk in English ----
         if tag == "phone" {
