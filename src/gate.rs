@@ -19,6 +19,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+pub mod community;
+
 pub const DB_FILE: &str = "gatepass.db";
 
 mod visits;
@@ -59,6 +61,17 @@ pub enum GateError {
     AlreadyInitialised(String),
     #[error("I/O error on {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    /// Committee work asked of a gate that was joined, not the first directory.
+    #[error("{0}")]
+    NotFirstDirectory(String),
+    /// A join that cannot be proven (wrong, used or foreign code; a forged answer).
+    #[error("{0}")]
+    JoinRefused(String),
+    #[error("{0}")]
+    JoinExpired(String),
+    /// Events from another gate that do not verify: nothing is stored.
+    #[error("{0}")]
+    PeerRefused(String),
 }
 
 pub type Result<T> = std::result::Result<T, GateError>;
@@ -297,6 +310,7 @@ impl Gate {
     }
 
     pub fn set_policy(&mut self, doc: &PolicyDoc, actor: &str, now: DateTime<Utc>) -> Result<Policy> {
+        self.require_first("changing the rules")?;
         // an unreadable override is replaced by the committee's new one
         // (this is how it is repaired); anything else is an error
         let current = match self.store.policy_override() {
@@ -404,7 +418,7 @@ impl Gate {
                 (_, k) => k,
             };
             let facts = match &known {
-                Some(r) if r.unreadable.is_empty() => Some(load_holder(&tx, r, at, policy)?),
+                Some(r) if r.unreadable.is_empty() => Some(load_holder(&tx, r, at, policy, &self.identity.gate)?),
                 Some(r) => Some(Err(format!("resident {}: {}", r.id, r.unreadable.join("; ")))),
                 None => None,
             };
@@ -592,6 +606,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(ImportCounts, Vec<Rejection>)> {
+        self.require_first("importing the register")?;
         let counts = self.store.import_register(&parsed.rows)?;
         self.store.audit(
             &now_text(now),
@@ -623,6 +638,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<ResidentView> {
+        self.require_first("changing a category")?;
         let r = self
             .store
             .resident(resident_id)?
@@ -648,6 +664,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<(PassRow, ResidentView)>> {
+        self.require_first("issuing passes")?;
         if valid_days == 0 || valid_days > 366 {
             return Err(GateError::Usage("--valid-days must be between 1 and 366".into()));
         }
@@ -695,6 +712,7 @@ impl Gate {
 
     /// Revokes a pass; false when it was already revoked.
     pub fn revoke_pass(&mut self, pass_id: PassId, reason: &str, actor: &str, now: DateTime<Utc>) -> Result<bool> {
+        self.require_first("revoking a pass")?;
         if reason.trim().is_empty() {
             return Err(GateError::Usage("give a reason (--reason \"lost\")".into()));
         }
@@ -724,6 +742,7 @@ impl Gate {
 
     /// A new community key; earlier keys stay valid until retired.
     pub fn rotate_key(&mut self, actor: &str, now: DateTime<Utc>) -> Result<u16> {
+        self.require_first("a new community key")?;
         let k = keys::generate();
         let next =
             self.store.keys()?.iter().map(|k| k.key_id).max().unwrap_or(0).checked_add(1).ok_or_else(|| {
@@ -738,6 +757,7 @@ impl Gate {
     }
 
     pub fn retire_key(&mut self, key_id: u16, actor: &str, now: DateTime<Utc>) -> Result<()> {
+        self.require_first("retiring a community key")?;
         let active: Vec<u16> = self.store.keys()?.iter().filter(|k| k.retired_at.is_none()).map(|k| k.key_id).collect();
         if active == [key_id] {
             return Err(GateError::Usage(format!(
@@ -832,17 +852,30 @@ fn load_holder(
     resident: &ResidentView,
     at: DateTime<Utc>,
     policy: &Policy,
+    own_gate: &str,
 ) -> Result<std::result::Result<Facts, String>> {
+    use crate::domain::community;
     let today = rules::local_day(at, policy);
     let category = resident.effective_category(today);
-    let presence = match tx.presence(resident.id)? {
-        None => Presence::In,
-        Some(Ok((store::Presence::In, _))) => Presence::In,
-        Some(Ok((store::Presence::Out, since))) => match DateTime::from_timestamp_millis(since) {
+    // (out?, since) as this gate's own chain has it
+    let own_presence = |id: ResidentId| -> Result<std::result::Result<Option<(bool, i64)>, String>> {
+        Ok(match tx.presence(id)? {
+            None => Ok(None),
+            Some(Ok((state, since))) => Ok(Some((state == store::Presence::Out, since))),
+            Some(Err(why)) => Err(format!("resident {id}: {why}")),
+        })
+    };
+    let own = match own_presence(resident.id)? {
+        Ok(o) => o,
+        Err(why) => return Ok(Err(why)),
+    };
+    // the latest crossing at any gate of the community (docs/gates.md)
+    let presence = match community::presence(own_gate, own, tx.peer_latest(resident.id)?.as_ref()) {
+        None | Some((false, _)) => Presence::In,
+        Some((true, since)) => match DateTime::from_timestamp_millis(since) {
             Some(since) => Presence::Out { since },
             None => return Ok(Err(format!("resident {}: presence since_ms {since} is not a time", resident.id))),
         },
-        Some(Err(why)) => return Ok(Err(format!("resident {}: {why}", resident.id))),
     };
     let mut others_out = Vec::new();
     let mut counted = 0u32;
@@ -857,11 +890,40 @@ fn load_holder(
             Err(why) => return Ok(Err(format!("household {} member {name}: {why}", resident.household))),
         }
     }
+    // members whose latest crossing was at another gate
+    for (id, crossing) in tx.peer_household_latest(resident.household_id, resident.id)? {
+        let own = match own_presence(id)? {
+            Ok(o) => o,
+            Err(why) => return Ok(Err(format!("household {}: {why}", resident.household))),
+        };
+        let own_out = own.is_some_and(|o| o.0);
+        let out = community::presence(own_gate, own, Some(&crossing)).is_some_and(|m| m.0);
+        if own_out == out {
+            continue;
+        }
+        let Some(member) = tx.resident(id)? else { continue };
+        let counts = rules::counts_as_out(member.category, member.category_until, today);
+        if out {
+            counted += u32::from(counts);
+            others_out.push(member.name);
+        } else {
+            counted = counted.saturating_sub(u32::from(counts));
+            others_out.retain(|n| n != &member.name);
+        }
+    }
     let from = at - chrono::Duration::days(i64::from(policy.period_days) + 1);
-    let exits = match tx.household_exits(resident.household_id, from.timestamp_millis(), at.timestamp_millis())? {
+    let mut exits = match tx.household_exits(resident.household_id, from.timestamp_millis(), at.timestamp_millis())? {
         Ok(e) => e.into_iter().filter_map(DateTime::from_timestamp_millis).collect::<Vec<_>>(),
         Err(why) => return Ok(Err(format!("household {}: {why}", resident.household))),
     };
+    // and its counted exits at the other gates
+    for (at_ms, warnings) in
+        tx.peer_household_exits(&resident.household, from.timestamp_millis(), at.timestamp_millis())?
+    {
+        if community::counted(&warnings) {
+            exits.extend(DateTime::from_timestamp_millis(at_ms));
+        }
+    }
     Ok(Ok(Facts {
         category,
         holder: Holder { category, presence, others_out: counted, household_exits: exits },

@@ -31,5 +31,6 @@ pub mod logging;
 pub mod metrics;
 pub mod scan;
 pub mod store;
+pub mod tls;
 pub mod web;
 pub mod writer;

@@ -5,6 +5,7 @@
 mod admin;
 mod district;
 mod events;
+mod gates;
 mod passes;
 mod register;
 mod scan;
@@ -59,6 +60,25 @@ pub enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// (first directory) Gates of the community: a join code for a new one, or remove one.
+    #[command(subcommand)]
+    Gate(gates::GateCmd),
+    /// On a new gate's Pi: join the community with the code from `gate add`.
+    Join {
+        /// The community's first gate, e.g. http://10.0.3.7:8080
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        code: String,
+        /// This gate's name, as given to `gate add`.
+        #[arg(long)]
+        gate: String,
+        /// Where the other gates reach this one, e.g. http://10.0.3.8:8080
+        #[arg(long)]
+        advertise: String,
+    },
+    /// The other gates of the community: address, last heard from, events behind.
+    Peers,
     /// The register of households.
     #[command(subcommand)]
     Household(register::HouseholdCmd),
@@ -113,6 +133,9 @@ pub enum Command {
         #[arg(long, default_value_t = 8)]
         clients: usize,
     },
+    /// HTTPS at the gate: the certificate and its fingerprint.
+    #[command(subcommand)]
+    Tls(admin::TlsCmd),
     /// The committee's audit trail.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -136,6 +159,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Init { community, gate } => admin::init(&dir, &community, &gate, json),
         Command::Demo { listen } => crate::demo::run(&listen),
         Command::Serve { listen } => crate::daemon::serve_data_dir(&dir, listen.as_deref()).map(|()| exit::OK),
+        Command::Gate(c) => gates::gate(&dir, c, json),
+        Command::Join { from, code, gate, advertise } => gates::join(&dir, &from, &code, &gate, &advertise, json),
+        Command::Peers => gates::peers(&dir, json),
         Command::Household(c) => register::household(&dir, c, json),
         Command::Resident(c) => register::resident(&dir, c, json),
         Command::Pass(c) => passes::run(&dir, c, json),
@@ -151,6 +177,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Config(c) => admin::config(&dir, c, json),
         Command::District(c) => district::run(&dir, c, json),
         Command::Audit { limit } => admin::audit(&dir, limit, json),
+        Command::Tls(c) => admin::tls(&dir, c, json),
         Command::Bench { scans, passes, seconds, clients } => {
             let opts = crate::bench::BenchOptions {
                 scans: scans.max(1),

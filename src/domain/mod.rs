@@ -6,14 +6,17 @@
 pub mod category;
 pub mod chain;
 pub mod codes;
+pub mod community;
 pub mod derived;
 pub mod ids;
+pub mod join;
 pub mod pass;
 pub mod policy;
 pub mod register;
 pub mod rules;
 pub mod sheet;
 pub mod text;
+pub mod trace;
 pub mod visit;
 
 pub use category::Category;

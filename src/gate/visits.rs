@@ -380,6 +380,7 @@ impl super::Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<VisitorPassRow> {
+        self.require_first("issuing a visitor pass")?;
         if r.name.trim().is_empty() {
             return Err(GateError::Usage("give the visitor's name (--name)".into()));
         }

@@ -164,6 +164,17 @@ async fn out(State(state): State<AppState>, _who: GuardAccess) -> Result<Json<se
     })))
 }
 
+fn peer_health(state: &AppState) -> Vec<serde_json::Value> {
+    let peers = state.reader().ok().and_then(|s| s.peers().ok()).unwrap_or_default();
+    peers
+        .into_iter()
+        .filter(|p| p.removed_at.is_none())
+        .map(
+            |p| serde_json::json!({"gate": p.gate, "url": p.url, "last_heard_at": p.last_heard_at, "behind": p.behind}),
+        )
+        .collect()
+}
+
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     let now = chrono::Utc::now();
     let db = state.reader().ok().map(|s| (s.head(), s.newest_event_ms()));
@@ -207,6 +218,9 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         "records": records,
         "clock": {"trusted": clock.trusted, "suspect": !clock.trusted, "source": clock.source, "detail": clock.detail, "now": now.to_rfc3339()},
         "uptime_s": state.inner.started.elapsed().as_secs(),
+        // the other gates of the community: when each was last heard from
+        // and how many of its events this gate does not hold yet
+        "peers": peer_health(&state),
     });
     if let Some(obj) = v.as_object_mut() {
         obj.extend(devices);

@@ -53,6 +53,12 @@ pub enum ApiError {
     /// A refusal with its own status and code (`unknown_parcel`,
     /// `already_collected`, `already_out`).
     Coded(u16, &'static str, String),
+    /// Committee work on a joined gate: 409 `not_first_directory`.
+    NotFirstDirectory(String),
+    /// A join that cannot be proven: 403 `join_refused`.
+    JoinRefused(String),
+    /// A join code past its time: 403 `join_code_expired`.
+    JoinExpired(String),
     Internal,
 }
 
@@ -102,6 +108,9 @@ impl ApiError {
             ),
             ApiError::Visit(e) => (S::BAD_REQUEST, e.code(), e.to_string()),
             ApiError::Coded(status, code, t) => (S::from_u16(*status).unwrap_or(S::BAD_REQUEST), code, m(t)),
+            ApiError::NotFirstDirectory(t) => (S::CONFLICT, "not_first_directory", m(t)),
+            ApiError::JoinRefused(t) => (S::FORBIDDEN, "join_refused", m(t)),
+            ApiError::JoinExpired(t) => (S::FORBIDDEN, "join_code_expired", m(t)),
             ApiError::Internal => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -162,6 +171,10 @@ impl From<GateError> for ApiError {
             GateError::BadName(_) => ApiError::BadName(text),
             GateError::NoActiveKey => ApiError::NoActiveKey(text),
             GateError::ChainBroken(_) => ApiError::ChainBroken(text),
+            GateError::NotFirstDirectory(_) => ApiError::NotFirstDirectory(text),
+            GateError::JoinRefused(_) => ApiError::JoinRefused(text),
+            GateError::JoinExpired(_) => ApiError::JoinExpired(text),
+            GateError::PeerRefused(_) => ApiError::Usage(text),
             GateError::Config(_)
             | GateError::Key(_)
             | GateError::NotInitialised(_)

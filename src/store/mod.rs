@@ -6,11 +6,13 @@
 
 mod events;
 mod ids;
+mod peers;
 mod people;
 mod security;
 mod visits;
 
 pub use events::*;
+pub use peers::*;
 pub use people::*;
 pub use security::*;
 pub use visits::*;
@@ -208,6 +210,58 @@ const MIGRATIONS: &[&str] = &[
         returned_seq INTEGER
     );
     CREATE INDEX exceptions_open ON exceptions(resident_id, returned_seq);
+    "#,
+    // -- issue 10: the other gates of the community (join codes by hash;
+    // each peer's address, key and credentials both ways)
+    r#"
+    CREATE TABLE join_codes (
+        code_hash TEXT PRIMARY KEY,
+        gate TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        used_at TEXT
+    );
+    CREATE TABLE peers (
+        gate TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        gate_key TEXT NOT NULL,
+        inbound_token_hash TEXT NOT NULL,
+        outbound_token TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        removed_at TEXT,
+        last_heard_at TEXT,
+        heard_seq INTEGER NOT NULL DEFAULT 0,
+        behind INTEGER
+    );
+    "#,
+    // -- issue 10: crossings of the other gates, each gate's chain as it
+    // signed it (verified before it is stored), and each gate's key as
+    // first learned (from the join, or from the first gate's list)
+    r#"
+    CREATE TABLE peer_events (
+        gate TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        resident_id INTEGER,
+        household TEXT,
+        direction TEXT,
+        decision TEXT NOT NULL,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        sig TEXT NOT NULL,
+        PRIMARY KEY (gate, seq)
+    );
+    CREATE INDEX peer_events_resident ON peer_events(resident_id, at_ms);
+    CREATE INDEX peer_events_household ON peer_events(household, at_ms);
+    CREATE TABLE gate_keys (
+        gate TEXT PRIMARY KEY,
+        gate_key TEXT NOT NULL,
+        learned_from TEXT NOT NULL,
+        learned_at TEXT NOT NULL
+    );
+    ALTER TABLE peers ADD COLUMN last_error TEXT;
     "#,
 ];
 
