@@ -4,7 +4,12 @@
 // (from this page or live from the hardware scanner over SSE) is shown full
 // screen: green allow / red deny / orange hold, with the reasons, the
 // holder's name and household, temperature, category and household usage.
-// A strip shows device states (every 10 s) and who is out now.
+// A strip shows device states (every 10 s) and who is out now. An answer
+// clears itself after the seconds set on #answer (data-clear-*), with a
+// countdown; the temperature and pass-number boxes stay reachable under it.
+// Every code from the API is shown in words (`problemText`), never raw.
+// guard-desk.js (visitors, forgotten cards, urgent outings, parcels,
+// handover) shows its answers through `GP.guard` below.
 'use strict';
 (function () {
   const GP = window.GP;
@@ -19,7 +24,7 @@
   // ---- focus: the scan input gets every keystroke not meant for a box ----
 
   const scanInput = () => $('scan-input');
-  const modalOpen = () => !$('camera').hidden || !$('out-panel').hidden;
+  const modalOpen = () => !$('camera').hidden || !$('out-panel').hidden || !!document.querySelector('.sheet:not([hidden])');
 
   function refocus() {
     if (modalOpen()) return;
@@ -73,31 +78,68 @@
     if (!payload) return;
     const temp = parseTemp();
     if (!temp.ok) {
-      showProblem('bad_input', GP.t('guard.temp.label') + ': ' + $('temp-input').value);
+      showProblem('bad_input', GP.t('guard.error.temp_typed'));
       return;
     }
     hideAnswer();
     $('guard-msg').textContent = GP.t('common.loading');
+    const r = await postScan({ payload, direction: direction || null, temperature_c: temp.value });
+    if (r.ok && r.data) $('temp-input').value = ''; // a typed temperature belongs to one person
+  }
+
+  // POST /api/v1/scan (a payload, or a resident_id for a forgotten card);
+  // shows the decision or the problem, and returns the reply.
+  async function postScan(body) {
+    hideAnswer();
+    $('guard-msg').textContent = GP.t('common.loading');
     posting++;
-    const r = await GP.api('POST', '/api/v1/scan', {
-      payload,
-      direction: direction || null,
-      temperature_c: temp.value,
-    });
+    const r = await GP.api('POST', '/api/v1/scan', body);
     posting--;
     $('guard-msg').textContent = '';
-    if (r.ok && r.data) {
-      $('temp-input').value = ''; // a typed temperature belongs to one person
-      showDecision(r.data, false);
-    } else if (r.status === 503) {
-      showProblem('unavailable', r.data && r.data.message);
-    } else if (r.status === 0 || r.status >= 500) {
-      showProblem('offline', r.status ? GP.errorText(r) : '');
-    } else if (r.status !== 401) {
-      showProblem('bad_input', GP.errorText(r));
-    }
+    if (r.ok && r.data) showDecision(r.data, false);
+    else showReplyProblem(r);
     flushLive();
+    return r;
   }
+
+  // A failed call shown on the answer screen, in words.
+  function showReplyProblem(r) {
+    const code = r.data && r.data.error;
+    if (r.status === 401) return;
+    if (code === 'policy_unreadable') showProblem('unavailable', GP.t('common.policy_unreadable'));
+    else if (r.status === 503) showProblem('unavailable', '');
+    else if (r.status === 0 || r.status >= 500) showProblem('offline', r.status ? problemText(r) : '');
+    else showProblem('bad_input', problemText(r));
+  }
+
+  // The words for a failed call: by its code, else by its status, else a
+  // plain "not done, check and retry". The server's own message (English,
+  // for scripts and logs) shows only on the English page, after ours.
+  function problemText(r) {
+    if (r.status === 0) return GP.t('common.offline');
+    const code = (r.data && (r.data.code || r.data.error)) || '';
+    let text;
+    if (code && GP.has('error.' + code)) text = GP.t('error.' + code);
+    else if (r.data && r.data.error && GP.has('error.' + r.data.error)) text = GP.t('error.' + r.data.error);
+    else if (r.status === 403) text = GP.t('common.forbidden');
+    else if (r.status === 404) text = GP.t('error.not_found');
+    else if (r.status >= 500) text = GP.t('error.internal');
+    else text = GP.t('error.fallback');
+    const msg = r.data && r.data.message;
+    return GP.lang() === 'en' && msg ? text + ' (' + msg + ')' : text;
+  }
+
+  // Codes from the API in words; a code this page does not know yet is
+  // still said in the page's language.
+  function reasonText(code, d) {
+    if (code === 'revoked' && d && d.revoked_reason) {
+      const why = GP.has('revoked.' + d.revoked_reason) ? GP.t('revoked.' + d.revoked_reason) : GP.t('revoked.other');
+      return GP.t('reason.revoked.why', { why });
+    }
+    return GP.has('reason.' + code) ? GP.t('reason.' + code) : GP.t('guard.reason.unknown');
+  }
+  const warningText = (code) => (GP.has('warning.' + code) ? GP.t('warning.' + code) : GP.t('guard.warning.unknown'));
+  const categoryText = (c) => (GP.has('category.' + c) ? GP.t('category.' + c) : GP.t('guard.category.unknown'));
 
   function setupScan() {
     scanInput().addEventListener('keydown', (e) => {
@@ -127,8 +169,46 @@
   // ---- the answer ----
 
   function hideAnswer() {
+    stopCountdown();
     $('answer').hidden = true;
     lastAnswer = null;
+  }
+
+  // ---- the answer clears itself, with a countdown ----
+
+  let countdown = null;
+
+  // Seconds from #answer's data-clear-allow / -deny / -refer / -problem;
+  // 0 keeps the answer until tapped.
+  function clearAfter(kind) {
+    const key = ['allow', 'deny', 'refer'].includes(kind) ? kind : 'problem';
+    const v = Number($('answer').dataset['clear' + key[0].toUpperCase() + key.slice(1)]);
+    return Number.isFinite(v) && v >= 0 ? v : 10;
+  }
+
+  function startCountdown(kind) {
+    stopCountdown();
+    const secs = clearAfter(kind);
+    $('answer-bar').parentNode.hidden = !secs;
+    if (!secs) return;
+    const end = Date.now() + secs * 1000;
+    const tick = () => {
+      const left = end - Date.now();
+      if (left <= 0) {
+        hideAnswer();
+        return;
+      }
+      $('answer-count').textContent = GP.t('guard.countdown', { n: Math.ceil(left / 1000) });
+      $('answer-bar').style.width = ((100 * left) / (secs * 1000)).toFixed(1) + '%';
+    };
+    tick();
+    countdown = setInterval(tick, 200);
+  }
+
+  function stopCountdown() {
+    clearInterval(countdown);
+    countdown = null;
+    $('answer-count').textContent = '';
   }
 
   // A scan posted from this page is also broadcast on the live stream, often
@@ -138,6 +218,7 @@
   let waitingLive = [];
 
   function onLive(data) {
+    if (data.kind === 'delivery') return; // a hand-off at the gate: nobody crosses
     if (posting > 0) waitingLive.push(data);
     else showDecision(data, true);
   }
@@ -150,11 +231,14 @@
   }
 
   function showDecision(data, live) {
-    if (shownSeqs.includes(data.event_seq)) return;
-    shownSeqs.push(data.event_seq);
-    if (shownSeqs.length > 50) shownSeqs.shift();
+    if (data.event_seq !== undefined) {
+      if (shownSeqs.includes(data.event_seq)) return;
+      shownSeqs.push(data.event_seq);
+      if (shownSeqs.length > 50) shownSeqs.shift();
+    }
     lastAnswer = { kind: data.decision, data, live };
     renderAnswer();
+    startCountdown(data.decision);
     GP.cue(data.decision);
   }
 
@@ -162,7 +246,17 @@
   function showProblem(kind, message) {
     lastAnswer = { kind, data: null, message: message || '' };
     renderAnswer();
+    startCountdown(kind);
     GP.cue('deny');
+  }
+
+  // The gate's times ("…T14:30:12.345+08:00") are in the community's time
+  // zone; shown as written, so the guard reads the gate's clock whatever
+  // zone the browser is set to.
+  function gateClock(s, seconds) {
+    const m = /T(\d{2}:\d{2})(:\d{2})?/.exec(s || '');
+    if (!m) return seconds ? GP.fmtClock(s) : GP.fmtTime(s, false);
+    return m[1] + (seconds && m[2] ? m[2] : '');
   }
 
   function li(text, cls) {
@@ -175,7 +269,7 @@
     const box = $('answer');
     box.className = 'answer answer-' + a.kind;
     box.dataset.shown = String(Number(box.dataset.shown || 0) + 1); // tests wait for a new answer
-    box.dataset.seq = a.data ? String(a.data.event_seq) : '';
+    box.dataset.seq = a.data && a.data.event_seq !== undefined ? String(a.data.event_seq) : '';
     const d = a.data;
     const sub = [];
     GP.clear($('answer-reasons'));
@@ -191,33 +285,37 @@
     } else {
       $('answer-word').textContent = GP.t('answer.' + d.decision);
       if (d.direction) sub.push(GP.t('answer.dir.' + d.direction));
-      sub.push(GP.fmtClock(d.at));
+      sub.push(gateClock(d.at, true));
       if (a.live) sub.push('(' + GP.t('guard.live') + ')');
       if (d.decision === 'refer') $('answer-reasons').appendChild(li(GP.t('answer.refer.sub'), 'instruction'));
 
-      $('answer-name').textContent = d.resident ? d.resident.name : GP.t('answer.unknown_person');
-      $('answer-household').textContent = d.resident ? d.resident.household : '';
+      // an outsider's answer (guard-desk.js) names the visitor or the plate
+      const v = d.visitor; // a visitor pass scanned
+      const who = d.resident || d.who || (v && { name: v.name, household: v.host });
+      $('answer-name').textContent = who ? who.name : GP.t('answer.unknown_person');
+      $('answer-household').textContent = who ? who.household || '' : '';
 
-      d.reasons.forEach((r) => $('answer-reasons').appendChild(li(GP.reason(r))));
-      const warnings = d.warnings.slice();
+      (d.reasons || []).forEach((r) => $('answer-reasons').appendChild(li(reasonText(r, d))));
+      const warnings = (d.warnings || []).slice();
       if (d.clock_suspect) warnings.push('clock_suspect');
       if (d.backfilled) warnings.push('backfilled');
-      warnings.forEach((w) => $('answer-warnings').appendChild(li('⚠ ' + GP.warning(w))));
+      warnings.forEach((w) => $('answer-warnings').appendChild(li('⚠ ' + warningText(w))));
 
+      const has = (r) => (d.reasons || []).includes(r);
       const facts = $('answer-facts');
       const fact = (text, cls) => facts.appendChild(GP.el('div', { class: 'fact ' + (cls || '') }, text));
       if (d.temperature_c !== null && d.temperature_c !== undefined) {
-        const srcName = d.temperature_source ? GP.t('answer.source.' + d.temperature_source) : '';
+        const srcKey = 'answer.source.' + d.temperature_source;
+        const srcName = d.temperature_source && GP.has(srcKey) ? GP.t(srcKey) : '';
         const src = !srcName ? '' : GP.lang() === 'zh' ? '（' + srcName + '）' : ' (' + srcName + ')';
-        const hot = d.reasons.includes('fever');
+        const hot = has('fever');
         fact(GP.t('answer.temp', { t: Number(d.temperature_c).toFixed(1) }) + src, hot ? 'fact-bad' : '');
       } else {
-        fact(GP.t('answer.temp.none'), d.reasons.includes('no_temperature') ? 'fact-bad' : '');
+        fact(GP.t('answer.temp.none'), has('no_temperature') ? 'fact-bad' : '');
       }
-      const has = (r) => d.reasons.includes(r);
       if (d.category) {
         const cls = has('quarantined') ? 'fact-bad' : d.category === 'normal' ? '' : 'fact-cat';
-        fact(GP.t('answer.category', { c: GP.category(d.category) }), cls);
+        fact(GP.t('answer.category', { c: categoryText(d.category) }), cls);
       }
       const u = d.household_usage;
       if (u) {
@@ -231,12 +329,22 @@
         );
       }
       if (d.slot) fact(GP.t('answer.slot', { days: GP.slotDays(d.slot.days), hours: d.slot.hours }), has('outside_slot') ? 'fact-bad' : ''); // issue 12
+      if (v && v.plate) fact(GP.t('desk.visit.plate_note', { p: v.plate }));
+      if (v && v.uses_left !== null && v.uses_left !== undefined) fact(GP.t('desk.visit.uses_left', { n: v.uses_left }));
       if (d.pass_id) fact(GP.t('answer.pass', { id: d.pass_id }), 'fact-small');
+      (typeof d.notes === 'function' ? d.notes() : d.notes || []).forEach((n) => fact(n)); // words guard-desk.js adds (plate, purpose, return time)
     }
     $('answer-sub').textContent = sub.filter(Boolean).join(' · ');
     $('answer-warnings').hidden = !$('answer-warnings').firstChild;
     box.hidden = false;
     scanInput().focus();
+  }
+
+  // The answer ends where the dock (temperature, pass number) begins.
+  function setupDock() {
+    const fit = () => document.documentElement.style.setProperty('--dock-h', $('dock').offsetHeight + 'px');
+    fit();
+    if (window.ResizeObserver) new ResizeObserver(fit).observe($('dock'));
   }
 
   function setupAnswer() {
@@ -287,7 +395,8 @@
     const th = h.thermometer || {};
     const st = th.state || 'unknown';
     const lvl = st === 'ok' || st === 'simulated' ? 'ok' : st === 'off' ? 'off' : 'bad';
-    chip('chip-thermometer', T('guard.state.thermometer'), T('guard.state.' + st), lvl);
+    const stKey = GP.has('guard.state.' + st) ? 'guard.state.' + st : 'guard.state.unknown';
+    chip('chip-thermometer', T('guard.state.thermometer'), T(stKey), lvl);
     $('chip-thermometer').title = th.detail || '';
     const db = h.database || {};
     const logOk = db.ok === true && db.log_writable === true;
@@ -327,7 +436,7 @@
           ' ',
           p.household,
           ' · ',
-          GP.fmtTime(p.since, false),
+          gateClock(p.since, false),
           ' · ',
           GP.t('guard.out.minutes', { n: p.minutes })
         )
@@ -360,6 +469,12 @@
     $('out-panel').addEventListener('click', (e) => {
       if (e.target === $('out-panel')) close();
     });
+  }
+
+  // Who is on duty: each guard logs in as themself, and every event records them.
+  let operator = '';
+  function renderOperator() {
+    $('chip-operator').textContent = operator ? GP.t('guard.operator', { name: operator }) : '';
   }
 
   // ---- phone camera: BarcodeDetector where the browser has one, else the
@@ -501,21 +616,47 @@
     });
   }
 
+  // For guard-desk.js: its answers on the same screen, the same words.
+  GP.guard = {
+    postScan,
+    showDecision: (data) => showDecision(data, false),
+    showProblem,
+    problemText,
+    reasonText,
+    categoryText,
+    focusScan: () => scanInput().focus(),
+    // a desk call out: live decisions wait until the returned release()
+    hold: () => {
+      posting++;
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        posting--;
+        flushLive();
+      };
+    },
+  };
+
   document.addEventListener('DOMContentLoaded', async () => {
     setupFocus();
     setupScan();
+    setupDock();
     setupAnswer();
     setupOutPanel();
     setupCamera();
     renderStates();
     renderOut();
     GP.onLang(() => {
+      renderOperator();
       renderStates();
       renderOut();
       if (lastAnswer && !$('answer').hidden) renderAnswer();
     });
     const me = await GP.me();
     if (!me) return; // on the way to the login page
+    operator = me.name || '';
+    renderOperator();
     poll();
     setInterval(poll, 10000);
     setupStream();

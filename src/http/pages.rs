@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/sound.js", get(asset!("sound.js", "text/javascript; charset=utf-8")))
         .route("/static/login.js", get(asset!("login.js", "text/javascript; charset=utf-8")))
         .route("/static/guard.js", get(asset!("guard.js", "text/javascript; charset=utf-8")))
+        .route("/static/guard-desk.js", get(asset!("guard-desk.js", "text/javascript; charset=utf-8")))
         .route("/static/committee.js", get(asset!("committee.js", "text/javascript; charset=utf-8")))
         // the camera's QR decoder where the browser has none (static/vendor/README.md);
         // versioned in its path, so a phone keeps it once fetched
