@@ -873,6 +873,8 @@ fn paperwork_pages_on_a_phone() {
         check(problems.is_empty(), "no console error or CSP violation", &problems);
     }
     drop(demo);
+}
+
 // ---- issue 11: the guard screen and the desk (everyone at the gate) ----
 
 /// The sizes the guard page must work at: a phone and the Pi's 7" screen.
