@@ -409,7 +409,33 @@
       ck.trusted ? 'ok' : 'warn'
     );
     $('chip-clock').title = ck.detail || '';
+    renderPeers(h);
     if (h.gate) $('gate-name').textContent = h.gate + (h.community ? ' · ' + h.community : '');
+  }
+
+  // The other gates of the community: green when heard from in the last
+  // 10 s, amber up to 2 minutes, red after that or never (docs/gates.md).
+  // Ages are counted on the gate's clock (health's clock.now), not the
+  // phone's.
+  function renderPeers(h) {
+    const box = GP.clear($('peer-chips'));
+    const now = Date.parse((h.clock && h.clock.now) || '') || Date.now();
+    (h.peers || []).forEach((p) => {
+      const heard = p.last_heard_at ? Date.parse(p.last_heard_at) : NaN;
+      const age = Number.isNaN(heard) ? Infinity : Math.max(0, (now - heard) / 1000);
+      const level = age < 10 ? 'ok' : age < 120 ? 'warn' : 'bad';
+      const when =
+        age === Infinity
+          ? GP.t('guard.peer.never')
+          : age < 10
+            ? GP.t('guard.peer.now')
+            : age < 120
+              ? GP.t('guard.peer.seconds', { n: Math.round(age) })
+              : GP.t('guard.peer.minutes', { n: Math.round(age / 60) });
+      const c = GP.el('span', { class: 'chip chip-' + level }, p.gate + ' ' + when);
+      c.title = p.behind ? GP.t('guard.peer.behind', { n: p.behind }) : '';
+      box.appendChild(c);
+    });
   }
 
   function renderOut() {
@@ -658,7 +684,8 @@
     operator = me.name || '';
     renderOperator();
     poll();
-    setInterval(poll, 10000);
+    // the peers' freshness is shown to the nearest 10 s
+    setInterval(poll, 5000);
     setupStream();
   });
 })();

@@ -15,6 +15,8 @@ use chrono::Utc;
 use std::time::Duration;
 
 const POLL: Duration = Duration::from_millis(300);
+/// How often a peer's last contact is written to the database.
+const DB_REFRESH: Duration = Duration::from_secs(30);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// A peer's answer is read up to this size (a page of 1000 events is ~1 MB).
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
@@ -56,6 +58,9 @@ pub fn spawn(state: AppState) {
             }
         };
         let mut stopping = state.inner.stopping.subscribe();
+        // when each peer's contact was last written to the database, and what
+        let mut written: std::collections::HashMap<String, (std::time::Instant, Option<String>)> =
+            std::collections::HashMap::new();
         loop {
             let peers = state.reader().ok().and_then(|s| s.peers().ok()).unwrap_or_default();
             let first = state.reader().ok().and_then(|s| s.meta("first_gate").ok().flatten());
@@ -73,12 +78,26 @@ pub fn spawn(state: AppState) {
                         (None, Some(e))
                     }
                 };
-                let gate = p.gate.clone();
-                let _ = state
-                    .inner
-                    .writer
-                    .run(move |g| g.note_peer_contact(&gate, behind, error.as_deref(), Utc::now()))
-                    .await;
+                if error.is_none() {
+                    if let Ok(mut live) = state.inner.peer_live.lock() {
+                        live.insert(p.gate.clone(), (Utc::now(), behind));
+                    }
+                }
+                // the database copy (for `gatepass peers`) is written when the
+                // error changes, and otherwise every 30 s: not each round
+                let due = match written.get(&p.gate) {
+                    Some((at, last_err)) => *last_err != error || at.elapsed() >= DB_REFRESH,
+                    None => true,
+                };
+                if due {
+                    written.insert(p.gate.clone(), (std::time::Instant::now(), error.clone()));
+                    let gate = p.gate.clone();
+                    let _ = state
+                        .inner
+                        .writer
+                        .run(move |g| g.note_peer_contact(&gate, behind, error.as_deref(), Utc::now()))
+                        .await;
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}

@@ -176,12 +176,18 @@ fn committee_health(state: &AppState) -> serde_json::Value {
 
 fn peer_health(state: &AppState) -> Vec<serde_json::Value> {
     let peers = state.reader().ok().and_then(|s| s.peers().ok()).unwrap_or_default();
+    let live = state.inner.peer_live.lock().map(|m| m.clone()).unwrap_or_default();
     peers
         .into_iter()
         .filter(|p| p.removed_at.is_none())
-        .map(
-            |p| serde_json::json!({"gate": p.gate, "url": p.url, "last_heard_at": p.last_heard_at, "behind": p.behind}),
-        )
+        .map(|p| {
+            // the sync loop's memory is newer than the database's copy
+            let (heard, behind) = match live.get(&p.gate) {
+                Some((at, behind)) => (Some(crate::clock::now_text(*at)), *behind),
+                None => (p.last_heard_at, p.behind),
+            };
+            serde_json::json!({"gate": p.gate, "url": p.url, "last_heard_at": heard, "behind": behind})
+        })
         .collect()
 }
 

@@ -66,6 +66,10 @@ pub struct Inner {
     pub started: std::time::Instant,
     /// What the daemon serves over https (read at start).
     pub tls: crate::tls::TlsStatus,
+    /// The last contact with each peer gate (time, events behind), kept in
+    /// memory: the sync runs every 300 ms and must not write the SD card
+    /// each time; the database copy is refreshed every 30 s.
+    pub peer_live: Mutex<std::collections::HashMap<String, (chrono::DateTime<chrono::Utc>, Option<u64>)>>,
 }
 
 #[derive(Clone)]
@@ -114,6 +118,7 @@ impl AppState {
                 log_writable,
                 started: std::time::Instant::now(),
                 tls,
+                peer_live: Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }
