@@ -494,3 +494,55 @@ fn the_demo_runs_two_gates_of_one_community() {
     assert_eq!(v["decision"], "deny", "{v}");
     assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "household_member_out"), "{v}");
 }
+
+/// No LAN: 东门's chains and committee state carried on a file to 西门,
+/// taken with the same checks; an edited file or another community's is
+/// refused.
+#[test]
+fn a_carried_sync_file_brings_a_gate_up_to_date() {
+    let g = GateDir::new();
+    let east = Daemon::start(&g.dir);
+    let code = json(&g.dir, &["gate", "add", "--name", "西门"])["code"].as_str().unwrap().to_string();
+    let west = g.tmp.path().join("west");
+    let out = join(&west, &east.base, &code, "西门");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(east);
+    // 东门 works on alone: a crossing and a revocation
+    ok(&g.dir, &["scan", "--payload", &g.pass("张三").payload, "--direction", "out", "--temp", "36.5"]);
+    ok(&g.dir, &["pass", "revoke", &g.pass("钱七").pass_id, "--reason", "遗失"]);
+    let file = g.tmp.path().join("east.sync");
+    let v = json(&g.dir, &["sync", "export", "--out", file.to_str().unwrap()]);
+    assert_eq!(v["events"], 1, "{v}");
+    assert_eq!(v["committee"], true);
+
+    // an edited event is refused, nothing of that chain taken
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = g.tmp.path().join("edited.sync");
+    std::fs::write(&edited, text.replace("\"direction\":\"out\"", "\"direction\":\"in\"")).unwrap();
+    let bad = run(&west, &["sync", "import", edited.to_str().unwrap()]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("refused"), "{bad:?}");
+
+    let v = json(&west, &["sync", "import", file.to_str().unwrap()]);
+    assert_eq!(v["events"], 1, "{v}");
+    assert_eq!(v["committee"], true, "{v}");
+    // again: nothing new
+    let v = json(&west, &["sync", "import", file.to_str().unwrap()]);
+    assert_eq!((v["events"].as_u64(), v["committee"].as_bool()), (Some(0), Some(false)), "{v}");
+    // 西门 now decides with both: 李四's household has a member out, 钱七's card is revoked
+    let cfg = west.join("gatepass.toml");
+    let t = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
+    std::fs::write(&cfg, t).unwrap();
+    let v = json(&west, &["scan", "--payload", &g.pass("李四").payload, "--direction", "out", "--temp", "36.5"]);
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "household_member_out"), "{v}");
+    let v = json(&west, &["scan", "--payload", &g.pass("钱七").payload, "--direction", "out", "--temp", "36.5"]);
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "revoked"), "{v}");
+
+    // another community's file
+    let other = GateDir::new();
+    let other_file = other.tmp.path().join("o.sync");
+    ok(&other.dir, &["sync", "export", "--out", other_file.to_str().unwrap()]);
+    let bad = run(&west, &["sync", "import", other_file.to_str().unwrap()]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("another community"), "{bad:?}");
+}
