@@ -28,7 +28,7 @@ pub enum SyncCmd {
 enum SyncLine {
     Header { format: String, community: String, community_id: u32, gate: String },
     Chain { gate: String, gate_key: String },
-    Event { gate: String, event: crate::domain::chain::ChainedEvent },
+    Event { gate: String, event: Box<crate::domain::chain::ChainedEvent> },
     Committee { state: crate::gate::community::CommitteeState },
 }
 
@@ -68,7 +68,7 @@ pub fn sync(dir: &Path, cmd: SyncCmd, json: bool) -> anyhow::Result<i32> {
                     let page = g.chain_page(gate, after, 1000)?;
                     let Some(last) = page.last().map(|e| e.body.seq) else { break };
                     for e in page {
-                        line(&mut w, &SyncLine::Event { gate: gate.clone(), event: e })?;
+                        line(&mut w, &SyncLine::Event { gate: gate.clone(), event: Box::new(e) })?;
                         events += 1;
                     }
                     after = last;
@@ -152,7 +152,7 @@ pub fn sync(dir: &Path, cmd: SyncCmd, json: bool) -> anyhow::Result<i32> {
                         if gate != pending_gate {
                             anyhow::bail!("{} line {}: an event of '{gate}' outside its chain", file.display(), i + 1);
                         }
-                        pending.push(event);
+                        pending.push(*event);
                         if pending.len() >= SYNC_BATCH {
                             taken += flush(&mut g, &pending_gate, &mut pending)?;
                         }

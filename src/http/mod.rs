@@ -69,8 +69,12 @@ pub struct Inner {
     /// The last contact with each peer gate (time, events behind), kept in
     /// memory: the sync runs every 300 ms and must not write the SD card
     /// each time; the database copy is refreshed every 30 s.
-    pub peer_live: Mutex<std::collections::HashMap<String, (chrono::DateTime<chrono::Utc>, Option<u64>)>>,
+    pub peer_live: Mutex<std::collections::HashMap<String, PeerLive>>,
 }
+
+/// When a peer gate was last heard from, and how many of its events this
+/// gate lacked then.
+pub type PeerLive = (chrono::DateTime<chrono::Utc>, Option<u64>);
 
 #[derive(Clone)]
 pub struct AppState {
