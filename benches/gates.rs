@@ -112,7 +112,17 @@ fn community(residents: usize) -> Gates {
         let advertise = format!("http://127.0.0.1:{}", ports[i + 1]);
         gp(
             &dir,
-            &["join", "--from", &url, "--code", code["code"].as_str().expect("code"), "--gate", name, "--advertise", &advertise],
+            &[
+                "join",
+                "--from",
+                &url,
+                "--code",
+                code["code"].as_str().expect("code"),
+                "--gate",
+                name,
+                "--advertise",
+                &advertise,
+            ],
             None,
         );
         configure(&dir, ports[i + 1]);

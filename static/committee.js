@@ -505,6 +505,19 @@
     );
   }
 
+  // On a gate joined to the community (not its first directory) the
+  // register, passes and rules are copies: say so, and where to change them.
+  async function showJoined() {
+    const r = await GP.api('GET', '/api/v1/health');
+    const c = r.ok && r.data && r.data.committee;
+    if (!c || c.first_directory) return;
+    const first = (r.data.peers || []).map((p) => p.gate)[0] || '';
+    const n = $('joined-notice');
+    n.textContent = T('joined.notice', { first, url: c.joined_from || '' });
+    n.hidden = false;
+    document.body.classList.add('joined-gate');
+  }
+
   // ---- trace: a case's crossings at this gate and who was there ----
 
   let traced = null;
@@ -722,6 +735,7 @@
     setupTrace();
     GP.onLang(() => current && TABS[current].render());
     setInterval(() => current === 'out' && loadOut(), 30000);
+    showJoined();
     const me = await GP.me();
     if (!me) return;
     $('who').textContent = me.name + ' · ' + me.community;

@@ -538,6 +538,22 @@ fn a_carried_sync_file_brings_a_gate_up_to_date() {
     let v = json(&west, &["scan", "--payload", &g.pass("钱七").payload, "--direction", "out", "--temp", "36.5"]);
     assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "revoked"), "{v}");
 
+    // `events verify` re-checks the chains held from other gates too
+    let v = json(&west, &["events", "verify"]);
+    assert_eq!(v["intact"], true, "{v}");
+    let out = ok(&west, &["events", "verify"]);
+    assert!(out.contains("the chain of gate '东门' held here: 1 events, intact"), "{out}");
+    {
+        let db = rusqlite::Connection::open(west.join("gatepass.db")).unwrap();
+        db.execute("UPDATE peer_events SET body = replace(body, '\"out\"', '\"in\"')", []).unwrap();
+    }
+    let broken = run(&west, &["events", "verify"]);
+    assert_eq!(broken.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&broken.stderr).contains("the chain of gate '东门' held here is broken"),
+        "{broken:?}"
+    );
+
     // another community's file
     let other = GateDir::new();
     let other_file = other.tmp.path().join("o.sync");

@@ -131,6 +131,7 @@ fn peers_and_conflicts_in_chromium() {
     );
     all_day(&west_dir);
     gp(&west_dir, &["user", "add", "--name", "门卫", "--role", "guard"], Some("2468\n"));
+    gp(&west_dir, &["user", "add", "--name", "副主任", "--role", "committee"], Some("8642\n"));
     let (_west, west_url) = serve(&west_dir, None);
 
     let chromium = Chromium::launch();
@@ -146,6 +147,14 @@ fn peers_and_conflicts_in_chromium() {
     let fits = guard.eval("document.documentElement.scrollWidth <= 800");
     check(fits == true, "the top bar still fits 800 px", fits);
     shot(&guard, "guard-peers-800");
+
+    // ---- 西门's committee page says its register is a copy ----
+    let copy = chromium.page(412, 915);
+    login(&copy, &west_url, "副主任", "8642", "/committee", "/committee");
+    copy.wait("!document.getElementById('joined-notice').hidden", "the joined-gate notice");
+    let notice = copy.text("#joined-notice");
+    check(notice.contains("第一台门岗") && notice.contains("东门"), "the notice names the first gate", &notice);
+    shot(&copy, "committee-joined-412x915");
 
     // ---- a partition: 东门 is down, each gate lets one member of 1-101 out ----
     drop(east);

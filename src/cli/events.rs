@@ -158,6 +158,13 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
                 // their signed events (issue 11)
                 d.differences.extend(gate.visit_digest_differences()?);
             }
+            // the chains held from the other gates of the community (issue 10)
+            for (other, n, problem) in gate.verify_held_chains()? {
+                match problem {
+                    None => d.notes.push(format!("the chain of gate '{other}' held here: {n} events, intact")),
+                    Some(p) => d.differences.push(format!("the chain of gate '{other}' held here is broken: {p}")),
+                }
+            }
             let res = match &d.chain {
                 Err(e) => Err(VerifyError::Io(e.clone())),
                 Ok(()) => Ok(export::VerifyReport {

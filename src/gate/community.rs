@@ -492,6 +492,43 @@ impl Gate {
         }
     }
 
+    /// Re-checks every chain held from another gate, from its first event,
+    /// against the key pinned for that gate: (gate, events, problem if any).
+    pub fn verify_held_chains(&self) -> Result<Vec<(String, u64, Option<String>)>> {
+        let mut out = Vec::new();
+        for h in self.store.held_chains()? {
+            let key = hex::decode(&h.gate_key)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok());
+            let Some(key) = key else {
+                out.push((h.gate, 0, Some("its pinned key is unreadable".into())));
+                continue;
+            };
+            let mut v = crate::domain::chain::ChainVerifier::from_genesis();
+            let (mut after, mut problem) = (0, None);
+            'pages: loop {
+                let page = self.store.peer_events_after(&h.gate, after, 1000)?;
+                let Some(last) = page.last().map(|e| e.body.seq) else { break };
+                for e in page {
+                    if let Err(err) = v.push(e) {
+                        problem = Some(err.to_string());
+                        break 'pages;
+                    }
+                }
+                after = last;
+            }
+            let n = v.count;
+            if problem.is_none() {
+                if let Err(err) = v.finish(&key) {
+                    problem = Some(err.to_string());
+                }
+            }
+            out.push((h.gate, n, problem));
+        }
+        Ok(out)
+    }
+
     pub fn conflicts(&self, limit: u32) -> Result<Vec<crate::store::ConflictRow>> {
         Ok(self.store.conflicts(limit)?)
     }
