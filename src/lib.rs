@@ -27,6 +27,7 @@ pub mod gate;
 pub mod http;
 pub mod hw;
 pub mod keys;
+pub mod link;
 pub mod logging;
 pub mod metrics;
 pub mod scan;

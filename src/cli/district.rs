@@ -130,10 +130,21 @@ pub enum UserCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCmd {
-    /// A district API token, printed once (only its hash is kept).
+    /// A district API token, printed once (only its hash is kept). With
+    /// `--role gate --gate NAME`: the token one gate pushes its events with
+    /// (`[district] token` in its gatepass.toml); it pushes for that gate only.
     Create {
         #[arg(long, default_value = "")]
         name: String,
+        /// `district` (scripts reading the figures) or `gate` (one gate pushing).
+        #[arg(long, default_value = "district")]
+        role: String,
+        /// The gate this token pushes for (its name as set at the gate's `init`); needs --role gate.
+        #[arg(long)]
+        gate: Option<String>,
+        /// The gate's community, when two communities have a gate of that name.
+        #[arg(long, requires = "gate")]
+        community: Option<String>,
     },
     /// Revoke district API tokens, by the name given at creation or by the
     /// token itself; a running `district serve` refuses them from the next
@@ -506,7 +517,38 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
             }
             Ok(exit::OK)
         }
-        DistrictCmd::Token(TokenCmd::Create { name }) => {
+        DistrictCmd::Token(TokenCmd::Create { name, role, gate, community }) if role == "gate" => {
+            let Some(gate) = gate.map(|g| g.trim().to_string()).filter(|g| !g.is_empty()) else {
+                anyhow::bail!("a gate token is for one gate: give --gate NAME (the gate's name, as its `init` set it)");
+            };
+            let community = community.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+            let name = if name.is_empty() { format!("gate:{gate}") } else { name };
+            let token = auth::new_token();
+            d.store.add_gate_token(
+                &auth::token_hash(&token),
+                &name,
+                &gate,
+                community.as_deref(),
+                &crate::district::now_text(now),
+            )?;
+            if json {
+                print_json(&serde_json::json!({"token": token, "role": "gate", "name": name, "gate": gate,
+                    "community": community}))?;
+            } else {
+                println!("{token}");
+                eprintln!(
+                    "on gate '{gate}': put url = \"<this district's address>\" and token = \"{token}\" under [district] in its gatepass.toml"
+                );
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Token(TokenCmd::Create { name, role, gate, .. }) => {
+            if role != "district" {
+                anyhow::bail!("--role must be district or gate");
+            }
+            if gate.is_some() {
+                anyhow::bail!("--gate is for a gate's push token: add --role gate");
+            }
             let token = auth::new_token();
             d.store.add_token(
                 &auth::token_hash(&token),

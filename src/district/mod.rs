@@ -11,6 +11,7 @@
 pub mod config;
 pub mod ingest;
 pub mod pull;
+pub mod push;
 pub mod report;
 pub mod reset;
 pub mod store;

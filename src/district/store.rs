@@ -122,6 +122,15 @@ const MIGRATIONS: &[&str] = &[
     UPDATE events SET resident_name = NULL WHERE resident_name IS NOT NULL;
     UPDATE gates SET names_shared = 0;
     "#,
+    // -- issue 13: gates push (tokens of role `gate`, each for one gate:
+    // its name, optionally its community, and the gate it first pushed
+    // as); how each gate was last heard from
+    r#"
+    ALTER TABLE tokens ADD COLUMN gate TEXT;
+    ALTER TABLE tokens ADD COLUMN community TEXT;
+    ALTER TABLE tokens ADD COLUMN gate_id INTEGER REFERENCES gates(id);
+    ALTER TABLE gates ADD COLUMN contact_via TEXT;
+    "#,
 ];
 
 /// A registered gate. `Debug` leaves out the API token.
@@ -154,6 +163,8 @@ pub struct GateRow {
     /// The time of the newest event held (by seq): how fresh a gate's data
     /// is, also for a gate only seen in carried files.
     pub newest_event: Option<String>,
+    /// How the gate was last heard from: `pull` or `push` (issue 13).
+    pub contact_via: Option<String>,
 }
 
 impl std::fmt::Debug for GateRow {
@@ -175,6 +186,16 @@ impl GateRow {
     pub fn broken(&self) -> bool {
         self.chain_status == "broken"
     }
+}
+
+/// A token of role `gate`: the gate it may push for.
+#[derive(Debug, Clone)]
+pub struct GateToken {
+    pub hash: String,
+    pub gate: Option<String>,
+    pub community: Option<String>,
+    /// Set on the token's first push: from then on only that gate.
+    pub gate_id: Option<i64>,
 }
 
 /// The facts of one stored event that reports and traces need.
@@ -229,7 +250,8 @@ const GATE_COLS: &str = "g.id, g.name, g.community, g.gate_key, g.url, g.token, 
      (SELECT COUNT(*) FROM quarantine q WHERE q.gate_id = g.id), \
      (SELECT COALESCE(MAX(seq), 0) FROM quarantine q WHERE q.gate_id = g.id), \
      (SELECT COUNT(*) FROM superseded s WHERE s.gate_id = g.id), \
-     (SELECT e.at FROM events e WHERE e.gate_id = g.id ORDER BY e.seq DESC LIMIT 1)";
+     (SELECT e.at FROM events e WHERE e.gate_id = g.id ORDER BY e.seq DESC LIMIT 1), \
+     g.contact_via";
 
 fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
     Ok(GateRow {
@@ -254,6 +276,7 @@ fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
         quarantine_seq: r.get(18)?,
         superseded: r.get(19)?,
         newest_event: r.get(20)?,
+        contact_via: r.get(21)?,
     })
 }
 
@@ -341,10 +364,43 @@ impl DistrictStore {
     }
 
     pub fn record_contact(&self, id: i64, now: &str) -> Result<()> {
+        self.record_contact_via(id, now, Source::Pull)
+    }
+
+    /// The gate was heard from, by a pull or by its own push.
+    pub fn record_contact_via(&self, id: i64, now: &str, via: Source) -> Result<()> {
         self.conn.execute(
-            "UPDATE gates SET last_contact = ?2, last_error = NULL, last_error_at = NULL WHERE id = ?1",
-            params![id, now],
+            "UPDATE gates SET last_contact = ?2, last_error = NULL, last_error_at = NULL, contact_via = ?3 WHERE id = ?1",
+            params![id, now, via.as_str()],
         )?;
+        Ok(())
+    }
+
+    /// A token for one gate to push with (role `gate`).
+    pub fn add_gate_token(&self, hash: &str, name: &str, gate: &str, community: Option<&str>, now: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO tokens (hash, role, name, created_at, gate, community) VALUES (?1, 'gate', ?2, ?3, ?4, ?5)",
+            params![hash, name, now, gate, community],
+        )?;
+        Ok(())
+    }
+
+    /// The gate a `gate` token pushes for, if the token is one.
+    pub fn gate_token(&self, hash: &str) -> Result<Option<GateToken>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT hash, gate, community, gate_id FROM tokens WHERE hash = ?1 AND role = 'gate'",
+                [hash],
+                |r| Ok(GateToken { hash: r.get(0)?, gate: r.get(1)?, community: r.get(2)?, gate_id: r.get(3)? }),
+            )
+            .optional()?)
+    }
+
+    /// Ties a gate token to the gate it first pushed as.
+    pub fn bind_gate_token(&self, hash: &str, gate_id: i64) -> Result<()> {
+        self.conn
+            .execute("UPDATE tokens SET gate_id = ?2 WHERE hash = ?1 AND gate_id IS NULL", params![hash, gate_id])?;
         Ok(())
     }
 
@@ -563,6 +619,8 @@ fn flag_broken(conn: &Connection, id: i64, detail: &str) -> Result<()> {
 pub enum Source {
     Pull,
     Import,
+    /// Sent by the gate itself (`POST /api/v1/ingest`, issue 13).
+    Push,
 }
 
 impl Source {
@@ -570,6 +628,8 @@ impl Source {
     pub fn from_text(s: &str) -> Source {
         if s == "import" {
             Source::Import
+        } else if s == "push" {
+            Source::Push
         } else {
             Source::Pull
         }
@@ -579,6 +639,7 @@ impl Source {
         match self {
             Source::Pull => "pull",
             Source::Import => "import",
+            Source::Push => "push",
         }
     }
 }

@@ -61,6 +61,8 @@ pub struct Inner {
     /// False after a failed write, until the next one succeeds.
     pub log_writable: Arc<AtomicBool>,
     pub started: std::time::Instant,
+    /// What pushing to the district last did (issue 13; shown in health).
+    pub push: Arc<crate::link::PushStatus>,
 }
 
 #[derive(Clone)]
@@ -107,6 +109,7 @@ impl AppState {
                 stopping,
                 log_writable,
                 started: std::time::Instant::now(),
+                push: Default::default(),
             }),
         })
     }

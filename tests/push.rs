@@ -1,0 +1,232 @@
+//! The data loop over real networks (issue 13): a pull round over live and
+//! dead gates at once, gates pushing to a district that cannot reach them,
+//! and directives back to the gates. Real daemons on loopback.
+
+mod common;
+mod fake_gates;
+
+use common::{bin, client, ok, Daemon, GateDir};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Stdio;
+
+fn district(root: &Path, edit: impl FnOnce(String) -> String) -> std::path::PathBuf {
+    let d = root.join("district");
+    ok(&d, &["district", "init"]);
+    let cfg = d.join("district.toml");
+    let text = edit(std::fs::read_to_string(&cfg).unwrap());
+    std::fs::write(&cfg, text).unwrap();
+    d
+}
+
+fn scan_out(g: &GateDir, daemon: &Daemon, guard: &str, name: &str) -> Value {
+    let r = common::scan(
+        &client(),
+        daemon,
+        guard,
+        serde_json::json!({"payload": g.pass(name).payload, "direction": "out", "temperature_c": 36.5}),
+    );
+    assert!(r.status().is_success());
+    r.json().unwrap()
+}
+
+/// Live gates (real daemons) and dead ones (answer who they are, then
+/// never again) in one round: the dead ones are all waited on at the same
+/// time, each for its own timeout, and the live ones are collected.
+#[test]
+fn a_pull_round_over_live_and_dead_gates_waits_for_the_dead_ones_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = district(tmp.path(), |t| t.replace("timeout_s = 10", "timeout_s = 2"));
+    let dead = 6;
+    let fakes = fake_gates::FakeGates::start(dead, std::time::Duration::ZERO, |_| true);
+    for n in 0..dead {
+        ok(&d, &["district", "add-gate", "--url", &fakes.url(n), "--token", "t"]);
+    }
+    let g = GateDir::new();
+    let daemon = Daemon::start(&g.dir);
+    let guard = g.token("guard");
+    scan_out(&g, &daemon, &guard, "张三");
+    scan_out(&g, &daemon, &guard, "赵六");
+    ok(&d, &["district", "add-gate", "--url", &daemon.base, "--token", &g.token("district")]);
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&d)
+        .args(["--json", "district", "pull", "--once"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let p: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let gates = p["gates"].as_array().unwrap();
+    assert_eq!(gates.len(), dead + 1, "{p}");
+    let east = gates.iter().find(|g| g["gate"] == "东门").unwrap();
+    assert_eq!((east["ok"].as_bool(), east["added"].as_u64()), (Some(true), Some(2)), "{p}");
+    for g in gates.iter().filter(|g| g["gate"] != "东门") {
+        assert_eq!(g["ok"], false, "{p}");
+        assert!(g["error"].as_str().unwrap().contains("no answer within 2 s"), "{p}");
+    }
+    // every dead gate was being waited on at the same moment
+    assert_eq!(fakes.gauge.max.load(std::sync::atomic::Ordering::SeqCst), dead);
+}
+
+/// `gatepass district serve` on loopback; killed when dropped.
+struct DistrictServer {
+    child: std::process::Child,
+    base: String,
+}
+
+impl DistrictServer {
+    fn start(dir: &Path, listen: &str) -> DistrictServer {
+        use std::io::BufRead;
+        let mut child = bin()
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["district", "serve", "--listen", listen])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line.trim().strip_prefix("gatepass district listening on ").unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("district did not start: {line:?}")
+        });
+        DistrictServer { base: base.to_string(), child }
+    }
+
+    fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for DistrictServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits (up to 30 s) until `f` gives something; what a condition needs
+/// time for (a push in flight), never a readiness sleep.
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(30), "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn health(daemon: &Daemon) -> Value {
+    client().get(daemon.url("/api/v1/health")).send().unwrap().json().unwrap()
+}
+
+fn gate_token(d: &Path, gate: &str) -> String {
+    ok(d, &["district", "token", "create", "--role", "gate", "--gate", gate]).trim().to_string()
+}
+
+/// The gate's config with a `[district]` section.
+fn pushing_gate(url: &str, token: &str) -> GateDir {
+    let (url, token) = (url.to_string(), token.to_string());
+    GateDir::with_config(move |t| {
+        t.push_str(&format!("\n[district]\nurl = \"{url}\"\ntoken = \"{token}\"\nmax_backoff_s = 1\n"));
+    })
+}
+
+fn district_gates(ds: &DistrictServer, token: &str) -> Vec<Value> {
+    let r = client().get(format!("{}/api/v1/gates", ds.base)).bearer_auth(token).send().unwrap();
+    r.json::<Value>().unwrap().as_array().cloned().unwrap_or_default()
+}
+
+/// A gate the district cannot reach (it listens on a loopback port the
+/// district never learns) pushes its events as they happen; the district
+/// goes down and comes back: the gate kept deciding, the backlog arrives,
+/// nothing lost and nothing doubled; the gates page says "push".
+#[test]
+fn a_gate_the_district_cannot_reach_pushes_and_survives_a_district_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = district(tmp.path(), |t| t);
+    let reader = ok(&d, &["district", "token", "create"]).trim().to_string();
+    let mut ds = DistrictServer::start(&d, "127.0.0.1:0");
+    let g = pushing_gate(&ds.base, &gate_token(&d, "东门"));
+    let daemon = Daemon::start(&g.dir);
+    let guard = g.token("guard");
+    assert_eq!(scan_out(&g, &daemon, &guard, "张三")["decision"], "allow");
+    scan_out(&g, &daemon, &guard, "赵六");
+    let row = wait_for("the district to hold 2 events", || {
+        district_gates(&ds, &reader).into_iter().find(|r| r["head_seq"] == 2)
+    });
+    assert_eq!((row["name"].as_str(), row["contact_via"].as_str()), (Some("东门"), Some("push")), "{row}");
+    assert!(row["url"].is_null(), "the district never learnt an address: {row}");
+    let h = wait_for("health to show the ack", || Some(health(&daemon)).filter(|h| h["push"]["last_ack_seq"] == 2));
+    assert_eq!((h["push"]["backlog"].as_u64(), h["push"]["ok"].as_bool()), (Some(0), Some(true)), "{h}");
+
+    // the district goes away; the gate goes on deciding
+    let addr = ds.addr().to_string();
+    ds.kill();
+    for name in ["李四", "钱七", "王五"] {
+        scan_out(&g, &daemon, &guard, name);
+    }
+    let h = wait_for("health to show the district unreachable", || {
+        Some(health(&daemon)).filter(|h| h["push"]["last_error"] == "unreachable")
+    });
+    assert_eq!(h["push"]["backlog"].as_u64(), Some(3), "{h}");
+    assert_eq!(h["push"]["last_ack_seq"].as_u64(), Some(2), "{h}");
+
+    // back on the same address: the backlog arrives, once
+    let ds = DistrictServer::start(&d, &addr);
+    wait_for("the backlog to arrive", || district_gates(&ds, &reader).into_iter().find(|r| r["head_seq"] == 5));
+    let h = wait_for("health to clear", || Some(health(&daemon)).filter(|h| h["push"]["ok"] == true));
+    assert_eq!((h["push"]["last_ack_seq"].as_u64(), h["push"]["backlog"].as_u64()), (Some(5), Some(0)), "{h}");
+    let row = district_gates(&ds, &reader).into_iter().next().unwrap();
+    assert_eq!((row["events"].as_u64(), row["quarantined"].as_u64()), (Some(5), Some(0)), "{row}");
+    assert_eq!(row["chain_status"], "ok");
+}
+
+/// A wrong token, another gate's token, and a chain that does not continue
+/// what the district holds: refused, nothing merged, and the gate's health
+/// says which.
+#[test]
+fn refused_pushes_are_shown_in_the_gates_health() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = district(tmp.path(), |t| t);
+    let reader = ok(&d, &["district", "token", "create"]).trim().to_string();
+    let ds = DistrictServer::start(&d, "127.0.0.1:0");
+    let code = |daemon: &Daemon, want: &str| {
+        wait_for(want, || Some(health(daemon)).filter(|h| h["push"]["last_error"] == want))
+    };
+
+    let wrong = pushing_gate(&ds.base, "gpt_not_a_token");
+    let w = Daemon::start(&wrong.dir);
+    let h = code(&w, "unauthorized");
+    assert!(h["push"]["last_ack_seq"].is_null(), "{h}");
+
+    let west = gate_token(&d, "西门");
+    let other = pushing_gate(&ds.base, &west);
+    let o = Daemon::start(&other.dir);
+    code(&o, "wrong_gate");
+
+    // gate 东门 pushes under its token; a second machine calling itself
+    // 东门 (another key) with the same token does not continue its chain
+    let east = gate_token(&d, "东门");
+    let first = pushing_gate(&ds.base, &east);
+    let f = Daemon::start(&first.dir);
+    scan_out(&first, &f, &first.token("guard"), "张三");
+    wait_for("the first gate's event", || district_gates(&ds, &reader).into_iter().find(|r| r["head_seq"] == 1));
+    let impostor = pushing_gate(&ds.base, &east);
+    let i = Daemon::start(&impostor.dir);
+    scan_out(&impostor, &i, &impostor.token("guard"), "赵六");
+    let h = code(&i, "chain_broken");
+    assert!(h["push"]["last_error_message"].as_str().unwrap().contains("key"), "{h}");
+    let rows = district_gates(&ds, &reader);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0]["events"].as_u64(), rows[0]["chain_status"].as_str()), (Some(1), Some("broken")));
+}
