@@ -230,3 +230,104 @@ fn refused_pushes_are_shown_in_the_gates_health() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!((rows[0]["events"].as_u64(), rows[0]["chain_status"].as_str()), (Some(1), Some("broken")));
 }
+
+fn scan_dir(g: &GateDir, daemon: &Daemon, guard: &str, name: &str, dir: &str) -> Value {
+    let r = common::scan(
+        &client(),
+        daemon,
+        guard,
+        serde_json::json!({"payload": g.pass(name).payload, "direction": dir, "temperature_c": 36.5}),
+    );
+    r.json().unwrap()
+}
+
+/// The district marks a close contact: the directive, signed with the
+/// district key the gate pinned on its first push, reaches the gate in a
+/// push reply; the gate keeps the resident in and lists who asked; the
+/// district records the delivery. A replayed, a wrongly signed and another
+/// community's directive are refused and reported.
+#[test]
+fn a_close_contact_marked_at_the_district_is_kept_in_at_the_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = district(tmp.path(), |t| t);
+    let ds = DistrictServer::start(&d, "127.0.0.1:0");
+    let g = pushing_gate(&ds.base, &gate_token(&d, "东门"));
+    let daemon = Daemon::start(&g.dir);
+    let guard = g.token("guard");
+    let committee = g.token("committee");
+    let out = scan_dir(&g, &daemon, &guard, "张三", "out");
+    assert_eq!(out["decision"], "allow", "{out}");
+    scan_dir(&g, &daemon, &guard, "张三", "in");
+    let district_token = g.token("district");
+    let evs: Value =
+        client().get(daemon.url("/api/v1/events?after=0")).bearer_auth(&district_token).send().unwrap().json().unwrap();
+    let resident = evs["events"][0]["resident_id"].as_u64().expect("resident_id of the first event").to_string();
+    wait_for("the first push", || Some(health(&daemon)).filter(|h| h["push"]["last_ack_seq"] == 2));
+
+    let dkey = ok(&d, &["district", "key"]).trim().to_string();
+    assert_eq!(dkey.len(), 64);
+    let m: Value = serde_json::from_str(&ok(
+        &d,
+        &["--json", "district", "mark", "--community", "阳光花园", "--resident", &resident, "--until", "2099-12-31"],
+    ))
+    .unwrap();
+    let id = m["id"].as_str().unwrap().to_string();
+    let list = |c: &str| -> Vec<Value> {
+        let r = client().get(daemon.url("/api/v1/directives")).bearer_auth(c).send().unwrap();
+        r.json::<Value>().unwrap()["directives"].as_array().cloned().unwrap_or_default()
+    };
+    // the gate's next contact: its next push (a quiet gate says hello every 30 s)
+    scan_dir(&g, &daemon, &guard, "赵六", "out");
+    let got = wait_for("the directive at the gate", || list(&committee).into_iter().find(|x| x["id"] == id));
+    assert_eq!(got["result"], "applied", "{got}");
+    assert_eq!(got["via"], "push");
+    assert!(got["issued_by"].as_str().is_some_and(|w| !w.is_empty()), "{got}");
+    let denied = scan_dir(&g, &daemon, &guard, "张三", "out");
+    assert_eq!(denied["decision"], "deny", "{denied}");
+    // the district hears back on the next push
+    let delivered = wait_for("the district to record the answer", || {
+        let v: Value = serde_json::from_str(&ok(&d, &["--json", "district", "directives"])).unwrap();
+        v.as_array()
+            .and_then(|a| a.first())
+            .and_then(|x| x["deliveries"].as_array().and_then(|ds| ds.first()).cloned())
+            .filter(|x| x["result"] == "applied")
+    });
+    assert_eq!((delivered["gate"].as_str(), delivered["via"].as_str()), (Some("东门"), Some("push")));
+
+    // the same directive again, one changed after signing, one of another
+    // community signed with the district's own key: refused, reported
+    let post = |dirs: Vec<Value>| -> Vec<Value> {
+        let r = client()
+            .post(daemon.url("/api/v1/directives"))
+            .bearer_auth(&district_token)
+            .json(&serde_json::json!({ "directives": dirs }))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+        r.json::<Value>().unwrap()["results"].as_array().cloned().unwrap()
+    };
+    let mut forged = m.clone();
+    forged["resident_id"] = serde_json::json!(forged["resident_id"].as_u64().unwrap() + 1);
+    forged["id"] = "forged".into();
+    let store = gatepass::district::store::DistrictStore::open(&d.join("district.db")).unwrap();
+    let key = gatepass::district::directives::signing_key(&store).unwrap();
+    let mut body: gatepass::domain::directive::DirectiveBody = serde_json::from_value(m.clone()).unwrap();
+    body.id = "elsewhere".into();
+    body.community = "幸福里".into();
+    let elsewhere = serde_json::to_value(gatepass::domain::directive::sign(body, &key)).unwrap();
+    let r = post(vec![m.clone(), forged, elsewhere]);
+    let results: Vec<&str> = r.iter().map(|x| x["result"].as_str().unwrap()).collect();
+    assert_eq!(results, ["replayed", "bad_signature", "other_community"], "{r:?}");
+    // every delivery is listed for the committee, newest first
+    let all = list(&committee);
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert_eq!(all[0]["result"], "other_community", "{all:?}");
+    // only a district token may post directives
+    let r = client()
+        .post(daemon.url("/api/v1/directives"))
+        .bearer_auth(&committee)
+        .json(&serde_json::json!({ "directives": [] }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}

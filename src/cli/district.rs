@@ -88,6 +88,25 @@ pub enum DistrictCmd {
     /// API tokens for scripts reading the district's figures.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Keep a resident in at every gate of the community: a directive
+    /// signed with the district key, delivered on each gate's next contact.
+    Mark {
+        #[arg(long)]
+        community: String,
+        /// The resident's number (as in a trace).
+        #[arg(long)]
+        resident: String,
+        /// The category the gates set (close_contact keeps the resident in).
+        #[arg(long, default_value = "close_contact")]
+        category: String,
+        /// Kept in through this day (YYYY-MM-DD); without it, until the committee changes it.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// The district's public key: `[district] key` in each gate's gatepass.toml.
+    Key,
+    /// Directives sent, and what each gate did with them.
+    Directives,
 }
 
 impl DistrictCmd {
@@ -513,6 +532,81 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
             } else {
                 for (n, r, c) in rows {
                     println!("{c}  {r}  {}", if n.is_empty() { "(no name)" } else { &n });
+                }
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Key => {
+            let key = crate::district::directives::public_key_hex(&d.store)?;
+            if json {
+                print_json(&serde_json::json!({ "key": key }))?;
+            } else {
+                println!("{key}");
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Mark { community, resident, category, until } => {
+            let id: crate::domain::ResidentId = resident.trim().parse().map_err(|_| {
+                anyhow::anyhow!("--resident '{resident}' must be the resident's number (e.g. 10000001)")
+            })?;
+            let category: crate::domain::Category = category.parse().map_err(|e| anyhow::anyhow!("--category: {e}"))?;
+            let until = match until {
+                None => None,
+                Some(u) => Some(
+                    chrono::NaiveDate::parse_from_str(u.trim(), "%Y-%m-%d")
+                        .map_err(|_| anyhow::anyhow!("--until '{u}' must be a date, e.g. 2026-12-14"))?,
+                ),
+            };
+            let dir = crate::district::directives::mark(
+                &d.store,
+                &community,
+                id,
+                category,
+                until,
+                &reset::who(),
+                &crate::district::now_text(now),
+            )?;
+            if json {
+                print_json(&dir)?;
+            } else {
+                println!(
+                    "directive {}: resident {} of {} set to {}{} at every gate of the community, on each gate's next contact",
+                    dir.body.id,
+                    id,
+                    dir.body.community,
+                    category.as_str(),
+                    until.map(|u| format!(" until {u}")).unwrap_or_default()
+                );
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Directives => {
+            let rows = d.store.directives(500)?;
+            if json {
+                print_json(&rows)?;
+            } else if rows.is_empty() {
+                println!("no directives sent (see `district mark`)");
+            } else {
+                for r in rows {
+                    println!(
+                        "{} {} by {}: resident {} of {} -> {}{}",
+                        r.issued_at,
+                        r.id,
+                        r.issued_by,
+                        r.resident_id,
+                        r.community,
+                        r.category,
+                        r.until.as_deref().map(|u| format!(" until {u}")).unwrap_or_default()
+                    );
+                    for x in r.deliveries {
+                        println!(
+                            "    {}: sent {} by {}, {}",
+                            x.gate,
+                            x.sent_at,
+                            x.via,
+                            x.result.as_deref().unwrap_or("no answer yet")
+                        );
+                    }
                 }
             }
             Ok(exit::OK)

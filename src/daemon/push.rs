@@ -12,6 +12,7 @@
 
 use crate::config::DistrictLink;
 use crate::domain::chain::ExportedEvent;
+use crate::domain::directive::Directive;
 use crate::http::AppState;
 use crate::link::PushStatus;
 use crate::store::Store;
@@ -47,6 +48,11 @@ struct Reply {
     error: Option<String>,
     #[serde(default)]
     message: Option<String>,
+    #[serde(default)]
+    district_key: Option<String>,
+    /// Each read on its own: one the gate cannot read is not applied.
+    #[serde(default)]
+    directives: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -55,8 +61,8 @@ struct Head {
 }
 
 enum Outcome {
-    /// The district holds the log up to here.
-    Acked(u64),
+    /// The district holds the log up to here; its key and directives.
+    Acked(u64, Option<String>, Vec<Directive>),
     /// Resume from here, no failure (a gap: the district asks from its head).
     Resume(u64),
     /// Refused or unreachable: code, words, and where to resume if known.
@@ -112,6 +118,9 @@ impl Pusher {
         let batch = self.link.batch;
         let mut acked: Option<u64> = None;
         let mut failures = 0u32;
+        // what the gate did with the directives of the last reply, told
+        // to the district with the next push
+        let mut answers: Vec<serde_json::Value> = Vec::new();
         let mut last_contact = tokio::time::Instant::now();
         loop {
             let head = match self.read_head(&store).await {
@@ -121,7 +130,7 @@ impl Pusher {
                     continue;
                 }
             };
-            let due_hello = last_contact.elapsed() >= HELLO;
+            let due_hello = last_contact.elapsed() >= HELLO || !answers.is_empty();
             // Until the district said how far it holds the log, ask with an
             // empty push (a hello); then send what it does not hold.
             let after = match acked {
@@ -132,7 +141,8 @@ impl Pusher {
                 Some(a) => Some(a),
                 None => None,
             };
-            let body = match self.page(&store, after, batch).await {
+            let sent_answers = answers.len();
+            let body = match self.page(&store, after, batch, answers.clone()).await {
                 Some(b) => b,
                 None => {
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -140,7 +150,7 @@ impl Pusher {
                 }
             };
             let mut outcome = self.send(&client, &endpoint, &token, body).await;
-            if let (Outcome::Acked(seq), Some(a)) = (&outcome, after) {
+            if let (Outcome::Acked(seq, ..), Some(a)) = (&outcome, after) {
                 if *seq <= a && head > a {
                     // events sent, and the district's head did not move
                     outcome = Outcome::Failed(
@@ -152,8 +162,18 @@ impl Pusher {
             }
             last_contact = tokio::time::Instant::now();
             match outcome {
-                Outcome::Acked(seq) => {
+                Outcome::Acked(seq, key, directives) => {
                     failures = 0;
+                    answers.drain(..sent_answers.min(answers.len()));
+                    if let Some(k) = key {
+                        let _ = self.writer.run(move |g| g.pin_district_key(&k, chrono::Utc::now())).await;
+                    }
+                    if !directives.is_empty() {
+                        match crate::http::directives::apply_all(&self.state, directives, "push").await {
+                            Ok(a) => answers.extend(a),
+                            Err(e) => tracing::warn!("applying the district's directives failed: {e:?}"),
+                        }
+                    }
                     acked = Some(seq);
                     let now = crate::clock::now_text(chrono::Utc::now());
                     self.status.update(|s| {
@@ -215,7 +235,13 @@ impl Pusher {
 
     /// The events page to send: the events after `after` (none for a
     /// hello), names signed as the events API signs them, and the head.
-    async fn page(&self, store: &Arc<Mutex<Store>>, after: Option<u64>, batch: u32) -> Option<Vec<u8>> {
+    async fn page(
+        &self,
+        store: &Arc<Mutex<Store>>,
+        after: Option<u64>,
+        batch: u32,
+        answers: Vec<serde_json::Value>,
+    ) -> Option<Vec<u8>> {
         let store = store.clone();
         let state = self.state.clone();
         let r = tokio::task::spawn_blocking(move || -> crate::store::Result<Vec<u8>> {
@@ -241,7 +267,7 @@ impl Pusher {
                 .collect();
             let head = head.map(|h| serde_json::json!({"seq": h.body.seq, "hash": h.hash, "sig": h.sig}));
             let body = serde_json::json!({"gate": inner.identity.gate, "community": inner.identity.community, "gate_key": key,
-                "events": lines, "head": head});
+                "events": lines, "head": head, "directive_results": answers});
             Ok(serde_json::to_vec(&body).unwrap_or_default())
         })
         .await;
@@ -288,7 +314,11 @@ impl Pusher {
         let code = reply.as_ref().and_then(|r| r.error.clone());
         let message = reply.as_ref().and_then(|r| r.message.clone());
         match (status, head, code.as_deref()) {
-            (200, Some(seq), _) => Outcome::Acked(seq),
+            (200, Some(seq), _) => {
+                let (key, directives) = reply.map(|r| (r.district_key, r.directives)).unwrap_or_default();
+                let directives = directives.into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect();
+                Outcome::Acked(seq, key, directives)
+            }
             (409, Some(seq), Some("gap")) => Outcome::Resume(seq),
             (_, resume, Some(code)) => Outcome::Failed(
                 code.chars().take(40).collect(),

@@ -29,6 +29,9 @@ pub struct EventsPage {
     pub gate_key: String,
     pub events: Vec<ExportedEvent>,
     pub head: Option<PageHead>,
+    /// A pushing gate's answers for the directives it was sent (issue 13).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directive_results: Vec<super::directives::Answer>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

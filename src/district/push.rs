@@ -42,6 +42,11 @@ pub struct PushReply {
     pub chain: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The district's public key: a gate without `[district] key` pins it
+    /// from its first successful push.
+    pub district_key: String,
+    /// Directives for the gate's community it has not answered yet.
+    pub directives: Vec<crate::domain::directive::Directive>,
 }
 
 /// Why a push was refused; each has a code the gate shows in its health.
@@ -152,7 +157,9 @@ pub fn ingest(
     }
     let counts = store_page(store, &g, page, Source::Push, now)?;
     store.record_contact_via(g.id, now, Source::Push)?;
+    super::directives::record(store, g.id, &page.directive_results, now)?;
     let after = store.gate(g.id)?.unwrap_or(g);
+    let directives = super::directives::for_gate(store, &after, Source::Push, now)?;
     let reply = PushReply {
         ok: !after.broken(),
         gate: after.name.clone(),
@@ -163,6 +170,8 @@ pub fn ingest(
         quarantined: counts.quarantined,
         chain: after.chain_status.clone(),
         detail: after.chain_detail.clone(),
+        district_key: super::directives::public_key_hex(store)?,
+        directives,
     };
     if after.broken() {
         let detail = after.chain_detail.clone().unwrap_or_default();
@@ -184,6 +193,7 @@ mod tests {
             gate_key: hex::encode(key.verifying_key().to_bytes()),
             events: evs.to_vec(),
             head: None,
+            directive_results: Vec::new(),
         }
     }
 

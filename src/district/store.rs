@@ -130,6 +130,27 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE tokens ADD COLUMN community TEXT;
     ALTER TABLE tokens ADD COLUMN gate_id INTEGER REFERENCES gates(id);
     ALTER TABLE gates ADD COLUMN contact_via TEXT;
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE directives (
+        id TEXT PRIMARY KEY,
+        community TEXT NOT NULL,
+        resident_id INTEGER NOT NULL,
+        category TEXT NOT NULL,
+        until TEXT,
+        issued_at TEXT NOT NULL,
+        issued_by TEXT NOT NULL,
+        signed TEXT NOT NULL
+    );
+    CREATE INDEX directives_community ON directives(community);
+    CREATE TABLE directive_deliveries (
+        directive_id TEXT NOT NULL REFERENCES directives(id),
+        gate_id INTEGER NOT NULL REFERENCES gates(id),
+        sent_at TEXT NOT NULL,
+        via TEXT NOT NULL,
+        result TEXT,
+        result_at TEXT,
+        PRIMARY KEY (directive_id, gate_id)
+    );
     "#,
 ];
 
@@ -186,6 +207,31 @@ impl GateRow {
     pub fn broken(&self) -> bool {
         self.chain_status == "broken"
     }
+}
+
+/// A directive the district sent (issue 13), with where it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectiveRow {
+    pub id: String,
+    pub community: String,
+    pub resident_id: u32,
+    pub category: String,
+    pub until: Option<String>,
+    pub issued_at: String,
+    pub issued_by: String,
+    pub deliveries: Vec<Delivery>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub gate: String,
+    pub sent_at: String,
+    /// `push` (in a push's reply) or `pull` (posted to the gate).
+    pub via: String,
+    /// What the gate said: `applied`, `replayed`, `bad_signature`, ...;
+    /// none yet when it has not answered.
+    pub result: Option<String>,
+    pub result_at: Option<String>,
 }
 
 /// A token of role `gate`: the gate it may push for.
@@ -374,6 +420,98 @@ impl DistrictStore {
             params![id, now, via.as_str()],
         )?;
         Ok(())
+    }
+
+    // ---- the district's key and its directives (issue 13) ----------------
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    /// Sets a value only if none is set yet; returns the value in force.
+    pub fn meta_init(&self, key: &str, value: &str) -> Result<String> {
+        self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
+        Ok(self.meta(key)?.unwrap_or_else(|| value.to_string()))
+    }
+
+    pub fn add_directive(&self, d: &DirectiveRow, signed: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO directives (id, community, resident_id, category, until, issued_at, issued_by, signed) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![d.id, d.community, d.resident_id, d.category, d.until, d.issued_at, d.issued_by, signed],
+        )?;
+        Ok(())
+    }
+
+    /// The signed directives for a gate's community that the gate has not
+    /// answered yet, oldest first.
+    pub fn pending_directives(&self, gate_id: i64, community: &str, limit: u32) -> Result<Vec<(String, String)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT d.id, d.signed FROM directives d WHERE d.community = ?2 AND NOT EXISTS \
+             (SELECT 1 FROM directive_deliveries x WHERE x.directive_id = d.id AND x.gate_id = ?1 AND x.result IS NOT NULL) \
+             ORDER BY d.issued_at, d.id LIMIT ?3",
+        )?;
+        let rows = st
+            .query_map(params![gate_id, community, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// A directive was handed to a gate (first time only).
+    pub fn note_directive_sent(&self, id: &str, gate_id: i64, via: Source, now: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO directive_deliveries (directive_id, gate_id, sent_at, via) VALUES (?1, ?2, ?3, ?4)",
+            params![id, gate_id, now, via.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// What the gate said it did with a directive it was sent.
+    pub fn note_directive_result(&self, id: &str, gate_id: i64, result: &str, now: &str) -> Result<bool> {
+        Ok(self.conn.execute(
+            "UPDATE directive_deliveries SET result = ?3, result_at = ?4 WHERE directive_id = ?1 AND gate_id = ?2",
+            params![id, gate_id, result, now],
+        )? > 0)
+    }
+
+    /// Every directive with its deliveries, newest first.
+    pub fn directives(&self, limit: u32) -> Result<Vec<DirectiveRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, community, resident_id, category, until, issued_at, issued_by FROM directives \
+             ORDER BY issued_at DESC, id LIMIT ?1",
+        )?;
+        let mut rows = st
+            .query_map([limit], |r| {
+                Ok(DirectiveRow {
+                    id: r.get(0)?,
+                    community: r.get(1)?,
+                    resident_id: r.get(2)?,
+                    category: r.get(3)?,
+                    until: r.get(4)?,
+                    issued_at: r.get(5)?,
+                    issued_by: r.get(6)?,
+                    deliveries: Vec::new(),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT g.name, x.sent_at, x.via, x.result, x.result_at FROM directive_deliveries x \
+             JOIN gates g ON g.id = x.gate_id WHERE x.directive_id = ?1 ORDER BY g.name",
+        )?;
+        for d in &mut rows {
+            d.deliveries = st
+                .query_map([&d.id], |r| {
+                    Ok(Delivery {
+                        gate: r.get(0)?,
+                        sent_at: r.get(1)?,
+                        via: r.get(2)?,
+                        result: r.get(3)?,
+                        result_at: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+        }
+        Ok(rows)
     }
 
     /// A token for one gate to push with (role `gate`).

@@ -7,6 +7,7 @@ pub mod category;
 pub mod chain;
 pub mod codes;
 pub mod derived;
+pub mod directive;
 pub mod ids;
 pub mod pass;
 pub mod policy;

@@ -5,6 +5,8 @@
 mod api;
 pub mod auth;
 mod committee;
+/// issue 13: the district's directives
+pub mod directives;
 pub mod error;
 mod metrics;
 pub(crate) mod pages;
@@ -140,6 +142,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(committee::router())
+        .merge(directives::router())
         .merge(pages::router())
         .fallback(|| async { ApiError::NotFound("no such page or API endpoint (see the README)".into()) })
         .layer(axum::middleware::from_fn_with_state(CSRF, crate::web::csrf_guard))

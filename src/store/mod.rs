@@ -4,11 +4,13 @@
 //!
 //! Schema changes are numbered migrations applied in order at open.
 
+mod directives;
 mod events;
 mod ids;
 mod people;
 mod security;
 
+pub use directives::ReceivedDirective;
 pub use events::*;
 pub use people::*;
 pub use security::*;
@@ -176,6 +178,22 @@ const MIGRATIONS: &[&str] = &[
     r#"INSERT OR IGNORE INTO meta (key, value) SELECT 'quota_exempt_from_seq', CAST(COALESCE(
         (SELECT MAX(seq) FROM events),
         (SELECT json_extract(value, '$.seq') FROM meta WHERE key = 'checkpoint'), 0) + 1 AS TEXT);"#,
+    // -- issue 13: directives received from the district, each with what
+    // the gate did with it (a replay check looks for an applied id)
+    r#"CREATE TABLE directives (
+        n INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        via TEXT NOT NULL,
+        community TEXT NOT NULL,
+        resident_id INTEGER NOT NULL,
+        category TEXT NOT NULL,
+        until TEXT,
+        issued_at TEXT NOT NULL,
+        issued_by TEXT NOT NULL,
+        result TEXT NOT NULL
+    );
+    CREATE INDEX directives_id ON directives(id);"#,
 ];
 
 /// How a stored value looks, for a message naming an unreadable record.
