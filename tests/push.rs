@@ -331,3 +331,34 @@ fn a_close_contact_marked_at_the_district_is_kept_in_at_the_gate() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+/// A gate the district reaches gets the directives after its pull (posted
+/// to its `POST /api/v1/directives`), checked with the key in its
+/// `[district] key`; the district records the answer.
+#[test]
+fn a_pulled_gate_gets_its_directives_after_the_pull() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = district(tmp.path(), |t| t);
+    let dkey = ok(&d, &["district", "key"]).trim().to_string();
+    let g = GateDir::with_config(|t| t.push_str(&format!("\n[district]\nkey = \"{dkey}\"\n")));
+    let daemon = Daemon::start(&g.dir);
+    let guard = g.token("guard");
+    scan_dir(&g, &daemon, &guard, "钱七", "out");
+    ok(&d, &["district", "add-gate", "--url", &daemon.base, "--token", &g.token("district")]);
+    ok(&d, &["district", "pull", "--once"]);
+    let resident = {
+        let t = g.token("district");
+        let evs: Value =
+            client().get(daemon.url("/api/v1/events?after=0")).bearer_auth(&t).send().unwrap().json().unwrap();
+        evs["events"][0]["resident_id"].as_u64().unwrap().to_string()
+    };
+    ok(&d, &["district", "mark", "--community", "阳光花园", "--resident", &resident]);
+    ok(&d, &["district", "pull", "--once"]);
+    let v: Value = serde_json::from_str(&ok(&d, &["--json", "district", "directives"])).unwrap();
+    let x = &v[0]["deliveries"][0];
+    assert_eq!((x["via"].as_str(), x["result"].as_str()), (Some("pull"), Some("applied")), "{v}");
+    let h = health(&daemon);
+    assert_eq!(h["push"]["enabled"], false, "{h}");
+    scan_dir(&g, &daemon, &guard, "钱七", "in");
+    assert_eq!(scan_dir(&g, &daemon, &guard, "钱七", "out")["decision"], "deny");
+}

@@ -129,6 +129,68 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Hands directives to a gate the district reaches (issue 13); the
+    /// gate's answer per directive. A gate too old to know directives
+    /// answers 404: nothing is recorded, they go again next round.
+    pub async fn post_directives(
+        &self,
+        base: &str,
+        token: &str,
+        directives: &[crate::domain::directive::Directive],
+    ) -> std::result::Result<Vec<super::directives::Answer>, String> {
+        #[derive(Deserialize)]
+        struct Answers {
+            results: Vec<super::directives::Answer>,
+        }
+        let url = format!("{}/api/v1/directives", base.trim_end_matches('/'));
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(token.trim())
+            .json(&serde_json::json!({ "directives": directives }))
+            .send()
+            .await
+            .map_err(|e| format!("handing directives to {base} failed: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("{base} answered HTTP {} to the directives", resp.status().as_u16()));
+        }
+        let bytes = resp.bytes().await.map_err(|e| format!("reading {base}'s answer to the directives: {e}"))?;
+        if bytes.len() > 1 << 20 {
+            return Err(format!("{base}'s answer to the directives is too large"));
+        }
+        serde_json::from_slice::<Answers>(&bytes)
+            .map(|a| a.results)
+            .map_err(|_| format!("{base} did not answer the directives as a gatepass gate"))
+    }
+}
+
+/// After a gate's pull went through: the directives for its community it
+/// has not answered yet, posted to it; its answers recorded. A failure
+/// here does not fail the pull (they go again next round).
+async fn deliver_directives(db: &Db<'_>, client: &Client, gate_id: i64) -> Result<()> {
+    let now = now_text(Utc::now());
+    let (g, dirs) = {
+        let d = lock(db);
+        let Some(g) = d.store.gate(gate_id)? else { return Ok(()) };
+        let dirs = if d.store.pending_directives(g.id, &g.community, 1)?.is_empty() {
+            Vec::new()
+        } else {
+            super::directives::for_gate(&d.store, &g, Source::Pull, &now)?
+        };
+        (g, dirs)
+    };
+    let (Some(url), Some(token)) = (g.url.as_deref(), g.token.as_deref()) else { return Ok(()) };
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    match client.post_directives(url, token, &dirs).await {
+        Ok(answers) => super::directives::record(&lock(db).store, gate_id, &answers, &now)?,
+        Err(e) => tracing::warn!(gate = %g.name, "{e}"),
+    }
+    Ok(())
+}
+
 /// Registers a gate: asks it for its identity (`limit=0`), checks the
 /// token, and pins its key.
 ///
@@ -451,6 +513,11 @@ pub async fn pull_round(d: &mut District, client: &Client, gates: Vec<(i64, bool
     let mut done: Vec<(usize, Result<GatePull>)> = futures_util::stream::iter(gates.into_iter().enumerate())
         .map(|(i, (id, recheck))| async move {
             let res = pull_gate(db, client, id, recheck).await;
+            if res.is_ok() {
+                if let Err(e) = deliver_directives(db, client, id).await {
+                    tracing::warn!("directives for gate {id}: {e}");
+                }
+            }
             (i, gate_result(&mut lock(db), id, res))
         })
         .buffer_unordered(concurrency)
