@@ -122,11 +122,14 @@ pub enum ReportCmd {
         /// YYYY-MM-DD (or today / yesterday).
         #[arg(long)]
         date: String,
-        #[arg(long, conflicts_with = "dhis2")]
+        #[arg(long, conflicts_with_all = ["dhis2", "xlsx"])]
         csv: bool,
         /// A DHIS2 dataValueSets document.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "xlsx")]
         dhis2: bool,
+        /// An Excel workbook, written to this file.
+        #[arg(long, value_name = "FILE")]
+        xlsx: Option<PathBuf>,
     },
 }
 
@@ -326,10 +329,18 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
             }
             Ok(exit::OK)
         }
-        DistrictCmd::Report(ReportCmd::Daily { date, csv, dhis2 }) => {
+        DistrictCmd::Report(ReportCmd::Daily { date, csv, dhis2, xlsx }) => {
             let date = report::parse_date(&date, d.tz(), now)?;
             let r = report::daily(&d.store, &d.config, date)?;
-            if dhis2 {
+            if let Some(file) = xlsx {
+                std::fs::write(&file, report::to_xlsx(&r)?)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+                if json {
+                    print_json(&serde_json::json!({"date": r.date, "xlsx": file}))?;
+                } else {
+                    println!("{}: the figures of {} for {} gates", file.display(), r.date, r.gates.len());
+                }
+            } else if dhis2 {
                 let (doc, unmapped) = report::to_dhis2(&r, &d.config)?;
                 if !unmapped.is_empty() {
                     eprintln!(

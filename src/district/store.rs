@@ -260,6 +260,9 @@ pub struct EventFacts {
     pub fever_reason: bool,
     pub overdue: bool,
     pub backfilled: bool,
+    /// The gate's reasons for its decision (issue 13: refusals by reason).
+    #[serde(skip)]
+    pub reasons: Vec<String>,
 }
 
 /// One reset of a broken gate, as `district audit` shows it.
@@ -327,7 +330,7 @@ fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
 }
 
 const FACT_COLS: &str = "gate_id, seq, at_ms, at, resident_id, household, resident_name, direction, decision, \
-     temperature_c, fever_reason, overdue, backfilled";
+     temperature_c, fever_reason, overdue, backfilled, reasons";
 
 fn facts_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventFacts> {
     Ok(EventFacts {
@@ -344,6 +347,7 @@ fn facts_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventFacts> {
         fever_reason: r.get(10)?,
         overdue: r.get(11)?,
         backfilled: r.get(12)?,
+        reasons: r.get::<_, String>(13)?.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect(),
     })
 }
 

@@ -255,8 +255,16 @@ async fn api_daily(_u: ApiUser, State(s): State<Shared>, Query(q): Query<DailyQu
     Ok(match q.format.as_deref() {
         Some("csv") => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], report::to_csv(&r)?).into_response(),
         Some("dhis2") => Json(report::to_dhis2(&r, &s.config)?.0).into_response(),
+        Some("xlsx") => (
+            [
+                (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"gatepass-{}.xlsx\"", r.date)),
+            ],
+            report::to_xlsx(&r)?,
+        )
+            .into_response(),
         None | Some("json") => Json(r).into_response(),
-        Some(f) => return Err(WebError::BadRequest(format!("format '{f}' must be json, csv or dhis2"))),
+        Some(f) => return Err(WebError::BadRequest(format!("format '{f}' must be json, csv, dhis2 or xlsx"))),
     })
 }
 
