@@ -362,3 +362,43 @@ fn a_pulled_gate_gets_its_directives_after_the_pull() {
     scan_dir(&g, &daemon, &guard, "钱七", "in");
     assert_eq!(scan_dir(&g, &daemon, &guard, "钱七", "out")["decision"], "deny");
 }
+
+/// How long a live scan takes to reach the district's daily figures over
+/// push (a measurement, printed; the target is within 2 s).
+///
+/// `cargo test --release --test push scan_to_district_latency -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement: prints the scan-to-district latency; run it by name with --ignored --nocapture"]
+fn scan_to_district_latency() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = district(tmp.path(), |t| t);
+    let reader = ok(&d, &["district", "token", "create"]).trim().to_string();
+    let ds = DistrictServer::start(&d, "127.0.0.1:0");
+    let g = pushing_gate(&ds.base, &gate_token(&d, "东门"));
+    let daemon = Daemon::start(&g.dir);
+    let guard = g.token("guard");
+    let c = client();
+    // the figures are counted from the events held at each request: an
+    // event held is an event counted
+    let crossings = || -> u64 {
+        let v: Value = c.get(format!("{}/api/v1/gates", ds.base)).bearer_auth(&reader).send().unwrap().json().unwrap();
+        v[0]["events"].as_u64().unwrap_or(0)
+    };
+    let mut lat = Vec::new();
+    for i in 0..20 {
+        let before = crossings();
+        let t = std::time::Instant::now();
+        let o = scan_dir(&g, &daemon, &guard, "张三", if i % 2 == 0 { "out" } else { "in" });
+        assert!(o["event_seq"].is_u64(), "{o}");
+        let decided = t.elapsed();
+        wait_for("the scan in the district's figures", || (crossings() > before).then_some(()));
+        lat.push(t.elapsed() - decided);
+    }
+    lat.sort();
+    println!(
+        "scan to district figures over push: median {:.0} ms, max {:.0} ms over {} scans (from the decision's answer)",
+        lat[lat.len() / 2].as_secs_f64() * 1000.0,
+        lat[lat.len() - 1].as_secs_f64() * 1000.0,
+        lat.len()
+    );
+}
