@@ -402,3 +402,51 @@ fn scan_to_district_latency() {
         lat.len()
     );
 }
+
+/// The trace page's button marks a contact: a directive signed and
+/// recorded under the logged-in clerk; a post from another site is refused.
+#[test]
+fn the_trace_page_button_marks_a_close_contact() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = district(tmp.path(), |t| t);
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(&d)
+        .args(["district", "user", "add", "--name", "clerk", "--role", "district"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"long enough pw\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    // a gate of the community, known from its first push
+    let ds = DistrictServer::start(&d, "127.0.0.1:0");
+    let g = pushing_gate(&ds.base, &gate_token(&d, "东门"));
+    let daemon = Daemon::start(&g.dir);
+    wait_for("the gate's hello", || Some(health(&daemon)).filter(|h| h["push"]["ok"] == true));
+    let c = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = c
+        .post(format!("{}/login", ds.base))
+        .header("Origin", &ds.base)
+        .form(&[("name", "clerk"), ("password", "long enough pw")])
+        .send()
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let form = [("community", "阳光花园"), ("resident", "10000042"), ("case", "10000017"), ("until", "2099-01-31")];
+    let r =
+        c.post(format!("{}/trace/mark", ds.base)).header("Origin", "http://evil.example").form(&form).send().unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c.post(format!("{}/trace/mark", ds.base)).header("Origin", &ds.base).form(&form).send().unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let back = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.starts_with("/trace?resident=10000017") && back.contains("marked=10000042"), "{back}");
+    let v: Value = serde_json::from_str(&ok(&d, &["--json", "district", "directives"])).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!((v[0]["resident_id"].as_u64(), v[0]["issued_by"].as_str()), (Some(10000042), Some("page:clerk")), "{v}");
+    assert_eq!(v[0]["until"], "2099-01-31");
+}

@@ -100,12 +100,22 @@ fn ack_of(g: &GateRow) -> Ack {
     }
 }
 
-/// Takes one push: `token_hash` is the hash of the bearer token sent.
+/// Checks a pushed page among itself under the key it says it is signed
+/// with: the costly part of a push, done before the store is locked so
+/// several gates' pages are checked at once.
+pub fn precheck(page: &EventsPage) -> Option<(String, (usize, Option<String>))> {
+    let key = parse_key(&page.gate_key)?;
+    Some((page.gate_key.clone(), super::ingest::check_page(&page.events, &key)))
+}
+
+/// Takes one push: `token_hash` is the hash of the bearer token sent;
+/// `prechecked` is [`precheck`]'s result, used if the key is the pinned one.
 pub fn ingest(
     store: &mut DistrictStore,
     token_hash: &str,
     page: &EventsPage,
     now: &str,
+    prechecked: Option<(String, (usize, Option<String>))>,
 ) -> std::result::Result<PushReply, PushRefused> {
     let tok = store.gate_token(token_hash)?.ok_or(PushRefused::Unauthorized)?;
     let named = |t: &super::store::GateToken| {
@@ -155,7 +165,8 @@ pub fn ingest(
             return Err(PushRefused::Gap { head: held, starts: first });
         }
     }
-    let counts = store_page(store, &g, page, Source::Push, now)?;
+    let pre = prechecked.as_ref().map(|(k, r)| (k.as_str(), r.clone()));
+    let counts = store_page(store, &g, page, Source::Push, now, pre)?;
     store.record_contact_via(g.id, now, Source::Push)?;
     super::directives::record(store, g.id, &page.directive_results, now)?;
     let after = store.gate(g.id)?.unwrap_or(g);
@@ -204,27 +215,30 @@ mod tests {
         s.add_gate_token("h1", "east", "东门", None, "now").unwrap();
         s.add_gate_token("h2", "west", "西门", Some("阳光花园"), "now").unwrap();
         let evs = chain(6, &key, None);
-        assert!(matches!(ingest(&mut s, "nope", &page(&key, &evs, "东门"), "now"), Err(PushRefused::Unauthorized)));
-        assert!(matches!(ingest(&mut s, "h2", &page(&key, &evs, "东门"), "now"), Err(PushRefused::WrongGate(_))));
-        let r = ingest(&mut s, "h1", &page(&key, &evs[..4], "东门"), "now").unwrap();
+        assert!(matches!(
+            ingest(&mut s, "nope", &page(&key, &evs, "东门"), "now", None),
+            Err(PushRefused::Unauthorized)
+        ));
+        assert!(matches!(ingest(&mut s, "h2", &page(&key, &evs, "东门"), "now", None), Err(PushRefused::WrongGate(_))));
+        let r = ingest(&mut s, "h1", &page(&key, &evs[..4], "东门"), "now", None).unwrap();
         assert_eq!((r.head.seq, r.added), (4, 4));
         // the same again, and overlapping: nothing doubled
-        let r = ingest(&mut s, "h1", &page(&key, &evs, "东门"), "now").unwrap();
+        let r = ingest(&mut s, "h1", &page(&key, &evs, "东门"), "now", None).unwrap();
         assert_eq!((r.head.seq, r.added, r.duplicates), (6, 2, 4));
-        let r = ingest(&mut s, "h1", &page(&key, &evs, "东门"), "now").unwrap();
+        let r = ingest(&mut s, "h1", &page(&key, &evs, "东门"), "now", None).unwrap();
         assert_eq!((r.head.seq, r.added, r.duplicates), (6, 0, 6));
         assert_eq!(s.event_count().unwrap(), 6);
         let g = s.gates().unwrap().pop().unwrap();
         assert_eq!(g.contact_via.as_deref(), Some("push"));
         // a gap: told where to resume, nothing stored
         let more = chain(10, &key, None);
-        match ingest(&mut s, "h1", &page(&key, &more[8..], "东门"), "now") {
+        match ingest(&mut s, "h1", &page(&key, &more[8..], "东门"), "now", None) {
             Err(PushRefused::Gap { head, starts }) => assert_eq!((head.seq, starts), (6, 9)),
             other => panic!("{other:?}"),
         }
         // another key under the same token: the chain is broken, kept apart
         let other = SigningKey::from_bytes(&[8; 32]);
-        let e = ingest(&mut s, "h1", &page(&other, &chain(7, &other, None)[6..], "东门"), "now").unwrap_err();
+        let e = ingest(&mut s, "h1", &page(&other, &chain(7, &other, None)[6..], "东门"), "now", None).unwrap_err();
         assert_eq!(e.code(), "chain_broken");
         assert_eq!(s.event_count().unwrap(), 6);
     }
@@ -234,7 +248,7 @@ mod tests {
         let mut s = DistrictStore::open_in_memory().unwrap();
         let key = SigningKey::from_bytes(&[9; 32]);
         s.add_gate_token("h1", "east", "东门", Some("阳光花园"), "now").unwrap();
-        let r = ingest(&mut s, "h1", &page(&key, &[], "东门"), "now").unwrap();
+        let r = ingest(&mut s, "h1", &page(&key, &[], "东门"), "now", None).unwrap();
         assert_eq!(r.head.seq, 0);
         assert_eq!(s.gates().unwrap().len(), 1);
     }

@@ -59,8 +59,12 @@ const LOGIN_BODY_LIMIT: usize = 8 * 1024;
 
 /// Cookie-authenticated posts (logout) and the login must come from this
 /// site's own pages, as HTML forms; bearer calls are not checked.
-const CSRF: CsrfPolicy =
-    CsrfPolicy { session_cookie: SESSION_COOKIE, always: &["/login"], uploads: &[], forms: &["/login", "/logout"] };
+const CSRF: CsrfPolicy = CsrfPolicy {
+    session_cookie: SESSION_COOKIE,
+    always: &["/login"],
+    uploads: &[],
+    forms: &["/login", "/logout", "/trace/mark"],
+};
 
 pub struct AppState {
     pub store: Mutex<DistrictStore>,
@@ -210,6 +214,7 @@ pub fn app(state: Shared) -> Router {
         .route("/daily", get(daily::daily_page))
         .route("/alerts", get(alerts::alerts_page))
         .route("/trace", get(trace_page::trace_page))
+        .route("/trace/mark", post(trace_page::mark))
         .route("/static/district.css", get(style::css))
         .route("/login", get(login::login_page).post(login::login).layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT)))
         .route("/logout", post(login::logout))
@@ -274,6 +279,8 @@ pub struct TraceQuery {
     pub community: Option<String>,
     pub days: Option<u32>,
     pub lang: Option<String>,
+    /// Set after a close contact was marked from this page (issue 13).
+    pub marked: Option<String>,
 }
 
 fn run_trace(s: &AppState, q: &TraceQuery) -> Result<Option<trace::Trace>, WebError> {
@@ -322,8 +329,9 @@ async fn api_ingest(State(s): State<Shared>, headers: HeaderMap, body: axum::bod
     let st = s.clone();
     // (checking and storing a page is blocking work: off the async threads)
     let res = tokio::task::spawn_blocking(move || {
+        let pre = super::push::precheck(&page);
         let mut store = st.store.lock().unwrap_or_else(|p| p.into_inner());
-        super::push::ingest(&mut store, &token, &page, &now)
+        super::push::ingest(&mut store, &token, &page, &now, pre)
     })
     .await;
     match res {
