@@ -42,6 +42,10 @@ fn body(seq: u64) -> EventBody {
         backfilled: false,
         clock_suspect: false,
         payload_digest: "0011223344556677".into(),
+        kind: None,
+        operator: None,
+        purpose: None,
+        detail_digest: None,
     }
 }
 
@@ -107,6 +111,8 @@ fn append(c: &mut Criterion) {
                 direction: None,
                 temperature: Some(Temperature::manual(36.5)),
                 backfill_at: None,
+                operator: None,
+                extra: None,
             };
             gate.scan_batch(&[req], Utc::now())
         })

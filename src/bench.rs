@@ -246,6 +246,8 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
             direction: None,
             temperature: Some(Temperature::manual(36.5)),
             backfill_at: None,
+            operator: None,
+            extra: None,
         };
         let t = Instant::now();
         gate.scan_batch(&[req], Utc::now())?;

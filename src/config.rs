@@ -28,6 +28,9 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "idle_timeout_s",
             "max_connections",
             "max_connections_per_address",
+            "tls",
+            "tls_cert",
+            "tls_key",
         ],
     ),
     ("thermometer", &["kind", "path", "baud", "protocol", "pattern", "max_age_ms", "offset_c", "bus", "address"]),
@@ -90,6 +93,49 @@ pub struct GateSection {
     pub max_connections: usize,
     /// Open HTTP connections from one address (IPv6: one /64).
     pub max_connections_per_address: usize,
+    /// `"off"` (default) or `"self-signed"`: serve https with the
+    /// certificate made at `init` (`tls/` in the data directory).
+    pub tls: TlsMode,
+    /// A certificate (PEM, leaf first) and its key from elsewhere; relative
+    /// paths are in the data directory. Both or neither.
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    #[default]
+    Off,
+    SelfSigned,
+}
+
+/// Where the daemon's certificate and key come from, if it serves https.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    SelfSigned,
+    Files { cert: std::path::PathBuf, key: std::path::PathBuf },
+}
+
+impl GateSection {
+    pub fn tls_source(&self) -> Option<TlsSource> {
+        match (&self.tls_cert, &self.tls_key, self.tls) {
+            (Some(cert), Some(key), _) => Some(TlsSource::Files { cert: cert.clone(), key: key.clone() }),
+            (_, _, TlsMode::SelfSigned) => Some(TlsSource::SelfSigned),
+            _ => None,
+        }
+    }
+
+    fn tls_problems(&self) -> Vec<String> {
+        match (&self.tls_cert, &self.tls_key, self.tls) {
+            (Some(_), None, _) => vec!["gate.tls_cert is set without gate.tls_key: give both files".into()],
+            (None, Some(_), _) => vec!["gate.tls_key is set without gate.tls_cert: give both files".into()],
+            (Some(_), Some(_), TlsMode::SelfSigned) => vec![
+                "gate.tls = \"self-signed\" and gate.tls_cert/tls_key are both set: keep one (the files, or the certificate made at init)".into(),
+            ],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Bounds for the connection keys: a value outside is named by `config check`.
@@ -127,6 +173,9 @@ impl Default for GateSection {
             idle_timeout_s: 60,
             max_connections: 512,
             max_connections_per_address: 64,
+            tls: TlsMode::Off,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -284,6 +333,7 @@ impl Config {
         };
         problems.extend(raw.gate.limit_problems());
         problems.extend(raw.district.problems());
+        problems.extend(raw.gate.tls_problems());
         let listen = match raw.gate.listen.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
@@ -427,6 +477,9 @@ share_names = false        # hand residents' names to the district (default: ids
 # idle_timeout_s = 60      # an idle kept-alive connection is closed after this
 # max_connections = 512    # open HTTP connections in all (kept under the file limit)
 # max_connections_per_address = 64   # from one address; over it the idlest is closed
+# tls = "self-signed"      # https with the certificate made at init (phones' cameras need https)
+# tls_cert = "/etc/gatepass/cert.pem"  # or a certificate and key from elsewhere
+# tls_key = "/etc/gatepass/key.pem"
 
 [thermometer]
 kind = "none"              # serial | mlx90614 | none (temperatures typed in by the guard)
@@ -491,6 +544,21 @@ mod tests {
         assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
         assert!(c.warnings[0].starts_with("gate.name is no longer read"), "{:?}", c.warnings);
         assert!(c.warnings[1].starts_with("gate.community is no longer read"), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn tls_is_off_self_signed_or_two_files() {
+        assert_eq!(Config::parse("").unwrap().gate.tls_source(), None);
+        let c = Config::parse("[gate]\ntls = \"self-signed\"\n").unwrap();
+        assert_eq!(c.gate.tls_source(), Some(TlsSource::SelfSigned));
+        let c = Config::parse("[gate]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap();
+        assert_eq!(c.gate.tls_source(), Some(TlsSource::Files { cert: "c.pem".into(), key: "k.pem".into() }));
+        let e = Config::parse("[gate]\ntls_cert = \"c.pem\"\n").unwrap_err();
+        assert!(e[0].contains("without gate.tls_key"), "{e:?}");
+        let e = Config::parse("[gate]\ntls = \"self-signed\"\ntls_cert = \"c\"\ntls_key = \"k\"\n").unwrap_err();
+        assert!(e[0].contains("keep one"), "{e:?}");
+        let e = Config::parse("[gate]\ntls = \"yes\"\n").unwrap_err();
+        assert!(e[0].contains("gate.tls") || e[0].contains("unknown variant"), "{e:?}");
     }
 
     #[test]

@@ -308,6 +308,10 @@ mod tests {
                     backfilled: false,
                     clock_suspect: false,
                     payload_digest: "00".into(),
+                    kind: None,
+                    operator: None,
+                    purpose: None,
+                    detail_digest: None,
                 };
                 let e = seal(body, &prev, key);
                 prev = e.hash.clone();

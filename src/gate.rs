@@ -19,7 +19,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+pub mod community;
+
 pub const DB_FILE: &str = "gatepass.db";
+
+mod visits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
@@ -57,6 +61,17 @@ pub enum GateError {
     AlreadyInitialised(String),
     #[error("I/O error on {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    /// Committee work asked of a gate that was joined, not the first directory.
+    #[error("{0}")]
+    NotFirstDirectory(String),
+    /// A join that cannot be proven (wrong, used or foreign code; a forged answer).
+    #[error("{0}")]
+    JoinRefused(String),
+    #[error("{0}")]
+    JoinExpired(String),
+    /// Events from another gate that do not verify: nothing is stored.
+    #[error("{0}")]
+    PeerRefused(String),
 }
 
 pub type Result<T> = std::result::Result<T, GateError>;
@@ -82,7 +97,16 @@ pub struct ScanRequest {
     pub temperature: Option<Temperature>,
     /// Backfill from the paper register: the crossing's real time.
     pub backfill_at: Option<DateTime<Utc>>,
+    /// Who was on duty: the page login or token name, `cli` (or
+    /// `--operator`) from the command line; none from the USB scanner.
+    pub operator: Option<String>,
+    /// Not a resident's card: see [`ScanExtra`].
+    pub extra: Option<ScanExtra>,
 }
+
+pub use visits::{
+    ExceptionAnswer, ExceptionInfo, ScanExtra, VisitAnswer, VisitInfo, VisitInput, VisitorPassRequest, VisitorRef,
+};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ResidentRef {
@@ -116,6 +140,19 @@ pub struct ScanOutcome {
     pub household_usage: Option<HouseholdUsage>,
     pub backfilled: bool,
     pub clock_suspect: bool,
+    /// `null` for a resident's card; `visitor`, `vehicle`, `delivery`,
+    /// `exception`, `no_card` otherwise (as in the signed event).
+    pub kind: Option<String>,
+    pub operator: Option<String>,
+    /// A visitor pass: whose, for which household, uses left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visitor: Option<VisitorRef>,
+    /// An outsider, vehicle or delivery (`POST /api/v1/visits`).
+    #[serde(flatten)]
+    pub visit: Option<VisitAnswer>,
+    /// An urgent outing (`POST /api/v1/exceptions`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<ExceptionAnswer>,
 }
 
 /// Identity of this gate, read once at open.
@@ -276,6 +313,7 @@ impl Gate {
     }
 
     pub fn set_policy(&mut self, doc: &PolicyDoc, actor: &str, now: DateTime<Utc>) -> Result<Policy> {
+        self.require_first("changing the rules")?;
         // an unreadable override is replaced by the committee's new one
         // (this is how it is repaired); anything else is an error
         let current = match self.store.policy_override() {
@@ -343,8 +381,22 @@ impl Gate {
             let at = req.backfill_at.unwrap_or(now);
             let temp = req.temperature;
             let t = temp.map(|t| t.celsius);
-            // resolve: from the scanned text to a pass and a resident
-            let resolved = resolve(&tx, &req.payload, ident.community_id, keys, at, policy)?;
+            // outsiders: a visit typed by the guard, or a visitor pass scanned
+            if let Some(visit) = visits::as_visit(req) {
+                let ctx = visits::Ctx { seq, at, prev: &prev, ident, keys, policy, clock_suspect, key: &self.gate_key };
+                let (hash, outcome) = visits::record_visit(&tx, &ctx, &visit, req)?;
+                newest_ms = newest_ms.max(Some(at.timestamp_millis()));
+                prev = hash;
+                out.push(outcome);
+                continue;
+            }
+            // resolve: from the scanned text (or the resident the guard
+            // found by name) to a pass and a resident
+            let resolved = match &req.extra {
+                Some(ScanExtra::NoCard(id)) => visits::resolve_resident(&tx, *id, keys, at, policy)?,
+                Some(ScanExtra::Exception(x)) => visits::resolve_resident(&tx, x.resident_id, keys, at, policy)?,
+                _ => resolve(&tx, &req.payload, ident.community_id, keys, at, policy)?,
+            };
             // facts: what the rules need, each read without guessing
             let (refusal, claims, known, typed) = match resolved {
                 Err((reason, claims)) => {
@@ -362,14 +414,20 @@ impl Gate {
                 }
                 Ok((claims, resident, typed)) => (None, Some(claims), Some(resident), typed),
             };
+            // an urgent outing is about the resident, card or not
+            let known = match (&req.extra, known) {
+                (Some(ScanExtra::Exception(x)), None) => tx.resident(x.resident_id)?,
+                (Some(ScanExtra::NoCard(id)), None) => tx.resident(*id)?,
+                (_, k) => k,
+            };
             let facts = match &known {
-                Some(r) if r.unreadable.is_empty() => Some(load_holder(&tx, r, at, policy)?),
+                Some(r) if r.unreadable.is_empty() => Some(load_holder(&tx, r, at, policy, &self.identity.gate)?),
                 Some(r) => Some(Err(format!("resident {}: {}", r.id, r.unreadable.join("; ")))),
                 None => None,
             };
             let unreadable = policy_problem.clone().or_else(|| facts.as_ref().and_then(|f| f.as_ref().err().cloned()));
             // decide
-            let outcome = match (refusal, &facts, &unreadable) {
+            let mut outcome = match (refusal, &facts, &unreadable) {
                 (Some(reason), Some(Ok(f)), _) => {
                     let direction = req.direction.or(Some(rules::inferred_direction(&f.holder.presence)));
                     Outcome::refused(reason, direction, t, policy)
@@ -394,6 +452,19 @@ impl Gate {
                 }
                 (None, _, None) => Outcome::refused(Reason::RecordUnreadable, req.direction, t, policy),
             };
+            match &req.extra {
+                Some(ScanExtra::NoCard(_)) => outcome.warnings.push(Warning::NoCard),
+                // let out past the rules; its exit does not use the quota
+                Some(ScanExtra::Exception(_)) => {
+                    outcome = Outcome {
+                        decision: Decision::Allow,
+                        direction: Some(Direction::Out),
+                        reasons: vec![],
+                        warnings: vec![Warning::Exception],
+                    }
+                }
+                _ => {}
+            }
             let readable = facts.as_ref().and_then(|f| f.as_ref().ok());
             let resident = known.as_ref();
             let body = EventBody {
@@ -414,7 +485,16 @@ impl Gate {
                 backfilled: req.backfill_at.is_some(),
                 clock_suspect,
                 payload_digest: hex::encode(Sha256::digest(req.payload.trim().as_bytes()).get(..8).unwrap_or_default()),
+                kind: match &req.extra {
+                    Some(ScanExtra::NoCard(_)) => Some("no_card".into()),
+                    Some(ScanExtra::Exception(_)) => Some("exception".into()),
+                    _ => None,
+                },
+                operator: req.operator.clone(),
+                purpose: None,
+                detail_digest: None,
             };
+            let kind = body.kind.clone();
             // write: the event, then what it changes, derived from the event
             // itself exactly as `events rebuild` derives it from the chain
             let effect = derived::effect(&body, resident.map(|r| r.household_id));
@@ -427,6 +507,24 @@ impl Gate {
             }
             if let Some(o) = &effect.outing {
                 tx.add_outing(o.seq, o.household_id, o.resident_id, o.at_ms, o.counted)?;
+            }
+            let exception = match (&req.extra, resident) {
+                (Some(ScanExtra::Exception(x)), Some(r)) => {
+                    tx.insert_exception(
+                        seq,
+                        r.id,
+                        &x.reason,
+                        &x.destination,
+                        x.expected_return.timestamp_millis(),
+                        x.approved_by.as_deref(),
+                    )?;
+                    Some(ExceptionAnswer::of(seq, x, policy))
+                }
+                _ => None,
+            };
+            // back in: an urgent outing is over
+            if let Some(p) = effect.presence.as_ref().filter(|p| p.state == store::Presence::In) {
+                tx.close_exceptions(p.resident_id, seq)?;
             }
             let usage = match (resident, readable) {
                 (Some(r), Some(f)) => {
@@ -466,6 +564,11 @@ impl Gate {
                 household_usage: usage,
                 backfilled: req.backfill_at.is_some(),
                 clock_suspect,
+                kind,
+                operator: req.operator.clone(),
+                visitor: None,
+                visit: None,
+                exception,
             });
         }
         let stamp = tx.change_stamp()?;
@@ -506,6 +609,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(ImportCounts, Vec<Rejection>)> {
+        self.require_first("importing the register")?;
         let counts = self.store.import_register(&parsed.rows)?;
         self.store.audit(
             &now_text(now),
@@ -537,6 +641,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<ResidentView> {
+        self.require_first("changing a category")?;
         let r = self
             .store
             .resident(resident_id)?
@@ -562,6 +667,7 @@ impl Gate {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<(PassRow, ResidentView)>> {
+        self.require_first("issuing passes")?;
         if valid_days == 0 || valid_days > 366 {
             return Err(GateError::Usage("--valid-days must be between 1 and 366".into()));
         }
@@ -609,6 +715,7 @@ impl Gate {
 
     /// Revokes a pass; false when it was already revoked.
     pub fn revoke_pass(&mut self, pass_id: PassId, reason: &str, actor: &str, now: DateTime<Utc>) -> Result<bool> {
+        self.require_first("revoking a pass")?;
         if reason.trim().is_empty() {
             return Err(GateError::Usage("give a reason (--reason \"lost\")".into()));
         }
@@ -638,6 +745,7 @@ impl Gate {
 
     /// A new community key; earlier keys stay valid until retired.
     pub fn rotate_key(&mut self, actor: &str, now: DateTime<Utc>) -> Result<u16> {
+        self.require_first("a new community key")?;
         let k = keys::generate();
         let next =
             self.store.keys()?.iter().map(|k| k.key_id).max().unwrap_or(0).checked_add(1).ok_or_else(|| {
@@ -652,6 +760,7 @@ impl Gate {
     }
 
     pub fn retire_key(&mut self, key_id: u16, actor: &str, now: DateTime<Utc>) -> Result<()> {
+        self.require_first("retiring a community key")?;
         let active: Vec<u16> = self.store.keys()?.iter().filter(|k| k.retired_at.is_none()).map(|k| k.key_id).collect();
         if active == [key_id] {
             return Err(GateError::Usage(format!(
@@ -746,17 +855,30 @@ fn load_holder(
     resident: &ResidentView,
     at: DateTime<Utc>,
     policy: &Policy,
+    own_gate: &str,
 ) -> Result<std::result::Result<Facts, String>> {
+    use crate::domain::community;
     let today = rules::local_day(at, policy);
     let category = resident.effective_category(today);
-    let presence = match tx.presence(resident.id)? {
-        None => Presence::In,
-        Some(Ok((store::Presence::In, _))) => Presence::In,
-        Some(Ok((store::Presence::Out, since))) => match DateTime::from_timestamp_millis(since) {
+    // (out?, since) as this gate's own chain has it
+    let own_presence = |id: ResidentId| -> Result<std::result::Result<Option<(bool, i64)>, String>> {
+        Ok(match tx.presence(id)? {
+            None => Ok(None),
+            Some(Ok((state, since))) => Ok(Some((state == store::Presence::Out, since))),
+            Some(Err(why)) => Err(format!("resident {id}: {why}")),
+        })
+    };
+    let own = match own_presence(resident.id)? {
+        Ok(o) => o,
+        Err(why) => return Ok(Err(why)),
+    };
+    // the latest crossing at any gate of the community (docs/gates.md)
+    let presence = match community::presence(own_gate, own, tx.peer_latest(resident.id)?.as_ref()) {
+        None | Some((false, _)) => Presence::In,
+        Some((true, since)) => match DateTime::from_timestamp_millis(since) {
             Some(since) => Presence::Out { since },
             None => return Ok(Err(format!("resident {}: presence since_ms {since} is not a time", resident.id))),
         },
-        Some(Err(why)) => return Ok(Err(format!("resident {}: {why}", resident.id))),
     };
     let mut others_out = Vec::new();
     let mut counted = 0u32;
@@ -771,11 +893,40 @@ fn load_holder(
             Err(why) => return Ok(Err(format!("household {} member {name}: {why}", resident.household))),
         }
     }
+    // members whose latest crossing was at another gate
+    for (id, crossing) in tx.peer_household_latest(resident.household_id, resident.id)? {
+        let own = match own_presence(id)? {
+            Ok(o) => o,
+            Err(why) => return Ok(Err(format!("household {}: {why}", resident.household))),
+        };
+        let own_out = own.is_some_and(|o| o.0);
+        let out = community::presence(own_gate, own, Some(&crossing)).is_some_and(|m| m.0);
+        if own_out == out {
+            continue;
+        }
+        let Some(member) = tx.resident(id)? else { continue };
+        let counts = rules::counts_as_out(member.category, member.category_until, today);
+        if out {
+            counted += u32::from(counts);
+            others_out.push(member.name);
+        } else {
+            counted = counted.saturating_sub(u32::from(counts));
+            others_out.retain(|n| n != &member.name);
+        }
+    }
     let from = at - chrono::Duration::days(i64::from(policy.period_days) + 1);
-    let exits = match tx.household_exits(resident.household_id, from.timestamp_millis(), at.timestamp_millis())? {
+    let mut exits = match tx.household_exits(resident.household_id, from.timestamp_millis(), at.timestamp_millis())? {
         Ok(e) => e.into_iter().filter_map(DateTime::from_timestamp_millis).collect::<Vec<_>>(),
         Err(why) => return Ok(Err(format!("household {}: {why}", resident.household))),
     };
+    // and its counted exits at the other gates
+    for (at_ms, warnings) in
+        tx.peer_household_exits(&resident.household, from.timestamp_millis(), at.timestamp_millis())?
+    {
+        if community::counted(&warnings) {
+            exits.extend(DateTime::from_timestamp_millis(at_ms));
+        }
+    }
     Ok(Ok(Facts {
         category,
         holder: Holder { category, presence, others_out: counted, household_exits: exits },
@@ -1206,6 +1357,8 @@ mod tests {
             direction: Some(Direction::Out),
             temperature: Some(Temperature::manual(celsius)),
             backfill_at: None,
+            operator: None,
+            extra: None,
         };
         g.scan_batch(&[req], Utc::now()).unwrap().remove(0)
     }
@@ -1293,6 +1446,8 @@ mod tests {
                     direction: None,
                     temperature: Some(Temperature::manual(36.5)),
                     backfill_at: None,
+                    operator: None,
+                    extra: None,
                 })
                 .collect();
             g.scan_batch(&reqs, Utc::now()).unwrap();

@@ -32,5 +32,6 @@ pub mod logging;
 pub mod metrics;
 pub mod scan;
 pub mod store;
+pub mod tls;
 pub mod web;
 pub mod writer;

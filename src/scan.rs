@@ -48,6 +48,21 @@ impl ScanService {
         direction: Option<Direction>,
         typed_temperature: Option<f64>,
     ) -> Result<ScanOutcome, ScanError> {
+        self.decide(payload, direction, typed_temperature, None, None).await
+    }
+
+    /// Decides a scan, a visit, an urgent outing or a forgotten card and
+    /// shows it: every one goes through the same writer queue, and the
+    /// lamps and relay are driven the same way (the barrier opens for an
+    /// allowed crossing only).
+    pub async fn decide(
+        &self,
+        payload: String,
+        direction: Option<Direction>,
+        typed_temperature: Option<f64>,
+        operator: Option<String>,
+        extra: Option<crate::gate::ScanExtra>,
+    ) -> Result<ScanOutcome, ScanError> {
         let temperature = match typed_temperature {
             Some(t) => {
                 if !crate::domain::plausible_c(t) {
@@ -57,7 +72,7 @@ impl ScanService {
             }
             None => self.thermometer_reading(),
         };
-        let req = ScanRequest { payload, direction, temperature, backfill_at: None };
+        let req = ScanRequest { payload, direction, temperature, backfill_at: None, operator, extra };
         let outcome = match self.writer.scan(req).await {
             Ok(o) => {
                 self.log_writable.store(true, Ordering::Relaxed);
@@ -74,7 +89,8 @@ impl ScanService {
         };
         self.count(&outcome);
         if let Some(hw) = &self.hardware {
-            hw.signals.show(outcome.decision, true);
+            // a delivery is a hand-off at the gate: lamps, never the barrier
+            hw.signals.show(outcome.decision, outcome.kind.as_deref() != Some("delivery"));
         }
         // the decision is shown to open guard pages; with none open, no JSON
         if self.live.receiver_count() > 0 {
@@ -111,5 +127,74 @@ impl ScanService {
         for w in &outcome.warnings {
             m.inc(format!("gatepass_scan_warnings_total{{warning=\"{}\"}}", w.as_str()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::{ExceptionInfo, Gate, ScanExtra, VisitInfo, VisitInput};
+    use crate::hw::signals::Output;
+    use crate::hw::{HardwareConfig, SignalAction, SignalsConfig};
+
+    /// An urgent outing opens the barrier like an allowed scan; a delivery
+    /// (a hand-off, no crossing) and a turned-back outsider never do.
+    #[test]
+    fn exception_opens_the_barrier_delivery_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = chrono::Utc::now();
+        let mut g = Gate::init(dir.path(), "c", "g", now).unwrap();
+        g.import_register(b"household,name\n1-1,a\n", "t", now).unwrap();
+        let id = g.residents().unwrap()[0].id;
+        let cfg = HardwareConfig {
+            signals: SignalsConfig { enabled: true, green_pin: Some(17), relay_pin: Some(23), ..Default::default() },
+            ..Default::default()
+        };
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let hw = Arc::new(crate::hw::start(&cfg, true, tx).unwrap());
+        let svc = ScanService {
+            writer: Writer::start(g),
+            hardware: Some(hw.clone()),
+            thermometer_max_age: Duration::from_secs(10),
+            metrics: Arc::new(Metrics::default()),
+            live: tokio::sync::broadcast::channel(4).0,
+            log_writable: Arc::new(AtomicBool::new(true)),
+        };
+        let rec = hw.signals.simulated().unwrap();
+        let relay_on = SignalAction { output: Output::Relay, on: true };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let visit = |kind: &str, host: Option<&str>| {
+            let input = VisitInput { kind: kind.into(), host: host.map(Into::into), ..Default::default() };
+            Some(ScanExtra::Visit(Box::new(VisitInfo::check(&input).unwrap())))
+        };
+        rt.block_on(async {
+            let _ = rec.take_actions();
+            let o =
+                svc.decide(String::new(), None, None, Some("t".into()), visit("delivery", Some("1-1"))).await.unwrap();
+            assert_eq!(o.decision, Decision::Allow);
+            assert!(!rec.take_actions().contains(&relay_on), "a delivery opened the barrier");
+            let o = svc.decide(String::new(), None, None, Some("t".into()), visit("visitor", None)).await.unwrap();
+            assert_eq!(o.decision, Decision::Deny);
+            assert!(!rec.take_actions().contains(&relay_on));
+            let x = ExceptionInfo {
+                resident_id: id,
+                reason: "就医".into(),
+                destination: "县医院".into(),
+                expected_return: now + chrono::Duration::hours(1),
+                approved_by: None,
+            };
+            let o = svc
+                .decide(
+                    String::new(),
+                    Some(Direction::Out),
+                    None,
+                    Some("t".into()),
+                    Some(ScanExtra::Exception(Box::new(x))),
+                )
+                .await
+                .unwrap();
+            assert_eq!(o.decision, Decision::Allow);
+            assert!(rec.take_actions().contains(&relay_on), "an urgent outing did not open the barrier");
+        });
     }
 }

@@ -367,6 +367,91 @@
     );
   }
 
+  // ---- trace: a case's crossings at this gate and who was there ----
+
+  let traced = null;
+
+  async function runTrace(query) {
+    const qs = new URLSearchParams(query);
+    qs.set('days', $('trace-days').value);
+    const r = await GP.api('GET', '/api/v1/trace?' + qs.toString());
+    const code = !r.ok && r.data && r.data.error;
+    $('trace-error').textContent = r.ok
+      ? ''
+      : code === 'unknown_resident'
+        ? T('trace.unknown')
+        : code === 'usage' || code === 'bad_request'
+          ? T('trace.bad')
+          : GP.errorText(r);
+    traced = r.ok ? r.data : null;
+    renderTrace();
+  }
+
+  function renderTrace() {
+    const box = $('trace-matches');
+    GP.clear(box);
+    box.hidden = true;
+    $('trace-summary').textContent = '';
+    GP.clear($('trace-table'));
+    if (!traced) return;
+    if (!traced.trace) {
+      // a shared name: the committee picks the person
+      box.hidden = false;
+      box.appendChild(el('span', null, T('trace.pick')));
+      traced.matches.forEach((m) => {
+        const b = el('button', { type: 'button' }, m.name + ' · ' + m.household);
+        b.addEventListener('click', () => runTrace({ resident: m.id }));
+        box.appendChild(b);
+      });
+      return;
+    }
+    const t = traced.trace;
+    $('trace-summary').textContent = T('trace.summary', {
+      name: t.resident.name,
+      household: t.resident.household,
+      n: t.crossings.length,
+      contacts: t.distinct_contacts,
+      window: t.window_minutes,
+    });
+    const rows = [];
+    t.crossings.forEach((c) => {
+      rows.push({
+        class: 'trace-case',
+        cells: [GP.fmtTime(c.at), c.gate, dirText(c.direction), decision(c.decision), t.resident.name, c.household || ''],
+      });
+      c.contacts.forEach((k) => {
+        const apart = k.minutes_apart >= 0 ? '+' + Math.round(k.minutes_apart) : String(Math.round(k.minutes_apart));
+        rows.push({
+          class: 'trace-contact',
+          cells: [
+            T('trace.apart', { m: apart }),
+            k.gate,
+            dirText(k.direction),
+            decision(k.decision),
+            k.name || T('trace.unnamed', { id: k.resident_id }),
+            k.household || '',
+          ],
+        });
+      });
+    });
+    fillTable(
+      $('trace-table'),
+      ['col.at', 'col.gate', 'col.direction', 'col.decision', 'col.name', 'col.household'],
+      rows,
+      'trace.empty'
+    );
+  }
+
+  function setupTrace() {
+    $('trace-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const q = { name: $('trace-name').value.trim() };
+      const h = $('trace-household').value.trim();
+      if (h) q.household = h;
+      runTrace(q);
+    });
+  }
+
   // ---- audit ----
 
   let audit = null;
@@ -395,15 +480,31 @@
   // ---- tokens ----
 
   let tokens = null;
+  let tls = null;
 
   async function loadTokens() {
-    const r = await GP.api('GET', '/api/v1/tokens');
+    const [r, t] = await Promise.all([GP.api('GET', '/api/v1/tokens'), GP.api('GET', '/api/v1/tls')]);
     $('tokens-error').textContent = r.ok ? '' : GP.errorText(r);
     if (r.ok) tokens = r.data.tokens;
+    if (t.ok) tls = t.data;
     renderTokens();
   }
 
+  // The gate's certificate: guards compare this fingerprint with the one
+  // the phone shows the first time it warns about the certificate.
+  function renderTls() {
+    if (!tls) return;
+    const mode = { off: 'tls.off', 'self-signed': 'tls.self_signed', files: 'tls.files' }[tls.mode] || 'tls.off';
+    $('tls-mode').textContent = T(mode);
+    $('tls-fingerprint').textContent = tls.certificate
+      ? T('tls.fingerprint', { fp: tls.certificate.fingerprint_sha256 })
+      : tls.problem
+        ? T('tls.unreadable')
+        : T('tls.none');
+  }
+
   function renderTokens() {
+    renderTls();
     if (!tokens) return;
     fillTable(
       $('tokens-table'),
@@ -457,6 +558,7 @@
     rules: { load: loadRules, render: () => {} },
     out: { load: loadOut, render: renderOut },
     alerts: { load: loadAlerts, render: renderAlerts },
+    trace: { load: () => {}, render: renderTrace },
     audit: { load: loadAudit, render: renderAudit },
     tokens: { load: loadTokens, render: renderTokens },
   };
@@ -479,6 +581,7 @@
     setupPasses();
     setupRules();
     setupTokens();
+    setupTrace();
     GP.onLang(() => current && TABS[current].render());
     setInterval(() => current === 'out' && loadOut(), 30000);
     const me = await GP.me();

@@ -1,6 +1,6 @@
 // guard.js: the guard page. An always-focused input takes the keyboard-mode
 // USB scanner's typing (GP1:... then Enter) or a typed pass number; the
-// phone camera scans where the browser has BarcodeDetector; each decision
+// phone camera scans (BarcodeDetector, or the shipped jsQR); each decision
 // (from this page or live from the hardware scanner over SSE) is shown full
 // screen: green allow / red deny / orange hold, with the reasons, the
 // holder's name and household, temperature, category and household usage.
@@ -361,11 +361,102 @@
     });
   }
 
-  // ---- phone camera (only where the browser has BarcodeDetector) ----
+  // ---- phone camera: BarcodeDetector where the browser has one, else the
+  // jsQR decoder shipped with the page (static/vendor/README.md) ----
 
-  function setupCamera() {
-    const can = 'BarcodeDetector' in window && navigator.mediaDevices && navigator.mediaDevices.getUserMedia;
-    if (!can) return; // the button stays hidden
+  const JSQR_SRC = '/static/vendor/jsqr-1.4.0.js';
+  let jsqrLoading = null;
+
+  function loadJsqr() {
+    if (window.jsQR) return Promise.resolve(window.jsQR);
+    if (!jsqrLoading) {
+      jsqrLoading = new Promise((resolve, reject) => {
+        const s = document.createElement('script');
+        s.src = JSQR_SRC;
+        s.onload = () => (window.jsQR ? resolve(window.jsQR) : reject(new Error('decoder')));
+        s.onerror = () => {
+          jsqrLoading = null;
+          reject(new Error('decoder'));
+        };
+        document.head.appendChild(s);
+      });
+    }
+    return jsqrLoading;
+  }
+
+  // A function video -> Promise<text|null> reading one frame.
+  async function makeReader() {
+    if ('BarcodeDetector' in window) {
+      try {
+        const formats = window.BarcodeDetector.getSupportedFormats
+          ? await window.BarcodeDetector.getSupportedFormats()
+          : ['qr_code'];
+        if (formats.includes('qr_code')) {
+          const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
+          return async (video) => {
+            const codes = await detector.detect(video);
+            return codes.length && codes[0].rawValue ? codes[0].rawValue : null;
+          };
+        }
+      } catch (_) {
+        /* fall through to the shipped decoder */
+      }
+    }
+    const jsQR = await loadJsqr();
+    const canvas = document.createElement('canvas');
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    return async (video) => {
+      const w0 = video.videoWidth;
+      const h0 = video.videoHeight;
+      if (!w0 || !h0) return null;
+      // a phone's 1080p frame is more than a card needs, and slow to decode
+      const k = Math.min(1, 640 / Math.max(w0, h0));
+      const w = Math.round(w0 * k);
+      const h = Math.round(h0 * k);
+      canvas.width = w;
+      canvas.height = h;
+      ctx.drawImage(video, 0, 0, w, h);
+      const img = ctx.getImageData(0, 0, w, h);
+      const r = jsQR(img.data, w, h, { inversionAttempts: 'dontInvert' });
+      return r && r.data ? r.data : null;
+    };
+  }
+
+  // Every failure in words a guard can act on (the browser's own message
+  // is English and says nothing useful to a volunteer).
+  function cameraMessage(err) {
+    const name = err && err.name;
+    if (name === 'NotAllowedError' || name === 'SecurityError') return GP.t('guard.camera.denied');
+    if (name === 'NotFoundError' || name === 'OverconstrainedError') return GP.t('guard.camera.none');
+    if (name === 'NotReadableError' || name === 'AbortError') return GP.t('guard.camera.busy');
+    if (err && err.message === 'decoder') return GP.t('guard.camera.decoder');
+    return GP.t('guard.camera.failed');
+  }
+
+  async function hasCamera() {
+    try {
+      const list = await navigator.mediaDevices.enumerateDevices();
+      return list.some((d) => d.kind === 'videoinput');
+    } catch (_) {
+      return false;
+    }
+  }
+
+  async function setupCamera() {
+    const media = navigator.mediaDevices && navigator.mediaDevices.getUserMedia;
+    if (!media) {
+      // plain http: the browser offers no camera at all. On a phone, say
+      // why instead of hiding the button (the gate can serve https).
+      if (navigator.maxTouchPoints > 0) {
+        $('camera-btn').hidden = false;
+        $('camera-btn').addEventListener('click', () => {
+          $('guard-msg').textContent = GP.t('guard.camera.insecure');
+        });
+      }
+      return;
+    }
+    // a gate's own screen (a Pi with a USB scanner) has no camera: no button
+    if (!(await hasCamera())) return;
     $('camera-btn').hidden = false;
     let stream = null;
     let timer = null;
@@ -378,12 +469,12 @@
     };
     $('camera-stop').addEventListener('click', stop);
     $('camera-btn').addEventListener('click', async () => {
-      let detector;
+      let read;
       try {
-        detector = new window.BarcodeDetector({ formats: ['qr_code'] });
+        read = await makeReader();
         stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' }, audio: false });
       } catch (err) {
-        $('guard-msg').textContent = GP.t('guard.camera.error', { msg: err && err.message ? err.message : err });
+        $('guard-msg').textContent = cameraMessage(err);
         return;
       }
       hideAnswer();
@@ -394,9 +485,8 @@
       const tick = async () => {
         if (!stream) return;
         try {
-          const codes = await detector.detect(video);
-          if (codes.length && codes[0].rawValue) {
-            const v = codes[0].rawValue;
+          const v = await read(video);
+          if (v) {
             stop();
             submitScan(v);
             return;

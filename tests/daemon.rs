@@ -631,3 +631,92 @@ fn the_daemon_and_the_demo_keep_serving_when_their_stdout_is_closed() {
     demo.env("TMPDIR", tmp.path()).arg("demo");
     survives_a_closed_stdout(demo);
 }
+
+/// `gatepass demo` runs a district beside the gate and prints its page and
+/// login; that login works on the district (not on the gate), and a scan at
+/// the demo gate reaches the district's figures.
+#[test]
+fn the_demo_runs_a_district_that_collects_the_gate() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .env("TMPDIR", tmp.path())
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let _child = Kill(child);
+    let (mut gate, mut district, mut guard_token, mut passes) = (None, None, None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(u) = line.strip_prefix("gatepass listening on ") {
+            gate = Some(u.trim().to_string());
+        }
+        if let Some(t) = line.trim().strip_prefix("guard     API token: ") {
+            guard_token = Some(t.trim().to_string());
+        }
+        if let Some(rest) = line.trim().strip_prefix("pass images:") {
+            passes = rest.split(" list in ").nth(1).map(|p| p.trim().to_string());
+        }
+        if let Some(rest) = line.trim().strip_prefix("区县页面 district pages:") {
+            assert!(rest.contains("login district / district"), "{line}");
+            district = rest.split_whitespace().next().map(|u| u.trim_end_matches('/').to_string());
+            break;
+        }
+        assert!(!line.contains("did not start"), "{line}");
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let (gate, district, token, passes) = (gate.unwrap(), district.unwrap(), guard_token.unwrap(), passes.unwrap());
+    assert_ne!(gate, district);
+    let c = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap();
+    // the district login is the district's, not the gate's
+    let on_gate = c
+        .post(format!("{gate}/api/v1/login"))
+        .header("origin", &gate)
+        .json(&serde_json::json!({"name": "district", "password": "district"}))
+        .send()
+        .unwrap();
+    assert_eq!(on_gate.status(), 401, "no district login on the gate");
+    let r = c
+        .post(format!("{district}/login"))
+        .header("origin", &district)
+        .form(&[("name", "district"), ("password", "district")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303, "the district login works");
+
+    // a scan at the gate shows up in the district's events
+    let payload = common::read_passes(std::path::Path::new(&passes)).remove(0).payload;
+    let r = c
+        .post(format!("{gate}/api/v1/scan"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"payload": payload, "direction": "out"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let gates: serde_json::Value = c.get(format!("{district}/api/v1/gates")).send().unwrap().json().unwrap();
+        if gates[0]["events"].as_u64().unwrap_or(0) >= 1 {
+            assert_eq!(gates[0]["name"], "东门");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the district never collected the scan: {gates}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

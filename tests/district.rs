@@ -148,7 +148,9 @@ impl Expect {
     }
 
     fn json(&self) -> Value {
-        json!({"exits": self.exits, "entries": self.entries, "denied": self.denied, "fever": self.fever, "overdue": self.overdue})
+        // (no outsiders in these scenarios: the issue 11 counts are zero)
+        json!({"exits": self.exits, "entries": self.entries, "denied": self.denied, "fever": self.fever, "overdue": self.overdue,
+            "visitors": 0, "vehicles": 0, "deliveries": 0, "urgent_outings": 0, "turned_back": 0})
     }
 }
 
@@ -247,8 +249,10 @@ fn import_carried_files_report_and_refuse_tampering() {
     let expected = json!({
         "date": DAY,
         "gates": [
-            {"gate": "北门", "community": "幸福里", "exits": 1, "entries": 1, "denied": 1, "fever": 1, "overdue": 0},
-            {"gate": "东门", "community": "阳光花园", "exits": 2, "entries": 2, "denied": 2, "fever": 2, "overdue": 1},
+            {"gate": "北门", "community": "幸福里", "exits": 1, "entries": 1, "denied": 1, "fever": 1, "overdue": 0,
+             "visitors": 0, "vehicles": 0, "deliveries": 0, "urgent_outings": 0, "turned_back": 0},
+            {"gate": "东门", "community": "阳光花园", "exits": 2, "entries": 2, "denied": 2, "fever": 2, "overdue": 1,
+             "visitors": 0, "vehicles": 0, "deliveries": 0, "urgent_outings": 0, "turned_back": 0},
         ],
         "total": total.json(),
     });
@@ -267,9 +271,12 @@ fn import_carried_files_report_and_refuse_tampering() {
     // a UTF-8 BOM first, so Excel reads the Chinese names as UTF-8
     let csv = csv.strip_prefix('\u{feff}').unwrap_or_else(|| panic!("no BOM: {csv:?}"));
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "date,gate,community,exits,entries,denied,fever,overdue");
-    assert_eq!(lines[1], "2025-03-10,北门,幸福里,1,1,1,1,0");
-    assert_eq!(lines[2], "2025-03-10,东门,阳光花园,2,2,2,2,1");
+    assert_eq!(
+        lines[0],
+        "date,gate,community,exits,entries,denied,fever,overdue,visitors,vehicles,deliveries,urgent_outings,turned_back"
+    );
+    assert_eq!(lines[1], "2025-03-10,北门,幸福里,1,1,1,1,0,0,0,0,0,0");
+    assert_eq!(lines[2], "2025-03-10,东门,阳光花园,2,2,2,2,1,0,0,0,0,0");
     assert_eq!(lines.len(), 3);
 
     // DHIS2: an unmapped gate gets "community/gate" with a warning; mapped, its code.
@@ -493,6 +500,10 @@ mod stub {
             backfilled: false,
             clock_suspect: false,
             payload_digest: "00".into(),
+            kind: None,
+            operator: None,
+            purpose: None,
+            detail_digest: None,
         }
     }
 

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 pub fn init(dir: &Path, community: &str, gate_name: &str, json: bool) -> anyhow::Result<i32> {
     let gate = Gate::init(dir, community, gate_name, Utc::now())?;
+    // made now so turning on `[gate] tls = "self-signed"` later is one line,
+    // and the fingerprint can be printed on the committee page from day one
+    crate::tls::ensure_self_signed(dir, &crate::tls::default_names(&gate.identity.gate))?;
     if json {
         print_json(&serde_json::json!({
             "data_dir": dir, "community": gate.identity.community, "community_id": gate.identity.community_id,
@@ -250,6 +253,38 @@ pub fn audit(dir: &Path, limit: u32, json: bool) -> anyhow::Result<i32> {
         for r in rows {
             println!("{}  {:12}  {:18}  {}", r.at, r.actor, r.action, r.detail);
         }
+    }
+    Ok(super::exit::OK)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TlsCmd {
+    /// Whether the gate serves https, and the certificate's SHA-256
+    /// fingerprint (compare it with the one the phone shows).
+    Show,
+}
+
+pub fn tls(dir: &Path, cmd: TlsCmd, json: bool) -> anyhow::Result<i32> {
+    let TlsCmd::Show = cmd;
+    let config = Config::load(&dir.join(config::FILE_NAME))?;
+    let st = crate::tls::status(dir, &config.gate);
+    if json {
+        print_json(&st)?;
+        return Ok(super::exit::OK);
+    }
+    match st.mode {
+        "off" => println!("https: off (set [gate] tls = \"self-signed\" in {} to serve it)", config::FILE_NAME),
+        m => println!("https: on ({m})"),
+    }
+    if let Some(c) = &st.certificate {
+        println!("certificate: {}", c.cert.display());
+        println!("SHA-256 fingerprint: {}", c.fingerprint_sha256);
+    }
+    if let Some(p) = &st.problem {
+        anyhow::bail!("{p}");
+    }
+    if st.certificate.is_none() {
+        println!("no certificate yet: one is made when the daemon starts with tls = \"self-signed\"");
     }
     Ok(super::exit::OK)
 }

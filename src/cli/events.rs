@@ -141,7 +141,12 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
         EventsCmd::Verify { file: None, .. } => {
             let gate = Gate::open(dir)?;
             let key = gate.gate_public_key();
-            let d = gate.derive(None)?;
+            let mut d = gate.derive(None)?;
+            if d.chain.is_ok() {
+                // outsiders' details kept at the gate against the digest in
+                // their signed events (issue 11)
+                d.differences.extend(gate.visit_digest_differences()?);
+            }
             let res = match &d.chain {
                 Err(e) => Err(VerifyError::Io(e.clone())),
                 Ok(()) => Ok(export::VerifyReport {

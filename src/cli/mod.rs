@@ -5,9 +5,11 @@
 mod admin;
 mod district;
 mod events;
+mod gates;
 mod passes;
 mod register;
 mod scan;
+mod visits;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -58,6 +60,25 @@ pub enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// (first directory) Gates of the community: a join code for a new one, or remove one.
+    #[command(subcommand)]
+    Gate(gates::GateCmd),
+    /// On a new gate's Pi: join the community with the code from `gate add`.
+    Join {
+        /// The community's first gate, e.g. http://10.0.3.7:8080
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        code: String,
+        /// This gate's name, as given to `gate add`.
+        #[arg(long)]
+        gate: String,
+        /// Where the other gates reach this one, e.g. http://10.0.3.8:8080
+        #[arg(long)]
+        advertise: String,
+    },
+    /// The other gates of the community: address, last heard from, events behind.
+    Peers,
     /// The register of households.
     #[command(subcommand)]
     Household(register::HouseholdCmd),
@@ -69,6 +90,16 @@ pub enum Command {
     Pass(passes::PassCmd),
     /// Decide a scan exactly as the gate does, and record it.
     Scan(scan::ScanArgs),
+    /// Record an outsider, vehicle or delivery at the gate (turned back without an approval).
+    Visit(visits::VisitArgs),
+    /// Visitor and vehicle approvals (signed passes of kind visitor).
+    #[command(subcommand)]
+    Visitor(visits::VisitorCmd),
+    /// An urgent outing (就医, 急救): let out past the rules, its return watched.
+    Exception(visits::ExceptionArgs),
+    /// Parcels handed off at the gate.
+    #[command(subcommand)]
+    Parcel(visits::ParcelCmd),
     /// API tokens.
     #[command(subcommand)]
     Token(admin::TokenCmd),
@@ -102,6 +133,9 @@ pub enum Command {
         #[arg(long, default_value_t = 8)]
         clients: usize,
     },
+    /// HTTPS at the gate: the certificate and its fingerprint.
+    #[command(subcommand)]
+    Tls(admin::TlsCmd),
     /// The committee's audit trail.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -125,10 +159,17 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Init { community, gate } => admin::init(&dir, &community, &gate, json),
         Command::Demo { listen } => crate::demo::run(&listen),
         Command::Serve { listen } => crate::daemon::serve_data_dir(&dir, listen.as_deref()).map(|()| exit::OK),
+        Command::Gate(c) => gates::gate(&dir, c, json),
+        Command::Join { from, code, gate, advertise } => gates::join(&dir, &from, &code, &gate, &advertise, json),
+        Command::Peers => gates::peers(&dir, json),
         Command::Household(c) => register::household(&dir, c, json),
         Command::Resident(c) => register::resident(&dir, c, json),
         Command::Pass(c) => passes::run(&dir, c, json),
         Command::Scan(a) => scan::run(&dir, a, json),
+        Command::Visit(a) => visits::visit(&dir, a, json),
+        Command::Visitor(c) => visits::visitor(&dir, c, json),
+        Command::Exception(a) => visits::exception(&dir, a, json),
+        Command::Parcel(c) => visits::parcel(&dir, c, json),
         Command::Token(c) => admin::token(&dir, c, json),
         Command::User(c) => admin::user(&dir, c, json),
         Command::Events(c) => events::run(&dir, c, json),
@@ -136,6 +177,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Config(c) => admin::config(&dir, c, json),
         Command::District(c) => district::run(&dir, c, json),
         Command::Audit { limit } => admin::audit(&dir, limit, json),
+        Command::Tls(c) => admin::tls(&dir, c, json),
         Command::Bench { scans, passes, seconds, clients } => {
             let opts = crate::bench::BenchOptions {
                 scans: scans.max(1),
@@ -162,4 +204,16 @@ pub(crate) fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 /// `YYYY-MM-DD`, with an error a committee member understands.
 pub(crate) fn parse_date(s: &str, flag: &str) -> anyhow::Result<chrono::NaiveDate> {
     s.trim().parse().map_err(|_| anyhow::anyhow!("{flag} '{s}' is not a date; write it as YYYY-MM-DD, e.g. 2026-12-01"))
+}
+
+/// Who is on duty for an event recorded from the command line: the
+/// `--operator` given, or "cli".
+pub(crate) fn operator_name(given: Option<&str>) -> anyhow::Result<String> {
+    match given.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok("cli".into()),
+        Some(n) => match crate::domain::text::name_problem(n) {
+            Some(p) => anyhow::bail!("--operator {p}"),
+            None => Ok(n.to_string()),
+        },
+    }
 }

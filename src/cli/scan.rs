@@ -22,6 +22,9 @@ pub struct ScanArgs {
     /// Backfill: the crossing's real time (RFC 3339).
     #[arg(long)]
     pub at: Option<String>,
+    /// Who is on duty (recorded in the event; default "cli").
+    #[arg(long)]
+    pub operator: Option<String>,
 }
 
 pub fn parse_temperature(t: f64) -> anyhow::Result<Temperature> {
@@ -50,7 +53,8 @@ pub fn run(dir: &Path, a: ScanArgs, json: bool) -> anyhow::Result<i32> {
         }
     };
     let mut gate = Gate::open(dir)?;
-    let req = ScanRequest { payload: a.payload, direction, temperature, backfill_at };
+    let operator = Some(super::operator_name(a.operator.as_deref())?);
+    let req = ScanRequest { payload: a.payload, direction, temperature, backfill_at, operator, extra: None };
     let outcome =
         gate.scan_batch(&[req], now)?.into_iter().next().ok_or_else(|| anyhow::anyhow!("no decision was recorded"))?;
     if json {
@@ -63,11 +67,17 @@ pub fn run(dir: &Path, a: ScanArgs, json: bool) -> anyhow::Result<i32> {
 
 /// One line for a terminal.
 pub fn describe(o: &ScanOutcome) -> String {
-    let who = o
-        .resident
-        .as_ref()
-        .map(|r| format!("{} ({}, resident {})", r.name, r.household, r.id))
-        .unwrap_or_else(|| "unknown holder".into());
+    let who = o.resident.as_ref().map(|r| format!("{} ({}, resident {})", r.name, r.household, r.id)).unwrap_or_else(
+        || match (&o.visitor, &o.kind, &o.visit) {
+            (Some(v), _, _) => {
+                format!("visitor {} (pass {}, for {}, {} use(s) left)", v.name, v.pass_id, v.host, v.uses_left)
+            }
+            (None, Some(k), Some(v)) => {
+                format!("{k}{}", v.host.as_deref().map(|h| format!(" for {h}")).unwrap_or_default())
+            }
+            _ => "unknown holder".into(),
+        },
+    );
     let dir = o.direction.map(|d| d.as_str()).unwrap_or("?");
     let temp = o.temperature_c.map(|t| format!(" {t:.1}°C")).unwrap_or_default();
     let mut s = format!("{} {dir} — {who}{temp} [event {}]", o.decision.as_str().to_uppercase(), o.event_seq);

@@ -8,6 +8,7 @@
 
 pub mod hardware;
 pub mod limits;
+pub mod peers;
 pub mod push;
 pub mod retention;
 
@@ -45,6 +46,8 @@ pub fn run(
     for w in &gate.config.warnings {
         tracing::warn!("{}: {w}", crate::config::FILE_NAME);
     }
+    let tls = tls_acceptor(&gate)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -56,7 +59,7 @@ pub fn run(
         let data_dir = gate.data_dir.clone();
         let state = AppState::new(gate, devices)?;
         hardware::spawn_scanner_loop(state.inner.scan.clone(), codes_rx);
-        say(&format!("gatepass listening on http://{local}\n"));
+        say(&format!("gatepass listening on {scheme}://{local}\n"));
         after_bind(local);
         tracing::info!(
             gate = %state.inner.identity.gate,
@@ -67,6 +70,7 @@ pub fn run(
         );
         hardware::notify_ready_and_watchdog(state.inner.writer.clone());
         retention::spawn(state.inner.writer.clone(), state.inner.config.retention.days);
+        peers::spawn(state.clone());
         push::Pusher {
             data_dir,
             link: state.inner.config.district.clone(),
@@ -75,10 +79,32 @@ pub fn run(
             writer: state.inner.writer.clone(),
         }
         .spawn();
-        crate::http::serve(listener, state, serve_limits, shutdown_signal()).await?;
+        crate::http::serve(listener, state, serve_limits, tls, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())
     })
+}
+
+/// The TLS side of the daemon's port, if `[gate]` asks for https. The
+/// self-signed certificate is made at `init`; a data directory from before
+/// gets one now. A certificate that cannot be read stops the start: a gate
+/// configured for https must not quietly serve plain pages.
+fn tls_acceptor(gate: &Gate) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    use crate::config::TlsSource;
+    let (cert, key) = match gate.config.gate.tls_source() {
+        None => return Ok(None),
+        Some(TlsSource::SelfSigned) => {
+            if crate::tls::ensure_self_signed(&gate.data_dir, &crate::tls::default_names(&gate.identity.gate))? {
+                tracing::info!("made a self-signed certificate in {}", gate.data_dir.join("tls").display());
+            }
+            crate::tls::self_signed_paths(&gate.data_dir)
+        }
+        Some(TlsSource::Files { cert, key }) => (gate.data_dir.join(cert), gate.data_dir.join(key)),
+    };
+    let config = crate::tls::server_config(&cert, &key)?;
+    let info = crate::tls::cert_info(&cert)?;
+    tracing::info!(fingerprint = %info.fingerprint_sha256, "serving https with {}", cert.display());
+    Ok(Some(tokio_rustls::TlsAcceptor::from(config)))
 }
 
 /// Resolves on SIGTERM or Ctrl-C (`district serve` stops on it too).

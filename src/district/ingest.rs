@@ -403,6 +403,10 @@ pub(crate) mod tests {
             backfilled: false,
             clock_suspect: false,
             payload_digest: "00".into(),
+            kind: None,
+            operator: None,
+            purpose: None,
+            detail_digest: None,
         }
     }
 

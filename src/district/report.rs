@@ -29,13 +29,34 @@ pub struct Counts {
     pub denied: u64,
     pub fever: u64,
     pub overdue: u64,
+    /// Issue 11: outsiders on foot and vehicles (every arrival, let in or
+    /// not), deliveries handed off, urgent outings, turned back.
+    pub visitors: u64,
+    pub vehicles: u64,
+    pub deliveries: u64,
+    pub urgent_outings: u64,
+    pub turned_back: u64,
 }
 
 impl Counts {
     /// Adds one event's contribution.
     pub fn add(&mut self, e: &EventFacts, fever_c: f64) {
         let dir = e.direction.as_deref();
+        // exits and entries are residents' crossings; an outsider's arrival
+        // is counted apart, once, on the way in
+        let outsider = matches!(e.kind.as_deref(), Some("visitor" | "vehicle" | "delivery"));
+        match e.kind.as_deref() {
+            Some("visitor") if dir != Some("out") => self.visitors += 1,
+            Some("vehicle") if dir != Some("out") => self.vehicles += 1,
+            Some("delivery") => self.deliveries += 1,
+            Some("exception") => self.urgent_outings += 1,
+            _ => {}
+        }
+        if e.not_approved {
+            self.turned_back += 1;
+        }
         match (e.decision.as_str(), dir) {
+            _ if outsider => {}
             ("allow", Some("out")) => self.exits += 1,
             ("allow", Some("in")) => self.entries += 1,
             ("deny", Some("out")) => self.denied += 1,
@@ -55,6 +76,11 @@ impl Counts {
         self.denied += o.denied;
         self.fever += o.fever;
         self.overdue += o.overdue;
+        self.visitors += o.visitors;
+        self.vehicles += o.vehicles;
+        self.deliveries += o.deliveries;
+        self.urgent_outings += o.urgent_outings;
+        self.turned_back += o.turned_back;
     }
 }
 
@@ -196,8 +222,25 @@ pub fn to_csv(r: &DailyReport) -> Result<String> {
     // neutralised, and the BOM lets Excel read the Chinese (see csv_cell)
     let mut w = crate::csv_cell::writer();
     let err = |e: csv::Error| DistrictError::Usage(format!("cannot write CSV: {e}"));
-    crate::csv_cell::write_row(&mut w, ["date", "gate", "community", "exits", "entries", "denied", "fever", "overdue"])
-        .map_err(err)?;
+    crate::csv_cell::write_row(
+        &mut w,
+        [
+            "date",
+            "gate",
+            "community",
+            "exits",
+            "entries",
+            "denied",
+            "fever",
+            "overdue",
+            "visitors",
+            "vehicles",
+            "deliveries",
+            "urgent_outings",
+            "turned_back",
+        ],
+    )
+    .map_err(err)?;
     let row = |gate: &str, community: &str, c: &Counts| {
         vec![
             r.date.clone(),
@@ -208,6 +251,11 @@ pub fn to_csv(r: &DailyReport) -> Result<String> {
             c.denied.to_string(),
             c.fever.to_string(),
             c.overdue.to_string(),
+            c.visitors.to_string(),
+            c.vehicles.to_string(),
+            c.deliveries.to_string(),
+            c.urgent_outings.to_string(),
+            c.turned_back.to_string(),
         ]
     };
     // The same rows as the JSON `gates`; the total is theirs to add up
@@ -361,6 +409,10 @@ mod tests {
             backfilled: false,
             clock_suspect: false,
             payload_digest: "00".into(),
+            kind: None,
+            operator: None,
+            purpose: None,
+            detail_digest: None,
         }
     }
 
@@ -397,7 +449,7 @@ mod tests {
         ]);
         let cfg = DistrictConfig::default();
         let r = daily(&s, &cfg, d("2025-03-10")).unwrap();
-        assert_eq!(r.total, Counts { exits: 1, entries: 1, denied: 0, fever: 0, overdue: 1 });
+        assert_eq!(r.total, Counts { exits: 1, entries: 1, denied: 0, fever: 0, overdue: 1, ..Default::default() });
         assert_eq!(daily(&s, &cfg, d("2025-03-09")).unwrap().total.exits, 1);
         assert_eq!(daily(&s, &cfg, d("2025-03-11")).unwrap().total.entries, 1);
         // In UTC the same events fall on other days.
@@ -418,7 +470,7 @@ mod tests {
             ("2025-03-10T01:05:00.000Z", "in", "deny", 37.29, &[], &[]),
         ]);
         let r = daily(&s, &DistrictConfig::default(), d("2025-03-10")).unwrap();
-        assert_eq!(r.total, Counts { exits: 1, entries: 1, denied: 2, fever: 3, overdue: 1 });
+        assert_eq!(r.total, Counts { exits: 1, entries: 1, denied: 2, fever: 3, overdue: 1, ..Default::default() });
         assert_eq!(r.gates.len(), 1);
         assert_eq!(r.gates[0].counts, r.total);
         // refusals by reason (both ways), distinct people with a fever
@@ -443,14 +495,16 @@ mod tests {
         assert_eq!(
             j,
             serde_json::json!({"date": "2025-03-10", "gates": [{"gate": "东门", "community": "阳光花园", "exits": 1,
-                "entries": 0, "denied": 0, "fever": 0, "overdue": 0, "refusals": {}, "fever_people": 0}],
-                "total": {"exits": 1, "entries": 0, "denied": 0, "fever": 0, "overdue": 0},
+                "entries": 0, "denied": 0, "fever": 0, "overdue": 0, "visitors": 0, "vehicles": 0, "deliveries": 0,
+                "urgent_outings": 0, "turned_back": 0, "refusals": {}, "fever_people": 0}],
+                "total": {"exits": 1, "entries": 0, "denied": 0, "fever": 0, "overdue": 0, "visitors": 0, "vehicles": 0,
+                "deliveries": 0, "urgent_outings": 0, "turned_back": 0},
                 "refusals": {}, "fever_people": 0})
         );
         let csv = to_csv(&r).unwrap();
         assert_eq!(
             csv,
-            "\u{feff}date,gate,community,exits,entries,denied,fever,overdue\n2025-03-10,东门,阳光花园,1,0,0,0,0\n"
+            "\u{feff}date,gate,community,exits,entries,denied,fever,overdue,visitors,vehicles,deliveries,urgent_outings,turned_back\n2025-03-10,东门,阳光花园,1,0,0,0,0,0,0,0,0,0\n"
         );
         // a gate chooses its own names: a formula one reaches the sheet as text
         let mut hostile = r.clone();
@@ -459,7 +513,7 @@ mod tests {
         let csv = to_csv(&hostile).unwrap();
         assert!(
             csv.ends_with(
-                "\n2025-03-10,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",'@SUM(1+1)*cmd|' /C calc'!A0,1,0,0,0,0\n"
+                "\n2025-03-10,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",'@SUM(1+1)*cmd|' /C calc'!A0,1,0,0,0,0,0,0,0,0,0\n"
             ),
             "{csv}"
         );

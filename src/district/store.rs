@@ -260,6 +260,11 @@ pub struct EventFacts {
     pub fever_reason: bool,
     pub overdue: bool,
     pub backfilled: bool,
+    /// The event's kind (issue 11): none for a resident's card, else
+    /// `visitor`, `vehicle`, `delivery`, `exception`, `no_card`.
+    pub kind: Option<String>,
+    /// Turned back: reason `not_approved`.
+    pub not_approved: bool,
     /// The gate's reasons for its decision (issue 13: refusals by reason).
     #[serde(skip)]
     pub reasons: Vec<String>,
@@ -330,7 +335,8 @@ fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
 }
 
 const FACT_COLS: &str = "gate_id, seq, at_ms, at, resident_id, household, resident_name, direction, decision, \
-     temperature_c, fever_reason, overdue, backfilled, reasons";
+     temperature_c, fever_reason, overdue, backfilled, json_extract(body, '$.kind'), instr(reasons, 'not_approved') > 0, \
+     reasons";
 
 fn facts_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventFacts> {
     Ok(EventFacts {
@@ -347,7 +353,9 @@ fn facts_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventFacts> {
         fever_reason: r.get(10)?,
         overdue: r.get(11)?,
         backfilled: r.get(12)?,
-        reasons: r.get::<_, String>(13)?.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect(),
+        kind: r.get(13)?,
+        not_approved: r.get(14)?,
+        reasons: r.get::<_, String>(15)?.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect(),
     })
 }
 

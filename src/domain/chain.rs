@@ -54,6 +54,10 @@ pub const LINE_FIELDS: &[&str] = &[
     "backfilled",
     "clock_suspect",
     "payload_digest",
+    "kind",
+    "operator",
+    "purpose",
+    "detail_digest",
     "prev_hash",
     "hash",
     "sig",
@@ -238,6 +242,25 @@ pub struct EventBody {
     /// First 16 hex digits of SHA-256 of the scanned text: lets the district
     /// see repeated forged codes without storing them.
     pub payload_digest: String,
+    /// What crossed: absent for a resident's pass (every event written
+    /// before kinds existed), else `visitor`, `vehicle`, `delivery`,
+    /// `exception` or `no_card`. Absent fields are not serialised, so old
+    /// events hash exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Who was on duty: the page login or the token's name (`cli` from
+    /// the command line unless `--operator`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// A vehicle's purpose (`supply`, `medical`, `garbage`, `emergency`,
+    /// `resident`): a code, no personal data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// SHA-256 (hex) over a salt and the outsider's details kept at the
+    /// gate (name, phone, plate, origin…): the chain makes them
+    /// tamper-evident without carrying them to the district.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail_digest: Option<String>,
 }
 
 /// An event as stored and exported: the body plus the chain fields.
@@ -438,6 +461,10 @@ mod tests {
             backfilled: false,
             clock_suspect: false,
             payload_digest: "00ff".into(),
+            kind: None,
+            operator: None,
+            purpose: None,
+            detail_digest: None,
         }
     }
 
@@ -473,6 +500,29 @@ mod tests {
         assert_eq!(body_json(&parsed), old);
         // sha256("0"*64 + "\n" + old), computed outside this code
         assert_eq!(event_hash(GENESIS, &parsed), "ee8da4b03ebae8c8e89e210cfdc4cb36fd9570600245f4560f9d12cf936c3556");
+    }
+
+    /// A visit event carries its kind, operator and digest in the hash;
+    /// a resident scan without them serialises as before.
+    #[test]
+    fn new_fields_are_hashed_when_present_and_absent_otherwise() {
+        assert!(!body_json(&body(1)).contains("kind"));
+        let mut b = body(1);
+        b.kind = Some("visitor".into());
+        b.operator = Some("li".into());
+        b.detail_digest = Some("ab".into());
+        let json = body_json(&b);
+        assert!(json.contains("\"kind\":\"visitor\"") && json.contains("\"operator\":\"li\""));
+        assert_ne!(event_hash(GENESIS, &b), event_hash(GENESIS, &body(1)));
+        let back: EventBody = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, b);
+        let k = SigningKey::from_bytes(&[3; 32]);
+        let mut e = seal(b, GENESIS, &k);
+        let mut v = ChainVerifier::from_genesis();
+        v.push(e.clone()).unwrap();
+        e.body.operator = Some("wang".into());
+        let mut v = ChainVerifier::from_genesis();
+        assert_eq!(v.push(e), Err(ChainError::Edited { seq: 1 }));
     }
 
     #[test]
@@ -587,7 +637,15 @@ mod tests {
     #[test]
     fn line_fields_list_every_field_a_line_has_and_others_are_found() {
         let k = SigningKey::from_bytes(&[3; 32]);
-        let ev = ExportedEvent::new(chain(1, &k).remove(0), Some("ab".into()))
+        // every optional field present (a visit's kind, operator, purpose, digest)
+        let full = EventBody {
+            kind: Some("vehicle".into()),
+            operator: Some("li".into()),
+            purpose: Some("supply".into()),
+            detail_digest: Some("ab".into()),
+            ..body(1)
+        };
+        let ev = ExportedEvent::new(seal(full, GENESIS, &k), Some("ab".into()))
             .with_signed_name("n".into(), &NameSigner::new(k.clone()));
         let v = serde_json::to_value(&ev).unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();

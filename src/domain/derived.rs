@@ -71,7 +71,7 @@ pub fn effect(body: &EventBody, household_id: Option<HouseholdId>) -> Effect {
         household_id,
         resident_id,
         at_ms: at,
-        counted: !body.warnings.iter().any(|w| w == "quota_exempt"),
+        counted: !body.warnings.iter().any(|w| w == "quota_exempt" || w == "exception"),
     });
     Effect { presence, outing }
 }
@@ -319,6 +319,10 @@ mod tests {
             backfilled: false,
             clock_suspect: false,
             payload_digest: String::new(),
+            kind: None,
+            operator: None,
+            purpose: None,
+            detail_digest: None,
         }
     }
 

@@ -6,15 +6,19 @@
 pub mod category;
 pub mod chain;
 pub mod codes;
+pub mod community;
 pub mod derived;
 pub mod directive;
 pub mod ids;
+pub mod join;
 pub mod pass;
 pub mod policy;
 pub mod register;
 pub mod rules;
 pub mod sheet;
 pub mod text;
+pub mod trace;
+pub mod visit;
 
 pub use category::Category;
 pub use codes::{Presence, TemperatureSource};

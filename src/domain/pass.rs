@@ -19,11 +19,13 @@ const BODY_LEN: usize = 24;
 const SIG_LEN: usize = 64;
 const DOMAIN: &[u8] = b"GP1";
 
-/// What kind of holder the pass is for. Only residents exist today; the byte
-/// is there so a visitor or vehicle pass can be added without a new format.
+/// What kind of holder the pass is for. A visitor pass (an approval the
+/// committee issued to an outsider or a vehicle) has resident id 0 and the
+/// host household's id; who holds it is in the gate's database, not here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PassKind {
     Resident,
+    Visitor,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +79,7 @@ impl PassClaims {
         b[0] = VERSION;
         b[1] = match self.kind {
             PassKind::Resident => 1,
+            PassKind::Visitor => 2,
         };
         b[2..6].copy_from_slice(&self.community.to_be_bytes());
         b[6..8].copy_from_slice(&self.key_id.to_be_bytes());
@@ -94,6 +97,7 @@ impl PassClaims {
         }
         let kind = match b[1] {
             1 => PassKind::Resident,
+            2 => PassKind::Visitor,
             _ => return Err(PassError::Malformed),
         };
         // (the offsets are constants inside BODY_LEN: `get` never fails)
@@ -220,6 +224,16 @@ mod tests {
         for junk in ["", "GP1:", "GP1:ABC", "hello", "GP2:AAAA", "GP1:::::", "GP1:\u{1F600}"] {
             assert_eq!(verify(junk, 0xC0FFEE, keys(&k)), Err(PassError::Malformed), "{junk}");
         }
+    }
+
+    #[test]
+    fn visitor_kind_round_trips_and_is_not_a_resident_pass() {
+        let k = key(1);
+        let c = PassClaims { kind: PassKind::Visitor, resident_id: ResidentId(0), ..claims() };
+        let p = c.sign(&k).unwrap();
+        assert_eq!(verify(&p, 0xC0FFEE, keys(&k)).unwrap().kind, PassKind::Visitor);
+        assert_ne!(p, claims().sign(&k).unwrap());
+        assert_eq!(verify(&p, 1, keys(&k)), Err(PassError::WrongCommunity));
     }
 
     #[test]

@@ -77,6 +77,11 @@ pub enum Reason {
     /// household link, the committee's policy, who is out…) cannot be read
     /// from the database: refused rather than guessed (fail closed).
     RecordUnreadable,
+    /// An outsider or vehicle without the committee's approval: turned
+    /// back (劝返), and recorded.
+    NotApproved,
+    /// A visitor pass whose entries are all used.
+    PassUsed,
 }
 
 impl Reason {
@@ -96,6 +101,8 @@ impl Reason {
             Reason::OutsideHours => "outside_hours",
             Reason::AlreadyOut => "already_out",
             Reason::RecordUnreadable => "record_unreadable",
+            Reason::NotApproved => "not_approved",
+            Reason::PassUsed => "pass_used",
         }
     }
 }
@@ -116,6 +123,12 @@ pub enum Warning {
     /// Part of the signed event, so the outing count can be rebuilt from
     /// the chain alone.
     QuotaExempt,
+    /// An urgent outing (就医, 急救) let out past the rules: it does not use
+    /// the household's outings and its return is watched.
+    Exception,
+    /// A resident without the card, found by name: no signature was
+    /// checked, the guard compares the ID card or household book.
+    NoCard,
 }
 
 impl Warning {
@@ -125,6 +138,8 @@ impl Warning {
             Warning::NoExitRecorded => "no_exit_recorded",
             Warning::TypedPassNumber => "typed_pass_number",
             Warning::QuotaExempt => "quota_exempt",
+            Warning::Exception => "exception",
+            Warning::NoCard => "no_card",
         }
     }
 }

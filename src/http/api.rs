@@ -45,11 +45,15 @@ pub struct ScanBody {
     pub direction: Option<String>,
     #[serde(default)]
     pub temperature_c: Option<f64>,
+    /// A forgotten card: the resident the guard found by name, instead of
+    /// `payload`.
+    #[serde(default)]
+    pub resident_id: Option<crate::domain::ResidentId>,
 }
 
 async fn scan(
     State(state): State<AppState>,
-    _who: GuardAccess,
+    who: GuardAccess,
     ApiJson(body): ApiJson<ScanBody>,
 ) -> Result<Json<ScanOutcome>, ApiError> {
     let direction = match body.direction.as_deref() {
@@ -62,8 +66,18 @@ async fn scan(
         serde_json::Value::String(s) => s,
         _ => String::new(),
     };
+    let operator = Some(who.principal().name.clone());
+    let extra = match body.resident_id {
+        Some(id) => {
+            if state.reader()?.resident(id)?.is_none() {
+                return Err(ApiError::UnknownResident(format!("no resident {id} in the register (search again)")));
+            }
+            Some(crate::gate::ScanExtra::NoCard(id))
+        }
+        None => None,
+    };
     // the decision itself knows nothing of HTTP (the USB scanner uses it too)
-    Ok(Json(state.inner.scan.scan(payload, direction, body.temperature_c).await?))
+    Ok(Json(state.inner.scan.decide(payload, direction, body.temperature_c, operator, extra).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +164,27 @@ async fn out(State(state): State<AppState>, _who: GuardAccess) -> Result<Json<se
     })))
 }
 
+fn committee_health(state: &AppState) -> serde_json::Value {
+    let Ok(store) = state.reader() else { return serde_json::Value::Null };
+    let joined = store.meta("joined_from").ok().flatten();
+    let version = match &joined {
+        Some(_) => store.meta("committee_version").ok().flatten().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0),
+        None => store.committee_version().unwrap_or(0),
+    };
+    serde_json::json!({"version": version, "first_directory": joined.is_none(), "joined_from": joined})
+}
+
+fn peer_health(state: &AppState) -> Vec<serde_json::Value> {
+    let peers = state.reader().ok().and_then(|s| s.peers().ok()).unwrap_or_default();
+    peers
+        .into_iter()
+        .filter(|p| p.removed_at.is_none())
+        .map(
+            |p| serde_json::json!({"gate": p.gate, "url": p.url, "last_heard_at": p.last_heard_at, "behind": p.behind}),
+        )
+        .collect()
+}
+
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     let now = chrono::Utc::now();
     let db = state.reader().ok().map(|s| (s.head(), s.newest_event_ms()));
@@ -194,6 +229,12 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         "clock": {"trusted": clock.trusted, "suspect": !clock.trusted, "source": clock.source, "detail": clock.detail, "now": now.to_rfc3339()},
         "uptime_s": state.inner.started.elapsed().as_secs(),
         "push": state.inner.push.health(database.get("events").and_then(serde_json::Value::as_u64)),
+        // the other gates of the community: when each was last heard from
+        // and how many of its events this gate does not hold yet
+        "peers": peer_health(&state),
+        // how far the committee's changes have reached this gate (on the
+        // first directory: its own version)
+        "committee": committee_health(&state),
     });
     if let Some(obj) = v.as_object_mut() {
         obj.extend(devices);
@@ -230,6 +271,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
         }
         if let Ok((seq, _)) = store.head() {
             out.push_str(&format!("# TYPE gatepass_events gauge\ngatepass_events {seq}\n"));
+        }
+        // issue 11: urgent outings not back by their expected return
+        if let Ok(open) = store.exceptions(true, 1000) {
+            let now = chrono::Utc::now().timestamp_millis();
+            let late = open.iter().filter(|x| now > x.expected_return_ms).count();
+            out.push_str(&format!(
+                "# TYPE gatepass_urgent_outings_out gauge\ngatepass_urgent_outings_out {}\n",
+                open.len()
+            ));
+            out.push_str(&format!("# TYPE gatepass_urgent_outings_late gauge\ngatepass_urgent_outings_late {late}\n"));
         }
     }
     out.push_str(&format!(

@@ -36,6 +36,131 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tokens/{id}/revoke", post(revoke_token))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/tls", get(tls))
+        .route("/api/v1/trace", get(trace))
+}
+
+#[derive(Debug, Deserialize)]
+struct TraceQuery {
+    /// A name as in the register (exact, after trimming).
+    name: Option<String>,
+    /// Narrows a name shared by several residents.
+    household: Option<String>,
+    /// Or the resident's number.
+    resident: Option<crate::domain::ResidentId>,
+    days: Option<u32>,
+    window_minutes: Option<u32>,
+}
+
+/// Bounds of a trace: the period and window asked, and how much is read.
+const TRACE_MAX_DAYS: u32 = 60;
+const TRACE_MAX_WINDOW_MIN: u32 = 240;
+const TRACE_MAX_CROSSINGS: u32 = 500;
+const TRACE_MAX_AROUND: u32 = 5_000;
+const TRACE_MAX_CONTACTS: usize = 200;
+
+/// A case traced by name where names live: every crossing of the resident
+/// at this gate over the last `days`, and who was at the gate within
+/// ± `window_minutes` of each. A name shared by several residents answers
+/// the candidates (`matches`) and no trace until one is chosen.
+async fn trace(
+    State(state): State<AppState>,
+    _c: CommitteeAccess,
+    ApiQuery(q): ApiQuery<TraceQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use crate::domain::trace as t;
+    let days = q.days.unwrap_or(14);
+    let window = q.window_minutes.unwrap_or(30);
+    if !(1..=TRACE_MAX_DAYS).contains(&days) {
+        return Err(ApiError::BadRequest(format!("days = {days} must be 1 to {TRACE_MAX_DAYS}")));
+    }
+    if !(1..=TRACE_MAX_WINDOW_MIN).contains(&window) {
+        return Err(ApiError::BadRequest(format!("window_minutes = {window} must be 1 to {TRACE_MAX_WINDOW_MIN}")));
+    }
+    let store = state.reader()?;
+    let residents = store.residents()?;
+    let name = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let household = q.household.as_deref().map(str::trim).filter(|h| !h.is_empty());
+    let matches: Vec<_> = match (q.resident, name) {
+        (Some(id), _) => residents.iter().filter(|r| r.id == id).collect(),
+        (None, Some(n)) => {
+            residents.iter().filter(|r| r.name == n && household.is_none_or(|h| r.household == h)).collect()
+        }
+        (None, None) => {
+            return Err(ApiError::Usage("give the resident's name (and household if shared), or resident=ID".into()))
+        }
+    };
+    let brief = |r: &&crate::store::ResidentView| serde_json::json!({"id": r.id, "name": r.name, "household": r.household, "category": r.category});
+    let listed: Vec<_> = matches.iter().map(brief).collect();
+    let [case] = matches.as_slice() else {
+        if matches.is_empty() {
+            return Err(ApiError::UnknownResident(match name {
+                Some(n) => format!("nobody named {n} in the register"),
+                None => "no such resident in the register".into(),
+            }));
+        }
+        return Ok(Json(serde_json::json!({"matches": listed, "trace": null})));
+    };
+    let until = Utc::now();
+    let from = until - chrono::Duration::days(i64::from(days));
+    let window_ms = i64::from(window) * 60_000;
+    let own =
+        store.resident_sightings(case.id, from.timestamp_millis(), until.timestamp_millis(), TRACE_MAX_CROSSINGS)?;
+    let names = store.resident_names()?;
+    let mut crossings = Vec::with_capacity(own.len());
+    for c in own {
+        let around = store.sightings_between(
+            c.at_ms.saturating_sub(window_ms),
+            c.at_ms.saturating_add(window_ms),
+            TRACE_MAX_AROUND,
+        )?;
+        let contacts = t::contacts(case.id, &c, &around, window_ms, TRACE_MAX_CONTACTS);
+        crossings.push(t::Crossing { sighting: c, contacts });
+    }
+    let distinct = t::distinct_contacts(&crossings);
+    #[derive(serde::Serialize)]
+    struct ContactView<'a> {
+        #[serde(flatten)]
+        contact: &'a t::Contact,
+        name: Option<String>,
+    }
+    #[derive(serde::Serialize)]
+    struct CrossingView<'a> {
+        #[serde(flatten)]
+        sighting: &'a t::Sighting,
+        contacts: Vec<ContactView<'a>>,
+    }
+    let crossings: Vec<CrossingView> = crossings
+        .iter()
+        .map(|c| CrossingView {
+            sighting: &c.sighting,
+            contacts: c
+                .contacts
+                .iter()
+                .map(|k| ContactView {
+                    contact: k,
+                    name: k.sighting.resident_id.and_then(|id| names.get(&id).cloned()),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "matches": listed,
+        "trace": {
+            "resident": brief(case),
+            "from": from.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "until": until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "window_minutes": window,
+            "crossings": crossings,
+            "distinct_contacts": distinct,
+        }
+    })))
+}
+
+/// The gate's certificate fingerprint, for the committee page: guards
+/// compare it with what the phone shows the first time it warns.
+async fn tls(State(state): State<AppState>, _c: CommitteeAccess) -> Json<crate::tls::TlsStatus> {
+    Json(state.inner.tls.clone())
 }
 
 /// Phone numbers in lists show only the last four digits.
@@ -318,6 +443,8 @@ async fn audit(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Jso
 /// Fever, refer, kept-in residents who tried to leave, forged passes and
 /// overdue returns, newest first, with names for the committee.
 async fn alerts(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
+    // (the policy reads the database: before taking the reader lock)
+    let tz = state.policy()?.timezone;
     let store = state.reader()?;
     let names = store.resident_names()?;
     let list: Vec<_> = store
@@ -328,8 +455,14 @@ async fn alerts(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Js
             serde_json::json!({"seq": b.seq, "at": b.at, "decision": b.decision, "direction": b.direction,
                 "reasons": b.reasons, "warnings": b.warnings, "resident_id": b.resident_id,
                 "name": b.resident_id.and_then(|id| names.get(&id).cloned()), "household": b.household,
-                "temperature_c": b.temperature_c})
+                "temperature_c": b.temperature_c, "kind": b.kind, "operator": b.operator})
         })
         .collect();
-    Ok(Json(serde_json::json!({"alerts": list})))
+    // issue 11: urgent outings, and whether each is back (late when not by
+    // the expected return)
+    let now = Utc::now();
+    let exceptions: Vec<_> =
+        store.exceptions(false, 200)?.iter().map(|x| super::visits::exception_json(x, now, tz)).collect();
+    let late = exceptions.iter().filter(|x| x["late"] == true).count();
+    Ok(Json(serde_json::json!({"alerts": list, "exceptions": exceptions, "exceptions_late": late})))
 }

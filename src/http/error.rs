@@ -47,6 +47,18 @@ pub enum ApiError {
     /// The committee's saved rules cannot be read (scans are refused with
     /// `record_unreadable` meanwhile); saving the rules again repairs it.
     PolicyUnreadable(String),
+    /// What a guard typed for a visit, an urgent outing or a search (its
+    /// own code: `bad_plate`, `reason_required`…).
+    Visit(crate::domain::visit::VisitError),
+    /// A refusal with its own status and code (`unknown_parcel`,
+    /// `already_collected`, `already_out`).
+    Coded(u16, &'static str, String),
+    /// Committee work on a joined gate: 409 `not_first_directory`.
+    NotFirstDirectory(String),
+    /// A join that cannot be proven: 403 `join_refused`.
+    JoinRefused(String),
+    /// A join code past its time: 403 `join_code_expired`.
+    JoinExpired(String),
     Internal,
 }
 
@@ -94,6 +106,11 @@ impl ApiError {
                      (committee page, Rules, or PUT /api/v1/policy)"
                 ),
             ),
+            ApiError::Visit(e) => (S::BAD_REQUEST, e.code(), e.to_string()),
+            ApiError::Coded(status, code, t) => (S::from_u16(*status).unwrap_or(S::BAD_REQUEST), code, m(t)),
+            ApiError::NotFirstDirectory(t) => (S::CONFLICT, "not_first_directory", m(t)),
+            ApiError::JoinRefused(t) => (S::FORBIDDEN, "join_refused", m(t)),
+            ApiError::JoinExpired(t) => (S::FORBIDDEN, "join_code_expired", m(t)),
             ApiError::Internal => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -154,6 +171,10 @@ impl From<GateError> for ApiError {
             GateError::BadName(_) => ApiError::BadName(text),
             GateError::NoActiveKey => ApiError::NoActiveKey(text),
             GateError::ChainBroken(_) => ApiError::ChainBroken(text),
+            GateError::NotFirstDirectory(_) => ApiError::NotFirstDirectory(text),
+            GateError::JoinRefused(_) => ApiError::JoinRefused(text),
+            GateError::JoinExpired(_) => ApiError::JoinExpired(text),
+            GateError::PeerRefused(_) => ApiError::Usage(text),
             GateError::Config(_)
             | GateError::Key(_)
             | GateError::NotInitialised(_)
@@ -163,6 +184,12 @@ impl From<GateError> for ApiError {
                 ApiError::Internal
             }
         }
+    }
+}
+
+impl From<crate::domain::visit::VisitError> for ApiError {
+    fn from(e: crate::domain::visit::VisitError) -> Self {
+        ApiError::Visit(e)
     }
 }
 
@@ -313,6 +340,14 @@ mod tests {
             (GateError::EmptyRegister.into(), 409, "empty_register"),
             (StoreError::BadTokenId.into(), 400, "usage"),
             (StoreError::DiskFull.into(), 503, "log_unavailable"),
+            (crate::domain::visit::VisitError::BadPlate("x".into()).into(), 400, "bad_plate"),
+            (crate::domain::visit::VisitError::ReasonRequired.into(), 400, "reason_required"),
+            (crate::domain::visit::VisitError::EmptyQuery.into(), 400, "empty_query"),
+            (
+                ApiError::Coded(409, "already_collected", "parcel 3 was already collected".into()),
+                409,
+                "already_collected",
+            ),
         ];
         for (e, status, code) in cases {
             let (s, body) = answer(e);

@@ -10,11 +10,13 @@ pub mod directives;
 pub mod error;
 mod metrics;
 pub(crate) mod pages;
+mod peers;
 mod server;
+pub use server::ServeLimits;
+mod visits;
 /// Any router behind the same connection limits (the district's web side
 /// can use it too).
-pub use server::serve as serve_router;
-pub use server::ServeLimits;
+pub use server::{serve as serve_router, Transport};
 
 use crate::config::Config;
 use crate::gate::{Gate, Identity};
@@ -63,6 +65,8 @@ pub struct Inner {
     /// False after a failed write, until the next one succeeds.
     pub log_writable: Arc<AtomicBool>,
     pub started: std::time::Instant,
+    /// What the daemon serves over https (read at start).
+    pub tls: crate::tls::TlsStatus,
     /// What pushing to the district last did (issue 13; shown in health).
     pub push: Arc<crate::link::PushStatus>,
 }
@@ -81,6 +85,7 @@ impl AppState {
         let gate_key_hex = hex::encode(gate.gate_public_key().to_bytes());
         let name_signer = gate.name_signer();
         let config = gate.config.clone();
+        let tls = crate::tls::status(&gate.data_dir, &config.gate);
         let writer = Writer::start(gate);
         let (live, _) = tokio::sync::broadcast::channel(64);
         let (stopping, _) = tokio::sync::watch::channel(false);
@@ -111,6 +116,7 @@ impl AppState {
                 stopping,
                 log_writable,
                 started: std::time::Instant::now(),
+                tls,
                 push: Default::default(),
             }),
         })
@@ -142,6 +148,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(committee::router())
+        .merge(visits::router())
+        .merge(peers::router())
         .merge(directives::router())
         .merge(pages::router())
         .fallback(|| async { ApiError::NotFound("no such page or API endpoint (see the README)".into()) })
@@ -156,6 +164,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     limits: ServeLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let inner = state.inner.clone();
@@ -165,5 +174,5 @@ pub async fn serve(
         // for a guard page left open
         let _ = inner.stopping.send(true);
     };
-    server::serve(listener, app(state), limits, signal).await
+    server::serve(listener, app(state), limits, tls, signal).await
 }

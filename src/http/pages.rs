@@ -23,6 +23,8 @@ macro_rules! asset {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/guard") }))
+        // browsers ask for it on every https page; no icon, and no 404 noise
+        .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .route("/guard", get(asset!("guard.html", "text/html; charset=utf-8")))
         .route("/committee", get(asset!("committee.html", "text/html; charset=utf-8")))
         .route("/login", get(asset!("login.html", "text/html; charset=utf-8")))
@@ -33,6 +35,21 @@ pub fn router() -> Router<AppState> {
         .route("/static/login.js", get(asset!("login.js", "text/javascript; charset=utf-8")))
         .route("/static/guard.js", get(asset!("guard.js", "text/javascript; charset=utf-8")))
         .route("/static/committee.js", get(asset!("committee.js", "text/javascript; charset=utf-8")))
+        // the camera's QR decoder where the browser has none (static/vendor/README.md);
+        // versioned in its path, so a phone keeps it once fetched
+        .route(
+            "/static/vendor/jsqr-1.4.0.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+                    ],
+                    include_str!("../../static/vendor/jsqr.js"),
+                )
+                    .into_response()
+            }),
+        )
         .layer(axum::middleware::map_response(page_headers))
 }
 

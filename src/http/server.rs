@@ -70,6 +70,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: ServeLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let table = Arc::new(Table::new());
@@ -107,7 +108,16 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, peer, router.clone(), conn, table.clone(), limits.clone(), stop_rx.clone()));
+        tokio::spawn(open(
+            stream,
+            peer,
+            router.clone(),
+            conn,
+            table.clone(),
+            limits.clone(),
+            stop_rx.clone(),
+            tls.clone(),
+        ));
     }
     drop(listener);
     let _ = stop_tx.send(true);
@@ -115,26 +125,146 @@ pub async fn serve(
     Ok(())
 }
 
-/// One connection: hyper serves it while this task watches its clocks, an
-/// eviction, and shutdown.
-async fn connection(
+/// How a request reached the daemon; handlers may read it from the
+/// request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain HTTP on a daemon that does not serve https.
+    Plain,
+    /// Over TLS.
+    Tls,
+    /// Plain HTTP on a daemon that also serves https on this port: pages
+    /// are sent to https, the API is answered (scripts, the district).
+    PlainBesideTls,
+}
+
+/// A new connection: with TLS on, its first byte says whether it is a TLS
+/// handshake or plain HTTP. The opening (first byte and handshake) has the
+/// header timeout and can be evicted like an idle connection, so silent
+/// sockets cannot hold files open by not saying hello.
+#[allow(clippy::too_many_arguments)]
+async fn open(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     router: Router,
     conn: Arc<Conn>,
     table: Arc<Table>,
     limits: ServeLimits,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
+    let Some(acceptor) = tls else {
+        connection(stream, peer, router, &conn, &limits, stop, Transport::Plain).await;
+        table.release(&conn);
+        return;
+    };
+    let opening = async {
+        let mut first = [0u8; 1];
+        match stream.peek(&mut first).await {
+            Ok(1) if crate::tls::is_tls_hello(first[0]) => match acceptor.accept(stream).await {
+                Ok(s) => Some(Opened::Tls(Box::new(s))),
+                Err(e) => {
+                    tracing::debug!("TLS handshake with {peer} failed: {e}");
+                    None
+                }
+            },
+            Ok(1) => Some(Opened::Plain(stream)),
+            _ => None,
+        }
+    };
+    let opened = tokio::select! {
+        o = tokio::time::timeout(limits.header_timeout, opening) => o.ok().flatten(),
+        _ = conn.evict.notified() => None,
+    };
+    match opened {
+        Some(Opened::Tls(s)) => connection(*s, peer, router, &conn, &limits, stop, Transport::Tls).await,
+        Some(Opened::Plain(s)) => connection(s, peer, router, &conn, &limits, stop, Transport::PlainBesideTls).await,
+        None => {}
+    }
+    table.release(&conn);
+}
+
+enum Opened {
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+    Plain(tokio::net::TcpStream),
+}
+
+/// A page asked for over plain HTTP on a daemon that serves https: where to
+/// send it. Only GET and HEAD outside the API, with a Host that is a plain
+/// host[:port] (anything else is answered as it stands).
+fn https_redirect(req: &hyper::Request<Incoming>) -> Option<hyper::Response<Body>> {
+    if !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD) {
+        return None;
+    }
+    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    if path.starts_with("/api/") || path == "/metrics" {
+        return None;
+    }
+    let host = req.headers().get(hyper::header::HOST)?.to_str().ok()?;
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    if host.is_empty() || host.len() > 255 || !host.chars().all(plain) {
+        return None;
+    }
+    hyper::Response::builder()
+        .status(hyper::StatusCode::PERMANENT_REDIRECT)
+        .header(hyper::header::LOCATION, format!("https://{host}{path}"))
+        .header(hyper::header::CONTENT_LENGTH, "0")
+        .body(Body::empty())
+        .ok()
+}
+
+/// Session cookies set over TLS are marked `Secure`, so a browser never
+/// sends them back over plain HTTP.
+fn secure_cookies(headers: &mut hyper::HeaderMap) {
+    let cookies: Vec<_> = headers.get_all(hyper::header::SET_COOKIE).iter().cloned().collect();
+    if cookies.is_empty() {
+        return;
+    }
+    headers.remove(hyper::header::SET_COOKIE);
+    for c in cookies {
+        let fixed = match c.to_str() {
+            Ok(t) if !t.to_ascii_lowercase().contains("; secure") => {
+                hyper::header::HeaderValue::from_str(&format!("{t}; Secure")).unwrap_or(c)
+            }
+            _ => c,
+        };
+        headers.append(hyper::header::SET_COOKIE, fixed);
+    }
+}
+
+/// One connection: hyper serves it while this task watches its clocks, an
+/// eviction, and shutdown.
+async fn connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    router: Router,
+    conn: &Arc<Conn>,
+    limits: &ServeLimits,
+    mut stop: watch::Receiver<bool>,
+    transport: Transport,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let tracked = conn.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         let busy = Busy::enter(tracked.clone());
         req.extensions_mut().insert(ConnectInfo(peer));
+        req.extensions_mut().insert(transport);
+        let redirect = if transport == Transport::PlainBesideTls { https_redirect(&req) } else { None };
         let mut router = router.clone();
         async move {
-            // a Router is always ready; its error type is Infallible
-            let resp = tower_service::Service::call(&mut router, req).await;
-            resp.map(|r| r.map(|body| Body::new(Tracked { inner: body, _busy: busy })))
+            let resp = match redirect {
+                Some(r) => r,
+                None => {
+                    // a Router is always ready; its error type is Infallible
+                    let Ok(mut r) = tower_service::Service::call(&mut router, req).await;
+                    if transport == Transport::Tls {
+                        secure_cookies(r.headers_mut());
+                    }
+                    r
+                }
+            };
+            Ok::<_, std::convert::Infallible>(resp.map(|body| Body::new(Tracked { inner: body, _busy: busy })))
         }
     });
     // hyper's own header timer also runs while a kept-alive connection
@@ -150,7 +280,7 @@ async fn connection(
             break;
         }
         let now = Instant::now();
-        let wake = conn.idle_deadline(&limits).unwrap_or(now + limits.idle_timeout);
+        let wake = conn.idle_deadline(limits).unwrap_or(now + limits.idle_timeout);
         tokio::select! {
             r = http.as_mut() => {
                 if let Err(e) = r {
@@ -165,13 +295,12 @@ async fn connection(
                 http.as_mut().graceful_shutdown();
             }
             _ = tokio::time::sleep_until(wake.into()) => {
-                if conn.idle_deadline(&limits).is_some_and(|d| d <= Instant::now()) {
+                if conn.idle_deadline(limits).is_some_and(|d| d <= Instant::now()) {
                     break;
                 }
             }
         }
     }
-    table.release(&conn);
 }
 
 /// Per-address buckets: IPv4 (and IPv4-mapped IPv6) by address, other IPv6

@@ -31,7 +31,7 @@ pub struct ChangeStamp {
 /// A write transaction for a batch of scans (group commit: one fsync for
 /// all of them, and nothing is answered before it).
 pub struct ScanTx<'a> {
-    tx: Transaction<'a>,
+    pub(super) tx: Transaction<'a>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -312,9 +312,39 @@ impl Store {
     }
 
     /// Recent events of one kind of interest for the alerts page.
+    /// A resident's events in [from_ms, until_ms], oldest first, at most `limit`.
+    pub fn resident_sightings(
+        &self,
+        id: ResidentId,
+        from_ms: i64,
+        until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::trace::Sighting>> {
+        let mut st = self.conn.prepare(
+            "SELECT body, prev_hash, hash, sig FROM events WHERE resident_id = ?1 AND at_ms BETWEEN ?2 AND ?3
+             ORDER BY at_ms, seq LIMIT ?4",
+        )?;
+        let rows = st.query_map(params![i64::from(id), from_ms, until_ms, limit], event_from_row)?;
+        rows.map(|r| Ok(sighting(&r??.body))).collect()
+    }
+
+    /// Every event in [from_ms, until_ms], oldest first, at most `limit`.
+    pub fn sightings_between(
+        &self,
+        from_ms: i64,
+        until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::trace::Sighting>> {
+        let mut st = self.conn.prepare(
+            "SELECT body, prev_hash, hash, sig FROM events WHERE at_ms BETWEEN ?1 AND ?2 ORDER BY at_ms, seq LIMIT ?3",
+        )?;
+        let rows = st.query_map(params![from_ms, until_ms, limit], event_from_row)?;
+        rows.map(|r| Ok(sighting(&r??.body))).collect()
+    }
+
     pub fn alerts(&self, limit: u32) -> Result<Vec<ChainedEvent>> {
         let mut st = self.conn.prepare(
-            "SELECT body, prev_hash, hash, sig FROM events WHERE decision != 'allow' OR body LIKE '%\"overdue\"%'
+            "SELECT body, prev_hash, hash, sig FROM events WHERE decision != 'allow' OR body LIKE '%\"overdue\"%' OR body LIKE '%\"exception\"%'
              ORDER BY seq DESC LIMIT ?1",
         )?;
         let rows = st.query_map([limit], event_from_row)?;
@@ -357,6 +387,20 @@ fn head(conn: &rusqlite::Connection) -> Result<(u64, String)> {
         .and_then(|j| serde_json::from_str::<crate::domain::chain::Checkpoint>(&j).ok())
         .map(|c| (c.seq, c.hash))
         .unwrap_or((0, GENESIS.to_string())))
+}
+
+fn sighting(b: &EventBody) -> crate::domain::trace::Sighting {
+    crate::domain::trace::Sighting {
+        seq: b.seq,
+        gate: b.gate.clone(),
+        at: b.at.clone(),
+        at_ms: chrono::DateTime::parse_from_rfc3339(&b.at).map(|t| t.timestamp_millis()).unwrap_or(0),
+        resident_id: b.resident_id,
+        household: b.household.clone(),
+        direction: b.direction.clone(),
+        decision: b.decision.clone(),
+        temperature_c: b.temperature_c,
+    }
 }
 
 fn event_from_row(r: &rusqlite::Row) -> rusqlite::Result<Result<ChainedEvent>> {
@@ -512,6 +556,70 @@ impl ScanTx<'_> {
             }
         }
         Ok(Ok(out))
+    }
+
+    /// The latest allowed crossing of `resident_id` held from another gate.
+    pub fn peer_latest(&self, resident_id: ResidentId) -> Result<Option<crate::domain::community::Crossing>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT at_ms, gate, direction FROM peer_events
+                 WHERE resident_id = ?1 AND decision = 'allow' AND direction IN ('in', 'out')
+                 ORDER BY at_ms DESC, gate DESC LIMIT 1",
+            )?
+            .query_row([resident_id], |r| {
+                Ok(crate::domain::community::Crossing {
+                    at_ms: r.get(0)?,
+                    gate: r.get(1)?,
+                    out: r.get::<_, String>(2)? == "out",
+                })
+            })
+            .optional()?)
+    }
+
+    /// Other members of a household with a crossing held from another
+    /// gate: each with their latest such crossing.
+    pub fn peer_household_latest(
+        &self,
+        household_id: HouseholdId,
+        resident_id: ResidentId,
+    ) -> Result<Vec<(ResidentId, crate::domain::community::Crossing)>> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT DISTINCT e.resident_id FROM peer_events e JOIN residents r ON r.id = e.resident_id
+             WHERE r.household_id = ?1 AND r.id != ?2 AND e.decision = 'allow' AND e.direction IN ('in', 'out')",
+        )?;
+        let ids = st
+            .query_map(params![household_id, resident_id], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Ok(rid) = ResidentId::try_from(id) else { continue };
+            if let Some(c) = self.peer_latest(rid)? {
+                out.push((rid, c));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A household's allowed exits at other gates in [from_ms, to_ms], each
+    /// with its warnings (whether it counts is the domain's call).
+    pub fn peer_household_exits(&self, household: &str, from_ms: i64, to_ms: i64) -> Result<Vec<(i64, Vec<String>)>> {
+        let mut st = self.tx.prepare_cached(
+            "SELECT at_ms, body FROM peer_events
+             WHERE household = ?1 AND direction = 'out' AND decision = 'allow' AND at_ms >= ?2 AND at_ms <= ?3",
+        )?;
+        let rows = st
+            .query_map(params![household, from_ms, to_ms], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows
+            .into_iter()
+            .map(|(at, body)| {
+                // (the body was verified before it was stored; an unreadable
+                // one counts, which errs on the side of the quota)
+                let warnings = serde_json::from_str::<EventBody>(&body).map(|b| b.warnings).unwrap_or_default();
+                (at, warnings)
+            })
+            .collect())
     }
 
     pub fn append(&self, ev: &ChainedEvent, at_ms: i64) -> Result<()> {

@@ -7,13 +7,17 @@
 mod directives;
 mod events;
 mod ids;
+mod peers;
 mod people;
 mod security;
+mod visits;
 
 pub use directives::ReceivedDirective;
 pub use events::*;
+pub use peers::*;
 pub use people::*;
 pub use security::*;
+pub use visits::*;
 
 use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
@@ -178,6 +182,89 @@ const MIGRATIONS: &[&str] = &[
     r#"INSERT OR IGNORE INTO meta (key, value) SELECT 'quota_exempt_from_seq', CAST(COALESCE(
         (SELECT MAX(seq) FROM events),
         (SELECT json_extract(value, '$.seq') FROM meta WHERE key = 'checkpoint'), 0) + 1 AS TEXT);"#,
+    // -- issue 11: outsiders' details kept at the gate (the chain holds
+    // only their digest), visitor approvals and their uses, urgent outings
+    r#"
+    CREATE TABLE visits (
+        seq INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        name TEXT, phone TEXT, plate TEXT, origin TEXT, reason TEXT, host TEXT, purpose TEXT,
+        visitor_pass INTEGER,
+        salt TEXT NOT NULL,
+        details TEXT NOT NULL,
+        collected_by TEXT, collected_at TEXT
+    );
+    CREATE INDEX visits_waiting ON visits(kind, collected_at);
+    CREATE TABLE visitor_passes (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL, phone TEXT NOT NULL, host TEXT NOT NULL, plate TEXT,
+        valid_from_ms INTEGER NOT NULL, valid_until_ms INTEGER NOT NULL,
+        uses INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0, inside_since_ms INTEGER,
+        key_id INTEGER NOT NULL, payload TEXT NOT NULL, issued_at TEXT NOT NULL, issued_by TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE exceptions (
+        seq INTEGER PRIMARY KEY,
+        resident_id INTEGER NOT NULL,
+        reason TEXT NOT NULL, destination TEXT NOT NULL,
+        expected_return_ms INTEGER NOT NULL,
+        approved_by TEXT,
+        returned_seq INTEGER
+    );
+    CREATE INDEX exceptions_open ON exceptions(resident_id, returned_seq);
+    "#,
+    // -- issue 10: the other gates of the community (join codes by hash;
+    // each peer's address, key and credentials both ways)
+    r#"
+    CREATE TABLE join_codes (
+        code_hash TEXT PRIMARY KEY,
+        gate TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        used_at TEXT
+    );
+    CREATE TABLE peers (
+        gate TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        gate_key TEXT NOT NULL,
+        inbound_token_hash TEXT NOT NULL,
+        outbound_token TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        removed_at TEXT,
+        last_heard_at TEXT,
+        heard_seq INTEGER NOT NULL DEFAULT 0,
+        behind INTEGER
+    );
+    "#,
+    // -- issue 10: crossings of the other gates, each gate's chain as it
+    // signed it (verified before it is stored), and each gate's key as
+    // first learned (from the join, or from the first gate's list)
+    r#"
+    CREATE TABLE peer_events (
+        gate TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        resident_id INTEGER,
+        household TEXT,
+        direction TEXT,
+        decision TEXT NOT NULL,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        sig TEXT NOT NULL,
+        PRIMARY KEY (gate, seq)
+    );
+    CREATE INDEX peer_events_resident ON peer_events(resident_id, at_ms);
+    CREATE INDEX peer_events_household ON peer_events(household, at_ms);
+    CREATE TABLE gate_keys (
+        gate TEXT PRIMARY KEY,
+        gate_key TEXT NOT NULL,
+        learned_from TEXT NOT NULL,
+        learned_at TEXT NOT NULL
+    );
+    ALTER TABLE peers ADD COLUMN last_error TEXT;
+    "#,
     // -- issue 13: directives received from the district, each with what
     // the gate did with it (a replay check looks for an applied id)
     r#"CREATE TABLE directives (

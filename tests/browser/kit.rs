@@ -57,8 +57,14 @@ impl Chromium {
     /// network in the background (this machine's closed network would make
     /// it hang or log errors).
     pub fn launch() -> Chromium {
+        Chromium::launch_with(&[])
+    }
+
+    /// As `launch`, with more switches (a fake camera, a self-signed gate).
+    #[allow(dead_code)] // tests/camera.rs
+    pub fn launch_with(extra: &[&str]) -> Chromium {
         let profile = tempfile::tempdir().expect("chromium profile dir");
-        let args: Vec<&OsStr> = [
+        let mut args: Vec<&OsStr> = [
             "--disable-gpu",
             "--hide-scrollbars",
             "--disable-quic",
@@ -72,6 +78,7 @@ impl Chromium {
         .iter()
         .map(OsStr::new)
         .collect();
+        args.extend(extra.iter().map(OsStr::new));
         let opts = LaunchOptions {
             path: Some(chromium_path()),
             headless: true,
@@ -150,6 +157,15 @@ pub struct Page {
 }
 
 impl Page {
+    /// Runs `source` in every document this page opens, before its own
+    /// scripts (to take a browser feature away, say).
+    #[allow(dead_code)] // tests/camera.rs
+    pub fn before_scripts(&self, source: &str) {
+        self.tab
+            .call_method(method::<Cdp::AddScriptToEvaluateOnNewDocument>(json!({ "source": source })))
+            .expect("Page.addScriptToEvaluateOnNewDocument");
+    }
+
     pub fn goto(&self, url: &str) {
         self.tab.navigate_to(url).unwrap_or_else(|e| panic!("navigate to {url}: {e:#}"));
         self.tab.wait_until_navigated().unwrap_or_else(|e| panic!("load {url}: {e:#}"));

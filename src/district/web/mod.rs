@@ -241,7 +241,7 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    crate::http::serve_router(listener, app(state), limits, shutdown).await
+    crate::http::serve_router(listener, app(state), limits, None, shutdown).await
 }
 
 // ---- the API -------------------------------------------------------------

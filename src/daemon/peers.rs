@@ -1,0 +1,196 @@
+//! Keeping up with the other gates: every `POLL` the daemon asks each peer
+//! which chains it holds (its own and the ones it collected), pins each
+//! gate's key on first sight, and fetches what it lacks, page by page. Each
+//! page is verified (community, gate, chain continuity, the pinned key's
+//! signature on its last event) and stored in one transaction, or refused
+//! whole. Joined gates talk to the first gate, which holds every gate's
+//! chain, so a crossing reaches every gate in two polls.
+//!
+//! This is the collection only: deciding with the other gates' crossings
+//! is the next step (see docs/gates.md).
+
+use crate::domain::chain::ChainedEvent;
+use crate::http::AppState;
+use chrono::Utc;
+use std::time::Duration;
+
+const POLL: Duration = Duration::from_millis(300);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// A peer's answer is read up to this size (a page of 1000 events is ~1 MB).
+const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+/// Pages fetched of one chain per round, so one busy chain cannot starve the others.
+const MAX_PAGES_PER_ROUND: usize = 20;
+/// Chains taken from one peer's list (a peer listing a million names is cut short).
+const MAX_CHAINS: usize = 256;
+
+#[derive(Debug, serde::Deserialize)]
+struct Chains {
+    gate: String,
+    gate_key: String,
+    head: u64,
+    #[serde(default)]
+    chains: Vec<Held>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Held {
+    gate: String,
+    gate_key: String,
+    head: u64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Page {
+    head: u64,
+    events: Vec<ChainedEvent>,
+}
+
+pub fn spawn(state: AppState) {
+    tokio::spawn(async move {
+        let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).connect_timeout(REQUEST_TIMEOUT).build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("peers: cannot make an HTTP client: {e}");
+                return;
+            }
+        };
+        let mut stopping = state.inner.stopping.subscribe();
+        loop {
+            let peers = state.reader().ok().and_then(|s| s.peers().ok()).unwrap_or_default();
+            let first = state.reader().ok().and_then(|s| s.meta("first_gate").ok().flatten());
+            for p in peers.into_iter().filter(|p| p.removed_at.is_none() && !p.url.is_empty()) {
+                let mut result = sync_peer(&state, &client, &p.gate, &p.url, &p.outbound_token).await;
+                if result.is_ok() && first.as_deref() == Some(p.gate.as_str()) {
+                    if let Err(e) = sync_committee(&state, &client, &p.url, &p.outbound_token).await {
+                        result = Err(e);
+                    }
+                }
+                let (behind, error) = match result {
+                    Ok(b) => (Some(b), None),
+                    Err(e) => {
+                        tracing::debug!(peer = %p.gate, "peer sync: {e}");
+                        (None, Some(e))
+                    }
+                };
+                let gate = p.gate.clone();
+                let _ = state
+                    .inner
+                    .writer
+                    .run(move |g| g.note_peer_contact(&gate, behind, error.as_deref(), Utc::now()))
+                    .await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = stopping.changed() => return,
+            }
+        }
+    });
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> Result<T, String> {
+    let mut resp = client.get(url).bearer_auth(token).send().await.map_err(|e| format!("unreachable: {e}"))?;
+    let status = resp.status();
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("cut off: {e}"))? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err("answer too large".into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if !status.is_success() {
+        return Err(format!("HTTP {}", status.as_u16()));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("unreadable answer: {e}"))
+}
+
+/// One round with one peer; returns how many of the peer's own events this
+/// gate still lacks.
+async fn sync_peer(
+    state: &AppState,
+    client: &reqwest::Client,
+    peer: &str,
+    url: &str,
+    token: &str,
+) -> Result<u64, String> {
+    let base = url.trim_end_matches('/');
+    let c: Chains = get_json(client, &format!("{base}/api/v1/peer/chains"), token).await?;
+    if c.gate != peer {
+        return Err(format!("the gate at {base} says it is '{}', not '{peer}'", c.gate));
+    }
+    let me = state.inner.identity.gate.clone();
+    let mut list = vec![Held { gate: c.gate.clone(), gate_key: c.gate_key.clone(), head: c.head }];
+    list.extend(c.chains.into_iter().filter(|h| h.gate != me).take(MAX_CHAINS));
+    let mut peer_behind = 0;
+    for h in list {
+        let (gate, key) = (h.gate.clone(), h.gate_key.clone());
+        let from = peer.to_string();
+        let pinned = state.inner.writer.run(move |g| g.pin_peer_key(&gate, &key, &from, Utc::now())).await;
+        if !matches!(pinned, Ok(Ok(true))) {
+            return Err(format!("gate '{}' comes with another key than the one pinned here", h.gate));
+        }
+        let mut local =
+            state.reader().map_err(|_| "database".to_string())?.peer_head(&h.gate).map_err(|e| e.to_string())?.0;
+        for _ in 0..MAX_PAGES_PER_ROUND {
+            if local >= h.head {
+                break;
+            }
+            let gate_q: String = url_encode(&h.gate);
+            let page: Page =
+                get_json(client, &format!("{base}/api/v1/peer/events?gate={gate_q}&after={local}&limit=1000"), token)
+                    .await?;
+            let Some(last) = page.events.last().map(|e| e.body.seq) else { break };
+            let gate = h.gate.clone();
+            state
+                .inner
+                .writer
+                .run(move |g| g.take_peer_events(&gate, page.events, Utc::now()))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            local = last.max(local);
+            let _ = page.head;
+        }
+        if h.gate == peer {
+            peer_behind = h.head.saturating_sub(local);
+        }
+    }
+    Ok(peer_behind)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CommitteeAnswer {
+    state: Option<crate::gate::community::CommitteeState>,
+}
+
+/// Asks the first gate for the committee's state when it moved on, and
+/// takes it if the community signed it.
+async fn sync_committee(state: &AppState, client: &reqwest::Client, url: &str, token: &str) -> Result<(), String> {
+    let have = state
+        .inner
+        .writer
+        .run(|g| g.committee_version_held())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let base = url.trim_end_matches('/');
+    let a: CommitteeAnswer = get_json(client, &format!("{base}/api/v1/peer/committee?have={have}"), token).await?;
+    if let Some(st) = a.state {
+        state
+            .inner
+            .writer
+            .run(move |g| g.apply_committee_state(&st, Utc::now()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn url_encode(s: &str) -> String {
+    crate::web::url_encode(s)
+}

@@ -1,0 +1,348 @@
+//! Several gates of one community: `gate add` on the first directory, `join`
+//! on a new one against the first gate's running daemon, and what a joined
+//! gate may and may not do. (Sharing crossings between gates comes next.)
+
+mod common;
+
+use common::{bin, client, json, ok, run, scan, Daemon, GateDir};
+use serde_json::{json, Value};
+
+fn join(dir: &std::path::Path, from: &str, code: &str, gate: &str) -> std::process::Output {
+    bin()
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["join", "--from", from, "--code", code, "--gate", gate, "--advertise", "http://127.0.0.1:1"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_joined_gate_holds_public_keys_only_and_decides_on_the_copied_register() {
+    let g = GateDir::new();
+    let d = Daemon::start(&g.dir);
+    let code = json(&g.dir, &["gate", "add", "--name", "西门"])["code"].as_str().unwrap().to_string();
+    let west = g.tmp.path().join("west");
+
+    // a wrong code and a code for another name are refused; nothing is made
+    let wrong = join(&west, &d.base, "2222-2222-2222", "西门");
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("join_refused"), "{wrong:?}");
+    let other = join(&west, &d.base, &code, "北门");
+    assert!(!other.status.success());
+    assert!(!west.exists(), "a refused join writes nothing");
+
+    let out = join(&west, &d.base, &code.to_lowercase(), "西门");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // the code works once
+    let again = join(&g.tmp.path().join("west2"), &d.base, &code, "西门");
+    assert!(!again.status.success());
+    assert!(!g.tmp.path().join("west2").exists());
+
+    // no community signing key on the joined gate; passes cannot be made there
+    let keys: Vec<String> = std::fs::read_dir(west.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(keys.iter().all(|k| !k.starts_with("community")), "{keys:?}");
+    let refused = run(&west, &["pass", "issue", "--all", "--out", g.tmp.path().join("c2").to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("first directory") && err.contains("public keys"), "{err}");
+    let refused = run(&west, &["key", "rotate"]);
+    assert!(!refused.status.success());
+
+    // the register and passes came along: a card issued at the first gate
+    // is verified at the joined one
+    let listed = ok(&west, &["household", "list"]);
+    assert!(listed.contains("张三") && listed.contains("2-201"), "{listed}");
+    let cfg = west.join("gatepass.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
+    std::fs::write(&cfg, text).unwrap();
+    let w = Daemon::start(&west);
+    let guard = ok(&west, &["token", "create", "--role", "guard"]).trim().to_string();
+    let c = client();
+    let v: Value =
+        scan(&c, &w, &guard, json!({"payload": g.pass("张三").payload, "direction": "out", "temperature_c": 36.5}))
+            .json()
+            .unwrap();
+    assert_eq!(v["decision"], "allow", "{v}");
+    assert_eq!(json(&west, &["events", "verify"])["intact"], true);
+
+    // committee changes on the joined gate are refused with a clear code
+    let committee = ok(&west, &["token", "create", "--role", "committee"]).trim().to_string();
+    let revoke = format!("/api/v1/passes/{}/revoke", g.pass("李四").pass_id);
+    let r = c.post(w.url(&revoke)).bearer_auth(&committee).json(&json!({"reason": "遗失"})).send().unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.json::<Value>().unwrap()["error"], "not_first_directory");
+
+    // both gates know each other; health lists the peer
+    let east_peers = json(&g.dir, &["peers"]);
+    assert_eq!(east_peers[0]["gate"], "西门");
+    let west_peers = json(&west, &["peers"]);
+    assert_eq!(west_peers[0]["gate"], "东门");
+    assert_eq!(west_peers[0]["url"], d.base.as_str());
+    let h: Value = c.get(w.url("/api/v1/health")).send().unwrap().json().unwrap();
+    assert_eq!(h["peers"][0]["gate"], "东门", "{h}");
+    assert!(h["peers"][0].get("last_heard_at").is_some() && h["peers"][0].get("behind").is_some(), "{h}");
+    assert!(east_peers[0].get("outbound_token").is_none(), "credentials never listed");
+
+    // removing the gate ends it; a gate cannot be added twice meanwhile
+    let twice = run(&g.dir, &["gate", "add", "--name", "西门"]);
+    assert!(!twice.status.success());
+    ok(&g.dir, &["gate", "remove", "--name", "西门"]);
+    assert!(json(&g.dir, &["peers"])[0]["removed_at"].is_string());
+    let h: Value = c.get(d.url("/api/v1/health")).send().unwrap().json().unwrap();
+    assert_eq!(h["peers"].as_array().unwrap().len(), 0, "{h}");
+    let audit = ok(&g.dir, &["audit"]);
+    assert!(audit.contains("gate.add") && audit.contains("gate.join") && audit.contains("gate.remove"), "{audit}");
+}
+
+#[test]
+fn gate_add_is_for_the_first_directory_and_checks_its_input() {
+    let g = GateDir::new();
+    for bad in [
+        vec!["gate", "add", "--name", ""],
+        vec!["gate", "add", "--name", "东门"],
+        vec!["gate", "add", "--name", "西门", "--minutes", "0"],
+    ] {
+        let out = run(&g.dir, &bad);
+        assert!(!out.status.success(), "{bad:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).trim().is_empty());
+    }
+    let bad = bin()
+        .arg("--data-dir")
+        .arg(g.tmp.path().join("x"))
+        .args(["join", "--from", "ftp://x", "--code", "2222-2222-2222", "--gate", "西门", "--advertise", "http://a:1"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--from"));
+    // nothing listens there: a clear message, nothing written
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let x = g.tmp.path().join("x");
+    let out = join(&x, &format!("http://127.0.0.1:{port}"), "2222-2222-2222", "西门");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"), "{out:?}");
+    assert!(!x.exists());
+}
+
+/// Crossings travel: a gate joined to the first one collects the first
+/// gate's chain, and, through the first gate, the chain of a third gate it
+/// never talked to; every page verified against the pinned keys.
+#[test]
+fn crossings_reach_every_gate_through_the_first() {
+    let g = GateDir::new();
+    let east = Daemon::start(&g.dir);
+    let c = client();
+    let mut joined = Vec::new();
+    for name in ["西门", "北门"] {
+        let code = json(&g.dir, &["gate", "add", "--name", name])["code"].as_str().unwrap().to_string();
+        let dir = g.tmp.path().join(name);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let out = bin()
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["join", "--from", &east.base, "--code", &code, "--gate", name, "--advertise"])
+            .arg(format!("http://127.0.0.1:{port}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let cfg = dir.join("gatepass.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
+        std::fs::write(&cfg, text).unwrap();
+        let d = Listening::start(&dir);
+        let token = ok(&dir, &["token", "create", "--role", "guard"]).trim().to_string();
+        joined.push((dir, d, token));
+    }
+    let east_guard = g.token("guard");
+    scan(&c, &east, &east_guard, json!({"payload": g.pass("张三").payload, "direction": "out", "temperature_c": 36.5}));
+    let (_, north, north_guard) = &joined[1];
+    let north_url = |p: &str| format!("{}{p}", north.base);
+    c.post(north_url("/api/v1/scan"))
+        .bearer_auth(north_guard)
+        .json(&json!({"payload": g.pass("赵六").payload, "direction": "out", "temperature_c": 36.5}))
+        .send()
+        .unwrap();
+
+    // 西门 holds both other chains, each with its head
+    let (_, west, west_guard) = &joined[0];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let v: Value =
+            c.get(format!("{}/api/v1/peers", west.base)).bearer_auth(west_guard).send().unwrap().json().unwrap();
+        let head = |gate: &str| {
+            v["chains"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h["gate"] == gate)
+                .and_then(|h| h["head"].as_u64())
+                .unwrap_or(0)
+        };
+        if head("东门") >= 1 && head("北门") >= 1 {
+            let h: Value = c.get(format!("{}/api/v1/health", west.base)).send().unwrap().json().unwrap();
+            assert_eq!(h["peers"][0]["gate"], "东门");
+            assert!(h["peers"][0]["last_heard_at"].is_string(), "{h}");
+            assert_eq!(h["peers"][0]["behind"], 0, "{h}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the chains never arrived: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // the first gate lists both joined gates as heard from
+    let v: Value = c.get(east.url("/api/v1/peers")).bearer_auth(&east_guard).send().unwrap().json().unwrap();
+    assert_eq!(v["peers"].as_array().unwrap().len(), 2, "{v}");
+}
+
+/// A daemon on the address its gatepass.toml gives (a joined gate listens
+/// where it told the others), read from its first line.
+struct Listening {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Listening {
+    fn start(dir: &std::path::Path) -> Listening {
+        use std::io::BufRead;
+        let mut child = bin()
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("serve")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("gatepass listening on http://").unwrap_or_else(|| panic!("{line:?}"));
+        let port = addr.rsplit_once(':').unwrap().1;
+        Listening { child, base: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The SPEC's first case for several gates: a household member out
+/// through 东门 refuses the household's next member at 西门; the same card
+/// cannot leave twice through two gates; the household's one outing used
+/// at 东门 counts at 西门.
+#[test]
+fn a_crossing_at_one_gate_counts_at_the_other() {
+    let g = GateDir::new();
+    let east = Daemon::start(&g.dir);
+    let c = client();
+    let code = json(&g.dir, &["gate", "add", "--name", "西门"])["code"].as_str().unwrap().to_string();
+    let dir = g.tmp.path().join("west");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["join", "--from", &east.base, "--code", &code, "--gate", "西门", "--advertise"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cfg = dir.join("gatepass.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
+    std::fs::write(&cfg, text).unwrap();
+    let west = Listening::start(&dir);
+    let west_guard = ok(&dir, &["token", "create", "--role", "guard"]).trim().to_string();
+    let east_guard = g.token("guard");
+    let at_west = |who: &str, dir: &str| -> Value {
+        c.post(format!("{}/api/v1/scan", west.base))
+            .bearer_auth(&west_guard)
+            .json(&json!({"payload": g.pass(who).payload, "direction": dir, "temperature_c": 36.5}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let v: Value = scan(
+        &c,
+        &east,
+        &east_guard,
+        json!({"payload": g.pass("张三").payload, "direction": "out", "temperature_c": 36.5}),
+    )
+    .json()
+    .unwrap();
+    assert_eq!(v["decision"], "allow", "{v}");
+    // wait until 西门 holds 东门's crossing
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let v: Value =
+            c.get(format!("{}/api/v1/peers", west.base)).bearer_auth(&west_guard).send().unwrap().json().unwrap();
+        if v["chains"].as_array().unwrap().iter().any(|h| h["gate"] == "东门" && h["head"].as_u64() >= Some(1)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "东门's crossing never reached 西门: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let v = at_west("李四", "out");
+    assert_eq!(v["decision"], "deny", "{v}");
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "household_member_out"), "{v}");
+    let v = at_west("张三", "out");
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "already_out"), "anti-passback across gates: {v}");
+    // 张三 comes back through 西门; the household's one outing was used at 东门
+    assert_eq!(at_west("张三", "in")["decision"], "allow");
+    let v = at_west("李四", "out");
+    assert_eq!(v["decision"], "deny", "{v}");
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "household_quota"), "{v}");
+    // another household is untouched
+    assert_eq!(at_west("钱七", "out")["decision"], "allow");
+}
+
+/// A revocation on the first directory reaches the other gates: the card
+/// is refused there too.
+#[test]
+fn a_revocation_at_the_first_directory_refuses_the_card_at_the_others() {
+    let g = GateDir::new();
+    let east = Daemon::start(&g.dir);
+    let c = client();
+    let code = json(&g.dir, &["gate", "add", "--name", "西门"])["code"].as_str().unwrap().to_string();
+    let dir = g.tmp.path().join("west");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["join", "--from", &east.base, "--code", &code, "--gate", "西门", "--advertise"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cfg = dir.join("gatepass.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
+    std::fs::write(&cfg, text).unwrap();
+    let west = Listening::start(&dir);
+    let west_guard = ok(&dir, &["token", "create", "--role", "guard"]).trim().to_string();
+    ok(&g.dir, &["pass", "revoke", &g.pass("钱七").pass_id, "--reason", "遗失"]);
+    let health = |base: &str| -> Value { c.get(format!("{base}/api/v1/health")).send().unwrap().json().unwrap() };
+    let wanted = health(&east.base)["committee"]["version"].as_u64().unwrap();
+    assert_eq!(health(&east.base)["committee"]["first_directory"], true);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let h = health(&west.base);
+        if h["committee"]["version"].as_u64() >= Some(wanted) {
+            assert_eq!(h["committee"]["first_directory"], false);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the revocation never reached 西门: {h}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(ok(&dir, &["audit"]).contains("committee.sync"));
+    let v: Value = c
+        .post(format!("{}/api/v1/scan", west.base))
+        .bearer_auth(&west_guard)
+        .json(&json!({"payload": g.pass("钱七").payload, "direction": "out", "temperature_c": 36.5}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["decision"], "deny", "{v}");
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "revoked"), "{v}");
+}
