@@ -63,6 +63,10 @@ fn event(seq: u64, gate: &str) -> gatepass::domain::chain::EventBody {
         backfilled: false,
         clock_suspect: false,
         payload_digest: "00".into(),
+        kind: None,
+        operator: None,
+        purpose: None,
+        detail_digest: None,
     }
 }
 
