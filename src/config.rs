@@ -68,6 +68,8 @@ const SCHEMA: &[(&str, &[&str])] = &[
     // issue 12
     ("cards", &["show_address"]),
     ("followup", &["visits_per_day", "times"]),
+    // issue 13: the district this gate pushes its events to
+    ("district", &["url", "token", "key", "batch", "max_backoff_s"]),
 ];
 const ROOT_KEYS: &[&str] = &["simulated"];
 
@@ -214,6 +216,76 @@ impl Default for FollowupSection {
     }
 }
 
+/// `[district]`: where the gate pushes its events (issue 13). Without `url`
+/// the gate does not push (the district pulls it, or files are carried).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistrictLink {
+    /// The district's address, e.g. https://district.example.org
+    pub url: Option<String>,
+    /// A token from `gatepass district token create --role gate --gate NAME`.
+    pub token: Option<String>,
+    /// The district's public key (hex), pinned for the directives it signs;
+    /// without it the gate pins the key of its first successful push.
+    pub key: Option<String>,
+    /// Events per push.
+    pub batch: u32,
+    /// The longest wait between tries while the district cannot be reached.
+    pub max_backoff_s: u64,
+}
+
+impl Default for DistrictLink {
+    fn default() -> Self {
+        DistrictLink { url: None, token: None, key: None, batch: 500, max_backoff_s: 300 }
+    }
+}
+
+impl std::fmt::Debug for DistrictLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DistrictLink")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("key", &self.key)
+            .field("batch", &self.batch)
+            .field("max_backoff_s", &self.max_backoff_s)
+            .finish()
+    }
+}
+
+impl DistrictLink {
+    /// The url and token to push with, when both are set.
+    pub fn push_to(&self) -> Option<(&str, &str)> {
+        Some((self.url.as_deref()?, self.token.as_deref()?))
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(u) = &self.url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                out.push(format!("district.url = '{u}' must start with https:// (or http://)"));
+            }
+            if self.token.as_deref().is_none_or(|t| t.trim().is_empty()) {
+                out.push(
+                    "district.token is needed with district.url (`gatepass district token create --role gate --gate NAME` on the district)"
+                        .into(),
+                );
+            }
+        }
+        if let Some(k) = &self.key {
+            if crate::export::parse_key(k).is_none() {
+                out.push(format!("district.key = '{k}' is not the district's public key (64 hex digits from `gatepass district key`)"));
+            }
+        }
+        if !(1..=5000).contains(&self.batch) {
+            out.push(format!("district.batch = {} must be 1 to 5000", self.batch));
+        }
+        if !(1..=86_400).contains(&self.max_backoff_s) {
+            out.push(format!("district.max_backoff_s = {} must be 1 to 86400", self.max_backoff_s));
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -235,6 +307,7 @@ struct RawConfig {
     cards: CardsSection,
     #[serde(default)]
     followup: FollowupSection,
+    district: DistrictLink,
 }
 
 /// The validated configuration.
@@ -247,6 +320,8 @@ pub struct Config {
     pub retention: RetentionSection,
     pub cards: CardsSection,
     pub followup: crate::domain::followup::Schedule,
+    /// `[district]`: pushing events to the district (issue 13).
+    pub district: DistrictLink,
     pub simulated: bool,
     pub hardware: HardwareConfig,
     /// Keys that are accepted but not read (see `RETIRED`), one line each.
@@ -290,6 +365,7 @@ impl Config {
             Err(e) => return Err(vec![e.message().to_string()]),
         };
         problems.extend(raw.gate.limit_problems());
+        problems.extend(raw.district.problems());
         problems.extend(raw.gate.tls_problems());
         let listen = match raw.gate.listen.parse::<SocketAddr>() {
             Ok(a) => Some(a),
@@ -333,6 +409,7 @@ impl Config {
                 retention: raw.retention,
                 cards: raw.cards,
                 followup,
+                district: raw.district,
                 hardware,
                 warnings,
             }),
@@ -375,6 +452,7 @@ fn key_problems(table: &toml::Table) -> Vec<String> {
                 "retention" => one::<RetentionSection>(key, value).map(|_| ()),
                 "cards" => one::<CardsSection>(key, value).map(|_| ()),
                 "followup" => one::<FollowupSection>(key, value).map(|_| ()),
+                "district" => one::<DistrictLink>(key, value).map(|_| ()),
                 "thermometer" => one::<crate::hw::config::ThermometerConfig>(key, value).map(|_| ()),
                 "scanner" => one::<crate::hw::config::ScannerConfig>(key, value).map(|_| ()),
                 "signals" => one::<crate::hw::config::SignalsConfig>(key, value).map(|_| ()),

@@ -268,6 +268,9 @@ fn active_keys(rows: Vec<store::KeyRow>) -> Vec<(u16, VerifyingKey)> {
 
 pub use crate::clock::now_text;
 
+// issue 13: the district's directives
+mod directives;
+
 impl Gate {
     /// Creates a data directory: config, database, gate key, community key.
     pub fn init(data_dir: &Path, community: &str, gate: &str, now: DateTime<Utc>) -> Result<Gate> {

@@ -28,6 +28,7 @@ pub mod http;
 pub mod hw;
 pub mod keys;
 pub mod ledger;
+pub mod link;
 pub mod logging;
 pub mod metrics;
 pub mod paperwork;

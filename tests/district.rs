@@ -199,8 +199,22 @@ fn happy_day(root: &Path) -> (GateDir, Expect) {
     (g, e)
 }
 
+/// The daily report's counts. The issue-13 figures (`refusals` by reason,
+/// `fever_people`) are left out here: their rules are checked in
+/// `district::report::tests::counting_rules` and tests/push.rs.
 fn report(d: &Path) -> Value {
-    ok_json(d, &["district", "report", "daily", "--date", DAY, "--json"])
+    let mut r = ok_json(d, &["district", "report", "daily", "--date", DAY, "--json"]);
+    if let Some(o) = r.as_object_mut() {
+        o.remove("refusals");
+        o.remove("fever_people");
+    }
+    for g in r["gates"].as_array_mut().into_iter().flatten() {
+        if let Some(o) = g.as_object_mut() {
+            o.remove("refusals");
+            o.remove("fever_people");
+        }
+    }
+    r
 }
 
 fn gate_row<'a>(gates: &'a Value, name: &str) -> &'a Value {

@@ -88,6 +88,25 @@ pub enum DistrictCmd {
     /// API tokens for scripts reading the district's figures.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Keep a resident in at every gate of the community: a directive
+    /// signed with the district key, delivered on each gate's next contact.
+    Mark {
+        #[arg(long)]
+        community: String,
+        /// The resident's number (as in a trace).
+        #[arg(long)]
+        resident: String,
+        /// The category the gates set (close_contact keeps the resident in).
+        #[arg(long, default_value = "close_contact")]
+        category: String,
+        /// Kept in through this day (YYYY-MM-DD); without it, until the committee changes it.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// The district's public key: `[district] key` in each gate's gatepass.toml.
+    Key,
+    /// Directives sent, and what each gate did with them.
+    Directives,
 }
 
 impl DistrictCmd {
@@ -103,11 +122,14 @@ pub enum ReportCmd {
         /// YYYY-MM-DD (or today / yesterday).
         #[arg(long)]
         date: String,
-        #[arg(long, conflicts_with = "dhis2")]
+        #[arg(long, conflicts_with_all = ["dhis2", "xlsx"])]
         csv: bool,
         /// A DHIS2 dataValueSets document.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "xlsx")]
         dhis2: bool,
+        /// An Excel workbook, written to this file.
+        #[arg(long, value_name = "FILE")]
+        xlsx: Option<PathBuf>,
     },
 }
 
@@ -130,10 +152,21 @@ pub enum UserCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCmd {
-    /// A district API token, printed once (only its hash is kept).
+    /// A district API token, printed once (only its hash is kept). With
+    /// `--role gate --gate NAME`: the token one gate pushes its events with
+    /// (`[district] token` in its gatepass.toml); it pushes for that gate only.
     Create {
         #[arg(long, default_value = "")]
         name: String,
+        /// `district` (scripts reading the figures) or `gate` (one gate pushing).
+        #[arg(long, default_value = "district")]
+        role: String,
+        /// The gate this token pushes for (its name as set at the gate's `init`); needs --role gate.
+        #[arg(long)]
+        gate: Option<String>,
+        /// The gate's community, when two communities have a gate of that name.
+        #[arg(long, requires = "gate")]
+        community: Option<String>,
     },
     /// Revoke district API tokens, by the name given at creation or by the
     /// token itself; a running `district serve` refuses them from the next
@@ -296,10 +329,18 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
             }
             Ok(exit::OK)
         }
-        DistrictCmd::Report(ReportCmd::Daily { date, csv, dhis2 }) => {
+        DistrictCmd::Report(ReportCmd::Daily { date, csv, dhis2, xlsx }) => {
             let date = report::parse_date(&date, d.tz(), now)?;
             let r = report::daily(&d.store, &d.config, date)?;
-            if dhis2 {
+            if let Some(file) = xlsx {
+                std::fs::write(&file, report::to_xlsx(&r)?)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+                if json {
+                    print_json(&serde_json::json!({"date": r.date, "xlsx": file}))?;
+                } else {
+                    println!("{}: the figures of {} for {} gates", file.display(), r.date, r.gates.len());
+                }
+            } else if dhis2 {
                 let (doc, unmapped) = report::to_dhis2(&r, &d.config)?;
                 if !unmapped.is_empty() {
                     eprintln!(
@@ -506,7 +547,113 @@ pub fn run(dir: &Path, cmd: DistrictCmd, json: bool) -> anyhow::Result<i32> {
             }
             Ok(exit::OK)
         }
-        DistrictCmd::Token(TokenCmd::Create { name }) => {
+        DistrictCmd::Key => {
+            let key = crate::district::directives::public_key_hex(&d.store)?;
+            if json {
+                print_json(&serde_json::json!({ "key": key }))?;
+            } else {
+                println!("{key}");
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Mark { community, resident, category, until } => {
+            let id: crate::domain::ResidentId = resident.trim().parse().map_err(|_| {
+                anyhow::anyhow!("--resident '{resident}' must be the resident's number (e.g. 10000001)")
+            })?;
+            let category: crate::domain::Category = category.parse().map_err(|e| anyhow::anyhow!("--category: {e}"))?;
+            let until = match until {
+                None => None,
+                Some(u) => Some(
+                    chrono::NaiveDate::parse_from_str(u.trim(), "%Y-%m-%d")
+                        .map_err(|_| anyhow::anyhow!("--until '{u}' must be a date, e.g. 2026-12-14"))?,
+                ),
+            };
+            let dir = crate::district::directives::mark(
+                &d.store,
+                &community,
+                id,
+                category,
+                until,
+                &reset::who(),
+                &crate::district::now_text(now),
+            )?;
+            if json {
+                print_json(&dir)?;
+            } else {
+                println!(
+                    "directive {}: resident {} of {} set to {}{} at every gate of the community, on each gate's next contact",
+                    dir.body.id,
+                    id,
+                    dir.body.community,
+                    category.as_str(),
+                    until.map(|u| format!(" until {u}")).unwrap_or_default()
+                );
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Directives => {
+            let rows = d.store.directives(500)?;
+            if json {
+                print_json(&rows)?;
+            } else if rows.is_empty() {
+                println!("no directives sent (see `district mark`)");
+            } else {
+                for r in rows {
+                    println!(
+                        "{} {} by {}: resident {} of {} -> {}{}",
+                        r.issued_at,
+                        r.id,
+                        r.issued_by,
+                        r.resident_id,
+                        r.community,
+                        r.category,
+                        r.until.as_deref().map(|u| format!(" until {u}")).unwrap_or_default()
+                    );
+                    for x in r.deliveries {
+                        println!(
+                            "    {}: sent {} by {}, {}",
+                            x.gate,
+                            x.sent_at,
+                            x.via,
+                            x.result.as_deref().unwrap_or("no answer yet")
+                        );
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Token(TokenCmd::Create { name, role, gate, community }) if role == "gate" => {
+            let Some(gate) = gate.map(|g| g.trim().to_string()).filter(|g| !g.is_empty()) else {
+                anyhow::bail!("a gate token is for one gate: give --gate NAME (the gate's name, as its `init` set it)");
+            };
+            let community = community.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+            let name = if name.is_empty() { format!("gate:{gate}") } else { name };
+            let token = auth::new_token();
+            d.store.add_gate_token(
+                &auth::token_hash(&token),
+                &name,
+                &gate,
+                community.as_deref(),
+                &crate::district::now_text(now),
+            )?;
+            if json {
+                print_json(&serde_json::json!({"token": token, "role": "gate", "name": name, "gate": gate,
+                    "community": community}))?;
+            } else {
+                println!("{token}");
+                eprintln!(
+                    "on gate '{gate}': put url = \"<this district's address>\" and token = \"{token}\" under [district] in its gatepass.toml"
+                );
+            }
+            Ok(exit::OK)
+        }
+        DistrictCmd::Token(TokenCmd::Create { name, role, gate, .. }) => {
+            if role != "district" {
+                anyhow::bail!("--role must be district or gate");
+            }
+            if gate.is_some() {
+                anyhow::bail!("--gate is for a gate's push token: add --role gate");
+            }
             let token = auth::new_token();
             d.store.add_token(
                 &auth::token_hash(&token),

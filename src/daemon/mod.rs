@@ -9,6 +9,7 @@
 pub mod hardware;
 pub mod limits;
 pub mod peers;
+pub mod push;
 pub mod retention;
 
 use crate::gate::Gate;
@@ -66,6 +67,7 @@ pub fn run_announced(
         let local = listener.local_addr()?;
         let (codes_tx, codes_rx) = tokio::sync::mpsc::channel(16);
         let devices = hardware::start(&gate.config, codes_tx);
+        let data_dir = gate.data_dir.clone();
         let state = AppState::new(gate, devices)?;
         hardware::spawn_scanner_loop(state.inner.scan.clone(), codes_rx);
         if announce {
@@ -82,6 +84,14 @@ pub fn run_announced(
         hardware::notify_ready_and_watchdog(state.inner.writer.clone());
         retention::spawn(state.inner.writer.clone(), state.inner.config.retention.days);
         peers::spawn(state.clone());
+        push::Pusher {
+            data_dir,
+            link: state.inner.config.district.clone(),
+            state: state.clone(),
+            status: state.inner.push.clone(),
+            writer: state.inner.writer.clone(),
+        }
+        .spawn();
         crate::http::serve(listener, state, serve_limits, tls, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())

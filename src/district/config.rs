@@ -82,6 +82,9 @@ pub struct PullSection {
     /// Time spent on one gate per round, all pages together; what was
     /// stored stays, the rest waits for the next round.
     pub gate_round_s: u64,
+    /// Gates asked at the same time: a slow or dead gate holds one slot
+    /// for its own timeout, never the others.
+    pub concurrency: usize,
 }
 
 impl Default for PullSection {
@@ -95,6 +98,7 @@ impl Default for PullSection {
             max_page_mb: 16,
             max_pages: 200,
             gate_round_s: 120,
+            concurrency: 32,
         }
     }
 }
@@ -208,6 +212,9 @@ impl DistrictConfig {
         if c.pull.max_page_mb == 0 || c.pull.max_pages == 0 || c.pull.gate_round_s == 0 {
             return Err("pull.max_page_mb, pull.max_pages and pull.gate_round_s must be at least 1".into());
         }
+        if !(1..=1024).contains(&c.pull.concurrency) {
+            return Err("pull.concurrency must be between 1 and 1024 (gates asked at the same time)".into());
+        }
         if c.pull.max_page_mb > 1024 {
             return Err("pull.max_page_mb must be at most 1024".into());
         }
@@ -248,6 +255,7 @@ recheck_hours = 24           # the service re-reads every gate's whole log this 
 max_page_mb = 16             # a gate's answer for one page is cut off past this size
 max_pages = 200              # pages asked of one gate per round; the rest comes next round
 gate_round_s = 120           # time spent on one gate per round, all pages together
+concurrency = 32             # gates asked at the same time; a dead gate holds up only its own slot
 
 [trace]
 window_minutes = 30          # who crossed the same gate within ± this of a case
@@ -293,6 +301,9 @@ mod tests {
         // an old district.toml without the caps gets the defaults
         assert_eq!(DistrictConfig::parse("[pull]\ninterval_s = 30\n").unwrap().pull.max_pages, 200);
         assert!(DistrictConfig::parse("[pull]\nmax_pages = 0\n").unwrap_err().contains("max_pages"));
+        assert_eq!(c.pull.concurrency, 32);
+        assert_eq!(DistrictConfig::parse("[pull]\ninterval_s = 30\n").unwrap().pull.concurrency, 32);
+        assert!(DistrictConfig::parse("[pull]\nconcurrency = 0\n").unwrap_err().contains("pull.concurrency"));
         assert!(DistrictConfig::parse("[pull]\nmax_page = 3\n").unwrap_err().contains("max_page"));
         let e = DistrictConfig::parse("[dhis2]\nexit = 'X'\n").unwrap_err();
         assert!(e.contains("exit"), "{e}");

@@ -9,8 +9,10 @@
 //! district only reads what gates recorded.
 
 pub mod config;
+pub mod directives;
 pub mod ingest;
 pub mod pull;
+pub mod push;
 pub mod report;
 pub mod reset;
 pub mod store;
@@ -81,6 +83,8 @@ impl District {
         std::fs::write(&cfg_path, config::default_file())
             .map_err(|e| DistrictError::CannotCreate { path: cfg_path.clone(), detail: e.to_string() })?;
         let d = Self::open(dir)?;
+        // the key its directives to the gates are signed with (issue 13)
+        directives::signing_key(&d.store)?;
         // district.db holds the gates' API tokens (they have to be sent), so
         // only the district's own user may read it.
         #[cfg(unix)]

@@ -12,7 +12,7 @@
 
 use super::config::PullSection;
 use super::ingest::{check_page, IngestError, Ingested, Ingestor};
-use super::store::{GateRow, Source};
+use super::store::{DistrictStore, GateRow, Source};
 use super::{now_text, District, DistrictError, Result};
 use crate::domain::chain::ExportedEvent;
 use crate::export::parse_key;
@@ -29,6 +29,9 @@ pub struct EventsPage {
     pub gate_key: String,
     pub events: Vec<ExportedEvent>,
     pub head: Option<PageHead>,
+    /// A pushing gate's answers for the directives it was sent (issue 13).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directive_results: Vec<super::directives::Answer>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -126,6 +129,68 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Hands directives to a gate the district reaches (issue 13); the
+    /// gate's answer per directive. A gate too old to know directives
+    /// answers 404: nothing is recorded, they go again next round.
+    pub async fn post_directives(
+        &self,
+        base: &str,
+        token: &str,
+        directives: &[crate::domain::directive::Directive],
+    ) -> std::result::Result<Vec<super::directives::Answer>, String> {
+        #[derive(Deserialize)]
+        struct Answers {
+            results: Vec<super::directives::Answer>,
+        }
+        let url = format!("{}/api/v1/directives", base.trim_end_matches('/'));
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(token.trim())
+            .json(&serde_json::json!({ "directives": directives }))
+            .send()
+            .await
+            .map_err(|e| format!("handing directives to {base} failed: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("{base} answered HTTP {} to the directives", resp.status().as_u16()));
+        }
+        let bytes = resp.bytes().await.map_err(|e| format!("reading {base}'s answer to the directives: {e}"))?;
+        if bytes.len() > 1 << 20 {
+            return Err(format!("{base}'s answer to the directives is too large"));
+        }
+        serde_json::from_slice::<Answers>(&bytes)
+            .map(|a| a.results)
+            .map_err(|_| format!("{base} did not answer the directives as a gatepass gate"))
+    }
+}
+
+/// After a gate's pull went through: the directives for its community it
+/// has not answered yet, posted to it; its answers recorded. A failure
+/// here does not fail the pull (they go again next round).
+async fn deliver_directives(db: &Db<'_>, client: &Client, gate_id: i64) -> Result<()> {
+    let now = now_text(Utc::now());
+    let (g, dirs) = {
+        let d = lock(db);
+        let Some(g) = d.store.gate(gate_id)? else { return Ok(()) };
+        let dirs = if d.store.pending_directives(g.id, &g.community, 1)?.is_empty() {
+            Vec::new()
+        } else {
+            super::directives::for_gate(&d.store, &g, Source::Pull, &now)?
+        };
+        (g, dirs)
+    };
+    let (Some(url), Some(token)) = (g.url.as_deref(), g.token.as_deref()) else { return Ok(()) };
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    match client.post_directives(url, token, &dirs).await {
+        Ok(answers) => super::directives::record(&lock(db).store, gate_id, &answers, &now)?,
+        Err(e) => tracing::warn!(gate = %g.name, "{e}"),
+    }
+    Ok(())
+}
+
 /// Registers a gate: asks it for its identity (`limit=0`), checks the
 /// token, and pins its key.
 ///
@@ -184,6 +249,8 @@ pub async fn add_gate(d: &mut District, url: &str, token: &str, moved: bool) -> 
 /// What one pull of one gate did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GatePull {
+    #[serde(skip)]
+    pub gate_id: i64,
     pub gate: String,
     pub community: String,
     pub url: Option<String>,
@@ -231,10 +298,11 @@ pub struct GateRound {
 /// event the district holds and compared with what was collected: a plain
 /// pull only asks for newer events, so an edit to an event already
 /// collected shows only this way (or on the gate's own `events verify`).
-pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck: bool) -> Result<GateRound> {
-    let limit = d.config.pull.page_size;
-    let max_pages = d.config.pull.max_pages;
-    let round_s = d.config.pull.gate_round_s;
+pub async fn pull_gate(db: &Db<'_>, client: &Client, gate_id: i64, recheck: bool) -> Result<GateRound> {
+    let (limit, max_pages, round_s) = {
+        let d = lock(db);
+        (d.config.pull.page_size, d.config.pull.max_pages, d.config.pull.gate_round_s)
+    };
     // (capped at a day: Instant + an absurd configured Duration would panic)
     let deadline = tokio::time::Instant::now() + Duration::from_secs(round_s.min(86_400));
     let mut total = Ingested::default();
@@ -246,15 +314,19 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
             let why = format!("stopped after {pages} pages (pull.max_pages); the rest comes next round");
             return Ok(GateRound { counts: total, pages, unfinished: Some(why) });
         }
-        let g =
-            d.store.gate(gate_id)?.ok_or_else(|| DistrictError::Usage(format!("gate {gate_id} is not registered")))?;
+        // (the lock is never held across the fetch: the other gates' pages
+        // are stored while this one waits)
+        let g = lock(db)
+            .store
+            .gate(gate_id)?
+            .ok_or_else(|| DistrictError::Usage(format!("gate {gate_id} is not registered")))?;
         let gate_err = |detail: String| DistrictError::Gate { gate: g.name.clone(), detail };
         let (Some(url), Some(token)) = (g.url.clone(), g.token.clone()) else {
             return Err(gate_err(
                 "known from carried files only (no URL); register it with `district add-gate` to pull".into(),
             ));
         };
-        let pinned = parse_key(&g.gate_key)
+        parse_key(&g.gate_key)
             .ok_or_else(|| gate_err("the pinned key in the district database is not valid".into()))?;
         // A broken gate's new events keep coming, into quarantine, after
         // the newest one kept apart.
@@ -278,6 +350,8 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
             }
         };
         pages += 1;
+        let mut guard = lock(db);
+        let d: &mut District = &mut guard;
         let now = now_text(Utc::now());
         d.store.record_contact(g.id, &now)?;
         if let Some(bad) = page.events.iter().find(|e| e.event.body.seq <= after) {
@@ -294,80 +368,7 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
             cursor = Some(0);
             continue;
         }
-        let tx = d.store.begin()?;
-        let mut ing = Ingestor::new(&g, Source::Pull, &now);
-        if page.gate_key != g.gate_key {
-            ing.break_chain(
-                &tx,
-                format!(
-                    "the gate now signs with key {}…, not the key {}… pinned when it was added: \
-                     a reinstalled gate or an impostor",
-                    page.gate_key.get(..12).unwrap_or(&page.gate_key),
-                    g.gate_key.get(..12).unwrap_or(&g.gate_key)
-                ),
-            )?;
-        }
-        if page.events.is_empty() && !g.broken() {
-            match &page.head {
-                Some(h) if h.seq < g.head_seq => ing.break_chain(
-                    &tx,
-                    format!(
-                        "the gate's log now ends at event {}, but the district already collected up to {}: \
-                         events were deleted or its database was restored from an older backup",
-                        h.seq, g.head_seq
-                    ),
-                )?,
-                Some(h) if h.seq == g.head_seq && h.hash != g.head_hash => ing.break_chain(
-                    &tx,
-                    format!(
-                        "the gate's newest event {} differs from the copy the district collected: it was rewritten",
-                        h.seq
-                    ),
-                )?,
-                None if g.head_seq > 0 => ing.break_chain(
-                    &tx,
-                    format!(
-                        "the gate reports an empty log, but the district already collected {} events: \
-                         its database was replaced",
-                        g.head_seq
-                    ),
-                )?,
-                _ => {}
-            }
-        }
-        let (good, problem) = check_page(&page.events, &pinned);
-        // Names are believed only with the gate key's signature for their
-        // event. A gate under a new key goes to quarantine: its names are
-        // checked with its new key now and again when a reset accepts it.
-        let name_key = if page.gate_key == g.gate_key { pinned } else { parse_key(&page.gate_key).unwrap_or(pinned) };
-        // (check_page counts within the page, so good <= len)
-        let (verified, rest) = page.events.split_at_checked(good).unwrap_or((&page.events, &[]));
-        for ev in verified {
-            let name = ev.check_name(&name_key);
-            match ing.push(&tx, ev, name) {
-                Ok(()) => {}
-                Err(IngestError::Store(e)) => return Err(e.into()),
-                Err(IngestError::Gap { have, starts }) => {
-                    ing.break_chain(
-                        &tx,
-                        format!(
-                            "the gate sent event {starts} right after {have}: events {} to {} were dropped from its log",
-                            have.saturating_add(1),
-                            starts.saturating_sub(1)
-                        ),
-                    )?;
-                    ing.push(&tx, ev, name).map_err(|e| DistrictError::Usage(e.to_string()))?;
-                }
-            }
-        }
-        if let Some(p) = problem {
-            ing.break_chain(&tx, format!("pulled events do not verify: {p}"))?;
-            for ev in rest {
-                ing.push(&tx, ev, ev.check_name(&name_key)).map_err(|e| DistrictError::Usage(e.to_string()))?;
-            }
-        }
-        let counts = ing.finish(&tx)?;
-        tx.commit()?;
+        let counts = store_page(&mut d.store, &g, &page, Source::Pull, &now, None)?;
         let n = page.events.len();
         add_counts(&mut total, counts);
         if cursor.is_some() {
@@ -387,45 +388,183 @@ pub async fn pull_gate(d: &mut District, client: &Client, gate_id: i64, recheck:
     }
 }
 
+/// Stores one page of a gate's events, as pulled or as pushed by the gate:
+/// checked against the pinned key and the held chain (a page signed by
+/// another key, a log that got shorter, an edited or unlinked event breaks
+/// the chain and goes to quarantine), in one transaction.
+pub(crate) fn store_page(
+    store: &mut DistrictStore,
+    g: &GateRow,
+    page: &EventsPage,
+    source: Source,
+    now: &str,
+    prechecked: Option<(&str, (usize, Option<String>))>,
+) -> Result<Ingested> {
+    let gate_err = |detail: String| DistrictError::Gate { gate: g.name.clone(), detail };
+    let pinned = parse_key(&g.gate_key)
+        .ok_or_else(|| gate_err("the pinned key in the district database is not valid".into()))?;
+    let tx = store.begin()?;
+    let mut ing = Ingestor::new(g, source, now);
+    if page.gate_key != g.gate_key {
+        ing.break_chain(
+            &tx,
+            format!(
+                "the gate now signs with key {}…, not the key {}… pinned when it was added: \
+                 a reinstalled gate or an impostor",
+                page.gate_key.get(..12).unwrap_or(&page.gate_key),
+                g.gate_key.get(..12).unwrap_or(&g.gate_key)
+            ),
+        )?;
+    }
+    if page.events.is_empty() && !g.broken() {
+        match &page.head {
+            Some(h) if h.seq < g.head_seq => ing.break_chain(
+                &tx,
+                format!(
+                    "the gate's log now ends at event {}, but the district already collected up to {}: \
+                     events were deleted or its database was restored from an older backup",
+                    h.seq, g.head_seq
+                ),
+            )?,
+            Some(h) if h.seq == g.head_seq && h.hash != g.head_hash => ing.break_chain(
+                &tx,
+                format!(
+                    "the gate's newest event {} differs from the copy the district collected: it was rewritten",
+                    h.seq
+                ),
+            )?,
+            None if g.head_seq > 0 => ing.break_chain(
+                &tx,
+                format!(
+                    "the gate reports an empty log, but the district already collected {} events: \
+                     its database was replaced",
+                    g.head_seq
+                ),
+            )?,
+            _ => {}
+        }
+    }
+    // a page checked beforehand under the pinned key (a push, outside the
+    // store's lock) is not checked twice
+    let (good, problem) = match prechecked {
+        Some((key, result)) if key == g.gate_key => result,
+        _ => check_page(&page.events, &pinned),
+    };
+    // Names are believed only with the gate key's signature for their
+    // event. A gate under a new key goes to quarantine: its names are
+    // checked with its new key now and again when a reset accepts it.
+    let name_key = if page.gate_key == g.gate_key { pinned } else { parse_key(&page.gate_key).unwrap_or(pinned) };
+    // (check_page counts within the page, so good <= len)
+    let (verified, rest) = page.events.split_at_checked(good).unwrap_or((&page.events, &[]));
+    for ev in verified {
+        let name = ev.check_name(&name_key);
+        match ing.push(&tx, ev, name) {
+            Ok(()) => {}
+            Err(IngestError::Store(e)) => return Err(e.into()),
+            Err(IngestError::Gap { have, starts }) => {
+                ing.break_chain(
+                    &tx,
+                    format!(
+                        "the gate sent event {starts} right after {have}: events {} to {} were dropped from its log",
+                        have.saturating_add(1),
+                        starts.saturating_sub(1)
+                    ),
+                )?;
+                ing.push(&tx, ev, name).map_err(|e| DistrictError::Usage(e.to_string()))?;
+            }
+        }
+    }
+    if let Some(p) = problem {
+        ing.break_chain(&tx, format!("pulled events do not verify: {p}"))?;
+        for ev in rest {
+            ing.push(&tx, ev, ev.check_name(&name_key)).map_err(|e| DistrictError::Usage(e.to_string()))?;
+        }
+    }
+    let counts = ing.finish(&tx)?;
+    tx.commit()?;
+    Ok(counts)
+}
+
+/// The district shared by the gates pulled at the same time: each takes
+/// it only to read its row and to store a page, never while it waits.
+pub type Db<'a> = std::sync::Mutex<&'a mut District>;
+
+fn lock<'a, 'b>(db: &'a Db<'b>) -> std::sync::MutexGuard<'a, &'b mut District> {
+    // a panic while storing rolled its transaction back: the data is whole
+    db.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Pulls every registered gate with a URL once; one failing gate never
 /// stops the others.
 pub async fn pull_all(d: &mut District, client: &Client, only: Option<&[i64]>, recheck: bool) -> Result<Vec<GatePull>> {
-    let mut out = Vec::new();
-    for g in d.store.gates()? {
-        if g.url.is_none() || only.is_some_and(|ids| !ids.contains(&g.id)) {
-            continue;
-        }
-        let res = pull_gate(d, client, g.id, recheck).await;
-        let after = d.store.gate(g.id)?.unwrap_or_else(|| g.clone());
-        let mut p = GatePull {
-            gate: after.name.clone(),
-            community: after.community.clone(),
-            url: after.url.clone(),
-            head_seq: after.head_seq,
-            chain_status: after.chain_status.clone(),
-            chain_detail: after.chain_detail.clone(),
-            ..Default::default()
-        };
-        match res {
-            Ok(r) => {
-                p.ok = true;
-                p.counts = r.counts;
-                p.pages = r.pages;
-                p.unfinished = r.unfinished;
+    let gates = d
+        .store
+        .gates()?
+        .into_iter()
+        .filter(|g| g.url.is_some() && only.is_none_or(|ids| ids.contains(&g.id)))
+        .map(|g| (g.id, recheck))
+        .collect();
+    pull_round(d, client, gates).await
+}
+
+/// One round over these gates (each with whether to re-read its whole
+/// log), `pull.concurrency` at a time: a slow or dead gate holds its own
+/// slot for at most its timeouts, the others go on. Results come in the
+/// order the gates were given.
+pub async fn pull_round(d: &mut District, client: &Client, gates: Vec<(i64, bool)>) -> Result<Vec<GatePull>> {
+    use futures_util::StreamExt;
+    let concurrency = d.config.pull.concurrency.clamp(1, 1024);
+    let db: Db<'_> = std::sync::Mutex::new(d);
+    let db = &db;
+    let mut done: Vec<(usize, Result<GatePull>)> = futures_util::stream::iter(gates.into_iter().enumerate())
+        .map(|(i, (id, recheck))| async move {
+            let res = pull_gate(db, client, id, recheck).await;
+            if res.is_ok() {
+                if let Err(e) = deliver_directives(db, client, id).await {
+                    tracing::warn!("directives for gate {id}: {e}");
+                }
             }
-            Err(e) => {
-                // The line already names the gate.
-                let msg = match e {
-                    DistrictError::Gate { detail, .. } => detail,
-                    other => other.to_string(),
-                };
-                d.store.record_error(g.id, &msg, &now_text(Utc::now()))?;
-                p.error = Some(msg);
-            }
+            (i, gate_result(&mut lock(db), id, res))
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// What a gate's round did, with its state after it; a failure is recorded
+/// on the gate.
+fn gate_result(d: &mut District, id: i64, res: Result<GateRound>) -> Result<GatePull> {
+    let after = d.store.gate(id)?.ok_or_else(|| DistrictError::Usage(format!("gate {id} is not registered")))?;
+    let mut p = GatePull {
+        gate_id: id,
+        gate: after.name.clone(),
+        community: after.community.clone(),
+        url: after.url.clone(),
+        head_seq: after.head_seq,
+        chain_status: after.chain_status.clone(),
+        chain_detail: after.chain_detail.clone(),
+        ..Default::default()
+    };
+    match res {
+        Ok(r) => {
+            p.ok = true;
+            p.counts = r.counts;
+            p.pages = r.pages;
+            p.unfinished = r.unfinished;
         }
-        out.push(p);
+        Err(e) => {
+            // The line already names the gate.
+            let msg = match e {
+                DistrictError::Gate { detail, .. } => detail,
+                other => other.to_string(),
+            };
+            d.store.record_error(id, &msg, &now_text(Utc::now()))?;
+            p.error = Some(msg);
+        }
     }
-    Ok(out)
+    Ok(p)
 }
 
 /// One line per gate for the terminal; broken chains are loud.
@@ -486,16 +625,14 @@ pub async fn run_service(d: &mut District, mut say: impl FnMut(&GatePull)) -> Re
             .collect();
         // The first round re-reads every gate's whole log, so an edit made
         // while the service was down is found; then every recheck_hours.
-        let (full, plain): (Vec<i64>, Vec<i64>) =
-            due.iter().partition(|id| recheck_due(rechecked.get(id).copied(), now, d.config.pull.recheck_hours));
-        let mut results = pull_all(d, &client, Some(&full), true).await?;
-        results.extend(pull_all(d, &client, Some(&plain), false).await?);
+        let round: Vec<(i64, bool)> = due
+            .iter()
+            .map(|id| (*id, recheck_due(rechecked.get(id).copied(), now, d.config.pull.recheck_hours)))
+            .collect();
+        let full: Vec<i64> = round.iter().filter(|(_, r)| *r).map(|(id, _)| *id).collect();
+        let results = pull_round(d, &client, round).await?;
         for p in results {
-            let Some(id) =
-                d.store.gates()?.into_iter().find(|g| g.name == p.gate && g.community == p.community).map(|g| g.id)
-            else {
-                continue;
-            };
+            let id = p.gate_id;
             if p.ok && full.contains(&id) {
                 rechecked.insert(id, Instant::now());
             }

@@ -90,6 +90,34 @@ pub struct GateDay {
     pub community: String,
     #[serde(flatten)]
     pub counts: Counts,
+    /// Refused crossings (decision `deny`, either way) by the gate's
+    /// reason; an event with two reasons counts under each (issue 13).
+    pub refusals: BTreeMap<String, u64>,
+    /// Different residents with a fever reading or a `fever` refusal here.
+    pub fever_people: u64,
+}
+
+/// The issue-13 figures of one gate's day, besides the counts.
+#[derive(Default)]
+struct Extra {
+    refusals: BTreeMap<String, u64>,
+    fever: std::collections::BTreeSet<u32>,
+}
+
+impl Extra {
+    fn add(&mut self, e: &EventFacts, fever_c: f64) {
+        if e.decision == "deny" {
+            // (a gate's reason codes are short words; bounded all the same)
+            for r in e.reasons.iter().take(16) {
+                *self.refusals.entry(r.chars().take(40).collect()).or_default() += 1;
+            }
+        }
+        if e.fever_reason || e.temperature_c.is_some_and(|t| t >= fever_c) {
+            if let Some(id) = e.resident_id {
+                self.fever.insert(id.0);
+            }
+        }
+    }
 }
 
 /// `{"date": D, "gates": [...], "total": {...}}`, the shape in SPEC.md.
@@ -98,6 +126,11 @@ pub struct DailyReport {
     pub date: String,
     pub gates: Vec<GateDay>,
     pub total: Counts,
+    /// All gates' refusals by reason.
+    pub refusals: BTreeMap<String, u64>,
+    /// Different residents with a fever in the district (a resident seen at
+    /// two gates of one community counts once).
+    pub fever_people: u64,
 }
 
 /// `YYYY-MM-DD`, or `today` / `yesterday` in the district's time zone.
@@ -133,19 +166,40 @@ pub fn daily(store: &DistrictStore, cfg: &DistrictConfig, date: NaiveDate) -> Re
     let (from, to) = day_bounds(date, tz);
     let gates = store.gates()?;
     let mut per: BTreeMap<i64, Counts> = gates.iter().map(|g| (g.id, Counts::default())).collect();
+    let mut extra: BTreeMap<i64, Extra> = BTreeMap::new();
     for e in store.facts_between(from, to)? {
         per.entry(e.gate_id).or_default().add(&e, cfg.district.fever_c);
+        extra.entry(e.gate_id).or_default().add(&e, cfg.district.fever_c);
     }
     let mut total = Counts::default();
+    let mut refusals: BTreeMap<String, u64> = BTreeMap::new();
+    let mut fever_people: std::collections::BTreeSet<(&str, u32)> = Default::default();
     let rows = gates
         .iter()
         .map(|g| {
             let counts = per.get(&g.id).copied().unwrap_or_default();
             total.plus(&counts);
-            GateDay { gate: g.name.clone(), community: g.community.clone(), counts }
+            let x = extra.remove(&g.id).unwrap_or_default();
+            for (r, n) in &x.refusals {
+                *refusals.entry(r.clone()).or_default() += n;
+            }
+            fever_people.extend(x.fever.iter().map(|id| (g.community.as_str(), *id)));
+            GateDay {
+                gate: g.name.clone(),
+                community: g.community.clone(),
+                counts,
+                refusals: x.refusals,
+                fever_people: x.fever.len() as u64,
+            }
         })
         .collect();
-    Ok(DailyReport { date: date.format("%Y-%m-%d").to_string(), gates: rows, total })
+    Ok(DailyReport {
+        date: date.format("%Y-%m-%d").to_string(),
+        gates: rows,
+        total,
+        refusals,
+        fever_people: fever_people.len() as u64,
+    })
 }
 
 /// Daily totals over a range of days (for the chart over time).
@@ -211,6 +265,54 @@ pub fn to_csv(r: &DailyReport) -> Result<String> {
     }
     let bytes = w.into_inner().map_err(|e| DistrictError::Usage(format!("cannot write CSV: {e}")))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The day's figures as an Excel workbook (issue 13): sheet 每日数据 with
+/// one row per gate (the CSV's columns, then fever_people and refusals),
+/// sheet 拒绝原因 with one row per gate and reason. Names are written as
+/// text cells, never formulas.
+pub fn to_xlsx(r: &DailyReport) -> Result<Vec<u8>> {
+    use rust_xlsxwriter::Workbook;
+    let err = |e: rust_xlsxwriter::XlsxError| DistrictError::Usage(format!("cannot write the workbook: {e}"));
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("每日数据").map_err(err)?;
+    let head =
+        ["date", "gate", "community", "exits", "entries", "denied", "fever", "overdue", "fever_people", "refusals"];
+    for (c, h) in head.iter().enumerate() {
+        ws.write_string(0, c as u16, *h).map_err(err)?;
+    }
+    for (i, g) in r.gates.iter().enumerate() {
+        let row = (i + 1) as u32;
+        ws.write_string(row, 0, &r.date).map_err(err)?;
+        ws.write_string(row, 1, &g.gate).map_err(err)?;
+        ws.write_string(row, 2, &g.community).map_err(err)?;
+        let c = &g.counts;
+        for (col, n) in
+            [(3u16, c.exits), (4, c.entries), (5, c.denied), (6, c.fever), (7, c.overdue), (8, g.fever_people)]
+        {
+            ws.write_number(row, col, n as f64).map_err(err)?;
+        }
+        let reasons: Vec<String> = g.refusals.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        ws.write_string(row, 9, reasons.join("; ")).map_err(err)?;
+    }
+    let ws = wb.add_worksheet();
+    ws.set_name("拒绝原因").map_err(err)?;
+    for (c, h) in ["date", "gate", "community", "reason", "count"].iter().enumerate() {
+        ws.write_string(0, c as u16, *h).map_err(err)?;
+    }
+    let mut row = 1u32;
+    for g in &r.gates {
+        for (reason, n) in &g.refusals {
+            ws.write_string(row, 0, &r.date).map_err(err)?;
+            ws.write_string(row, 1, &g.gate).map_err(err)?;
+            ws.write_string(row, 2, &g.community).map_err(err)?;
+            ws.write_string(row, 3, reason).map_err(err)?;
+            ws.write_number(row, 4, *n as f64).map_err(err)?;
+            row += 1;
+        }
+    }
+    wb.save_to_buffer().map_err(err)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -371,6 +473,17 @@ mod tests {
         assert_eq!(r.total, Counts { exits: 1, entries: 1, denied: 2, fever: 3, overdue: 1, ..Default::default() });
         assert_eq!(r.gates.len(), 1);
         assert_eq!(r.gates[0].counts, r.total);
+        // refusals by reason (both ways), distinct people with a fever
+        let want: BTreeMap<String, u64> = [("fever".to_string(), 1), ("household_quota".to_string(), 1)].into();
+        assert_eq!((&r.gates[0].refusals, &r.refusals), (&want, &want));
+        assert_eq!((r.gates[0].fever_people, r.fever_people), (3, 3));
+        // a workbook comes out, and opens with both sheets
+        let bytes = to_xlsx(&r).unwrap();
+        let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        use calamine::Reader;
+        assert_eq!(wb.sheet_names(), ["每日数据", "拒绝原因"]);
+        let sheet = wb.worksheet_range("拒绝原因").unwrap();
+        assert_eq!(sheet.height(), 3);
     }
 
     #[test]
@@ -383,9 +496,10 @@ mod tests {
             j,
             serde_json::json!({"date": "2025-03-10", "gates": [{"gate": "东门", "community": "阳光花园", "exits": 1,
                 "entries": 0, "denied": 0, "fever": 0, "overdue": 0, "visitors": 0, "vehicles": 0, "deliveries": 0,
-                "urgent_outings": 0, "turned_back": 0}],
+                "urgent_outings": 0, "turned_back": 0, "refusals": {}, "fever_people": 0}],
                 "total": {"exits": 1, "entries": 0, "denied": 0, "fever": 0, "overdue": 0, "visitors": 0, "vehicles": 0,
-                "deliveries": 0, "urgent_outings": 0, "turned_back": 0}})
+                "deliveries": 0, "urgent_outings": 0, "turned_back": 0},
+                "refusals": {}, "fever_people": 0})
         );
         let csv = to_csv(&r).unwrap();
         assert_eq!(

@@ -122,6 +122,36 @@ const MIGRATIONS: &[&str] = &[
     UPDATE events SET resident_name = NULL WHERE resident_name IS NOT NULL;
     UPDATE gates SET names_shared = 0;
     "#,
+    // -- issue 13: gates push (tokens of role `gate`, each for one gate:
+    // its name, optionally its community, and the gate it first pushed
+    // as); how each gate was last heard from
+    r#"
+    ALTER TABLE tokens ADD COLUMN gate TEXT;
+    ALTER TABLE tokens ADD COLUMN community TEXT;
+    ALTER TABLE tokens ADD COLUMN gate_id INTEGER REFERENCES gates(id);
+    ALTER TABLE gates ADD COLUMN contact_via TEXT;
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE directives (
+        id TEXT PRIMARY KEY,
+        community TEXT NOT NULL,
+        resident_id INTEGER NOT NULL,
+        category TEXT NOT NULL,
+        until TEXT,
+        issued_at TEXT NOT NULL,
+        issued_by TEXT NOT NULL,
+        signed TEXT NOT NULL
+    );
+    CREATE INDEX directives_community ON directives(community);
+    CREATE TABLE directive_deliveries (
+        directive_id TEXT NOT NULL REFERENCES directives(id),
+        gate_id INTEGER NOT NULL REFERENCES gates(id),
+        sent_at TEXT NOT NULL,
+        via TEXT NOT NULL,
+        result TEXT,
+        result_at TEXT,
+        PRIMARY KEY (directive_id, gate_id)
+    );
+    "#,
 ];
 
 /// A registered gate. `Debug` leaves out the API token.
@@ -154,6 +184,8 @@ pub struct GateRow {
     /// The time of the newest event held (by seq): how fresh a gate's data
     /// is, also for a gate only seen in carried files.
     pub newest_event: Option<String>,
+    /// How the gate was last heard from: `pull` or `push` (issue 13).
+    pub contact_via: Option<String>,
 }
 
 impl std::fmt::Debug for GateRow {
@@ -177,6 +209,41 @@ impl GateRow {
     }
 }
 
+/// A directive the district sent (issue 13), with where it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectiveRow {
+    pub id: String,
+    pub community: String,
+    pub resident_id: u32,
+    pub category: String,
+    pub until: Option<String>,
+    pub issued_at: String,
+    pub issued_by: String,
+    pub deliveries: Vec<Delivery>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub gate: String,
+    pub sent_at: String,
+    /// `push` (in a push's reply) or `pull` (posted to the gate).
+    pub via: String,
+    /// What the gate said: `applied`, `replayed`, `bad_signature`, ...;
+    /// none yet when it has not answered.
+    pub result: Option<String>,
+    pub result_at: Option<String>,
+}
+
+/// A token of role `gate`: the gate it may push for.
+#[derive(Debug, Clone)]
+pub struct GateToken {
+    pub hash: String,
+    pub gate: Option<String>,
+    pub community: Option<String>,
+    /// Set on the token's first push: from then on only that gate.
+    pub gate_id: Option<i64>,
+}
+
 /// The facts of one stored event that reports and traces need.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventFacts {
@@ -198,6 +265,9 @@ pub struct EventFacts {
     pub kind: Option<String>,
     /// Turned back: reason `not_approved`.
     pub not_approved: bool,
+    /// The gate's reasons for its decision (issue 13: refusals by reason).
+    #[serde(skip)]
+    pub reasons: Vec<String>,
 }
 
 /// One reset of a broken gate, as `district audit` shows it.
@@ -234,7 +304,8 @@ const GATE_COLS: &str = "g.id, g.name, g.community, g.gate_key, g.url, g.token, 
      (SELECT COUNT(*) FROM quarantine q WHERE q.gate_id = g.id), \
      (SELECT COALESCE(MAX(seq), 0) FROM quarantine q WHERE q.gate_id = g.id), \
      (SELECT COUNT(*) FROM superseded s WHERE s.gate_id = g.id), \
-     (SELECT e.at FROM events e WHERE e.gate_id = g.id ORDER BY e.seq DESC LIMIT 1)";
+     (SELECT e.at FROM events e WHERE e.gate_id = g.id ORDER BY e.seq DESC LIMIT 1), \
+     g.contact_via";
 
 fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
     Ok(GateRow {
@@ -259,11 +330,13 @@ fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
         quarantine_seq: r.get(18)?,
         superseded: r.get(19)?,
         newest_event: r.get(20)?,
+        contact_via: r.get(21)?,
     })
 }
 
 const FACT_COLS: &str = "gate_id, seq, at_ms, at, resident_id, household, resident_name, direction, decision, \
-     temperature_c, fever_reason, overdue, backfilled, json_extract(body, '$.kind'), instr(reasons, 'not_approved') > 0";
+     temperature_c, fever_reason, overdue, backfilled, json_extract(body, '$.kind'), instr(reasons, 'not_approved') > 0, \
+     reasons";
 
 fn facts_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventFacts> {
     Ok(EventFacts {
@@ -282,6 +355,7 @@ fn facts_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventFacts> {
         backfilled: r.get(12)?,
         kind: r.get(13)?,
         not_approved: r.get(14)?,
+        reasons: r.get::<_, String>(15)?.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect(),
     })
 }
 
@@ -348,10 +422,135 @@ impl DistrictStore {
     }
 
     pub fn record_contact(&self, id: i64, now: &str) -> Result<()> {
+        self.record_contact_via(id, now, Source::Pull)
+    }
+
+    /// The gate was heard from, by a pull or by its own push.
+    pub fn record_contact_via(&self, id: i64, now: &str, via: Source) -> Result<()> {
         self.conn.execute(
-            "UPDATE gates SET last_contact = ?2, last_error = NULL, last_error_at = NULL WHERE id = ?1",
-            params![id, now],
+            "UPDATE gates SET last_contact = ?2, last_error = NULL, last_error_at = NULL, contact_via = ?3 WHERE id = ?1",
+            params![id, now, via.as_str()],
         )?;
+        Ok(())
+    }
+
+    // ---- the district's key and its directives (issue 13) ----------------
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    /// Sets a value only if none is set yet; returns the value in force.
+    pub fn meta_init(&self, key: &str, value: &str) -> Result<String> {
+        self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
+        Ok(self.meta(key)?.unwrap_or_else(|| value.to_string()))
+    }
+
+    pub fn add_directive(&self, d: &DirectiveRow, signed: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO directives (id, community, resident_id, category, until, issued_at, issued_by, signed) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![d.id, d.community, d.resident_id, d.category, d.until, d.issued_at, d.issued_by, signed],
+        )?;
+        Ok(())
+    }
+
+    /// The signed directives for a gate's community that the gate has not
+    /// answered yet, oldest first.
+    pub fn pending_directives(&self, gate_id: i64, community: &str, limit: u32) -> Result<Vec<(String, String)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT d.id, d.signed FROM directives d WHERE d.community = ?2 AND NOT EXISTS \
+             (SELECT 1 FROM directive_deliveries x WHERE x.directive_id = d.id AND x.gate_id = ?1 AND x.result IS NOT NULL) \
+             ORDER BY d.issued_at, d.id LIMIT ?3",
+        )?;
+        let rows = st
+            .query_map(params![gate_id, community, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// A directive was handed to a gate (first time only).
+    pub fn note_directive_sent(&self, id: &str, gate_id: i64, via: Source, now: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO directive_deliveries (directive_id, gate_id, sent_at, via) VALUES (?1, ?2, ?3, ?4)",
+            params![id, gate_id, now, via.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// What the gate said it did with a directive it was sent.
+    pub fn note_directive_result(&self, id: &str, gate_id: i64, result: &str, now: &str) -> Result<bool> {
+        Ok(self.conn.execute(
+            "UPDATE directive_deliveries SET result = ?3, result_at = ?4 WHERE directive_id = ?1 AND gate_id = ?2",
+            params![id, gate_id, result, now],
+        )? > 0)
+    }
+
+    /// Every directive with its deliveries, newest first.
+    pub fn directives(&self, limit: u32) -> Result<Vec<DirectiveRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, community, resident_id, category, until, issued_at, issued_by FROM directives \
+             ORDER BY issued_at DESC, id LIMIT ?1",
+        )?;
+        let mut rows = st
+            .query_map([limit], |r| {
+                Ok(DirectiveRow {
+                    id: r.get(0)?,
+                    community: r.get(1)?,
+                    resident_id: r.get(2)?,
+                    category: r.get(3)?,
+                    until: r.get(4)?,
+                    issued_at: r.get(5)?,
+                    issued_by: r.get(6)?,
+                    deliveries: Vec::new(),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT g.name, x.sent_at, x.via, x.result, x.result_at FROM directive_deliveries x \
+             JOIN gates g ON g.id = x.gate_id WHERE x.directive_id = ?1 ORDER BY g.name",
+        )?;
+        for d in &mut rows {
+            d.deliveries = st
+                .query_map([&d.id], |r| {
+                    Ok(Delivery {
+                        gate: r.get(0)?,
+                        sent_at: r.get(1)?,
+                        via: r.get(2)?,
+                        result: r.get(3)?,
+                        result_at: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+        }
+        Ok(rows)
+    }
+
+    /// A token for one gate to push with (role `gate`).
+    pub fn add_gate_token(&self, hash: &str, name: &str, gate: &str, community: Option<&str>, now: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO tokens (hash, role, name, created_at, gate, community) VALUES (?1, 'gate', ?2, ?3, ?4, ?5)",
+            params![hash, name, now, gate, community],
+        )?;
+        Ok(())
+    }
+
+    /// The gate a `gate` token pushes for, if the token is one.
+    pub fn gate_token(&self, hash: &str) -> Result<Option<GateToken>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT hash, gate, community, gate_id FROM tokens WHERE hash = ?1 AND role = 'gate'",
+                [hash],
+                |r| Ok(GateToken { hash: r.get(0)?, gate: r.get(1)?, community: r.get(2)?, gate_id: r.get(3)? }),
+            )
+            .optional()?)
+    }
+
+    /// Ties a gate token to the gate it first pushed as.
+    pub fn bind_gate_token(&self, hash: &str, gate_id: i64) -> Result<()> {
+        self.conn
+            .execute("UPDATE tokens SET gate_id = ?2 WHERE hash = ?1 AND gate_id IS NULL", params![hash, gate_id])?;
         Ok(())
     }
 
@@ -570,6 +769,8 @@ fn flag_broken(conn: &Connection, id: i64, detail: &str) -> Result<()> {
 pub enum Source {
     Pull,
     Import,
+    /// Sent by the gate itself (`POST /api/v1/ingest`, issue 13).
+    Push,
 }
 
 impl Source {
@@ -577,6 +778,8 @@ impl Source {
     pub fn from_text(s: &str) -> Source {
         if s == "import" {
             Source::Import
+        } else if s == "push" {
+            Source::Push
         } else {
             Source::Pull
         }
@@ -586,6 +789,7 @@ impl Source {
         match self {
             Source::Pull => "pull",
             Source::Import => "import",
+            Source::Push => "push",
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod chain;
 pub mod codes;
 pub mod community;
 pub mod derived;
+pub mod directive;
 pub mod followup;
 pub mod ids;
 pub mod join;

@@ -234,6 +234,7 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         "records": records,
         "clock": {"trusted": clock.trusted, "suspect": !clock.trusted, "source": clock.source, "detail": clock.detail, "now": now.to_rfc3339()},
         "uptime_s": state.inner.started.elapsed().as_secs(),
+        "push": state.inner.push.health(database.get("events").and_then(serde_json::Value::as_u64)),
         // the other gates of the community: when each was last heard from
         // and how many of its events this gate does not hold yet
         "peers": peer_health(&state),

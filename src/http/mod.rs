@@ -5,6 +5,8 @@
 mod api;
 pub mod auth;
 mod committee;
+/// issue 13: the district's directives
+pub mod directives;
 pub mod error;
 mod metrics;
 pub(crate) mod pages;
@@ -70,6 +72,8 @@ pub struct Inner {
     /// memory: the sync runs every 300 ms and must not write the SD card
     /// each time; the database copy is refreshed every 30 s.
     pub peer_live: Mutex<std::collections::HashMap<String, PeerLive>>,
+    /// What pushing to the district last did (issue 13; shown in health).
+    pub push: Arc<crate::link::PushStatus>,
 }
 
 /// When a peer gate was last heard from, and how many of its events this
@@ -123,6 +127,7 @@ impl AppState {
                 started: std::time::Instant::now(),
                 tls,
                 peer_live: Mutex::new(std::collections::HashMap::new()),
+                push: Default::default(),
             }),
         })
     }
@@ -156,6 +161,7 @@ pub fn app(state: AppState) -> Router {
         .merge(paperwork::router())
         .merge(visits::router())
         .merge(peers::router())
+        .merge(directives::router())
         .merge(pages::router())
         .fallback(|| async { ApiError::NotFound("no such page or API endpoint (see the README)".into()) })
         .layer(axum::middleware::from_fn_with_state(CSRF, crate::web::csrf_guard))

@@ -5,6 +5,7 @@
 //! Schema changes are numbered migrations applied in order at open.
 
 mod changes;
+mod directives;
 mod events;
 mod followups;
 mod ids;
@@ -13,6 +14,7 @@ mod people;
 mod security;
 mod visits;
 
+pub use directives::ReceivedDirective;
 pub use events::*;
 pub use followups::*;
 pub use peers::*;
@@ -308,6 +310,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX followups_resident ON followups(resident_id, at_ms);
     CREATE INDEX followups_at ON followups(at_ms);
     "#,
+    // -- issue 13: directives received from the district, each with what
+    // the gate did with it (a replay check looks for an applied id)
+    r#"CREATE TABLE directives (
+        n INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        via TEXT NOT NULL,
+        community TEXT NOT NULL,
+        resident_id INTEGER NOT NULL,
+        category TEXT NOT NULL,
+        until TEXT,
+        issued_at TEXT NOT NULL,
+        issued_by TEXT NOT NULL,
+        result TEXT NOT NULL
+    );
+    CREATE INDEX directives_id ON directives(id);"#,
 ];
 
 /// How a stored value looks, for a message naming an unreadable record.

@@ -7,7 +7,8 @@ fn gate_state(g: &GateRow, now: DateTime<Utc>, stale_minutes: u32) -> &'static s
     if g.broken() {
         return "broken";
     }
-    if g.url.is_none() {
+    // a gate that pushes has no address either, but is heard from (issue 13)
+    if g.url.is_none() && g.contact_via.as_deref() != Some("push") {
         return "file";
     }
     let fresh = g
@@ -85,6 +86,9 @@ pub(super) async fn gates_page(
             _ => t("正常", "ok"),
         };
         let contact = match (&g.last_contact, &g.url) {
+            (Some(c), _) if g.contact_via.as_deref() == Some("push") => {
+                format!("{} ({})", local(c, tz), t("推送", "push"))
+            }
             (Some(c), _) => local(c, tz),
             (None, None) => t("—（不联网）", "— (no network)").to_string(),
             (None, Some(_)) => t("从未", "never").to_string(),

@@ -59,8 +59,12 @@ const LOGIN_BODY_LIMIT: usize = 8 * 1024;
 
 /// Cookie-authenticated posts (logout) and the login must come from this
 /// site's own pages, as HTML forms; bearer calls are not checked.
-const CSRF: CsrfPolicy =
-    CsrfPolicy { session_cookie: SESSION_COOKIE, always: &["/login"], uploads: &[], forms: &["/login", "/logout"] };
+const CSRF: CsrfPolicy = CsrfPolicy {
+    session_cookie: SESSION_COOKIE,
+    always: &["/login"],
+    uploads: &[],
+    forms: &["/login", "/logout", "/trace/mark"],
+};
 
 pub struct AppState {
     pub store: Mutex<DistrictStore>,
@@ -203,11 +207,14 @@ impl FromRequestParts<Shared> for ApiUser {
 }
 
 pub fn app(state: Shared) -> Router {
+    // a push is a page of events: the same bound as a pulled page
+    let ingest_limit = state.config.pull.max_page_bytes();
     Router::new()
         .route("/", get(gates::gates_page))
         .route("/daily", get(daily::daily_page))
         .route("/alerts", get(alerts::alerts_page))
         .route("/trace", get(trace_page::trace_page))
+        .route("/trace/mark", post(trace_page::mark))
         .route("/static/district.css", get(style::css))
         .route("/login", get(login::login_page).post(login::login).layer(DefaultBodyLimit::max(LOGIN_BODY_LIMIT)))
         .route("/logout", post(login::logout))
@@ -215,6 +222,7 @@ pub fn app(state: Shared) -> Router {
         .route("/api/v1/report/daily", get(api_daily))
         .route("/api/v1/trace", get(api_trace))
         .route("/api/v1/gates", get(api_gates))
+        .route("/api/v1/ingest", post(api_ingest).layer(DefaultBodyLimit::max(ingest_limit)))
         .fallback(|| async {
             Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such page or API endpoint (see the README)")
         })
@@ -252,8 +260,16 @@ async fn api_daily(_u: ApiUser, State(s): State<Shared>, Query(q): Query<DailyQu
     Ok(match q.format.as_deref() {
         Some("csv") => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], report::to_csv(&r)?).into_response(),
         Some("dhis2") => Json(report::to_dhis2(&r, &s.config)?.0).into_response(),
+        Some("xlsx") => (
+            [
+                (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"gatepass-{}.xlsx\"", r.date)),
+            ],
+            report::to_xlsx(&r)?,
+        )
+            .into_response(),
         None | Some("json") => Json(r).into_response(),
-        Some(f) => return Err(WebError::BadRequest(format!("format '{f}' must be json, csv or dhis2"))),
+        Some(f) => return Err(WebError::BadRequest(format!("format '{f}' must be json, csv, dhis2 or xlsx"))),
     })
 }
 
@@ -263,6 +279,8 @@ pub struct TraceQuery {
     pub community: Option<String>,
     pub days: Option<u32>,
     pub lang: Option<String>,
+    /// Set after a close contact was marked from this page (issue 13).
+    pub marked: Option<String>,
 }
 
 fn run_trace(s: &AppState, q: &TraceQuery) -> Result<Option<trace::Trace>, WebError> {
@@ -279,6 +297,57 @@ async fn api_trace(_u: ApiUser, State(s): State<Shared>, Query(q): Query<TraceQu
     match run_trace(&s, &q)? {
         Some(t) => Ok(Json(t).into_response()),
         None => Err(WebError::BadRequest("give ?resident=ID".into())),
+    }
+}
+
+/// `POST /api/v1/ingest`: a gate pushes its new events (issue 13). The
+/// answer always says how far the district holds the gate's log (`head`),
+/// also on a refusal where that helps the gate resume.
+async fn api_ingest(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    use super::push::PushRefused;
+    let refuse = |status: StatusCode, e: &PushRefused, extra: Option<serde_json::Value>| {
+        let mut v = serde_json::json!({"error": e.code(), "message": e.to_string()});
+        if let (Some(o), Some(serde_json::Value::Object(x))) = (v.as_object_mut(), extra) {
+            o.extend(x);
+        }
+        (status, Json(v)).into_response()
+    };
+    let token = match web::bearer_token(&headers) {
+        Ok(Some(t)) => auth::token_hash(t),
+        _ => return refuse(StatusCode::UNAUTHORIZED, &PushRefused::Unauthorized, None),
+    };
+    let page: super::pull::EventsPage = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut d = e.to_string();
+            d.truncate(200);
+            let e = PushRefused::BadRequest(format!("not an events page: {d}"));
+            return refuse(StatusCode::BAD_REQUEST, &e, None);
+        }
+    };
+    let now = crate::clock::now_text(Utc::now());
+    let st = s.clone();
+    // (checking and storing a page is blocking work: off the async threads)
+    let res = tokio::task::spawn_blocking(move || {
+        let pre = super::push::precheck(&page);
+        let mut store = st.store.lock().unwrap_or_else(|p| p.into_inner());
+        super::push::ingest(&mut store, &token, &page, &now, pre)
+    })
+    .await;
+    match res {
+        Ok(Ok(reply)) => Json(reply).into_response(),
+        Ok(Err(e)) => match &e {
+            PushRefused::Unauthorized => refuse(StatusCode::UNAUTHORIZED, &e, None),
+            PushRefused::WrongGate(_) => refuse(StatusCode::FORBIDDEN, &e, None),
+            PushRefused::BadRequest(_) => refuse(StatusCode::BAD_REQUEST, &e, None),
+            PushRefused::TooMany => refuse(StatusCode::PAYLOAD_TOO_LARGE, &e, None),
+            PushRefused::Gap { head, .. } => refuse(StatusCode::CONFLICT, &e, Some(serde_json::json!({"head": head}))),
+            PushRefused::ChainBroken { reply, .. } => {
+                refuse(StatusCode::CONFLICT, &e, serde_json::to_value(reply).ok())
+            }
+            PushRefused::Internal(detail) => WebError::Internal(detail.to_string()).into_response(),
+        },
+        Err(join) => WebError::Internal(format!("push task: {join}")).into_response(),
     }
 }
 

@@ -60,6 +60,17 @@ pub(super) async fn trace_page(
         );
         return Ok(Html(page(en, t("病例轨迹 · 区县出入数据", "Trace a case · District gate data"), &b)));
     };
+    if let Some(m) = q.marked.as_deref().filter(|m| m.chars().all(|c| c.is_ascii_digit()) && !m.is_empty()) {
+        let _ = write!(
+            b,
+            "<p class=note role=status>{}</p>",
+            if en {
+                format!("Resident {m} is marked close contact: every gate of the community keeps them in from its next contact (see `district directives`).")
+            } else {
+                format!("已将居民号 {m} 标记为密切接触：该社区各门岗下次联络时生效（见 `district directives`）。")
+            }
+        );
+    }
     let period = format!("{} – {}", local(&tr.from, tz), local(&tr.until, tz));
     if tr.crossings.is_empty() {
         let _ = write!(
@@ -136,7 +147,7 @@ pub(super) async fn trace_page(
         );
         let _ = write!(
             b,
-            "<table><tr><th>{}</th><th class=n>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            "<table><tr><th>{}</th><th class=n>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>",
             t("时间", "Time"),
             t("相差分钟", "Minutes apart"),
             t("居民号", "Resident"),
@@ -153,9 +164,24 @@ pub(super) async fn trace_page(
                 ),
                 None => who(None, None, en),
             };
+            // a contact can be kept in at the gates of its community (issue 13)
+            let mark = match k.resident_id {
+                Some(id) => format!(
+                    "<form method=post action=/trace/mark><input type=hidden name=community value='{}'>\
+                     <input type=hidden name=resident value={id}><input type=hidden name=case value='{}'>\
+                     <input type=hidden name=days value={}><input type=hidden name=lang value={l}>\
+                     <input type=date name=until aria-label='{}'><button>{}</button></form>",
+                    html_escape(&c.community),
+                    tr.resident_id,
+                    days,
+                    t("隔离至（可选）", "Keep in until (optional)"),
+                    t("标记密接", "Mark close contact")
+                ),
+                None => String::new(),
+            };
             let _ = write!(
                 b,
-                "<tr><td>{}</td><td class=n>{:+.1}</td><td>{person}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td class=n>{:+.1}</td><td>{person}</td><td>{}</td><td>{}</td><td>{}</td><td>{mark}</td></tr>",
                 local(&k.at, tz),
                 k.minutes_apart,
                 html_escape(k.household.as_deref().unwrap_or("")),
@@ -167,4 +193,51 @@ pub(super) async fn trace_page(
     }
     b.push_str("</main>");
     Ok(Html(page(en, t("病例轨迹 · 区县出入数据", "Trace a case · District gate data"), &b)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct MarkForm {
+    community: String,
+    resident: String,
+    /// The case whose trace the button was on: the page returns there.
+    case: Option<String>,
+    days: Option<u32>,
+    lang: Option<String>,
+    until: Option<String>,
+}
+
+/// The trace page's button: `district mark` for a contact, signed with the
+/// district key, recorded under the logged-in clerk (issue 13).
+pub(super) async fn mark(
+    PageUser(user): PageUser,
+    State(s): State<Shared>,
+    Form(f): Form<MarkForm>,
+) -> Result<Response, WebError> {
+    let id: crate::domain::ResidentId =
+        f.resident.trim().parse().map_err(|_| WebError::BadRequest("resident must be a number".into()))?;
+    let until = match f.until.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        None => None,
+        Some(u) => Some(
+            chrono::NaiveDate::parse_from_str(u, "%Y-%m-%d")
+                .map_err(|_| WebError::BadRequest(format!("until '{u}' must be a date, e.g. 2026-12-14")))?,
+        ),
+    };
+    let now = crate::clock::now_text(Utc::now());
+    super::super::directives::mark(
+        &*lock(&s)?,
+        &f.community,
+        id,
+        crate::domain::Category::CloseContact,
+        until,
+        &format!("page:{user}"),
+        &now,
+    )?;
+    let case: String = f.case.unwrap_or_default().chars().filter(char::is_ascii_digit).take(12).collect();
+    let lang = if f.lang.as_deref() == Some("en") { "en" } else { "zh" };
+    Ok(Redirect::to(&format!(
+        "/trace?resident={case}&community={}&days={}&lang={lang}&marked={id}",
+        url_encode(&f.community),
+        f.days.unwrap_or(14).min(366)
+    ))
+    .into_response())
 }
