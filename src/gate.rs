@@ -694,6 +694,21 @@ impl Gate {
         now: DateTime<Utc>,
     ) -> Result<ResidentView> {
         self.require_first("changing a category")?;
+        self.apply_category(resident_id, category, until, actor, now)
+    }
+
+    /// Sets a category without the first-directory check: the committee's
+    /// path is `set_category_by_id`; a directive signed by the district is
+    /// applied at every gate it reaches (the first gate gets it too, so the
+    /// committee's state the gates copy agrees once it has).
+    pub(crate) fn apply_category(
+        &mut self,
+        resident_id: ResidentId,
+        category: Category,
+        until: Option<NaiveDate>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ResidentView> {
         let r = self
             .store
             .resident(resident_id)?

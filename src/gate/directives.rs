@@ -49,7 +49,7 @@ impl Gate {
             Some(_) if self.store.directive_applied(&b.id)? => DirectiveResult::Replayed,
             Some(_) => {
                 let actor = format!("district:{}", b.issued_by.chars().take(64).collect::<String>());
-                match self.set_category_by_id(b.resident_id, b.category, b.until, &actor, now) {
+                match self.apply_category(b.resident_id, b.category, b.until, &actor, now) {
                     Ok(_) => DirectiveResult::Applied,
                     Err(GateError::Store(StoreError::UnknownResident(_))) => DirectiveResult::UnknownResident,
                     Err(e) => return Err(e),
