@@ -226,6 +226,7 @@
     if (d.from && GP.CATEGORIES.includes(d.from)) d.from = GP.category(d.from);
     if (d.category) d.category = GP.category(d.category);
     if (d.role) d.role = GP.has('role.' + d.role) ? T('role.' + d.role) : d.role;
+    if (d.result) d.result = GP.has('directive.result.' + d.result) ? T('directive.result.' + d.result) : d.result;
     if (d.scope) d.scope = GP.has('audit.scope.' + d.scope) ? T('audit.scope.' + d.scope) : d.scope;
     d.until = d.until ? T('audit.until', { d: d.until }) : '';
     d.note = d.note ? T('audit.note', { n: d.note }) : '';
