@@ -295,6 +295,18 @@ fn a_crossing_at_one_gate_counts_at_the_other() {
     assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "household_quota"), "{v}");
     // another household is untouched
     assert_eq!(at_west("钱七", "out")["decision"], "allow");
+    // the committee traces 张三 by name across both gates, at 西门
+    let committee = ok(&dir, &["token", "create", "--role", "committee"]).trim().to_string();
+    let t: Value = c
+        .get(format!("{}/api/v1/trace?name=%E5%BC%A0%E4%B8%89", west.base))
+        .bearer_auth(&committee)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let gates: Vec<&str> =
+        t["trace"]["crossings"].as_array().unwrap().iter().filter_map(|c| c["gate"].as_str()).collect();
+    assert!(gates.contains(&"东门") && gates.contains(&"西门"), "{t}");
 }
 
 /// A revocation on the first directory reaches the other gates: the card

@@ -320,8 +320,14 @@ impl Store {
         until_ms: i64,
         limit: u32,
     ) -> Result<Vec<crate::domain::trace::Sighting>> {
+        // this gate's events and those held from the other gates of the community
         let mut st = self.conn.prepare(
-            "SELECT body, prev_hash, hash, sig FROM events WHERE resident_id = ?1 AND at_ms BETWEEN ?2 AND ?3
+            "SELECT body, prev_hash, hash, sig FROM (
+               SELECT body, prev_hash, hash, sig, at_ms, seq FROM events
+                 WHERE resident_id = ?1 AND at_ms BETWEEN ?2 AND ?3
+               UNION ALL
+               SELECT body, prev_hash, hash, sig, at_ms, seq FROM peer_events
+                 WHERE resident_id = ?1 AND at_ms BETWEEN ?2 AND ?3)
              ORDER BY at_ms, seq LIMIT ?4",
         )?;
         let rows = st.query_map(params![i64::from(id), from_ms, until_ms, limit], event_from_row)?;
@@ -336,7 +342,11 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<crate::domain::trace::Sighting>> {
         let mut st = self.conn.prepare(
-            "SELECT body, prev_hash, hash, sig FROM events WHERE at_ms BETWEEN ?1 AND ?2 ORDER BY at_ms, seq LIMIT ?3",
+            "SELECT body, prev_hash, hash, sig FROM (
+               SELECT body, prev_hash, hash, sig, at_ms, seq FROM events WHERE at_ms BETWEEN ?1 AND ?2
+               UNION ALL
+               SELECT body, prev_hash, hash, sig, at_ms, seq FROM peer_events WHERE at_ms BETWEEN ?1 AND ?2)
+             ORDER BY at_ms, seq LIMIT ?3",
         )?;
         let rows = st.query_map(params![from_ms, until_ms, limit], event_from_row)?;
         rows.map(|r| Ok(sighting(&r??.body))).collect()

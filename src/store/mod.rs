@@ -260,6 +260,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX peer_events_resident ON peer_events(resident_id, at_ms);
     CREATE INDEX peer_events_household ON peer_events(household, at_ms);
+    CREATE INDEX peer_events_at ON peer_events(at_ms);
     CREATE TABLE gate_keys (
         gate TEXT PRIMARY KEY,
         gate_key TEXT NOT NULL,
