@@ -307,6 +307,7 @@ struct RawConfig {
     cards: CardsSection,
     #[serde(default)]
     followup: FollowupSection,
+    #[serde(default)]
     district: DistrictLink,
 }
 
