@@ -448,7 +448,10 @@ impl Gate {
         let policy = self.policy()?;
         let span = chrono::Duration::days(i64::from(policy.period_days) + 1).num_milliseconds();
         let mut around: std::collections::BTreeMap<String, (i64, i64)> = std::collections::BTreeMap::new();
-        for e in fresh.iter().filter(|e| e.body.decision == "allow" && e.body.resident_id.is_some()) {
+        // only an exit can break a rule together with another gate's crossing
+        for e in fresh.iter().filter(|e| {
+            e.body.decision == "allow" && e.body.resident_id.is_some() && e.body.direction.as_deref() == Some("out")
+        }) {
             let (Some(h), Ok(at)) = (&e.body.household, chrono::DateTime::parse_from_rfc3339(&e.body.at)) else {
                 continue;
             };

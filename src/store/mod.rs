@@ -261,6 +261,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX peer_events_resident ON peer_events(resident_id, at_ms);
     CREATE INDEX peer_events_household ON peer_events(household, at_ms);
     CREATE INDEX peer_events_at ON peer_events(at_ms);
+    -- a household's crossings at this gate, for the conflict replay
+    CREATE INDEX events_household ON events(household, at_ms);
     CREATE TABLE gate_keys (
         gate TEXT PRIMARY KEY,
         gate_key TEXT NOT NULL,
