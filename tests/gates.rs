@@ -134,29 +134,16 @@ fn crossings_reach_every_gate_through_the_first() {
     let g = GateDir::new();
     let east = Daemon::start(&g.dir);
     let c = client();
-    let mut joined = Vec::new();
+    let mut gates = Vec::new();
     for name in ["西门", "北门"] {
-        let code = json(&g.dir, &["gate", "add", "--name", name])["code"].as_str().unwrap().to_string();
-        let dir = g.tmp.path().join(name);
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let out = bin()
-            .arg("--data-dir")
-            .arg(&dir)
-            .args(["join", "--from", &east.base, "--code", &code, "--gate", name, "--advertise"])
-            .arg(format!("http://127.0.0.1:{port}"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let cfg = dir.join("gatepass.toml");
-        let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
-        std::fs::write(&cfg, text).unwrap();
+        let dir = joined(&g, &east.base, name, name);
         let d = Listening::start(&dir);
         let token = ok(&dir, &["token", "create", "--role", "guard"]).trim().to_string();
-        joined.push((dir, d, token));
+        gates.push((dir, d, token));
     }
     let east_guard = g.token("guard");
     scan(&c, &east, &east_guard, json!({"payload": g.pass("张三").payload, "direction": "out", "temperature_c": 36.5}));
-    let (_, north, north_guard) = &joined[1];
+    let (_, north, north_guard) = &gates[1];
     let north_url = |p: &str| format!("{}{p}", north.base);
     c.post(north_url("/api/v1/scan"))
         .bearer_auth(north_guard)
@@ -165,7 +152,7 @@ fn crossings_reach_every_gate_through_the_first() {
         .unwrap();
 
     // 西门 holds both other chains, each with its head
-    let (_, west, west_guard) = &joined[0];
+    let (_, west, west_guard) = &gates[0];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let v: Value =
@@ -192,6 +179,27 @@ fn crossings_reach_every_gate_through_the_first() {
     // the first gate lists both joined gates as heard from
     let v: Value = c.get(east.url("/api/v1/peers")).bearer_auth(&east_guard).send().unwrap().json().unwrap();
     assert_eq!(v["peers"].as_array().unwrap().len(), 2, "{v}");
+}
+
+/// `gate add` on the first directory, then `join` from a new directory
+/// `sub` advertising a free port; the joined gate opens all day (tests run
+/// at any hour). Its daemon is not started.
+fn joined(g: &GateDir, east: &str, name: &str, sub: &str) -> std::path::PathBuf {
+    let code = json(&g.dir, &["gate", "add", "--name", name])["code"].as_str().unwrap().to_string();
+    let dir = g.tmp.path().join(sub);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["join", "--from", east, "--code", &code, "--gate", name, "--advertise"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cfg = dir.join("gatepass.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
+    std::fs::write(&cfg, text).unwrap();
+    dir
 }
 
 /// A daemon on the address its gatepass.toml gives (a joined gate listens
@@ -237,20 +245,7 @@ fn a_crossing_at_one_gate_counts_at_the_other() {
     let g = GateDir::new();
     let east = Daemon::start(&g.dir);
     let c = client();
-    let code = json(&g.dir, &["gate", "add", "--name", "西门"])["code"].as_str().unwrap().to_string();
-    let dir = g.tmp.path().join("west");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out = bin()
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["join", "--from", &east.base, "--code", &code, "--gate", "西门", "--advertise"])
-        .arg(format!("http://127.0.0.1:{port}"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let cfg = dir.join("gatepass.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
-    std::fs::write(&cfg, text).unwrap();
+    let dir = joined(&g, &east.base, "西门", "west");
     let west = Listening::start(&dir);
     let west_guard = ok(&dir, &["token", "create", "--role", "guard"]).trim().to_string();
     let east_guard = g.token("guard");
@@ -316,20 +311,7 @@ fn a_revocation_at_the_first_directory_refuses_the_card_at_the_others() {
     let g = GateDir::new();
     let east = Daemon::start(&g.dir);
     let c = client();
-    let code = json(&g.dir, &["gate", "add", "--name", "西门"])["code"].as_str().unwrap().to_string();
-    let dir = g.tmp.path().join("west");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out = bin()
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["join", "--from", &east.base, "--code", &code, "--gate", "西门", "--advertise"])
-        .arg(format!("http://127.0.0.1:{port}"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let cfg = dir.join("gatepass.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
-    std::fs::write(&cfg, text).unwrap();
+    let dir = joined(&g, &east.base, "西门", "west");
     let west = Listening::start(&dir);
     let west_guard = ok(&dir, &["token", "create", "--role", "guard"]).trim().to_string();
     ok(&g.dir, &["pass", "revoke", &g.pass("钱七").pass_id, "--reason", "遗失"]);
@@ -368,20 +350,7 @@ fn a_partition_then_healing_records_the_conflict() {
     let g = GateDir::new();
     let mut east = Daemon::start(&g.dir);
     let c = client();
-    let code = json(&g.dir, &["gate", "add", "--name", "西门"])["code"].as_str().unwrap().to_string();
-    let dir = g.tmp.path().join("west");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out = bin()
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["join", "--from", &east.base, "--code", &code, "--gate", "西门", "--advertise"])
-        .arg(format!("http://127.0.0.1:{port}"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let cfg = dir.join("gatepass.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("hours = \"06:00-20:00\"", "hours = \"00:00-24:00\"");
-    std::fs::write(&cfg, text).unwrap();
+    let dir = joined(&g, &east.base, "西门", "west");
     let west = Listening::start(&dir);
     let west_guard = ok(&dir, &["token", "create", "--role", "guard"]).trim().to_string();
     // the partition: 东门's daemon is gone; its guard records on the Pi itself
