@@ -120,11 +120,29 @@ impl Extra {
     }
 }
 
+/// One community's day over all its gates (issue 10).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommunityDay {
+    pub community: String,
+    /// Its gates registered at the district.
+    pub gates: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Different residents of the community with a fever, at any gate.
+    pub fever_people: u64,
+    /// Residents let out through two gates of the community with no entry
+    /// between (each gate unaware of the other): the one conflict the
+    /// district can see without the community's own rules.
+    pub conflicts: u64,
+}
+
 /// `{"date": D, "gates": [...], "total": {...}}`, the shape in SPEC.md.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DailyReport {
     pub date: String,
     pub gates: Vec<GateDay>,
+    /// The same figures added up per community (all its gates).
+    pub communities: Vec<CommunityDay>,
     pub total: Counts,
     /// All gates' refusals by reason.
     pub refusals: BTreeMap<String, u64>,
@@ -174,7 +192,7 @@ pub fn daily(store: &DistrictStore, cfg: &DistrictConfig, date: NaiveDate) -> Re
     let mut total = Counts::default();
     let mut refusals: BTreeMap<String, u64> = BTreeMap::new();
     let mut fever_people: std::collections::BTreeSet<(&str, u32)> = Default::default();
-    let rows = gates
+    let rows: Vec<GateDay> = gates
         .iter()
         .map(|g| {
             let counts = per.get(&g.id).copied().unwrap_or_default();
@@ -193,13 +211,83 @@ pub fn daily(store: &DistrictStore, cfg: &DistrictConfig, date: NaiveDate) -> Re
             }
         })
         .collect();
+    let communities = per_community(store, &gates, &rows, &fever_people, from, to)?;
     Ok(DailyReport {
         date: date.format("%Y-%m-%d").to_string(),
         gates: rows,
+        communities,
         total,
         refusals,
         fever_people: fever_people.len() as u64,
     })
+}
+
+/// Each community's gates added up, and the residents let out through two
+/// of its gates with no entry between (`domain::community::conflicts` with
+/// only that rule: the district does not know each community's limits). A
+/// conflict counts on the day of its second exit; the day before is read
+/// so a pair across midnight is seen.
+fn per_community(
+    store: &DistrictStore,
+    gates: &[super::store::GateRow],
+    rows: &[GateDay],
+    fever: &std::collections::BTreeSet<(&str, u32)>,
+    from: i64,
+    to: i64,
+) -> Result<Vec<CommunityDay>> {
+    let mut out: BTreeMap<String, CommunityDay> = BTreeMap::new();
+    for r in rows {
+        let c = out.entry(r.community.clone()).or_insert_with(|| CommunityDay {
+            community: r.community.clone(),
+            gates: 0,
+            counts: Counts::default(),
+            fever_people: 0,
+            conflicts: 0,
+        });
+        c.gates += 1;
+        c.counts.plus(&r.counts);
+    }
+    for (community, _) in fever.iter() {
+        if let Some(c) = out.get_mut(*community) {
+            c.fever_people += 1;
+        }
+    }
+    let name_of: BTreeMap<i64, (&str, &str)> =
+        gates.iter().map(|g| (g.id, (g.name.as_str(), g.community.as_str()))).collect();
+    let mut households: BTreeMap<(&str, String), Vec<crate::domain::community::Crossed>> = BTreeMap::new();
+    for e in store.facts_between(from.saturating_sub(86_400_000), to)? {
+        let (Some((gate, community)), Some(id), Some(h), "allow") =
+            (name_of.get(&e.gate_id), e.resident_id, e.household.clone(), e.decision.as_str())
+        else {
+            continue;
+        };
+        let out = match e.direction.as_deref() {
+            Some("out") => true,
+            Some("in") => false,
+            _ => continue,
+        };
+        households.entry((community, h)).or_default().push(crate::domain::community::Crossed {
+            gate: (*gate).to_string(),
+            seq: e.seq,
+            at_ms: e.at_ms,
+            resident: id.0,
+            out,
+            counted: e.kind.as_deref() != Some("exception"),
+        });
+    }
+    let mut only_twice_out = crate::domain::Policy::default();
+    only_twice_out.max_members_out = 0;
+    only_twice_out.outings_per_period = 0;
+    for ((community, _), history) in households {
+        let n = crate::domain::community::conflicts(&history, &only_twice_out)
+            .iter()
+            .filter(|c| c.at_ms >= from && c.at_ms < to)
+            .count();
+        if let Some(c) = out.get_mut(community) {
+            c.conflicts += n as u64;
+        }
+    }
+    Ok(out.into_values().collect())
 }
 
 /// Daily totals over a range of days (for the chart over time).
@@ -486,6 +574,38 @@ mod tests {
         assert_eq!(sheet.height(), 3);
     }
 
+    /// One resident let out through 东门 and then 西门 of the same
+    /// community with no entry between: one conflict for the community,
+    /// counted on the day of the second exit.
+    #[test]
+    fn a_community_adds_its_gates_and_counts_one_person_out_twice() {
+        let mut s = DistrictStore::open_in_memory().unwrap();
+        let (ke, kw) = (SigningKey::from_bytes(&[7; 32]), SigningKey::from_bytes(&[8; 32]));
+        let east =
+            s.add_gate("东门", "阳光花园", &hex::encode(ke.verifying_key().to_bytes()), None, None, "now").unwrap();
+        let west =
+            s.add_gate("西门", "阳光花园", &hex::encode(kw.verifying_key().to_bytes()), None, None, "now").unwrap();
+        let tx = s.begin().unwrap();
+        for (id, key, gate, at) in [
+            (east, &ke, "东门", "2025-03-09T15:50:00.000Z"), // 23:50 local, the day before
+            (west, &kw, "西门", "2025-03-09T16:10:00.000Z"), // 00:10 local
+        ] {
+            let mut b = body(1, at, "out", "allow", 36.5, &[], &[]);
+            b.gate = gate.into();
+            b.resident_id = Some(crate::domain::ResidentId(42));
+            let ev = seal(b, GENESIS, key);
+            tx.insert_event(id, &ExportedEvent::new(ev, None), None, Source::Import).unwrap();
+        }
+        tx.commit().unwrap();
+        let r = daily(&s, &DistrictConfig::default(), d("2025-03-10")).unwrap();
+        assert_eq!(r.communities.len(), 1);
+        let c = &r.communities[0];
+        assert_eq!((c.gates, c.counts.exits, c.conflicts), (2, 1, 1), "{c:?}");
+        // the day before sees one exit and no conflict yet
+        let r = daily(&s, &DistrictConfig::default(), d("2025-03-09")).unwrap();
+        assert_eq!((r.communities[0].counts.exits, r.communities[0].conflicts), (1, 0));
+    }
+
     #[test]
     fn shapes() {
         let s = store_with(&[("2025-03-10T01:00:00.000Z", "out", "allow", 36.5, &[], &[])]);
@@ -497,6 +617,9 @@ mod tests {
             serde_json::json!({"date": "2025-03-10", "gates": [{"gate": "东门", "community": "阳光花园", "exits": 1,
                 "entries": 0, "denied": 0, "fever": 0, "overdue": 0, "visitors": 0, "vehicles": 0, "deliveries": 0,
                 "urgent_outings": 0, "turned_back": 0, "refusals": {}, "fever_people": 0}],
+                "communities": [{"community": "阳光花园", "gates": 1, "exits": 1, "entries": 0, "denied": 0, "fever": 0,
+                "overdue": 0, "visitors": 0, "vehicles": 0, "deliveries": 0, "urgent_outings": 0, "turned_back": 0,
+                "fever_people": 0, "conflicts": 0}],
                 "total": {"exits": 1, "entries": 0, "denied": 0, "fever": 0, "overdue": 0, "visitors": 0, "vehicles": 0,
                 "deliveries": 0, "urgent_outings": 0, "turned_back": 0},
                 "refusals": {}, "fever_people": 0})
