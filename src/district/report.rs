@@ -275,9 +275,8 @@ fn per_community(
             counted: e.kind.as_deref() != Some("exception"),
         });
     }
-    let mut only_twice_out = crate::domain::Policy::default();
-    only_twice_out.max_members_out = 0;
-    only_twice_out.outings_per_period = 0;
+    let only_twice_out =
+        crate::domain::Policy { max_members_out: 0, outings_per_period: 0, ..crate::domain::Policy::default() };
     for ((community, _), history) in households {
         let n = crate::domain::community::conflicts(&history, &only_twice_out)
             .iter()
