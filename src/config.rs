@@ -31,6 +31,8 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "tls",
             "tls_cert",
             "tls_key",
+            "answer_allow_s",
+            "answer_deny_s",
         ],
     ),
     ("thermometer", &["kind", "path", "baud", "protocol", "pattern", "max_age_ms", "offset_c", "bus", "address"]),
@@ -105,6 +107,10 @@ pub struct GateSection {
     /// paths are in the data directory. Both or neither.
     pub tls_cert: Option<std::path::PathBuf>,
     pub tls_key: Option<std::path::PathBuf>,
+    /// Seconds the guard screen shows an allowed answer before it clears
+    /// itself (0: until tapped); `answer_deny_s` for every other answer.
+    pub answer_allow_s: u32,
+    pub answer_deny_s: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -150,6 +156,11 @@ const CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=65536;
 impl GateSection {
     fn limit_problems(&self) -> Vec<String> {
         let mut out = Vec::new();
+        for (key, v) in [("answer_allow_s", self.answer_allow_s), ("answer_deny_s", self.answer_deny_s)] {
+            if v > 600 {
+                out.push(format!("gate.{key} = {v} must be 0 (until tapped) to 600 seconds"));
+            }
+        }
         for (key, v) in [("header_timeout_s", self.header_timeout_s), ("idle_timeout_s", self.idle_timeout_s)] {
             if !TIMEOUT_S.contains(&v) {
                 out.push(format!("gate.{key} = {v} must be 1 to 3600 seconds"));
@@ -181,6 +192,8 @@ impl Default for GateSection {
             tls: TlsMode::Off,
             tls_cert: None,
             tls_key: None,
+            answer_allow_s: 6,
+            answer_deny_s: 10,
         }
     }
 }
@@ -523,6 +536,8 @@ share_names = false        # hand residents' names to the district (default: ids
 # idle_timeout_s = 60      # an idle kept-alive connection is closed after this
 # max_connections = 512    # open HTTP connections in all (kept under the file limit)
 # max_connections_per_address = 64   # from one address; over it the idlest is closed
+# answer_allow_s = 6       # the guard screen clears an allowed answer after this (0: until tapped)
+# answer_deny_s = 10       # ...and every other answer after this
 # tls = "self-signed"      # https with the certificate made at init (phones' cameras need https)
 # tls_cert = "/etc/gatepass/cert.pem"  # or a certificate and key from elsewhere
 # tls_key = "/etc/gatepass/key.pem"
@@ -590,6 +605,16 @@ mod tests {
         assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
         assert!(c.warnings[0].starts_with("gate.name is no longer read"), "{:?}", c.warnings);
         assert!(c.warnings[1].starts_with("gate.community is no longer read"), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn the_guard_screens_answer_times_are_read_and_bounded() {
+        let c = Config::parse("").unwrap();
+        assert_eq!((c.gate.answer_allow_s, c.gate.answer_deny_s), (6, 10));
+        let c = Config::parse("[gate]\nanswer_allow_s = 0\nanswer_deny_s = 30\n").unwrap();
+        assert_eq!((c.gate.answer_allow_s, c.gate.answer_deny_s), (0, 30));
+        let e = Config::parse("[gate]\nanswer_deny_s = 601\n").unwrap_err();
+        assert!(e[0].contains("gate.answer_deny_s"), "{e:?}");
     }
 
     #[test]

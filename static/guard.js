@@ -5,7 +5,8 @@
 // screen: green allow / red deny / orange hold, with the reasons, the
 // holder's name and household, temperature, category and household usage.
 // A strip shows device states (every 10 s) and who is out now. An answer
-// clears itself after the seconds set on #answer (data-clear-*), with a
+// clears itself after [gate] answer_allow_s / answer_deny_s (from health;
+// else the seconds set on #answer, data-clear-*), with a
 // countdown; the temperature and pass-number boxes stay reachable under it.
 // Every code from the API is shown in words (`problemText`), never raw.
 // guard-desk.js (visitors, forgotten cards, urgent outings, parcels,
@@ -181,6 +182,12 @@
   // Seconds from #answer's data-clear-allow / -deny / -refer / -problem;
   // 0 keeps the answer until tapped.
   function clearAfter(kind) {
+    // the gate's [gate] answer_allow_s / answer_deny_s win over the markup's defaults
+    const g = lastHealth && lastHealth.guard;
+    if (g) {
+      const v = Number(kind === 'allow' ? g.answer_allow_s : g.answer_deny_s);
+      if (Number.isFinite(v) && v >= 0) return v;
+    }
     const key = ['allow', 'deny', 'refer'].includes(kind) ? kind : 'problem';
     const v = Number($('answer').dataset['clear' + key[0].toUpperCase() + key.slice(1)]);
     return Number.isFinite(v) && v >= 0 ? v : 10;

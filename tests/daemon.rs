@@ -720,3 +720,15 @@ fn the_demo_runs_a_district_that_collects_the_gate() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// `[gate] answer_allow_s` / `answer_deny_s` reach the guard screen through
+/// health (it clears an answer after them; 0 keeps it until tapped).
+#[test]
+fn the_guard_screens_answer_times_come_from_the_config() {
+    let g = GateDir::with_config(|t| {
+        *t = t.replacen("[gate]\n", "[gate]\nanswer_allow_s = 3\nanswer_deny_s = 0\n", 1);
+    });
+    let d = Daemon::start(&g.dir);
+    let h: serde_json::Value = client().get(d.url("/api/v1/health")).send().unwrap().json().unwrap();
+    assert_eq!(h["guard"], serde_json::json!({"answer_allow_s": 3, "answer_deny_s": 0}), "{h}");
+}

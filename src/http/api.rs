@@ -238,6 +238,9 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         // the other gates of the community: when each was last heard from
         // and how many of its events this gate does not hold yet
         "peers": peer_health(&state),
+        // how long the guard screen shows an answer ([gate] answer_*_s)
+        "guard": {"answer_allow_s": state.inner.config.gate.answer_allow_s,
+            "answer_deny_s": state.inner.config.gate.answer_deny_s},
         // how far the committee's changes have reached this gate (on the
         // first directory: its own version)
         "committee": committee_health(&state),
