@@ -60,6 +60,18 @@ pub fn assess(now: DateTime<Utc>, source: Option<&str>, newest_event: Option<Dat
     ClockState { trusted, source: source.unwrap_or("none").to_string(), detail }
 }
 
+/// The real time of a crossing entered afterwards from the paper register
+/// (`--at`): RFC 3339, and not in the future (a minute of clock slack).
+pub fn backfill_time(at: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let t = DateTime::parse_from_rfc3339(at.trim())
+        .map_err(|_| format!("--at '{at}' is not a time; write it as RFC 3339, e.g. 2026-11-29T08:30:00+08:00"))?
+        .with_timezone(&Utc);
+    if t > now + chrono::Duration::seconds(60) {
+        return Err(format!("--at {at} is in the future; a backfill records a crossing that already happened"));
+    }
+    Ok(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -693,3 +693,30 @@ fn several_guards_each_recorded_as_themselves() {
     assert!(export.contains("\"operator\":\"guard-a\"") && export.contains("\"operator\":\"guard-b\""));
     assert_eq!(seqs.len(), 2);
 }
+
+/// A backfill time is not taken over the API: refused with a clear code,
+/// never recorded as now; nothing is recorded.
+#[test]
+fn a_backfill_over_the_api_is_refused_not_recorded_as_now() {
+    let g = common::GateDir::new();
+    let d = common::Daemon::start(&g.dir);
+    let guard = g.token("guard");
+    let c = common::client();
+    for (path, body) in [
+        (
+            "/api/v1/visits",
+            serde_json::json!({"kind": "visitor", "name": "访客", "reason": "探亲", "at": "2026-11-29T08:00:00+08:00"}),
+        ),
+        (
+            "/api/v1/exceptions",
+            serde_json::json!({"household": "1-101", "name": "张三", "reason": "就医", "destination": "医院", "expected_return": "23:00", "at": "2026-11-29T08:00:00+08:00"}),
+        ),
+    ] {
+        let r = c.post(d.url(path)).bearer_auth(&guard).json(&body).send().unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let v: serde_json::Value = r.json().unwrap();
+        assert_eq!(v["error"], "usage", "{v}");
+    }
+    let h: serde_json::Value = c.get(d.url("/api/v1/health")).send().unwrap().json().unwrap();
+    assert_eq!(h["database"]["events"], 0, "{h}");
+}

@@ -4,7 +4,7 @@
 use super::print_json;
 use crate::domain::rules::Direction;
 use crate::gate::{Gate, ScanOutcome, ScanRequest, Temperature};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use clap::Args;
 use std::path::Path;
 
@@ -38,20 +38,8 @@ pub fn run(dir: &Path, a: ScanArgs, json: bool) -> anyhow::Result<i32> {
     let direction = a.direction.as_deref().map(str::parse::<Direction>).transpose().map_err(anyhow::Error::msg)?;
     let temperature = a.temp.map(parse_temperature).transpose()?;
     let now = Utc::now();
-    let backfill_at = match &a.at {
-        None => None,
-        Some(s) => {
-            let t = DateTime::parse_from_rfc3339(s.trim())
-                .map_err(|_| {
-                    anyhow::anyhow!("--at '{s}' is not a time; write it as RFC 3339, e.g. 2026-11-29T08:30:00+08:00")
-                })?
-                .with_timezone(&Utc);
-            if t > now + chrono::Duration::seconds(60) {
-                anyhow::bail!("--at {s} is in the future; a backfill records a crossing that already happened");
-            }
-            Some(t)
-        }
-    };
+    let backfill_at =
+        a.at.as_deref().map(|s| crate::clock::backfill_time(s, now)).transpose().map_err(anyhow::Error::msg)?;
     let mut gate = Gate::open(dir)?;
     let operator = Some(super::operator_name(a.operator.as_deref())?);
     let req = ScanRequest { payload: a.payload, direction, temperature, backfill_at, operator, extra: None };

@@ -120,14 +120,7 @@ pub enum ParcelCmd {
 }
 
 fn backfill(at: Option<&str>, now: DateTime<Utc>) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let Some(s) = at else { return Ok(None) };
-    let t = DateTime::parse_from_rfc3339(s.trim())
-        .map_err(|_| anyhow::anyhow!("--at '{s}' is not a time; write it as RFC 3339, e.g. 2026-11-29T08:30:00+08:00"))?
-        .with_timezone(&Utc);
-    if t > now + chrono::Duration::seconds(60) {
-        anyhow::bail!("--at {s} is in the future; a backfill records what already happened");
-    }
-    Ok(Some(t))
+    at.map(|s| crate::clock::backfill_time(s, now)).transpose().map_err(anyhow::Error::msg)
 }
 
 fn one(gate: &mut Gate, req: ScanRequest, now: DateTime<Utc>) -> anyhow::Result<ScanOutcome> {

@@ -57,13 +57,23 @@ struct VisitBody {
     direction: Option<String>,
     #[serde(default)]
     temperature_c: Option<f64>,
+    /// Backfills are entered on the gate (`gatepass visit --at`): named
+    /// here only to be refused, never silently recorded as now.
+    #[serde(default)]
+    at: Option<serde_json::Value>,
 }
+
+const NO_BACKFILL: &str =
+    "\"at\" is not taken over the API: enter a crossing from the paper register on the gate with `--at`";
 
 async fn visit(
     State(state): State<AppState>,
     who: GuardAccess,
     ApiJson(body): ApiJson<VisitBody>,
 ) -> Result<Json<ScanOutcome>, ApiError> {
+    if body.at.is_some() {
+        return Err(ApiError::Usage(NO_BACKFILL.into()));
+    }
     let info = VisitInfo::check(&body.input)?;
     let direction = parse_direction(body.direction.as_deref())?;
     if let Some(h) = &info.record.host {
@@ -168,6 +178,8 @@ struct ExceptionBody {
     approved_by: Option<String>,
     #[serde(default)]
     temperature_c: Option<f64>,
+    #[serde(default)]
+    at: Option<serde_json::Value>,
 }
 
 async fn exception(
@@ -175,6 +187,9 @@ async fn exception(
     who: GuardAccess,
     ApiJson(b): ApiJson<ExceptionBody>,
 ) -> Result<Json<ScanOutcome>, ApiError> {
+    if b.at.is_some() {
+        return Err(ApiError::Usage(NO_BACKFILL.into()));
+    }
     let reason = visit::text_field(b.reason.as_deref(), "reason", 200)?.ok_or(VisitError::ReasonRequired)?;
     let destination =
         visit::text_field(b.destination.as_deref(), "destination", 200)?.ok_or(VisitError::DestinationRequired)?;
