@@ -20,6 +20,11 @@ const DB_REFRESH: Duration = Duration::from_secs(30);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// A peer's answer is read up to this size (a page of 1000 events is ~1 MB).
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+/// The committee's whole state (register, passes with their signed codes)
+/// is larger: a village of 20,000 is about 8 MB; the same cap as `join`.
+const MAX_STATE_BYTES: usize = 64 * 1024 * 1024;
+/// ...and takes longer than a page to send over a slow link.
+const STATE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Pages fetched of one chain per round, so one busy chain cannot starve the others.
 const MAX_PAGES_PER_ROUND: usize = 20;
 /// Chains taken from one peer's list (a peer listing a million names is cut short).
@@ -112,11 +117,22 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     url: &str,
     token: &str,
 ) -> Result<T, String> {
-    let mut resp = client.get(url).bearer_auth(token).send().await.map_err(|e| format!("unreachable: {e}"))?;
+    get_json_capped(client, url, token, MAX_ANSWER_BYTES, REQUEST_TIMEOUT).await
+}
+
+async fn get_json_capped<T: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    cap: usize,
+    timeout: Duration,
+) -> Result<T, String> {
+    let mut resp =
+        client.get(url).bearer_auth(token).timeout(timeout).send().await.map_err(|e| format!("unreachable: {e}"))?;
     let status = resp.status();
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| format!("cut off: {e}"))? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+        if body.len() + chunk.len() > cap {
             return Err("answer too large".into());
         }
         body.extend_from_slice(&chunk);
@@ -197,7 +213,14 @@ async fn sync_committee(state: &AppState, client: &reqwest::Client, url: &str, t
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     let base = url.trim_end_matches('/');
-    let a: CommitteeAnswer = get_json(client, &format!("{base}/api/v1/peer/committee?have={have}"), token).await?;
+    let a: CommitteeAnswer = get_json_capped(
+        client,
+        &format!("{base}/api/v1/peer/committee?have={have}"),
+        token,
+        MAX_STATE_BYTES,
+        STATE_TIMEOUT,
+    )
+    .await?;
     if let Some(st) = a.state {
         state
             .inner
