@@ -302,9 +302,11 @@ impl Gate {
         let ck = keys::generate();
         let key_id = store.add_key(&hex::encode(ck.verifying_key().to_bytes()), &now_text(now))?;
         keys::save(&keys::community_key_path(data_dir, key_id), &ck)?;
-        store.audit(&now_text(now), "cli", "init", &serde_json::json!({"community": community, "gate": gate}))?;
         drop(store);
-        Gate::open(data_dir)
+        let g = Gate::open(data_dir)?;
+        // the committee log's first record: the community, its key, an empty register
+        g.audit("cli", "init", &serde_json::json!({"community": community, "gate": gate}), now)?;
+        Ok(g)
     }
 
     pub fn open(data_dir: &Path) -> Result<Gate> {
@@ -370,7 +372,7 @@ impl Gate {
         let merged = crate::domain::policy::merge_docs(&current, doc);
         let policy = self.config.policy.apply(&merged).map_err(GateError::BadPolicy)?;
         self.store.set_policy_override(&merged)?;
-        self.store.audit(&now_text(now), actor, "policy.set", &serde_json::to_value(doc).unwrap_or_default())?;
+        self.audit(actor, "policy.set", &serde_json::to_value(doc).unwrap_or_default(), now)?;
         Ok(policy)
     }
 
@@ -663,11 +665,11 @@ impl Gate {
         let days = self.policy()?.observation_days;
         let counts = self.store.import_register_with(&parsed.rows, |r| register::returnee(r.arrived, today, days))?;
         self.store.mark_category_since(&now_text(now))?;
-        self.store.audit(
-            &now_text(now),
+        self.audit(
             actor,
             "register.import",
             &serde_json::json!({"added": counts.added, "updated": counts.updated, "rejected": parsed.rejected.len()}),
+            now,
         )?;
         Ok((counts, parsed.rejected))
     }
@@ -714,11 +716,11 @@ impl Gate {
             .resident(resident_id)?
             .ok_or_else(|| GateError::Store(StoreError::UnknownResident(resident_id.to_string())))?;
         self.store.set_category(r.id, category, until, &now_text(now))?;
-        self.store.audit(
-            &now_text(now),
+        self.audit(
             actor,
             "resident.category",
             &serde_json::json!({"resident_id": r.id, "household": r.household, "from": r.category, "to": category, "until": until}),
+            now,
         )?;
         Ok(self.store.resident(r.id)?.unwrap_or(r))
     }
@@ -825,11 +827,11 @@ impl Gate {
             .map_err(|e| e.to_string())
         })?;
         let out: Vec<(PassRow, ResidentView)> = rows.into_iter().zip(residents).collect();
-        self.store.audit(
-            &stamp,
+        self.audit(
             actor,
             "pass.issue",
             &serde_json::json!({"count": out.len(), "scope": scope.code(), "household": household, "valid_from": valid_from, "valid_until": valid_until}),
+            now,
         )?;
         Ok(out)
     }
@@ -869,11 +871,11 @@ impl Gate {
         let revoked = self.store.revoke_resident_passes(resident_id, reason, &stamp)?;
         let mut out = self.issue_passes_for(&IssueScope::Resident(resident_id), None, today, days, actor, now)?;
         let (p, r) = out.pop().ok_or(GateError::EmptyRegister)?;
-        self.store.audit(
-            &stamp,
+        self.audit(
             actor,
             "pass.reissue",
             &serde_json::json!({"resident_id": r.id, "name": r.name, "household": r.household, "reason": reason, "revoked": revoked, "pass_id": p.pass_id}),
+            now,
         )?;
         Ok((p, r))
     }
@@ -897,12 +899,7 @@ impl Gate {
         if !self.store.revoke_pass(pass_id, code, note.as_deref(), &now_text(now))? {
             return Ok(false);
         }
-        self.store.audit(
-            &now_text(now),
-            actor,
-            "pass.revoke",
-            &serde_json::json!({"pass_id": pass_id, "reason": code, "note": note}),
-        )?;
+        self.audit(actor, "pass.revoke", &serde_json::json!({"pass_id": pass_id, "reason": code, "note": note}), now)?;
         Ok(true)
     }
 
@@ -929,8 +926,11 @@ impl Gate {
         // the secret first: a public key without its secret would be a key
         // nobody can sign with
         keys::save(&keys::community_key_path(&self.data_dir, next), &k)?;
-        let id = self.store.add_key(&hex::encode(k.verifying_key().to_bytes()), &now_text(now))?;
-        self.store.audit(&now_text(now), actor, "key.rotate", &serde_json::json!({"key_id": id}))?;
+        let public_key = hex::encode(k.verifying_key().to_bytes());
+        let id = self.store.add_key(&public_key, &now_text(now))?;
+        // the public half is in the record: a gate learns the new key from
+        // the committee log, signed by a key it already has
+        self.audit(actor, "key.rotate", &serde_json::json!({"key_id": id, "public_key": public_key}), now)?;
         Ok(id)
     }
 
@@ -943,7 +943,7 @@ impl Gate {
             )));
         }
         self.store.retire_key(key_id, &now_text(now))?;
-        self.store.audit(&now_text(now), actor, "key.retire", &serde_json::json!({"key_id": key_id}))?;
+        self.audit(actor, "key.retire", &serde_json::json!({"key_id": key_id}), now)?;
         Ok(())
     }
 }
@@ -1005,11 +1005,11 @@ impl Gate {
         let carried =
             derived::CarriedState::sign(&d.expected, through, &hash, head_seq, outings_before, &self.gate_key);
         let purged = self.store.purge_through(&cp, outings_before, &carried)?;
-        self.store.audit(
-            &now_text(now),
+        self.audit(
             "retention",
             "events.purge",
             &serde_json::json!({"purged": purged, "through_seq": through, "days": days}),
+            now,
         )?;
         Ok(Some(PurgeReport { purged, through_seq: through, checkpoint_hash: hash }))
     }
@@ -1347,11 +1347,11 @@ impl Gate {
         let listed = d.differences.len();
         if listed > 0 {
             self.store.rewrite_derived(&d.expected, &d.projection_fixes)?;
-            self.store.audit(
-                &now_text(now),
+            self.audit(
                 actor,
                 "events.rebuild",
                 &serde_json::json!({"differences": listed, "first": d.differences.iter().take(20).collect::<Vec<_>>()}),
+                now,
             )?;
         }
         Ok(RebuildReport {
@@ -1400,7 +1400,7 @@ impl Gate {
     // ---- access: tokens, page logins, the audit trail ---------------------
 
     pub fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value, now: DateTime<Utc>) -> Result<()> {
-        Ok(self.store.audit(&now_text(now), actor, action, detail)?)
+        self.audit_and_seal(actor, action, detail, now)
     }
 
     /// Creates an API token; returns (secret, id). Only its hash is kept.

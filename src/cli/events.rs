@@ -165,6 +165,11 @@ pub fn run(dir: &Path, cmd: EventsCmd, json: bool) -> anyhow::Result<i32> {
                     Some(p) => d.differences.push(format!("the chain of gate '{other}' held here is broken: {p}")),
                 }
             }
+            // the committee log: every committee change, chained and signed
+            match gate.verify_committee_log()? {
+                (n, None) => d.notes.push(format!("the committee log: {n} records, intact")),
+                (_, Some(p)) => d.differences.push(format!("the committee log does not verify: {p}")),
+            }
             let res = match &d.chain {
                 Err(e) => Err(VerifyError::Io(e.clone())),
                 Ok(()) => Ok(export::VerifyReport {

@@ -26,10 +26,24 @@ pub enum SyncCmd {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum SyncLine {
-    Header { format: String, community: String, community_id: u32, gate: String },
-    Chain { gate: String, gate_key: String },
-    Event { gate: String, event: Box<crate::domain::chain::ChainedEvent> },
-    Committee { state: crate::gate::community::CommitteeState },
+    Header {
+        format: String,
+        community: String,
+        community_id: u32,
+        gate: String,
+    },
+    Chain {
+        gate: String,
+        gate_key: String,
+    },
+    Event {
+        gate: String,
+        event: Box<crate::domain::chain::ChainedEvent>,
+    },
+    /// The committee log and the state at its newest record (first directory).
+    Committee {
+        feed: crate::gate::community::CommitteeFeed,
+    },
 }
 
 const SYNC_FORMAT: &str = "gatepass-sync-1";
@@ -74,10 +88,10 @@ pub fn sync(dir: &Path, cmd: SyncCmd, json: bool) -> anyhow::Result<i32> {
                     after = last;
                 }
             }
-            let committee = if g.joined_from()?.is_none() { g.committee_state(0)? } else { None };
+            let committee = if g.joined_from()?.is_none() { Some(g.committee_export(Utc::now())?) } else { None };
             let has_committee = committee.is_some();
-            if let Some(state) = committee {
-                line(&mut w, &SyncLine::Committee { state })?;
+            if let Some(feed) = committee {
+                line(&mut w, &SyncLine::Committee { feed })?;
             }
             w.flush()?;
             w.get_ref().sync_all()?;
@@ -91,7 +105,7 @@ pub fn sync(dir: &Path, cmd: SyncCmd, json: bool) -> anyhow::Result<i32> {
                     "wrote {}: {} chains, {events} events{}",
                     out.display(),
                     chains.len(),
-                    if has_committee { ", the committee's signed state" } else { "" }
+                    if has_committee { ", the committee's log and state" } else { "" }
                 );
             }
             Ok(exit::OK)
@@ -157,9 +171,9 @@ pub fn sync(dir: &Path, cmd: SyncCmd, json: bool) -> anyhow::Result<i32> {
                             taken += flush(&mut g, &pending_gate, &mut pending)?;
                         }
                     }
-                    SyncLine::Committee { state } => {
+                    SyncLine::Committee { feed } => {
                         taken += flush(&mut g, &pending_gate, &mut pending)?;
-                        committee |= g.apply_committee_state(&state, now)?;
+                        committee |= g.take_committee_feed(&feed, now)?;
                     }
                 }
             }

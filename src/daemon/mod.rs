@@ -51,6 +51,9 @@ pub fn run_announced(
     // evidence, not state to trust
     let mut gate = gate;
     gate.repair_derived_at_start(chrono::Utc::now())?;
+    // the committee log names the tables as they are (a directory made
+    // before the log, or a change cut off before its record)
+    gate.seal_unrecorded(chrono::Utc::now())?;
     // before any socket or device is opened
     let files = limits::raise_nofile();
     let serve_limits = limits::serve_limits(&gate.config.gate, files);

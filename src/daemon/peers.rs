@@ -197,38 +197,43 @@ async fn sync_peer(
     Ok(peer_behind)
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct CommitteeAnswer {
-    state: Option<crate::gate::community::CommitteeState>,
-}
-
-/// Asks the first gate for the committee's state when it moved on, and
-/// takes it if the community signed it.
+/// Asks the first gate for the committee records this gate lacks (and the
+/// state once they reach the newest), and takes them if the community
+/// signed them.
 async fn sync_committee(state: &AppState, client: &reqwest::Client, url: &str, token: &str) -> Result<(), String> {
-    let have = state
-        .inner
-        .writer
-        .run(|g| g.committee_version_held())
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
     let base = url.trim_end_matches('/');
-    let a: CommitteeAnswer = get_json_capped(
-        client,
-        &format!("{base}/api/v1/peer/committee?have={have}"),
-        token,
-        MAX_STATE_BYTES,
-        STATE_TIMEOUT,
-    )
-    .await?;
-    if let Some(st) = a.state {
-        state
+    // while catching up, a few answers of 1000 records a round; then one
+    for _ in 0..MAX_PAGES_PER_ROUND {
+        let (have, after) = state
             .inner
             .writer
-            .run(move |g| g.apply_committee_state(&st, Utc::now()))
+            .run(|g| g.committee_position())
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+        let feed: crate::gate::community::CommitteeFeed = get_json_capped(
+            client,
+            &format!("{base}/api/v1/peer/committee?after={after}&have={have}"),
+            token,
+            MAX_STATE_BYTES,
+            STATE_TIMEOUT,
+        )
+        .await?;
+        state.inner.committee_head_seen.store(feed.head, std::sync::atomic::Ordering::Relaxed);
+        if feed.records.is_empty() && feed.state.is_none() {
+            return Ok(());
+        }
+        let more = feed.state.is_none();
+        state
+            .inner
+            .writer
+            .run(move |g| g.take_committee_feed(&feed, Utc::now()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        if !more {
+            return Ok(());
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 pub mod category;
 pub mod chain;
 pub mod codes;
+pub mod committee_log;
 pub mod community;
 pub mod derived;
 pub mod directive;

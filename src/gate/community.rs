@@ -6,10 +6,12 @@
 //! the first gate. A stolen joined gate cannot make passes.
 
 use super::{now_text, Gate, GateError, Result, DB_FILE};
+use crate::domain::committee_log::{self, LogVerifier, Record};
 use crate::domain::join::{self, JoinAnswer, JoinRequest};
-use crate::store::{PeerRow, Store, TableRows};
+use crate::store::{CommunityGate, PeerRow, Store, TableRows};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// How long a join code works unless `gate add` is told otherwise.
@@ -27,40 +29,67 @@ pub struct JoinBody {
     pub gate: String,
     pub gate_key: String,
     pub community_keys: Vec<CommunityKey>,
-    pub tables: Vec<TableRows>,
+    /// The committee's state at the newest of `records`.
+    pub state: CommitteeState,
     /// The token the new gate presents when it calls the first gate.
     pub peer_token: String,
-    /// The committee's state version the tables are at.
+    /// The committee log up to the record the tables are at (its newest
+    /// [`JOIN_RECORDS`] records, for an old community).
     #[serde(default)]
-    pub committee_version: u64,
+    pub records: Vec<Record>,
 }
 
-/// The committee's state as the first directory hands it to its gates:
-/// the register, passes (with revocations), rule changes and the
-/// community's public keys, at `version`, signed with a community key so a
-/// gate believes only what the community signed.
+/// Committee records a joining gate is given: the newest ones suffice to
+/// follow on; an older history stays on the first directory.
+const JOIN_RECORDS: u32 = 10_000;
+
+/// The committee's state at committee record `version`, as JSON text of
+/// [`CommitteeTables`]: a gate believes it when its SHA-256 is the
+/// `state_hash` of that record, which the community signed.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CommitteeState {
     pub version: u64,
-    /// JSON text of [`CommitteeTables`]; the signature covers its bytes.
     pub body: String,
-    pub key_id: u16,
-    /// Ed25519 (hex) over `committee_message(version, body)`.
-    pub sig: String,
 }
 
+/// What the first gate sends a gate about the committee: its newest record
+/// number, the records the gate lacks (at most [`MAX_FEED_RECORDS`]) and,
+/// once those reach the head, the state there.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct CommitteeFeed {
+    pub head: u64,
+    #[serde(default)]
+    pub records: Vec<Record>,
+    #[serde(default)]
+    pub state: Option<CommitteeState>,
+}
+
+/// Records sent in one answer (a record is a few hundred bytes).
+pub const MAX_FEED_RECORDS: u32 = 1000;
+/// Gates a committee state may list (a community has a handful).
+const MAX_GATES: usize = 64;
+
+/// The register, passes (with revocations), rule changes, the community's
+/// public keys and its gates: everything the committee decides.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CommitteeTables {
     pub tables: Vec<TableRows>,
     pub community_keys: TableRows,
+    #[serde(default)]
+    pub gates: Vec<CommunityGate>,
 }
 
-fn committee_message(version: u64, body: &str) -> Vec<u8> {
-    use sha2::Digest;
-    let mut m = b"gatepass-committee-v1\0".to_vec();
-    m.extend_from_slice(&version.to_be_bytes());
-    m.extend_from_slice(&sha2::Sha256::digest(body.as_bytes()));
-    m
+/// Audit actions that are committee changes (and so committee records);
+/// the rest (logins, tokens, follow-up visits, parcels, purges) stay in
+/// the gate's own audit trail.
+fn is_committee_action(action: &str) -> bool {
+    const PREFIXES: &[&str] = &["register.", "resident.", "pass.", "visitor_pass.", "policy.", "key.", "gate."];
+    action == "init" || action == "district.directive" || PREFIXES.iter().any(|p| action.starts_with(p))
+}
+
+fn parse_public(hex_key: &str) -> Option<ed25519_dalek::VerifyingKey> {
+    let b = hex::decode(hex_key).ok()?;
+    ed25519_dalek::VerifyingKey::from_bytes(&<[u8; 32]>::try_from(b.as_slice()).ok()?).ok()
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -97,6 +126,28 @@ impl JoinPlan {
         );
         Ok(JoinPlan { gate_key, peer_token, request, code })
     }
+}
+
+/// A joining gate's check of the log and state it was given: the records
+/// chain and are signed by the community's keys, and the state is the one
+/// the newest record names. Returns the state's tables.
+fn check_join_log(body: &JoinBody) -> std::result::Result<CommitteeTables, String> {
+    let keys: BTreeMap<u16, ed25519_dalek::VerifyingKey> =
+        body.community_keys.iter().filter_map(|k| Some((k.key_id, parse_public(&k.public_key)?))).collect();
+    let first = body.records.first().ok_or("it has no record")?;
+    let mut v = LogVerifier::after(first.seq.saturating_sub(1), &first.prev_hash, keys, BTreeSet::new());
+    for r in &body.records {
+        v.push(r).map_err(|e| e.to_string())?;
+    }
+    let head = v.last.ok_or("it has no record")?;
+    if head.seq != body.state.version || committee_log::state_hash(&body.state.body) != head.state_hash {
+        return Err(format!("the register sent is not the one record {} names", head.seq));
+    }
+    let t: CommitteeTables = serde_json::from_str(&body.state.body).map_err(|e| format!("unreadable state: {e}"))?;
+    if t.community_keys.rows.is_empty() {
+        return Err("the state carries no community key".into());
+    }
+    Ok(t)
 }
 
 fn check_gate_name(name: &str) -> Result<String> {
@@ -211,8 +262,12 @@ impl Gate {
             &serde_json::json!({"gate": name, "url": advertise, "gate_key": req.gate_key}),
             now,
         )?;
-        // built after the join is recorded, so the version it carries
-        // already counts that record
+        // built after the join is recorded, so the log it carries ends with
+        // that record and the state lists the new gate
+        self.seal_unrecorded(now)?;
+        let (state_body, _) = self.committee_body()?;
+        let head = self.store.committee_head()?.map(|r| r.seq).unwrap_or(0);
+        let records = self.store.committee_records_after(head.saturating_sub(u64::from(JOIN_RECORDS)), JOIN_RECORDS)?;
         let body = JoinBody {
             community: self.identity.community.clone(),
             community_id: self.identity.community_id,
@@ -229,9 +284,9 @@ impl Gate {
                     retired_at: k.retired_at,
                 })
                 .collect(),
-            tables: self.store.snapshot()?,
+            state: CommitteeState { version: head, body: state_body },
             peer_token: token_for_them.clone(),
-            committee_version: self.store.committee_version()?,
+            records,
         };
         let text = serde_json::to_string(&body).map_err(|e| GateError::Usage(format!("cannot encode: {e}")))?;
         Ok(JoinAnswer::signed(&pending.code_hash, text))
@@ -260,6 +315,9 @@ impl Gate {
         {
             return Err(GateError::JoinRefused(format!("the answer from {from} carries no usable community key")));
         }
+        let tables = check_join_log(&body).map_err(|why| {
+            GateError::JoinRefused(format!("the committee's log from {from} does not hold: {why}; nothing was written"))
+        })?;
         let io = |source| GateError::Io { path: data_dir.display().to_string(), source };
         if data_dir.join(DB_FILE).exists() {
             return Err(GateError::AlreadyInitialised(data_dir.display().to_string()));
@@ -281,13 +339,16 @@ impl Gate {
         store.set_meta("created_at", &now_text(now))?;
         store.set_meta("joined_from", from)?;
         store.set_meta("first_gate", &body.gate)?;
-        store.set_meta("committee_version", &body.committee_version.to_string())?;
+        store.set_meta("committee_applied", &body.state.version.to_string())?;
         crate::keys::save(&crate::keys::gate_key_path(data_dir), &plan.gate_key)?;
         store.set_meta("gate_public_key", &hex::encode(plan.gate_key.verifying_key().to_bytes()))?;
         for k in &body.community_keys {
             store.add_key_with_id(k.key_id, &k.public_key, &k.created_at, k.retired_at.as_deref())?;
         }
-        store.load_snapshot(&body.tables)?;
+        store.load_snapshot(&tables.tables)?;
+        for r in &body.records {
+            store.append_committee_record(r)?;
+        }
         let first = PeerRow {
             gate: body.gate.clone(),
             url: from.trim_end_matches('/').to_string(),
@@ -371,74 +432,332 @@ impl Gate {
         Ok(self.store.note_peer_contact(peer, &now_text(now), behind, error)?)
     }
 
-    /// (first directory) The committee's state for the gates, unless a gate
-    /// already has version `have`. Signed with the lowest-numbered active
-    /// community key: a gate that followed each change knows it (a new key
-    /// reaches the gates inside a state signed by the older one).
-    pub fn committee_state(&self, have: u64) -> Result<Option<CommitteeState>> {
-        self.require_first("handing out the committee's state")?;
-        let version = self.store.committee_version()?;
-        if have >= version {
-            return Ok(None);
+    /// Audits a committee action and, on the first directory, seals it in
+    /// the committee log with the state it left, in one transaction (a CLI
+    /// command and the daemon may both be writing).
+    pub(crate) fn audit_and_seal(
+        &self,
+        actor: &str,
+        action: &str,
+        detail: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if !is_committee_action(action) || self.joined_from()?.is_some() {
+            return Ok(self.store.audit(&now_text(now), actor, action, detail)?);
         }
-        let body = CommitteeTables { tables: self.store.snapshot()?, community_keys: self.store.key_rows()? };
-        let body = serde_json::to_string(&body).map_err(|e| GateError::Usage(format!("cannot encode: {e}")))?;
+        self.store.begin_immediate()?;
+        let done = self.store.audit(&now_text(now), actor, action, detail).map_err(GateError::from).and_then(|_| {
+            let text = serde_json::to_string(detail).unwrap_or_else(|_| "{}".into());
+            self.seal(actor, action, &text, now)
+        });
+        match done {
+            Ok(_) => Ok(self.store.commit()?),
+            Err(e) => {
+                let _ = self.store.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Chains one record after the head, with the state as it is now.
+    fn seal(&self, actor: &str, action: &str, detail: &str, now: DateTime<Utc>) -> Result<Record> {
+        let (_, state_hash) = self.committee_body()?;
         let active = self.store.keys()?.into_iter().filter(|k| k.retired_at.is_none()).min_by_key(|k| k.key_id);
         let key_id = active.ok_or(GateError::NoActiveKey)?.key_id;
         let key = crate::keys::load(&crate::keys::community_key_path(&self.data_dir, key_id))?;
-        use ed25519_dalek::Signer;
-        let sig = hex::encode(key.sign(&committee_message(version, &body)).to_bytes());
-        Ok(Some(CommitteeState { version, body, key_id, sig }))
+        let head = self.store.committee_head()?;
+        let at = now_text(now);
+        let change = committee_log::Change { at: &at, actor, action, detail, state_hash: &state_hash };
+        let r = committee_log::seal(head.as_ref(), &change, key_id, &key);
+        self.store.append_committee_record(&r)?;
+        Ok(r)
     }
 
-    /// (joined gate) Takes the committee's state if it is newer than the one
-    /// held and signed by a community key this gate knows; else refused,
-    /// nothing changed. Returns whether it was applied.
-    pub fn apply_committee_state(&mut self, st: &CommitteeState, now: DateTime<Utc>) -> Result<bool> {
-        let refuse = |why: &str| GateError::PeerRefused(format!("the committee's state was refused: {why}"));
-        if self.joined_from()?.is_none() {
-            return Err(refuse("this is the community's first directory"));
+    /// (first directory) Seals what changed without a record: a directory
+    /// made before the log existed, or a change cut off by a power cut
+    /// between the change and its record. Run when the daemon starts and
+    /// before the state is handed out; returns the record made, if any.
+    pub fn seal_unrecorded(&self, now: DateTime<Utc>) -> Result<Option<Record>> {
+        if self.joined_from()?.is_some() {
+            return Ok(None);
         }
-        let have: u64 = self.store.meta("committee_version")?.and_then(|v| v.parse().ok()).unwrap_or(0);
-        if st.version <= have {
+        self.store.begin_immediate()?;
+        let done = (|| {
+            let head = self.store.committee_head()?;
+            let (_, hash) = self.committee_body()?;
+            match head {
+                Some(h) if h.state_hash == hash => Ok(None),
+                Some(_) => self
+                    .seal("gatepass", "committee.unrecorded", r#"{"why":"the tables changed without a record"}"#, now)
+                    .map(Some),
+                None => self.seal("gatepass", "committee.start", "{}", now).map(Some),
+            }
+        })();
+        match done {
+            Ok(r) => {
+                self.store.commit()?;
+                if let Some(r) = &r {
+                    tracing::warn!(seq = r.seq, action = %r.action, "committee log: sealed the tables as they are");
+                }
+                Ok(r)
+            }
+            Err(e) => {
+                let _ = self.store.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// The committee's state as text and its SHA-256.
+    fn committee_body(&self) -> Result<(String, String)> {
+        let body = CommitteeTables {
+            tables: self.store.snapshot()?,
+            community_keys: self.store.key_rows()?,
+            gates: self.store.community_gates()?,
+        };
+        let body = serde_json::to_string(&body).map_err(|e| GateError::Usage(format!("cannot encode: {e}")))?;
+        let hash = committee_log::state_hash(&body);
+        Ok((body, hash))
+    }
+
+    /// (first directory) What a gate that holds the log up to `after` and
+    /// whose tables are at `applied` needs next: up to
+    /// [`MAX_FEED_RECORDS`] records, and the state at the head once the
+    /// records reach it.
+    pub fn committee_feed(&self, after: u64, applied: u64, now: DateTime<Utc>) -> Result<CommitteeFeed> {
+        self.require_first("handing out the committee's log")?;
+        let mut head = self.store.committee_head()?.map(|r| r.seq).unwrap_or(0);
+        if applied >= head && after >= head {
+            return Ok(CommitteeFeed { head, records: Vec::new(), state: None });
+        }
+        // the state handed out must be the one the newest record names
+        if let Some(r) = self.seal_unrecorded(now)? {
+            head = r.seq;
+        }
+        let records = self.store.committee_records_after(after, MAX_FEED_RECORDS)?;
+        let reaches = records.last().map(|r| r.seq).unwrap_or(after) >= head;
+        let state = if reaches && applied < head {
+            Some(CommitteeState { version: head, body: self.committee_body()?.0 })
+        } else {
+            None
+        };
+        Ok(CommitteeFeed { head, records, state })
+    }
+
+    /// (first directory) The whole committee log and the state at its head,
+    /// for a carried file: at most [`JOIN_RECORDS`] records, the newest.
+    pub fn committee_export(&self, now: DateTime<Utc>) -> Result<CommitteeFeed> {
+        self.require_first("writing the committee's log")?;
+        self.seal_unrecorded(now)?;
+        let head = self.store.committee_head()?.map(|r| r.seq).unwrap_or(0);
+        let records = self.store.committee_records_after(head.saturating_sub(u64::from(JOIN_RECORDS)), JOIN_RECORDS)?;
+        Ok(CommitteeFeed {
+            head,
+            records,
+            state: Some(CommitteeState { version: head, body: self.committee_body()?.0 }),
+        })
+    }
+
+    /// (joined gate) Takes what the first gate sent: records that continue
+    /// the log held here, each signed by a community key (learned in
+    /// order), and the state if its hash is the one the newest record
+    /// names. All or nothing. Returns whether the tables moved on.
+    pub fn take_committee_feed(&mut self, feed: &CommitteeFeed, now: DateTime<Utc>) -> Result<bool> {
+        let refuse = |why: String| GateError::PeerRefused(format!("the committee's log was refused: {why}"));
+        if self.joined_from()?.is_none() {
+            return Err(refuse("this is the community's first directory".into()));
+        }
+        let held = self.store.committee_head()?;
+        let held_seq = held.as_ref().map(|r| r.seq).unwrap_or(0);
+        let applied = self.store.committee_applied()?;
+        // records already held are skipped, after checking they are the same
+        let mut fresh = Vec::new();
+        for r in &feed.records {
+            if r.seq > held_seq {
+                fresh.push(r.clone());
+            } else if r.seq == held_seq && held.as_ref().map(|h| &h.hash) != Some(&r.hash) {
+                return Err(refuse(format!(
+                    "record {} differs from the one held here: the first directory's log is not the one this gate                      followed (restored from an old copy?)",
+                    r.seq
+                )));
+            }
+        }
+        let mut v = self.log_verifier_at_held()?;
+        for r in &fresh {
+            v.push(r).map_err(|e| refuse(e.to_string()))?;
+        }
+        let newest = v.last.clone().or(held);
+        let tables = match &feed.state {
+            Some(st) if st.version > applied => {
+                let at = newest.as_ref().filter(|r| r.seq == st.version).ok_or_else(|| {
+                    refuse(format!("the state is at record {} but the log held ends elsewhere", st.version))
+                })?;
+                if committee_log::state_hash(&st.body) != at.state_hash {
+                    return Err(refuse(format!("the state is not the one record {} names", at.seq)));
+                }
+                let t: CommitteeTables =
+                    serde_json::from_str(&st.body).map_err(|e| refuse(format!("unreadable state: {e}")))?;
+                if t.community_keys.rows.is_empty() {
+                    return Err(refuse("the state carries no community key".into()));
+                }
+                Some((t, st.version))
+            }
+            _ => None,
+        };
+        if fresh.is_empty() && tables.is_none() {
             return Ok(false);
         }
-        let key = self
-            .store
-            .keys()?
-            .into_iter()
-            .find(|k| k.key_id == st.key_id)
-            .and_then(|k| hex::decode(k.public_key).ok())
-            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-            .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok())
-            .ok_or_else(|| refuse("signed with a community key this gate does not know"))?;
-        let sig = hex::decode(&st.sig)
-            .ok()
-            .and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok())
-            .map(|b| ed25519_dalek::Signature::from_bytes(&b))
-            .ok_or_else(|| refuse("unreadable signature"))?;
-        use ed25519_dalek::Verifier;
-        key.verify(&committee_message(st.version, &st.body), &sig)
-            .map_err(|_| refuse("not signed by the community"))?;
-        let tables: CommitteeTables =
-            serde_json::from_str(&st.body).map_err(|e| refuse(&format!("unreadable: {e}")))?;
-        if tables.community_keys.rows.is_empty() {
-            return Err(refuse("it carries no community key"));
-        }
-        self.store.replace_committee_state(&tables.tables, &tables.community_keys)?;
-        self.store.set_meta("committee_version", &st.version.to_string())?;
-        self.audit("sync", "committee.sync", &serde_json::json!({"version": st.version}), now)?;
+        let first = self.first_gate()?.unwrap_or_default();
+        let my_token =
+            self.store.peers()?.into_iter().find(|p| p.gate == first).map(|p| p.outbound_token).unwrap_or_default();
+        let me = self.identity.gate.clone();
+        let at = now_text(now);
+        // the first gate is a peer since the join, with its own credentials
+        let gates: Vec<CommunityGate> = tables
+            .as_ref()
+            .map(|(t, _)| t.gates.iter().filter(|g| g.gate != first).take(MAX_GATES).cloned().collect())
+            .unwrap_or_default();
+        let update = crate::store::CommitteeUpdate {
+            records: &fresh,
+            state: tables.as_ref().map(|(t, seq)| (t.tables.as_slice(), &t.community_keys, gates.as_slice(), *seq)),
+            me: &me,
+            my_token: &my_token,
+            now: &at,
+        };
+        self.store.take_committee_update(&update)?;
+        let Some((_, seq)) = tables else { return Ok(false) };
+        let kept = self.reapply_directives(now)?;
+        self.audit(
+            "sync",
+            "committee.sync",
+            &serde_json::json!({"version": seq, "records": fresh.len(), "directives_kept": kept}),
+            now,
+        )?;
         Ok(true)
+    }
+
+    /// A verifier positioned at the newest record held: the community keys
+    /// of the tables applied, then whatever the held records after them
+    /// announced or retired.
+    fn log_verifier_at_held(&self) -> Result<LogVerifier> {
+        let (mut keys, mut retired) = (BTreeMap::new(), BTreeSet::new());
+        for k in self.store.keys()? {
+            if let Some(pk) = parse_public(&k.public_key) {
+                keys.insert(k.key_id, pk);
+            }
+            if k.retired_at.is_some() {
+                retired.insert(k.key_id);
+            }
+        }
+        let applied = self.store.committee_applied()?;
+        let at = self.store.committee_records_after(applied.saturating_sub(1), 1)?;
+        let hash = match at.first() {
+            Some(r) if r.seq == applied => r.hash.clone(),
+            _ => committee_log::GENESIS.to_string(),
+        };
+        let start = if hash == committee_log::GENESIS { 0 } else { applied };
+        let mut v = LogVerifier::after(start, &hash, keys, retired);
+        let mut after = start;
+        loop {
+            let page = self.store.committee_records_after(after, 1000)?;
+            let Some(last) = page.last().map(|r| r.seq) else { break };
+            for r in &page {
+                v.push(r).map_err(|e| GateError::PeerRefused(format!("the committee log held here: {e}")))?;
+            }
+            after = last;
+        }
+        Ok(v)
+    }
+
+    /// (joined gate) A district directive changes a category here at once;
+    /// until the first directory has applied the same directive (its
+    /// `district.directive` record), the committee's state does not carry
+    /// it, so it is laid over the state again. Returns how many.
+    fn reapply_directives(&self, now: DateTime<Utc>) -> Result<usize> {
+        let mut in_log = BTreeSet::new();
+        let mut after = 0;
+        loop {
+            let page = self.store.committee_records_after(after, 1000)?;
+            let Some(last) = page.last().map(|r| r.seq) else { break };
+            in_log.extend(page.iter().filter_map(committee_log::applied_directive));
+            after = last;
+        }
+        let mut n = 0;
+        for d in self.store.applied_directives()? {
+            if in_log.contains(&d.id) {
+                continue;
+            }
+            if self.store.resident(d.resident_id)?.is_some() {
+                self.store.set_category(d.resident_id, d.category, d.until, &now_text(now))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The committee record this gate's tables are at, and the newest held.
+    pub fn committee_position(&self) -> Result<(u64, u64)> {
+        let held = self.store.committee_head()?.map(|r| r.seq).unwrap_or(0);
+        let applied = if self.joined_from()?.is_some() { self.store.committee_applied()? } else { held };
+        Ok((applied, held))
+    }
+
+    /// Re-checks the committee log held here from its first record: (records,
+    /// problem if any). On the first directory the tables must also be the
+    /// state the newest record names.
+    pub fn verify_committee_log(&self) -> Result<(u64, Option<String>)> {
+        let mut keys = BTreeMap::new();
+        for k in self.store.keys()? {
+            if let Some(pk) = parse_public(&k.public_key) {
+                keys.insert(k.key_id, pk);
+            }
+        }
+        // from the first record held (a gate that joined an old community
+        // was given only the newest part of its log)
+        let first = self.store.committee_records_after(0, 1)?;
+        let mut v = match first.first() {
+            Some(r) => LogVerifier::after(r.seq.saturating_sub(1), &r.prev_hash, keys, BTreeSet::new()),
+            None => LogVerifier::from_genesis(keys),
+        };
+        let mut after = 0;
+        loop {
+            let page = self.store.committee_records_after(after, 1000)?;
+            let Some(last) = page.last().map(|r| r.seq) else { break };
+            for r in &page {
+                if let Err(e) = v.push(r) {
+                    return Ok((v.count, Some(e.to_string())));
+                }
+            }
+            after = last;
+        }
+        if self.joined_from()?.is_none() {
+            if let Some(head) = &v.last {
+                if self.committee_body()?.1 != head.state_hash {
+                    return Ok((
+                        v.count,
+                        Some(format!(
+                            "the register, passes or rules differ from what committee record {} says they were (changed outside gatepass, or a change cut off before it was recorded)",
+                            head.seq
+                        )),
+                    ));
+                }
+            }
+        }
+        Ok((v.count, None))
+    }
+
+    /// The newest committee records, newest first (who changed what).
+    pub fn committee_log(&self, limit: u32) -> Result<Vec<Record>> {
+        let held = self.store.committee_head()?.map(|r| r.seq).unwrap_or(0);
+        let from = held.saturating_sub(u64::from(limit));
+        let mut out = self.store.committee_records_after(from, limit)?;
+        out.reverse();
+        Ok(out)
     }
 
     /// The name of the community's first gate, on a joined gate.
     pub fn first_gate(&self) -> Result<Option<String>> {
         Ok(self.store.meta("first_gate")?)
-    }
-
-    /// The committee's state version held here.
-    pub fn committee_version_held(&self) -> Result<u64> {
-        Ok(self.store.meta("committee_version")?.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
     /// With new crossings from another gate, replays each household they
@@ -560,6 +879,17 @@ impl Gate {
 mod tests {
     use super::*;
 
+    fn person(name: &str) -> crate::gate::paperwork::NewResident {
+        crate::gate::paperwork::NewResident {
+            household: "1-101".into(),
+            address: "1栋101".into(),
+            grid: "1".into(),
+            name: name.into(),
+            phone: None,
+            category: None,
+        }
+    }
+
     fn first() -> (tempfile::TempDir, Gate) {
         let t = tempfile::tempdir().unwrap();
         let g = Gate::init(&t.path().join("east"), "阳光花园", "东门", Utc::now()).unwrap();
@@ -646,31 +976,94 @@ mod tests {
     }
 
     #[test]
-    fn the_committee_state_is_taken_only_newer_and_signed_by_the_community() {
+    fn the_committee_log_is_taken_only_when_the_community_signed_it() {
         let (t, mut g) = first();
         let now = Utc::now();
         let (code, _) = g.add_gate_code("西门", 30, "test", now).unwrap();
         let plan = JoinPlan::new(&code, "西门", "http://10.0.0.8:8080").unwrap();
         let answer = g.accept_join(&plan.request, now).unwrap();
         let mut west = Gate::join_new(&t.path().join("west"), "http://x:1", plan, &answer, now).unwrap();
-        let have = west.committee_version_held().unwrap();
-        assert!(g.committee_state(have).unwrap().is_none(), "nothing new yet");
-        g.audit("test", "policy.set", &serde_json::json!({}), now).unwrap();
-        let st = g.committee_state(have).unwrap().unwrap();
-        // changed on the way, or signed by a key the community does not have
-        let forged = CommitteeState { body: st.body.replace("residents", "residentz"), ..st.clone() };
-        assert!(matches!(west.apply_committee_state(&forged, now), Err(GateError::PeerRefused(_))));
-        let other = crate::keys::generate();
-        use ed25519_dalek::Signer;
-        let foreign = CommitteeState {
-            sig: hex::encode(other.sign(&committee_message(st.version, &st.body)).to_bytes()),
-            ..st.clone()
+        // init, the code, the join: three records, and the west gate holds them all
+        let (applied, held) = west.committee_position().unwrap();
+        assert_eq!((applied, held), (3, 3));
+        let f = g.committee_feed(held, applied, now).unwrap();
+        assert!(f.records.is_empty() && f.state.is_none(), "nothing new yet");
+        let actions: Vec<String> = west.committee_log(10).unwrap().into_iter().map(|r| r.action).collect();
+        assert_eq!(actions, ["gate.join", "gate.add", "init"]);
+
+        g.add_resident(&person("张三"), "主任", now).unwrap();
+        let feed = g.committee_feed(held, applied, now).unwrap();
+        assert_eq!(feed.records.len(), 1);
+        let st = feed.state.clone().unwrap();
+        // the state changed on the way
+        let forged = CommitteeFeed {
+            state: Some(CommitteeState { body: st.body.replace("张三", "李四"), ..st.clone() }),
+            ..feed.clone()
         };
-        assert!(matches!(west.apply_committee_state(&foreign, now), Err(GateError::PeerRefused(_))));
-        assert!(west.apply_committee_state(&st, now).unwrap());
-        // replayed: not newer, nothing done
-        assert!(!west.apply_committee_state(&st, now).unwrap());
-        assert!(matches!(g.apply_committee_state(&st, now), Err(GateError::PeerRefused(_))), "not on the first");
-        assert!(matches!(west.committee_state(0), Err(GateError::NotFirstDirectory(_))));
+        assert!(matches!(west.take_committee_feed(&forged, now), Err(GateError::PeerRefused(_))));
+        // a record edited, or re-made with a key the community does not have
+        let mut edited = feed.clone();
+        edited.records[0].actor = "someone".into();
+        assert!(matches!(west.take_committee_feed(&edited, now), Err(GateError::PeerRefused(_))));
+        let mut foreign = feed.clone();
+        let prev = west.committee_log(1).unwrap().remove(0);
+        let change = committee_log::Change {
+            at: &foreign.records[0].at,
+            actor: "主任",
+            action: "resident.add",
+            detail: &foreign.records[0].detail,
+            state_hash: &foreign.records[0].state_hash,
+        };
+        foreign.records[0] = committee_log::seal(Some(&prev), &change, 1, &crate::keys::generate());
+        assert!(matches!(west.take_committee_feed(&foreign, now), Err(GateError::PeerRefused(_))));
+        assert_eq!(west.committee_position().unwrap(), (3, 3), "nothing taken");
+        assert!(west.store.find_resident("1-101", "张三").is_err());
+
+        assert!(west.take_committee_feed(&feed, now).unwrap());
+        assert_eq!(west.committee_position().unwrap(), (4, 4));
+        assert!(west.store.find_resident("1-101", "张三").is_ok());
+        // replayed: nothing new
+        assert!(!west.take_committee_feed(&feed, now).unwrap());
+
+        // a new key and the old one retired: the west gate learns the new
+        // key from the log, in order, and follows
+        g.rotate_key("主任", now).unwrap();
+        g.retire_key(1, "主任", now).unwrap();
+        g.add_resident(&person("王五"), "主任", now).unwrap();
+        let (applied, held) = west.committee_position().unwrap();
+        let feed = g.committee_feed(held, applied, now).unwrap();
+        assert_eq!(feed.records.iter().map(|r| r.key_id).collect::<Vec<_>>(), [1, 2, 2]);
+        assert!(west.take_committee_feed(&feed, now).unwrap());
+        assert_eq!(west.committee_position().unwrap(), (7, 7));
+
+        // the log is only handed out by, and only taken on, the right side
+        assert!(matches!(g.take_committee_feed(&feed, now), Err(GateError::PeerRefused(_))));
+        assert!(matches!(west.committee_feed(0, 0, now), Err(GateError::NotFirstDirectory(_))));
+        assert_eq!(g.verify_committee_log().unwrap(), (7, None));
+        assert_eq!(west.verify_committee_log().unwrap(), (7, None));
+        // a register row edited behind gatepass's back shows on the first directory
+        g.store
+            .conn
+            .execute("UPDATE residents SET category = 'normal', name = '赵六' WHERE name = '王五'", [])
+            .unwrap();
+        let (n, problem) = g.verify_committee_log().unwrap();
+        assert_eq!(n, 7);
+        assert!(problem.unwrap().contains("record 7"));
+        // and is sealed as an unrecorded change when the daemon starts
+        let r = g.seal_unrecorded(now).unwrap().unwrap();
+        assert_eq!((r.seq, r.action.as_str()), (8, "committee.unrecorded"));
+        assert_eq!(g.verify_committee_log().unwrap(), (8, None));
+    }
+
+    #[test]
+    fn gate_local_actions_are_not_committee_records() {
+        let (_t, g) = first();
+        let now = Utc::now();
+        g.create_token(crate::auth::Role::Guard, "门卫", "主任", now).unwrap();
+        g.audit("主任", "parcel.collect", &serde_json::json!({}), now).unwrap();
+        let actions: Vec<String> = g.committee_log(10).unwrap().into_iter().map(|r| r.action).collect();
+        assert_eq!(actions, ["init"]);
+        assert!(is_committee_action("district.directive"));
+        assert!(!is_committee_action("district.directive_refused"));
     }
 }

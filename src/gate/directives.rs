@@ -28,11 +28,11 @@ impl Gate {
             return Ok(false);
         }
         self.store.set_meta(PINNED, key_hex)?;
-        self.store.audit(
-            &now_text(now),
+        self.audit(
             "district",
             "district.key_pinned",
             &serde_json::json!({"key": key_hex, "how": "first successful push"}),
+            now,
         )?;
         Ok(true)
     }
@@ -63,7 +63,7 @@ impl Gate {
             "issued_at": b.issued_at.chars().take(40).collect::<String>(), "via": via, "result": result});
         let action =
             if result == DirectiveResult::Applied { "district.directive" } else { "district.directive_refused" };
-        self.store.audit(&now_text(now), "district", action, &detail)?;
+        self.audit("district", action, &detail, now)?;
         if result != DirectiveResult::Applied {
             tracing::warn!(result = result.as_str(), "a directive from the district was not applied");
         }

@@ -83,11 +83,11 @@ impl super::Gate {
             category,
             &now_text(now),
         )?;
-        self.store.audit(
-            &now_text(now),
+        self.audit(
             actor,
             "resident.add",
             &serde_json::json!({"resident_id": id, "household": household, "name": name, "category": category}),
+            now,
         )?;
         self.store.resident(id)?.ok_or_else(|| GateError::Store(StoreError::UnknownResident(id.to_string())))
     }
@@ -115,11 +115,11 @@ impl super::Gate {
             return Err(GateError::Usage(format!("household {to} already has a resident named {}", r.name)));
         }
         self.store.move_resident(id, to)?;
-        self.store.audit(
-            &now_text(now),
+        self.audit(
             actor,
             "resident.move",
             &serde_json::json!({"resident_id": id, "name": r.name, "from": r.household, "to": to}),
+            now,
         )?;
         self.store.resident(id)?.ok_or_else(|| GateError::Store(StoreError::UnknownResident(id.to_string())))
     }
@@ -139,11 +139,11 @@ impl super::Gate {
         }
         let r = self.living(id)?;
         let revoked = self.store.mark_left(id, reason, &now_text(now))?;
-        self.store.audit(
-            &now_text(now),
+        self.audit(
             actor,
             "resident.left",
             &serde_json::json!({"resident_id": id, "name": r.name, "household": r.household, "reason": reason, "passes_revoked": revoked}),
+            now,
         )?;
         self.store.resident(id)?.ok_or_else(|| GateError::Store(StoreError::UnknownResident(id.to_string())))
     }
@@ -156,11 +156,11 @@ impl super::Gate {
         self.store.set_phone(id, Some(p.as_str()).filter(|p| !p.is_empty()))?;
         // the audit shows only the last four digits: the trail is read by many
         let tail: String = p.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-        self.store.audit(
-            &now_text(now),
+        self.audit(
             actor,
             "resident.phone",
             &serde_json::json!({"resident_id": id, "name": r.name, "household": r.household, "phone_tail": tail}),
+            now,
         )?;
         self.store.resident(id)?.ok_or_else(|| GateError::Store(StoreError::UnknownResident(id.to_string())))
     }
@@ -193,11 +193,11 @@ impl super::Gate {
             actor,
             recorded_at: &stamp,
         })?;
-        self.store.audit(
-            &stamp,
+        self.audit(
             actor,
             "followup.record",
             &serde_json::json!({"resident_id": r.id, "name": r.name, "household": r.household, "temperature_c": v.temperature_c, "fever": fever}),
+            now,
         )?;
         Ok(FollowupRow {
             id,

@@ -422,12 +422,12 @@ impl super::Gate {
                 .map_err(|e| e.to_string())
             },
         )?;
-        self.store.audit(
-            &stamp,
+        self.audit(
             actor,
             "visitor_pass.issue",
             &serde_json::json!({"pass_id": row.pass_id, "host": r.host, "uses": r.uses,
                 "from": super::now_text(r.from), "until": super::now_text(r.until)}),
+            now,
         )?;
         Ok(row)
     }
@@ -446,12 +446,7 @@ impl super::Gate {
     ) -> Result<std::result::Result<store::ParcelRow, store::CollectRefused>> {
         let r = self.store.collect_parcel(id, by, &super::now_text(at))?;
         if r.is_ok() {
-            self.store.audit(
-                &super::now_text(at),
-                actor,
-                "parcel.collect",
-                &serde_json::json!({"id": id, "by": by}),
-            )?;
+            self.audit(actor, "parcel.collect", &serde_json::json!({"id": id, "by": by}), at)?;
         }
         Ok(r)
     }

@@ -164,14 +164,20 @@ async fn out(State(state): State<AppState>, _who: GuardAccess) -> Result<Json<se
     })))
 }
 
+/// How far the committee's log has reached this gate: `version` is the
+/// record its tables are at, `log_head` the newest record held, `behind`
+/// how many records the first gate has that are not applied here.
 fn committee_health(state: &AppState) -> serde_json::Value {
     let Ok(store) = state.reader() else { return serde_json::Value::Null };
     let joined = store.meta("joined_from").ok().flatten();
+    let held = store.committee_head().ok().flatten().map(|r| r.seq).unwrap_or(0);
     let version = match &joined {
-        Some(_) => store.meta("committee_version").ok().flatten().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0),
-        None => store.committee_version().unwrap_or(0),
+        Some(_) => store.committee_applied().unwrap_or(0),
+        None => held,
     };
-    serde_json::json!({"version": version, "first_directory": joined.is_none(), "joined_from": joined})
+    let seen = state.inner.committee_head_seen.load(std::sync::atomic::Ordering::Relaxed).max(held);
+    serde_json::json!({"version": version, "log_head": held, "behind": seen.saturating_sub(version),
+        "first_directory": joined.is_none(), "joined_from": joined})
 }
 
 fn peer_health(state: &AppState) -> Vec<serde_json::Value> {

@@ -72,6 +72,8 @@ pub struct Inner {
     /// memory: the sync runs every 300 ms and must not write the SD card
     /// each time; the database copy is refreshed every 30 s.
     pub peer_live: Mutex<std::collections::HashMap<String, PeerLive>>,
+    /// The first gate's newest committee record, as last heard (joined gates).
+    pub committee_head_seen: std::sync::atomic::AtomicU64,
     /// What pushing to the district last did (issue 13; shown in health).
     pub push: Arc<crate::link::PushStatus>,
 }
@@ -127,6 +129,7 @@ impl AppState {
                 started: std::time::Instant::now(),
                 tls,
                 peer_live: Mutex::new(std::collections::HashMap::new()),
+                committee_head_seen: std::sync::atomic::AtomicU64::new(0),
                 push: Default::default(),
             }),
         })

@@ -33,19 +33,23 @@ async fn conflicts(
 
 #[derive(Debug, serde::Deserialize)]
 struct CommitteeQuery {
+    /// The newest committee record the caller holds.
+    #[serde(default)]
+    after: u64,
+    /// The record the caller's tables are at.
     #[serde(default)]
     have: u64,
 }
 
-/// (first directory) The committee's signed state, unless the caller has it.
+/// (first directory) The committee records the caller lacks and, once they
+/// reach the newest, the state there.
 async fn committee(
     State(state): State<AppState>,
     _p: PeerAccess,
     super::error::ApiQuery(q): super::error::ApiQuery<CommitteeQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let have = q.have;
-    let st = state.inner.writer.run(move |g| g.committee_state(have)).await??;
-    Ok(Json(serde_json::json!({"state": st})))
+) -> Result<Json<crate::gate::community::CommitteeFeed>, ApiError> {
+    let feed = state.inner.writer.run(move |g| g.committee_feed(q.after, q.have, Utc::now())).await??;
+    Ok(Json(feed))
 }
 
 /// Another gate of the community, by the token this gate gave it at the

@@ -5,6 +5,7 @@
 //! Schema changes are numbered migrations applied in order at open.
 
 mod changes;
+mod committee;
 mod directives;
 mod events;
 mod followups;
@@ -14,6 +15,7 @@ mod people;
 mod security;
 mod visits;
 
+pub use committee::*;
 pub use directives::ReceivedDirective;
 pub use events::*;
 pub use followups::*;
@@ -329,6 +331,22 @@ const MIGRATIONS: &[&str] = &[
         result TEXT NOT NULL
     );
     CREATE INDEX directives_id ON directives(id);"#,
+    // -- issue 10: the committee log, each committee change hash-chained and
+    // signed by the community (sealed on the first directory, copied by
+    // the other gates); `committee_applied` in meta says which record a
+    // joined gate's tables are at
+    r#"CREATE TABLE committee_log (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        state_hash TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        key_id INTEGER NOT NULL,
+        sig TEXT NOT NULL
+    );"#,
 ];
 
 /// How a stored value looks, for a message naming an unreadable record.

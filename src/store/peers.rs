@@ -141,7 +141,8 @@ impl Store {
     pub fn snapshot(&self) -> Result<Vec<TableRows>> {
         let mut out = Vec::new();
         for table in SNAPSHOT_TABLES {
-            let mut st = self.conn.prepare(&format!("SELECT * FROM {table}"))?;
+            // in row order, so the same tables always give the same text (and hash)
+            let mut st = self.conn.prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))?;
             let columns: Vec<String> = st.column_names().into_iter().map(str::to_string).collect();
             let n = columns.len();
             let rows = st.query_map([], |r| {
@@ -176,14 +177,6 @@ impl Store {
         Ok(())
     }
 
-    /// A number that grows with every committee action on this directory
-    /// (the audit trail's newest row): joined gates ask for the committee's
-    /// state again when it moved.
-    pub fn committee_version(&self) -> Result<u64> {
-        let v: i64 = self.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM audit", [], |r| r.get(0))?;
-        Ok(u64::try_from(v).unwrap_or(0))
-    }
-
     /// The community's public keys as rows (for the committee's state).
     pub fn key_rows(&self) -> Result<TableRows> {
         let mut st = self.conn.prepare("SELECT key_id, public_key, created_at, retired_at FROM community_keys")?;
@@ -200,25 +193,6 @@ impl Store {
             columns: ["key_id", "public_key", "created_at", "retired_at"].map(String::from).to_vec(),
             rows: rows.collect::<rusqlite::Result<_>>()?,
         })
-    }
-
-    /// Replaces the committee's tables (and the community's public keys)
-    /// with the first directory's, in one transaction.
-    pub fn replace_committee_state(&mut self, tables: &[TableRows], keys: &TableRows) -> Result<()> {
-        let mut all: Vec<TableRows> = tables.to_vec();
-        all.push(keys.clone());
-        let allowed: Vec<&str> = SNAPSHOT_TABLES.iter().copied().chain(std::iter::once("community_keys")).collect();
-        if let Some(t) = all.iter().find(|t| !allowed.contains(&t.table.as_str())) {
-            return Err(StoreError::Unreadable(format!("committee table '{}' is not one a gate copies", t.table)));
-        }
-        let tx = self.conn.transaction()?;
-        // children first, so the references hold at every step
-        for table in ["passes", "residents", "households", "policy_override", "community_keys"] {
-            tx.execute(&format!("DELETE FROM {table}"), [])?;
-        }
-        insert_tables(&tx, &all)?;
-        tx.commit()?;
-        Ok(())
     }
 
     /// A community public key as the first gate numbered it.
@@ -363,6 +337,22 @@ impl Store {
 
 /// Inserts rows of known tables; only columns this schema has are
 /// written, anything else is refused whole (the caller's transaction).
+/// Replaces the committee's tables (and the community's public keys) with
+/// the first directory's, inside the caller's transaction.
+pub(super) fn replace_tables(tx: &rusqlite::Transaction, tables: &[TableRows], keys: &TableRows) -> Result<()> {
+    let mut all: Vec<TableRows> = tables.to_vec();
+    all.push(keys.clone());
+    let allowed: Vec<&str> = SNAPSHOT_TABLES.iter().copied().chain(std::iter::once("community_keys")).collect();
+    if let Some(t) = all.iter().find(|t| !allowed.contains(&t.table.as_str())) {
+        return Err(StoreError::Unreadable(format!("committee table '{}' is not one a gate copies", t.table)));
+    }
+    // children first, so the references hold at every step
+    for table in ["passes", "residents", "households", "policy_override", "community_keys"] {
+        tx.execute(&format!("DELETE FROM {table}"), [])?;
+    }
+    insert_tables(tx, &all)
+}
+
 fn insert_tables(tx: &rusqlite::Transaction, tables: &[TableRows]) -> Result<()> {
     for t in tables {
         let known: Vec<String> = {
