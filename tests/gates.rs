@@ -181,6 +181,93 @@ fn crossings_reach_every_gate_through_the_first() {
     assert_eq!(v["peers"].as_array().unwrap().len(), 2, "{v}");
 }
 
+/// Joined gates talk to each other directly: the committee's state lists
+/// every gate with the hash of its credentials, so with the first gate
+/// down, a crossing at 西门 still refuses the household's next member at
+/// 北门. Removing a gate on the first directory ends its credentials at
+/// the other gates too.
+#[test]
+fn joined_gates_reach_each_other_without_the_first() {
+    let g = GateDir::new();
+    let mut east = Daemon::start(&g.dir);
+    let c = client();
+    let west_dir = joined(&g, &east.base, "西门", "west");
+    let north_dir = joined(&g, &east.base, "北门", "north");
+    let west = Listening::start(&west_dir);
+    let north = Listening::start(&north_dir);
+    let west_guard = ok(&west_dir, &["token", "create", "--role", "guard"]).trim().to_string();
+    let north_guard = ok(&north_dir, &["token", "create", "--role", "guard"]).trim().to_string();
+    let health = |base: &str| -> Value { c.get(format!("{base}/api/v1/health")).send().unwrap().json().unwrap() };
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what} never happened");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    // each joined gate learns the other from the committee's log, and hears from it
+    let heard = |base: &str, other: &str| {
+        health(base)["peers"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|p| p["gate"] == other && p["last_heard_at"].is_string()))
+    };
+    wait("西门 hearing from 北门", &|| heard(&west.base, "北门"));
+    wait("北门 hearing from 西门", &|| heard(&north.base, "西门"));
+    // both are at the first directory's newest committee record
+    let head = health(&east.base)["committee"]["log_head"].as_u64().unwrap();
+    for base in [&west.base, &north.base] {
+        let h = health(base)["committee"].clone();
+        assert_eq!(
+            (h["version"].as_u64(), h["log_head"].as_u64(), h["behind"].as_u64()),
+            (Some(head), Some(head), Some(0)),
+            "{h}"
+        );
+    }
+
+    // the first gate goes down
+    east.kill();
+    let v: Value = c
+        .post(format!("{}/api/v1/scan", west.base))
+        .bearer_auth(&west_guard)
+        .json(&json!({"payload": g.pass("张三").payload, "direction": "out", "temperature_c": 36.5}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["decision"], "allow", "{v}");
+    let holds = || {
+        let v: Value =
+            c.get(format!("{}/api/v1/peers", north.base)).bearer_auth(&north_guard).send().unwrap().json().unwrap();
+        v["chains"].as_array().is_some_and(|l| l.iter().any(|h| h["gate"] == "西门" && h["head"].as_u64() >= Some(1)))
+    };
+    wait("西门's crossing reaching 北门 with 东门 down", &holds);
+    let v: Value = c
+        .post(format!("{}/api/v1/scan", north.base))
+        .bearer_auth(&north_guard)
+        .json(&json!({"payload": g.pass("李四").payload, "direction": "out", "temperature_c": 36.5}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["decision"], "deny", "{v}");
+    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "household_member_out"), "{v}");
+    // both chains and the committee log verify at the joined gates
+    let out = ok(&north_dir, &["events", "verify"]);
+    assert!(out.contains("the committee log:") && out.contains("intact"), "{out}");
+
+    // 北门 removed on the first directory: 西门 no longer answers it
+    ok(&g.dir, &["gate", "remove", "--name", "北门"]);
+    // back where the other gates know it
+    let _east = Listening::start_at(&g.dir, Some(east.base.trim_start_matches("http://")));
+    let removed = || {
+        health(&west.base)["committee"]["log_head"].as_u64() > Some(head)
+            && !health(&west.base)["peers"].as_array().is_some_and(|l| l.iter().any(|p| p["gate"] == "北门"))
+    };
+    wait("北门's removal reaching 西门", &removed);
+    let log = ok(&west_dir, &["audit"]);
+    assert!(log.contains("committee.sync"), "{log}");
+}
+
 /// `gate add` on the first directory, then `join` from a new directory
 /// `sub` advertising a free port; the joined gate opens all day (tests run
 /// at any hour). Its daemon is not started.
@@ -211,11 +298,18 @@ struct Listening {
 
 impl Listening {
     fn start(dir: &std::path::Path) -> Listening {
+        Listening::start_at(dir, None)
+    }
+
+    /// On `listen` (address:port) instead of the configured address.
+    fn start_at(dir: &std::path::Path, listen: Option<&str>) -> Listening {
         use std::io::BufRead;
-        let mut child = bin()
-            .arg("--data-dir")
-            .arg(dir)
-            .arg("serve")
+        let mut cmd = bin();
+        cmd.arg("--data-dir").arg(dir).arg("serve");
+        if let Some(l) = listen {
+            cmd.args(["--listen", l]);
+        }
+        let mut child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

@@ -362,6 +362,10 @@ impl Gate {
         };
         store.add_peer(&first, &crate::auth::token_hash(&plan.peer_token))?;
         store.pin_gate_key(&body.gate, &body.gate_key, "join", &now_text(now))?;
+        // the community's other gates, called with the token the first gate gave
+        let others: Vec<CommunityGate> =
+            tables.gates.iter().filter(|g| g.gate != body.gate).take(MAX_GATES).cloned().collect();
+        store.take_gates(&others, &plan.request.gate, &body.peer_token, &now_text(now))?;
         store.audit(
             &now_text(now),
             "cli",
@@ -878,6 +882,8 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::directive::DirectiveResult;
+    use crate::domain::Category;
 
     fn person(name: &str) -> crate::gate::paperwork::NewResident {
         crate::gate::paperwork::NewResident {
@@ -1053,6 +1059,53 @@ mod tests {
         let r = g.seal_unrecorded(now).unwrap().unwrap();
         assert_eq!((r.seq, r.action.as_str()), (8, "committee.unrecorded"));
         assert_eq!(g.verify_committee_log().unwrap(), (8, None));
+    }
+
+    #[test]
+    fn a_directive_at_a_joined_gate_holds_until_the_first_directory_has_it() {
+        use crate::domain::directive::{self, DirectiveBody};
+        let (t, mut g) = first();
+        let now = Utc::now();
+        let (code, _) = g.add_gate_code("西门", 30, "test", now).unwrap();
+        let plan = JoinPlan::new(&code, "西门", "http://10.0.0.8:8080").unwrap();
+        let answer = g.accept_join(&plan.request, now).unwrap();
+        let mut west = Gate::join_new(&t.path().join("west"), "http://x:1", plan, &answer, now).unwrap();
+        let follow = |west: &mut Gate, g: &Gate| {
+            let (applied, held) = west.committee_position().unwrap();
+            let feed = g.committee_feed(held, applied, now).unwrap();
+            west.take_committee_feed(&feed, now).unwrap();
+        };
+        let zhang = g.add_resident(&person("张三"), "主任", now).unwrap().id;
+        follow(&mut west, &g);
+        let district = crate::keys::generate();
+        let public = hex::encode(district.verifying_key().to_bytes());
+        assert!(west.pin_district_key(&public, now).unwrap());
+        let d = directive::sign(
+            DirectiveBody {
+                id: "d-1".into(),
+                community: "阳光花园".into(),
+                resident_id: zhang,
+                category: Category::CloseContact,
+                until: None,
+                issued_at: "2026-11-29T10:00:00Z".into(),
+                issued_by: "区疾控".into(),
+            },
+            &district,
+        );
+        assert_eq!(west.apply_directive(&d, "push", now).unwrap(), DirectiveResult::Applied);
+        let category = |gate: &Gate| gate.store.resident(zhang).unwrap().unwrap().category;
+        assert_eq!(category(&west), Category::CloseContact);
+        // a committee change elsewhere: the state that arrives does not
+        // carry the directive yet, which is laid over it again
+        g.add_resident(&person("王五"), "主任", now).unwrap();
+        follow(&mut west, &g);
+        assert_eq!(category(&west), Category::CloseContact);
+        // the first directory applies it; later the committee releases the person
+        assert!(g.pin_district_key(&public, now).unwrap());
+        assert_eq!(g.apply_directive(&d, "push", now).unwrap(), DirectiveResult::Applied);
+        g.apply_category(zhang, Category::Normal, None, "主任", now).unwrap();
+        follow(&mut west, &g);
+        assert_eq!(category(&west), Category::Normal, "the committee's word, after the directive, holds");
     }
 
     #[test]

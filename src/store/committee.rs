@@ -111,6 +111,16 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// (joined gate, at the join) The other gates the committee's state lists.
+    pub fn take_gates(&mut self, gates: &[CommunityGate], me: &str, my_token: &str, now: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for g in gates.iter().filter(|g| g.gate != me) {
+            take_gate(&tx, g, my_token, now)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// (joined gate) Stores verified records and, with them, the state they
     /// end at: the committee's tables, the community's keys and the other
     /// gates (added as peers, or ended), all in one transaction.
