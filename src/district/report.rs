@@ -273,6 +273,8 @@ fn per_community(
             resident: id.0,
             out,
             counted: e.kind.as_deref() != Some("exception"),
+            // (the district counts only a person out twice, for which it does not matter)
+            essential: false,
         });
     }
     let only_twice_out =

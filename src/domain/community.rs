@@ -58,6 +58,9 @@ pub struct Crossed {
     pub out: bool,
     /// For an exit: whether it uses the household's quota.
     pub counted: bool,
+    /// An essential worker's exit (`quota_exempt` in the signed event): on
+    /// duty, not the household's turn, so not counted as a member out.
+    pub essential: bool,
 }
 
 /// Two gates' decisions that together broke a rule: `first` (an earlier
@@ -77,10 +80,10 @@ pub struct Conflict {
 /// Replays a household's allowed crossings at every gate in time order and
 /// names each exit that, with an earlier crossing at another gate, broke a
 /// rule: the same person out twice, more members out than allowed, more
-/// counted outings in the period than allowed. (Members' categories are not
-/// looked at: an essential worker out on duty is counted here, so a
-/// conflict is a fact for the committee to look at, not a verdict.) The
-/// answer depends on the set of crossings only.
+/// counted outings in the period than allowed. An essential worker's exit
+/// (as its signed event says) neither counts as a member out nor is refused
+/// for others out, as at one gate. The answer depends on the set of
+/// crossings only.
 pub fn conflicts(history: &[Crossed], policy: &super::Policy) -> Vec<Conflict> {
     let mut sorted: Vec<&Crossed> = history.iter().collect();
     sorted.sort_by(|a, b| later((&a.at_ms, &a.gate), (&b.at_ms, &b.gate)).then(a.seq.cmp(&b.seq)));
@@ -103,9 +106,9 @@ pub fn conflicts(history: &[Crossed], policy: &super::Policy) -> Vec<Conflict> {
                 note("already_out", prev, x);
             }
             let others: Vec<&&Crossed> =
-                last.iter().filter(|(r, c)| **r != x.resident && c.out).map(|(_, c)| c).collect();
+                last.iter().filter(|(r, c)| **r != x.resident && c.out && !c.essential).map(|(_, c)| c).collect();
             let max = policy.max_members_out;
-            if max > 0 && u32::try_from(others.len()).unwrap_or(u32::MAX) >= max {
+            if max > 0 && !x.essential && u32::try_from(others.len()).unwrap_or(u32::MAX) >= max {
                 if let Some(o) = others.iter().find(|o| o.gate != x.gate) {
                     note("household_member_out", o, x);
                 }
@@ -139,7 +142,15 @@ mod tests {
     use super::*;
 
     fn x(gate: &str, seq: u64, min: i64, resident: u32, out: bool) -> Crossed {
-        Crossed { gate: gate.into(), seq, at_ms: 1_800_000_000_000 + min * 60_000, resident, out, counted: true }
+        Crossed {
+            gate: gate.into(),
+            seq,
+            at_ms: 1_800_000_000_000 + min * 60_000,
+            resident,
+            out,
+            counted: true,
+            essential: false,
+        }
     }
 
     fn policy() -> super::super::Policy {
@@ -178,6 +189,25 @@ mod tests {
         exempt.counted = false;
         let c = conflicts(&[x("东门", 1, 0, 1, true), exempt], &p);
         assert!(!c.iter().any(|c| c.rule == "household_quota"), "{c:?}");
+    }
+
+    #[test]
+    fn an_essential_worker_on_duty_is_not_a_member_out() {
+        let p = policy();
+        let duty = |gate: &str, seq, min, resident| Crossed {
+            counted: false,
+            essential: true,
+            ..x(gate, seq, min, resident, true)
+        };
+        // the nurse (1) went to work through 东门; 李四 (2) out at 西门
+        let c = conflicts(&[duty("东门", 1, 0, 1), x("西门", 1, 10, 2, true)], &p);
+        assert!(c.is_empty(), "{c:?}");
+        // 李四 out first; the nurse's exit is not refused for it either
+        let c = conflicts(&[x("西门", 1, 0, 2, true), duty("东门", 1, 10, 1)], &p);
+        assert!(c.is_empty(), "{c:?}");
+        // but the same nurse out twice through two gates still is
+        let c = conflicts(&[duty("东门", 1, 0, 1), duty("西门", 1, 10, 1)], &p);
+        assert_eq!(c.iter().map(|c| c.rule).collect::<Vec<_>>(), ["already_out"]);
     }
 
     fn c(at: i64, gate: &str, out: bool) -> Crossing {

@@ -450,6 +450,7 @@ impl Store {
                 resident: u32::try_from(resident).unwrap_or(0),
                 out: direction == "out",
                 counted: crate::domain::community::counted(&warnings),
+                essential: warnings.iter().any(|w| w == "quota_exempt"),
             });
         }
         Ok(out)
