@@ -607,10 +607,33 @@
 
   let audit = null;
 
+  let clog = null;
+
   async function loadAudit() {
-    const r = await GP.api('GET', '/api/v1/audit');
+    const [r, l] = await Promise.all([GP.api('GET', '/api/v1/audit'), GP.api('GET', '/api/v1/committee/log')]);
     if (r.ok) audit = r.data.audit;
+    $('clog-position').textContent = l.ok ? '' : GP.errorText(l);
+    if (l.ok) clog = l.data;
     renderAudit();
+  }
+
+  // the committee log: every committee change, signed by the community,
+  // the same at every gate (at a joined gate: as far as it has reached)
+  function renderClog() {
+    if (!clog) return;
+    $('clog-position').textContent = T('clog.position', { version: clog.version, head: clog.log_head });
+    fillTable(
+      $('clog-table'),
+      ['col.seq', 'col.at', 'col.actor', 'col.action', 'col.detail'],
+      clog.records.map((a) => [
+        String(a.seq),
+        GP.fmtTime(a.at),
+        GP.auditActor(a.actor),
+        GP.auditName(a.action),
+        el('td', { class: 'sentence' }, GP.auditSentence(a)),
+      ]),
+      'audit.empty'
+    );
   }
 
   function renderAudit() {
@@ -625,6 +648,7 @@
       ),
       'audit.empty'
     );
+    renderClog();
   }
 
   // ---- tokens ----

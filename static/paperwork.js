@@ -187,7 +187,8 @@
   // "committee:张主任" -> "社区 张主任"
   GP.auditActor = (actor) => {
     const m = /^([a-z]+):(.*)$/.exec(actor || '');
-    if (!m) return actor === 'cli' ? T('audit.actor.cli') : actor || '';
+    // the gate itself: the command line, a join, a sync, gatepass at start
+    if (!m) return GP.has('audit.actor.' + actor) ? T('audit.actor.' + actor) : actor || '';
     return (GP.has('role.' + m[1]) ? T('role.' + m[1]) : m[1]) + ' ' + m[2];
   };
 
@@ -228,6 +229,7 @@
     if (d.role) d.role = GP.has('role.' + d.role) ? T('role.' + d.role) : d.role;
     if (d.result) d.result = GP.has('directive.result.' + d.result) ? T('directive.result.' + d.result) : d.result;
     if (d.scope) d.scope = GP.has('audit.scope.' + d.scope) ? T('audit.scope.' + d.scope) : d.scope;
+    if (d.expires_at) d.expires_at = GP.fmtTime(d.expires_at);
     d.until = d.until ? T('audit.until', { d: d.until }) : '';
     d.note = d.note ? T('audit.note', { n: d.note }) : '';
     d.fever = d.fever ? T('audit.fever') : '';

@@ -224,6 +224,22 @@ fn joined_gates_reach_each_other_without_the_first() {
         );
     }
 
+    // the committee log, as the committee reads it at a joined gate
+    let committee = ok(&north_dir, &["token", "create", "--role", "committee"]).trim().to_string();
+    let l: Value =
+        c.get(format!("{}/api/v1/committee/log", north.base)).bearer_auth(&committee).send().unwrap().json().unwrap();
+    assert_eq!(l["version"].as_u64(), Some(head), "{l}");
+    let records = l["records"].as_array().unwrap();
+    assert_eq!(records.len() as u64, head, "{l}");
+    assert_eq!(records[0]["seq"].as_u64(), Some(head), "newest first: {l}");
+    let joins: Vec<&str> =
+        records.iter().filter(|r| r["action"] == "gate.join").filter_map(|r| r["detail"]["gate"].as_str()).collect();
+    assert_eq!(joins, ["北门", "西门"], "{l}");
+    assert!(records.iter().any(|r| r["action"] == "register.import" && r["actor"] == "cli"), "{l}");
+    let status =
+        c.get(format!("{}/api/v1/committee/log", north.base)).bearer_auth(&north_guard).send().unwrap().status();
+    assert_eq!(status, 403);
+
     // the first gate goes down
     east.kill();
     let v: Value = c

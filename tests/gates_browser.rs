@@ -155,6 +155,21 @@ fn peers_and_conflicts_in_chromium() {
     let notice = copy.text("#joined-notice");
     check(notice.contains("第一台门岗") && notice.contains("东门"), "the notice names the first gate", &notice);
     shot(&copy, "committee-joined-412x915");
+    // ...and its audit tab shows the committee log it follows, in words
+    copy.eval("document.querySelector('[data-tab=audit]').click()");
+    copy.wait("document.querySelectorAll('#clog-table tbody tr td[data-label]').length >= 15", "the committee log");
+    let pos = copy.text("#clog-position");
+    check(pos.contains("已按第") && pos.contains("条执行"), "how far the gate is, in Chinese", &pos);
+    let words: serde_json::Value = copy.eval(
+        "[...document.querySelectorAll('#clog-table th, #clog-table tbody tr')].map((r) => r.cells \
+           ? [...r.cells].slice(1, 4).map((c) => c.textContent).join(' ') : r.textContent)\
+           .filter((t) => /[A-Za-z]{3,}/.test(t))",
+    );
+    check(words.as_array().is_some_and(|a| a.is_empty()), "no English words in the log's columns", &words);
+    let log = copy.text("#clog-table");
+    check(log.contains("门岗加入") && log.contains("导入登记表"), "the changes named", &log);
+    copy.eval("document.getElementById('clog-position').scrollIntoView()");
+    shot(&copy, "committee-log-joined-412x915");
 
     // ---- a partition: 东门 is down, each gate lets one member of 1-101 out ----
     drop(east);

@@ -322,5 +322,10 @@ pub fn peers(dir: &Path, json: bool) -> anyhow::Result<i32> {
         };
         println!("{}\t{}\t{state}", p.gate, p.url);
     }
+    let (applied, held) = g.committee_position()?;
+    match g.joined_from()? {
+        Some(from) => println!("committee log: record {applied} applied, {held} held (from {from})"),
+        None => println!("committee log: {held} records (this is the first directory)"),
+    }
     Ok(exit::OK)
 }

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tokens", get(tokens).post(create_token))
         .route("/api/v1/tokens/{id}/revoke", post(revoke_token))
         .route("/api/v1/audit", get(audit))
+        .route("/api/v1/committee/log", get(committee_log))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/tls", get(tls))
         .route("/api/v1/trace", get(trace))
@@ -496,6 +497,28 @@ async fn revoke_token(
 
 async fn audit(State(state): State<AppState>, _w: CommitteeAccess) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(serde_json::json!({"audit": state.reader()?.audit_log(500)?})))
+}
+
+/// The committee log held here, newest first (at most 500): every committee
+/// change with who made it, the same at every gate of the community.
+async fn committee_log(
+    State(state): State<AppState>,
+    _w: CommitteeAccess,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (records, (version, log_head)) = state
+        .inner
+        .writer
+        .run(|g| Ok::<_, crate::gate::GateError>((g.committee_log(500)?, g.committee_position()?)))
+        .await??;
+    let records: Vec<serde_json::Value> = records
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({"seq": r.seq, "at": r.at, "actor": r.actor, "action": r.action,
+                "detail": serde_json::from_str::<serde_json::Value>(&r.detail).unwrap_or(serde_json::Value::Null),
+                "hash": r.hash, "key_id": r.key_id})
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"version": version, "log_head": log_head, "records": records})))
 }
 
 /// Fever, refer, kept-in residents who tried to leave, forged passes and
