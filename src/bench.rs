@@ -65,6 +65,17 @@ pub struct BenchReport {
     /// The decision's p50 is within [`FLOOR_BUDGET`] times the floor.
     pub scan_decision_within_budget: bool,
     pub http_scan_single_client: Latency,
+    /// Another gate's events held here (issue 10): how many.
+    pub peer_events_held: usize,
+    /// Taking them, a page of 1000 at a time (verified, one commit a page).
+    pub peer_events_taken_per_s: f64,
+    /// Decisions with those held and laid over, while pages of 100 more
+    /// arrive between decisions (the pages themselves are not timed here).
+    pub scan_decision_with_peers: Latency,
+    /// `scan_decision_with_peers` p50 over the floor's p50.
+    pub scan_decision_with_peers_over_floor: f64,
+    /// A page of 100 of the other gate's events taken.
+    pub peer_page_of_100: Latency,
     pub http_load_clients: usize,
     pub http_load_scans_per_s: f64,
     pub http_load_latency: Latency,
@@ -139,6 +150,73 @@ fn ratio(a: &[Duration], b: &[Duration]) -> f64 {
     } else {
         0.0
     }
+}
+
+/// The other gate's events the bench holds before it measures decisions:
+/// a day of a busy gate.
+const PEER_EVENTS: usize = 20_000;
+const PEER_GATE: &str = "西门";
+
+/// 西门's chain, made here with its own key: each resident out and back in
+/// turn, stamped over the last hours so every one is back in by now.
+struct PeerChain {
+    key: ed25519_dalek::SigningKey,
+    community: String,
+    residents: usize,
+    seq: u64,
+    prev: String,
+    start_ms: i64,
+    step_ms: i64,
+}
+
+impl PeerChain {
+    /// `more`: events taken after the first [`PEER_EVENTS`] (they too stay in the past).
+    fn new(gate: &mut Gate, residents: usize, more: usize, now: chrono::DateTime<Utc>) -> anyhow::Result<PeerChain> {
+        let key = crate::keys::generate();
+        gate.pin_peer_key(PEER_GATE, &hex::encode(key.verifying_key().to_bytes()), "bench", now)?;
+        Ok(PeerChain {
+            key,
+            community: gate.identity.community.clone(),
+            residents: residents.max(1),
+            seq: 0,
+            prev: crate::domain::chain::GENESIS.to_string(),
+            // each resident crosses 4 times a day, as in a village under
+            // the rules: 20,000 events are about two weeks of 300 people,
+            // and a decision looks at the last few days of them
+            start_ms: now.timestamp_millis() - step(residents) * (PEER_EVENTS + more) as i64 - 60_000,
+            step_ms: step(residents),
+        })
+    }
+
+    fn next(&mut self, n: usize) -> Vec<crate::domain::chain::ChainedEvent> {
+        (0..n)
+            .filter_map(|_| {
+                self.seq += 1;
+                let i = (self.seq - 1) as usize;
+                let resident = (i / 2) % self.residents;
+                let at = chrono::DateTime::from_timestamp_millis(self.start_ms + self.step_ms * i as i64)?;
+                let body: crate::domain::chain::EventBody = serde_json::from_value(serde_json::json!({
+                    "seq": self.seq, "at": crate::clock::now_text(at), "gate": PEER_GATE,
+                    "community": self.community, "direction": if i % 2 == 0 { "out" } else { "in" },
+                    "pass_id": null, "resident_id": resident + 1,
+                    "household": format!("{h}-{h}", h = resident / 3), "temperature_c": 36.5,
+                    "temperature_raw_c": null, "temperature_source": "manual", "decision": "allow",
+                    "reasons": [], "warnings": [], "backfilled": false, "clock_suspect": false,
+                    "payload_digest": "00"
+                }))
+                .ok()?;
+                let e = crate::domain::chain::seal(body, &self.prev, &self.key);
+                self.prev = e.hash.clone();
+                Some(e)
+            })
+            .collect()
+    }
+}
+
+/// Milliseconds between two of the other gate's events: 4 crossings a
+/// resident a day.
+fn step(residents: usize) -> i64 {
+    86_400_000 / (4 * residents.max(1) as i64)
 }
 
 fn register(n_residents: usize) -> String {
@@ -253,6 +331,38 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
         gate.scan_batch(&[req], Utc::now())?;
         scan_lat.push(t.elapsed());
     }
+
+    // issue 10: another gate of the community, 西门, whose crossings of the
+    // same residents are held here and laid over each decision
+    let mut peer = PeerChain::new(&mut gate, opts.passes, opts.scans.div_ceil(20) * 100, now)?;
+    let t = Instant::now();
+    let mut held = 0;
+    while held < PEER_EVENTS {
+        held += gate.take_peer_events(PEER_GATE, peer.next(1000), Utc::now())?;
+    }
+    let peer_rate = held as f64 / t.elapsed().as_secs_f64();
+    let (mut floor2, mut with_peers, mut pages) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, p) in payloads.iter().cycle().skip(7).take(opts.scans).enumerate() {
+        if i % 20 == 0 {
+            let page = peer.next(100);
+            let t = Instant::now();
+            gate.take_peer_events(PEER_GATE, page, Utc::now())?;
+            pages.push(t.elapsed());
+        }
+        floor2.push(floor_db.commit(opts.scans + i)?);
+        let req = ScanRequest {
+            payload: p.clone(),
+            direction: None,
+            temperature: Some(Temperature::manual(36.5)),
+            backfill_at: None,
+            operator: None,
+            extra: None,
+        };
+        let t = Instant::now();
+        gate.scan_batch(&[req], Utc::now())?;
+        with_peers.push(t.elapsed());
+    }
+    let with_peers_over = ratio(&with_peers, &floor2);
     drop(floor_db);
     let (token, _) = gate.create_token(crate::auth::Role::Guard, "bench", "bench", now)?;
     drop(gate);
@@ -320,6 +430,11 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
         sqlite_commit_floor: Latency::of(floor),
         scan_decision: Latency::of(scan_lat),
         http_scan_single_client: Latency::of(single),
+        peer_events_held: held,
+        peer_events_taken_per_s: peer_rate.round(),
+        scan_decision_with_peers: Latency::of(with_peers),
+        scan_decision_with_peers_over_floor: with_peers_over,
+        peer_page_of_100: Latency::of(pages),
         http_load_clients: opts.clients,
         http_load_scans_per_s: load_rate.round(),
         http_load_latency: load_lat,
@@ -400,6 +515,16 @@ pub fn print(r: &BenchReport) {
     l("SQLite WAL commit (floor)", &r.sqlite_commit_floor);
     l("scan decision (durable)", &r.scan_decision);
     l("HTTP scan, one client", &r.http_scan_single_client);
+    println!(
+        "{:<34} {} taken at {:.0} /s (pages of 1000)",
+        "another gate's events held", r.peer_events_held, r.peer_events_taken_per_s
+    );
+    l("scan decision, other gate held", &r.scan_decision_with_peers);
+    l("a page of 100 of its events taken", &r.peer_page_of_100);
+    println!(
+        "{:<34} {:.2}x (p50 over the floor's p50)",
+        "decision with the other gate", r.scan_decision_with_peers_over_floor
+    );
     println!(
         "{:<34} decision {:.2}x, HTTP scan {:.2}x (p50 over the floor's p50)",
         "over the floor", r.scan_decision_over_floor, r.http_scan_over_floor

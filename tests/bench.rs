@@ -25,6 +25,11 @@ fn bench_reports_the_commit_floor_and_the_ratios_to_it() {
     let http_over = r["http_scan_over_floor"].as_f64().expect("HTTP ratio");
     assert!(over > 0.0 && http_over > 0.0, "{r:#}");
     assert_eq!(r["scan_decision_within_budget"], over <= 2.5, "{r:#}");
+    // decisions again with another gate's 20,000 events held and pages of it arriving
+    assert_eq!(r["peer_events_held"], 20_000, "{r:#}");
+    assert_eq!(r["scan_decision_with_peers"]["count"], 20, "{r:#}");
+    assert_eq!(r["peer_page_of_100"]["count"], 1, "{r:#}");
+    assert!(r["scan_decision_with_peers_over_floor"].as_f64().is_some_and(|x| x > 0.0), "{r:#}");
     // the scratch folder (and its floor database) is gone afterwards
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
     assert!(left.iter().all(|n| !n.to_string_lossy().starts_with(".bench-")), "{left:?}");

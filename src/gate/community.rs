@@ -412,8 +412,22 @@ impl Gate {
             v.push(e.clone()).map_err(|e| refuse(e.to_string()))?;
         }
         v.finish(&key).map_err(|e| refuse(e.to_string()))?;
-        let n = self.store.append_peer_events(gate, &fresh)?;
-        self.find_conflicts(&fresh, now)?;
+        // the page and the conflicts it shows: one transaction, one fsync
+        self.store.begin_immediate()?;
+        let stored = self.store.append_peer_events(gate, &fresh).map_err(GateError::from).and_then(|n| {
+            self.find_conflicts(&fresh, now)?;
+            Ok(n)
+        });
+        let n = match stored {
+            Ok(n) => {
+                self.store.commit()?;
+                n
+            }
+            Err(e) => {
+                let _ = self.store.rollback();
+                return Err(e);
+            }
+        };
         Ok(n)
     }
 

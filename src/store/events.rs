@@ -594,17 +594,29 @@ impl ScanTx<'_> {
         household_id: HouseholdId,
         resident_id: ResidentId,
     ) -> Result<Vec<(ResidentId, crate::domain::community::Crossing)>> {
+        // one query: each other member's latest crossing held, if any
         let mut st = self.tx.prepare_cached(
-            "SELECT DISTINCT e.resident_id FROM peer_events e JOIN residents r ON r.id = e.resident_id
-             WHERE r.household_id = ?1 AND r.id != ?2 AND e.decision = 'allow' AND e.direction IN ('in', 'out')",
+            "SELECT r.id, e.at_ms, e.gate, e.direction FROM residents r
+               JOIN peer_events e ON e.rowid = (
+                 SELECT p.rowid FROM peer_events p
+                  WHERE p.resident_id = r.id AND p.decision = 'allow' AND p.direction IN ('in', 'out')
+                  ORDER BY p.at_ms DESC, p.gate DESC LIMIT 1)
+              WHERE r.household_id = ?1 AND r.id != ?2",
         )?;
-        let ids = st
-            .query_map(params![household_id, resident_id], |r| r.get::<_, i64>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Ok(rid) = ResidentId::try_from(id) else { continue };
-            if let Some(c) = self.peer_latest(rid)? {
+        let rows = st.query_map(params![household_id, resident_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                crate::domain::community::Crossing {
+                    at_ms: r.get(1)?,
+                    gate: r.get(2)?,
+                    out: r.get::<_, String>(3)? == "out",
+                },
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, c) = row?;
+            if let Ok(rid) = ResidentId::try_from(id) {
                 out.push((rid, c));
             }
         }

@@ -268,8 +268,10 @@ impl Store {
 
     /// Stores a verified run of `gate`'s events in one transaction (one
     /// fsync for the batch). Events already held are skipped.
+    /// (A savepoint: inside the caller's transaction when there is one, so
+    /// the page and the conflicts it shows are one commit.)
     pub fn append_peer_events(&mut self, gate: &str, events: &[crate::domain::chain::ChainedEvent]) -> Result<usize> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.savepoint()?;
         let mut n = 0;
         {
             let mut st = tx.prepare_cached(
