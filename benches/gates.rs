@@ -3,7 +3,10 @@
 //! 1. how long a crossing at 东门 takes to be held at 西门 and 北门 while
 //!    each gate serves 8 scanning clients (target p99 ≤ 1 s);
 //! 2. how long a gate that was offline takes to catch up on 20,000 events
-//!    from its two peers (target < 10 s).
+//!    from its two peers (target < 10 s);
+//! 3. one guard's scans at 东门, over HTTP, with its peers quiet and then
+//!    while 西门 and 北门 each serve 8 scanning clients (their events
+//!    arriving at 东门 in pages), beside a bare SQLite commit on the same disk.
 //!
 //! `cargo bench --bench gates` (release build of the real binary and
 //! daemons). Figures go to the README.
@@ -288,6 +291,99 @@ fn catch_up() {
     let _ = g.ports.len();
 }
 
+/// A bare SQLite WAL commit (`synchronous=FULL`) of an event-sized row:
+/// the floor of any durable decision on this disk (as in `gatepass bench`).
+fn commit_floor(dir: &Path, n: usize) -> Vec<f64> {
+    let conn = rusqlite::Connection::open(dir.join("floor.sqlite")).expect("floor db");
+    conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL").expect("full");
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS e (seq INTEGER PRIMARY KEY, body TEXT, hash TEXT, sig TEXT)")
+        .expect("table");
+    let body = "x".repeat(400);
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        conn.execute("INSERT INTO e (body, hash, sig) VALUES (?1, ?2, ?3)", [&body, &"a".repeat(64), &"b".repeat(128)])
+            .expect("commit");
+        out.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out.sort_by(|a, b| a.total_cmp(b));
+    out
+}
+
+fn one_guard(client: &reqwest::blocking::Client, base: &str, token: &str, payloads: &[String]) -> Vec<f64> {
+    let mut lat = Vec::new();
+    for (k, p) in payloads.iter().cycle().skip(3).step_by(7).take(300).enumerate() {
+        let dir = if k % 2 == 0 { "in" } else { "out" };
+        let t = Instant::now();
+        let ok = client
+            .post(format!("{base}/api/v1/scan"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"payload": p, "direction": dir, "temperature_c": 36.5}))
+            .send()
+            .and_then(|r| r.bytes())
+            .is_ok();
+        if ok {
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    lat
+}
+
+fn decisions_with_peers() {
+    let g = community(400);
+    let guards: Vec<String> = g.dirs.iter().map(|d| token(d, "guard")).collect();
+    let running: Vec<(Running, String)> = g.dirs.iter().map(|d| serve(d)).collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let client = reqwest::blocking::Client::new();
+    let floor = commit_floor(&g.dirs[0], 300);
+    let quiet = one_guard(&client, &running[0].1, &guards[0], &g.payloads);
+    // 8 clients at each of 西门 and 北门
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for gi in 1..3 {
+        for c in 0..8 {
+            let (base, tok, stop) = (running[gi].1.clone(), guards[gi].clone(), stop.clone());
+            let payloads = g.payloads.clone();
+            load.push(std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::new();
+                let mut i = gi * 131 + c * 17;
+                while !stop.load(Ordering::Relaxed) {
+                    let p = &payloads[i % payloads.len()];
+                    let dir = if (i / payloads.len()) % 2 == 0 { "out" } else { "in" };
+                    let _ = client
+                        .post(format!("{base}/api/v1/scan"))
+                        .bearer_auth(&tok)
+                        .json(&serde_json::json!({"payload": p, "direction": dir, "temperature_c": 36.5}))
+                        .send();
+                    i += 1;
+                }
+            }));
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let busy = one_guard(&client, &running[0].1, &guards[0], &g.payloads);
+    let held_west = held(&client, &running[0].1, &guards[0], "西门");
+    let floor_busy = commit_floor(&g.dirs[0], 300);
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        let _ = t.join();
+    }
+    println!(
+        "gates/decisions: one guard at 东门 over HTTP: peers quiet p50 {:.2} ms p99 {:.2} ms; \
+         西门 and 北门 scanning (8 clients each, {held_west} of 西门's events held) p50 {:.2} ms p99 {:.2} ms; \
+         bare SQLite commit p50 {:.2} ms quiet, {:.2} ms under that load",
+        pct(&quiet, 0.5),
+        pct(&quiet, 0.99),
+        pct(&busy, 0.5),
+        pct(&busy, 0.99),
+        pct(&floor, 0.5),
+        pct(&floor_busy, 0.5)
+    );
+    drop(running);
+}
+
 fn main() {
     // `cargo test --benches` runs benches once as tests; measure only under `cargo bench`
     if !std::env::args().any(|a| a == "--bench") {
@@ -296,4 +392,5 @@ fn main() {
     }
     propagation();
     catch_up();
+    decisions_with_peers();
 }
