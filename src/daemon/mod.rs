@@ -53,7 +53,10 @@ pub fn run_announced(
     gate.repair_derived_at_start(chrono::Utc::now())?;
     // the committee log names the tables as they are (a directory made
     // before the log, or a change cut off before its record)
-    gate.seal_unrecorded(chrono::Utc::now())?;
+    if let Err(e) = gate.seal_unrecorded(chrono::Utc::now()) {
+        // the gate still decides; the next hand-out to the gates tries again
+        tracing::error!("committee log: could not seal the tables at start: {e}");
+    }
     // before any socket or device is opened
     let files = limits::raise_nofile();
     let serve_limits = limits::serve_limits(&gate.config.gate, files);

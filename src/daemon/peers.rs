@@ -30,6 +30,18 @@ const MAX_PAGES_PER_ROUND: usize = 20;
 /// Chains taken from one peer's list (a peer listing a million names is cut short).
 const MAX_CHAINS: usize = 256;
 
+/// Rounds a refused committee answer waits at most before the next try (a minute).
+const MAX_COMMITTEE_BACKOFF: u32 = 200;
+
+/// How this gate proves itself to a peer.
+#[derive(Clone)]
+enum Auth {
+    /// The token the peer made for this gate at the join (first gate and joined gate).
+    Token(String),
+    /// A request signed by this gate's key, for `audience` (two joined gates).
+    Signed { signer: std::sync::Arc<crate::gate::community::PeerSigner>, audience: String },
+}
+
 #[derive(Debug, serde::Deserialize)]
 struct Chains {
     gate: String,
@@ -62,18 +74,46 @@ pub fn spawn(state: AppState) {
                 return;
             }
         };
+        let Ok(Ok(signer)) = state.inner.writer.run(|g| Ok::<_, crate::gate::GateError>(g.peer_signer())).await else {
+            tracing::error!("peers: the gate key cannot be read");
+            return;
+        };
+        let signer = std::sync::Arc::new(signer);
         let mut stopping = state.inner.stopping.subscribe();
+        // after a refused committee answer, the next try waits 1, 2, 4 ...
+        // rounds, up to a minute: a gate stuck on a state it cannot take
+        // does not fetch it three times a second
+        let (mut committee_wait, mut committee_backoff) = (0u32, 0u32);
         // when each peer's contact was last written to the database, and what
         let mut written: std::collections::HashMap<String, (std::time::Instant, Option<String>)> =
             std::collections::HashMap::new();
         loop {
             let peers = state.reader().ok().and_then(|s| s.peers().ok()).unwrap_or_default();
             let first = state.reader().ok().and_then(|s| s.meta("first_gate").ok().flatten());
-            for p in peers.into_iter().filter(|p| p.removed_at.is_none() && !p.url.is_empty()) {
-                let mut result = sync_peer(&state, &client, &p.gate, &p.url, &p.outbound_token).await;
-                if result.is_ok() && first.as_deref() == Some(p.gate.as_str()) {
-                    if let Err(e) = sync_committee(&state, &client, &p.url, &p.outbound_token).await {
-                        result = Err(e);
+            // the first gate first: the committee's changes do not wait
+            // behind a gate that is switched off
+            let mut peers: Vec<_> = peers.into_iter().filter(|p| p.removed_at.is_none() && !p.url.is_empty()).collect();
+            peers.sort_by_key(|p| first.as_deref() != Some(p.gate.as_str()));
+            for p in peers {
+                // the first gate and this one share tokens from the join; two
+                // joined gates sign their requests with their gate keys
+                let auth = if p.outbound_token.is_empty() {
+                    Auth::Signed { signer: signer.clone(), audience: p.gate.clone() }
+                } else {
+                    Auth::Token(p.outbound_token.clone())
+                };
+                let mut result = sync_peer(&state, &client, &p.gate, &p.url, &auth).await;
+                if first.as_deref() == Some(p.gate.as_str()) {
+                    if committee_wait > 0 {
+                        committee_wait -= 1;
+                    } else if let Err(e) = sync_committee(&state, &client, &p.url, &auth).await {
+                        committee_backoff = (committee_backoff * 2).clamp(1, MAX_COMMITTEE_BACKOFF);
+                        committee_wait = committee_backoff;
+                        if result.is_ok() {
+                            result = Err(e);
+                        }
+                    } else {
+                        committee_backoff = 0;
                     }
                 }
                 let (behind, error) = match result {
@@ -115,20 +155,37 @@ pub fn spawn(state: AppState) {
 async fn get_json<T: serde::de::DeserializeOwned>(
     client: &reqwest::Client,
     url: &str,
-    token: &str,
+    auth: &Auth,
 ) -> Result<T, String> {
-    get_json_capped(client, url, token, MAX_ANSWER_BYTES, REQUEST_TIMEOUT).await
+    get_json_capped(client, url, auth, MAX_ANSWER_BYTES, REQUEST_TIMEOUT).await
 }
 
 async fn get_json_capped<T: serde::de::DeserializeOwned>(
     client: &reqwest::Client,
     url: &str,
-    token: &str,
+    auth: &Auth,
     cap: usize,
     timeout: Duration,
 ) -> Result<T, String> {
-    let mut resp =
-        client.get(url).bearer_auth(token).timeout(timeout).send().await.map_err(|e| format!("unreachable: {e}"))?;
+    let req = client.get(url).timeout(timeout);
+    let req = match auth {
+        Auth::Token(t) => req.bearer_auth(t),
+        Auth::Signed { signer, audience } => {
+            // the path and query as they go on the wire
+            let pq = reqwest::Url::parse(url)
+                .map(|u| match u.query() {
+                    Some(q) => format!("{}?{q}", u.path()),
+                    None => u.path().to_string(),
+                })
+                .map_err(|e| format!("bad address {url}: {e}"))?;
+            let (gate, at, sig) = signer.sign(audience, &pq, Utc::now());
+            // (a gate's name is Chinese: hex keeps the header plain ASCII)
+            req.header(crate::domain::join::PEER_GATE, hex::encode(gate))
+                .header(crate::domain::join::PEER_AT, at)
+                .header(crate::domain::join::PEER_SIG, sig)
+        }
+    };
+    let mut resp = req.send().await.map_err(|e| format!("unreachable: {e}"))?;
     let status = resp.status();
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| format!("cut off: {e}"))? {
@@ -150,10 +207,10 @@ async fn sync_peer(
     client: &reqwest::Client,
     peer: &str,
     url: &str,
-    token: &str,
+    auth: &Auth,
 ) -> Result<u64, String> {
     let base = url.trim_end_matches('/');
-    let c: Chains = get_json(client, &format!("{base}/api/v1/peer/chains"), token).await?;
+    let c: Chains = get_json(client, &format!("{base}/api/v1/peer/chains"), auth).await?;
     if c.gate != peer {
         return Err(format!("the gate at {base} says it is '{}', not '{peer}'", c.gate));
     }
@@ -166,7 +223,12 @@ async fn sync_peer(
         let from = peer.to_string();
         let pinned = state.inner.writer.run(move |g| g.pin_peer_key(&gate, &key, &from, Utc::now())).await;
         if !matches!(pinned, Ok(Ok(true))) {
-            return Err(format!("gate '{}' comes with another key than the one pinned here", h.gate));
+            if h.gate == peer {
+                return Err(format!("gate '{}' comes with another key than the one pinned here", h.gate));
+            }
+            // another gate's chain as this peer lists it: not taken, the rest is
+            tracing::warn!(peer = %peer, gate = %h.gate, "a chain listed with another key than the one pinned here");
+            continue;
         }
         let mut local =
             state.reader().map_err(|_| "database".to_string())?.peer_head(&h.gate).map_err(|e| e.to_string())?.0;
@@ -176,7 +238,7 @@ async fn sync_peer(
             }
             let gate_q: String = url_encode(&h.gate);
             let page: Page =
-                get_json(client, &format!("{base}/api/v1/peer/events?gate={gate_q}&after={local}&limit=1000"), token)
+                get_json(client, &format!("{base}/api/v1/peer/events?gate={gate_q}&after={local}&limit=1000"), auth)
                     .await?;
             let Some(last) = page.events.last().map(|e| e.body.seq) else { break };
             let gate = h.gate.clone();
@@ -200,7 +262,7 @@ async fn sync_peer(
 /// Asks the first gate for the committee records this gate lacks (and the
 /// state once they reach the newest), and takes them if the community
 /// signed them.
-async fn sync_committee(state: &AppState, client: &reqwest::Client, url: &str, token: &str) -> Result<(), String> {
+async fn sync_committee(state: &AppState, client: &reqwest::Client, url: &str, auth: &Auth) -> Result<(), String> {
     let base = url.trim_end_matches('/');
     // while catching up, a few answers of 1000 records a round; then one
     for _ in 0..MAX_PAGES_PER_ROUND {
@@ -214,7 +276,7 @@ async fn sync_committee(state: &AppState, client: &reqwest::Client, url: &str, t
         let feed: crate::gate::community::CommitteeFeed = get_json_capped(
             client,
             &format!("{base}/api/v1/peer/committee?after={after}&have={have}"),
-            token,
+            auth,
             MAX_STATE_BYTES,
             STATE_TIMEOUT,
         )

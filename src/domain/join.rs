@@ -137,6 +137,56 @@ impl JoinAnswer {
     }
 }
 
+/// The headers of a request signed by another gate's key: its name (hex of
+/// the UTF-8, so the header stays ASCII), the time (ms) and the signature.
+pub const PEER_GATE: &str = "x-gatepass-gate";
+pub const PEER_AT: &str = "x-gatepass-at";
+pub const PEER_SIG: &str = "x-gatepass-sig";
+
+/// How far a signed peer request's time may be from the answering gate's
+/// clock (gates keep their clocks within seconds of each other).
+pub const PEER_REQUEST_WINDOW_MS: i64 = 60_000;
+
+/// What a gate signs to call another gate it learned from the committee's
+/// state: the gate it calls (so the request is no good at any other), the
+/// path and query, and the time (so it is no good for long).
+fn peer_request_message(audience: &str, path_and_query: &str, at_ms: i64) -> Vec<u8> {
+    let mut m = b"gatepass-peer-request-v1\0".to_vec();
+    for part in [audience, path_and_query] {
+        m.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        m.extend_from_slice(part.as_bytes());
+    }
+    m.extend_from_slice(&at_ms.to_be_bytes());
+    m
+}
+
+/// The signature (hex) a gate sends with a request to `audience`.
+pub fn sign_peer_request(key: &ed25519_dalek::SigningKey, audience: &str, path_and_query: &str, at_ms: i64) -> String {
+    use ed25519_dalek::Signer;
+    hex::encode(key.sign(&peer_request_message(audience, path_and_query, at_ms)).to_bytes())
+}
+
+/// Whether a request signed by `key` is for this gate (`audience`), this
+/// path, and recent.
+pub fn check_peer_request(
+    key: &ed25519_dalek::VerifyingKey,
+    audience: &str,
+    path_and_query: &str,
+    at_ms: i64,
+    sig_hex: &str,
+    now_ms: i64,
+) -> bool {
+    use ed25519_dalek::Verifier;
+    if (now_ms - at_ms).abs() > PEER_REQUEST_WINDOW_MS {
+        return false;
+    }
+    let Some(sig) = hex::decode(sig_hex).ok().and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok()) else {
+        return false;
+    };
+    key.verify(&peer_request_message(audience, path_and_query, at_ms), &ed25519_dalek::Signature::from_bytes(&sig))
+        .is_ok()
+}
+
 /// An address other gates can call: `http(s)://host[:port]`, nothing after.
 pub fn check_advertise(url: &str) -> Result<String, String> {
     let u = url.trim().trim_end_matches('/');
@@ -212,5 +262,22 @@ mod tests {
         assert!(check_advertise("http://10.0.0.8/x").is_err());
         assert!(check_advertise("http://").is_err());
         assert!(check_advertise("http://a\"b").is_err());
+    }
+
+    #[test]
+    fn a_signed_peer_request_is_good_only_for_its_gate_path_and_time() {
+        let k = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+        let pk = k.verifying_key();
+        let now = 1_800_000_000_000;
+        let sig = sign_peer_request(&k, "北门", "/api/v1/peer/chains", now);
+        assert!(check_peer_request(&pk, "北门", "/api/v1/peer/chains", now, &sig, now + 5_000));
+        // replayed at another gate, for another path, or too late
+        assert!(!check_peer_request(&pk, "西门", "/api/v1/peer/chains", now, &sig, now));
+        assert!(!check_peer_request(&pk, "北门", "/api/v1/peer/events?gate=x", now, &sig, now));
+        assert!(!check_peer_request(&pk, "北门", "/api/v1/peer/chains", now, &sig, now + PEER_REQUEST_WINDOW_MS + 1));
+        // by another key
+        let other = ed25519_dalek::SigningKey::from_bytes(&[5; 32]).verifying_key();
+        assert!(!check_peer_request(&other, "北门", "/api/v1/peer/chains", now, &sig, now));
+        assert!(!check_peer_request(&pk, "北门", "/api/v1/peer/chains", now, "zz", now));
     }
 }

@@ -64,6 +64,24 @@ pub struct CommitteeFeed {
     pub state: Option<CommitteeState>,
 }
 
+/// This gate's name and key, for signing requests to the other gates.
+#[derive(Clone)]
+pub struct PeerSigner {
+    pub gate: String,
+    key: SigningKey,
+}
+
+impl PeerSigner {
+    /// (gate, time, signature) for a request to `audience` at `path_and_query`.
+    pub fn sign(&self, audience: &str, path_and_query: &str, now: DateTime<Utc>) -> (String, String, String) {
+        let at = now.timestamp_millis();
+        (self.gate.clone(), at.to_string(), join::sign_peer_request(&self.key, audience, path_and_query, at))
+    }
+}
+
+/// Set (in meta) when a committee change could not be recorded.
+const UNSEALED: &str = "committee_unsealed";
+
 /// Records sent in one answer (a record is a few hundred bytes).
 pub const MAX_FEED_RECORDS: u32 = 1000;
 /// Gates a committee state may list (a community has a handful).
@@ -85,6 +103,19 @@ pub struct CommitteeTables {
 fn is_committee_action(action: &str) -> bool {
     const PREFIXES: &[&str] = &["register.", "resident.", "pass.", "visitor_pass.", "policy.", "key.", "gate."];
     action == "init" || action == "district.directive" || PREFIXES.iter().any(|p| action.starts_with(p))
+}
+
+/// The gates a committee state lists, but the first: every removal, and at
+/// most [`MAX_GATES`] active gates (a signed list is never cut short of a
+/// removal).
+fn listed_gates(gates: &[CommunityGate], first: &str) -> Vec<CommunityGate> {
+    let (removed, active): (Vec<&CommunityGate>, Vec<&CommunityGate>) =
+        gates.iter().filter(|g| g.gate != first).partition(|g| g.removed);
+    removed.into_iter().chain(active.into_iter().take(MAX_GATES)).cloned().collect()
+}
+
+fn parse_time(t: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(t).ok().map(|t| t.with_timezone(&Utc))
 }
 
 fn parse_public(hex_key: &str) -> Option<ed25519_dalek::VerifyingKey> {
@@ -159,6 +190,18 @@ fn check_gate_name(name: &str) -> Result<String> {
 }
 
 impl Gate {
+    /// Runs `f` inside `BEGIN IMMEDIATE` ... `COMMIT`; on any error, and on
+    /// a failed commit (a full disk may leave the transaction open), rolls
+    /// back, so the connection is never left inside a transaction.
+    fn in_immediate<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.store.begin_immediate()?;
+        let done = f().and_then(|v| self.store.commit().map(|_| v).map_err(GateError::from));
+        if done.is_err() {
+            let _ = self.store.rollback();
+        }
+        done
+    }
+
     /// Where this gate was joined from, if it is not the first directory.
     pub fn joined_from(&self) -> Result<Option<String>> {
         Ok(self.store.meta("joined_from")?)
@@ -264,10 +307,9 @@ impl Gate {
         )?;
         // built after the join is recorded, so the log it carries ends with
         // that record and the state lists the new gate
-        self.seal_unrecorded(now)?;
-        let (state_body, _) = self.committee_body()?;
         let head = self.store.committee_head()?.map(|r| r.seq).unwrap_or(0);
-        let records = self.store.committee_records_after(head.saturating_sub(u64::from(JOIN_RECORDS)), JOIN_RECORDS)?;
+        let (head, records, state_body) =
+            self.log_and_state(head.saturating_sub(u64::from(JOIN_RECORDS)), JOIN_RECORDS + 1, now)?;
         let body = JoinBody {
             community: self.identity.community.clone(),
             community_id: self.identity.community_id,
@@ -362,10 +404,9 @@ impl Gate {
         };
         store.add_peer(&first, &crate::auth::token_hash(&plan.peer_token))?;
         store.pin_gate_key(&body.gate, &body.gate_key, "join", &now_text(now))?;
-        // the community's other gates, called with the token the first gate gave
-        let others: Vec<CommunityGate> =
-            tables.gates.iter().filter(|g| g.gate != body.gate).take(MAX_GATES).cloned().collect();
-        store.take_gates(&others, &plan.request.gate, &body.peer_token, &now_text(now))?;
+        // the community's other gates, called with signed requests
+        let others = listed_gates(&tables.gates, &body.gate);
+        store.take_gates(&others, &plan.request.gate, &now_text(now))?;
         store.audit(
             &now_text(now),
             "cli",
@@ -416,18 +457,13 @@ impl Gate {
         self.store.begin_immediate()?;
         let stored = self.store.append_peer_events(gate, &fresh).map_err(GateError::from).and_then(|n| {
             self.find_conflicts(&fresh, now)?;
+            self.store.commit()?;
             Ok(n)
         });
-        let n = match stored {
-            Ok(n) => {
-                self.store.commit()?;
-                n
-            }
-            Err(e) => {
-                let _ = self.store.rollback();
-                return Err(e);
-            }
-        };
+        if stored.is_err() {
+            let _ = self.store.rollback();
+        }
+        let n = stored?;
         Ok(n)
     }
 
@@ -463,18 +499,19 @@ impl Gate {
         if !is_committee_action(action) || self.joined_from()?.is_some() {
             return Ok(self.store.audit(&now_text(now), actor, action, detail)?);
         }
-        self.store.begin_immediate()?;
-        let done = self.store.audit(&now_text(now), actor, action, detail).map_err(GateError::from).and_then(|_| {
+        let sealed = self.in_immediate(|| {
+            self.store.audit(&now_text(now), actor, action, detail)?;
             let text = serde_json::to_string(detail).unwrap_or_else(|_| "{}".into());
             self.seal(actor, action, &text, now)
         });
-        match done {
-            Ok(_) => Ok(self.store.commit()?),
-            Err(e) => {
-                let _ = self.store.rollback();
-                Err(e)
-            }
+        if let Err(e) = sealed {
+            // the change itself is done: keep its audit row, and mark the
+            // tables as unrecorded so the next hand-out seals them first
+            tracing::error!(action, "committee log: the change could not be recorded: {e}");
+            self.store.audit(&now_text(now), actor, action, detail)?;
+            self.store.set_meta(UNSEALED, "1")?;
         }
+        Ok(())
     }
 
     /// Chains one record after the head, with the state as it is now.
@@ -499,31 +536,41 @@ impl Gate {
         if self.joined_from()?.is_some() {
             return Ok(None);
         }
-        self.store.begin_immediate()?;
-        let done = (|| {
-            let head = self.store.committee_head()?;
-            let (_, hash) = self.committee_body()?;
-            match head {
-                Some(h) if h.state_hash == hash => Ok(None),
-                Some(_) => self
-                    .seal("gatepass", "committee.unrecorded", r#"{"why":"the tables changed without a record"}"#, now)
-                    .map(Some),
-                None => self.seal("gatepass", "committee.start", "{}", now).map(Some),
-            }
-        })();
-        match done {
-            Ok(r) => {
-                self.store.commit()?;
-                if let Some(r) = &r {
-                    tracing::warn!(seq = r.seq, action = %r.action, "committee log: sealed the tables as they are");
-                }
-                Ok(r)
-            }
-            Err(e) => {
-                let _ = self.store.rollback();
-                Err(e)
-            }
+        let r = self.in_immediate(|| self.seal_unrecorded_locked(now))?;
+        if let Some(r) = &r {
+            tracing::warn!(seq = r.seq, action = %r.action, "committee log: sealed the tables as they are");
         }
+        Ok(r)
+    }
+
+    /// [`Gate::seal_unrecorded`] inside the caller's `BEGIN IMMEDIATE`.
+    fn seal_unrecorded_locked(&self, now: DateTime<Utc>) -> Result<Option<Record>> {
+        let head = self.store.committee_head()?;
+        let (_, hash) = self.committee_body()?;
+        let r = match head {
+            Some(h) if h.state_hash == hash => None,
+            Some(_) => Some(self.seal(
+                "gatepass",
+                "committee.unrecorded",
+                r#"{"why":"the tables changed without a record"}"#,
+                now,
+            )?),
+            None => Some(self.seal("gatepass", "committee.start", "{}", now)?),
+        };
+        self.store.delete_meta(UNSEALED)?;
+        Ok(r)
+    }
+
+    /// (first directory) The newest records (at most `limit`) and the state
+    /// at the head, read in one transaction after sealing what is unrecorded:
+    /// the state is always the one the newest record names.
+    fn log_and_state(&self, after: u64, limit: u32, now: DateTime<Utc>) -> Result<(u64, Vec<Record>, String)> {
+        self.in_immediate(|| {
+            self.seal_unrecorded_locked(now)?;
+            let head = self.store.committee_head()?.map(|r| r.seq).unwrap_or(0);
+            let records = self.store.committee_records_after(after, limit)?;
+            Ok((head, records, self.committee_body()?.0))
+        })
     }
 
     /// The committee's state as text and its SHA-256.
@@ -545,20 +592,16 @@ impl Gate {
     pub fn committee_feed(&self, after: u64, applied: u64, now: DateTime<Utc>) -> Result<CommitteeFeed> {
         self.require_first("handing out the committee's log")?;
         let mut head = self.store.committee_head()?.map(|r| r.seq).unwrap_or(0);
-        if applied >= head && after >= head {
+        // (a change whose record could not be written is sealed now)
+        let unsealed = self.store.meta(UNSEALED)?.is_some();
+        if applied >= head && after >= head && !unsealed {
             return Ok(CommitteeFeed { head, records: Vec::new(), state: None });
         }
-        // the state handed out must be the one the newest record names
-        if let Some(r) = self.seal_unrecorded(now)? {
-            head = r.seq;
-        }
-        let records = self.store.committee_records_after(after, MAX_FEED_RECORDS)?;
+        // the state handed out is the one the newest record names
+        let (h, records, body) = self.log_and_state(after, MAX_FEED_RECORDS, now)?;
+        head = h;
         let reaches = records.last().map(|r| r.seq).unwrap_or(after) >= head;
-        let state = if reaches && applied < head {
-            Some(CommitteeState { version: head, body: self.committee_body()?.0 })
-        } else {
-            None
-        };
+        let state = (reaches && applied < head).then_some(CommitteeState { version: head, body });
         Ok(CommitteeFeed { head, records, state })
     }
 
@@ -566,14 +609,10 @@ impl Gate {
     /// for a carried file: at most [`JOIN_RECORDS`] records, the newest.
     pub fn committee_export(&self, now: DateTime<Utc>) -> Result<CommitteeFeed> {
         self.require_first("writing the committee's log")?;
-        self.seal_unrecorded(now)?;
         let head = self.store.committee_head()?.map(|r| r.seq).unwrap_or(0);
-        let records = self.store.committee_records_after(head.saturating_sub(u64::from(JOIN_RECORDS)), JOIN_RECORDS)?;
-        Ok(CommitteeFeed {
-            head,
-            records,
-            state: Some(CommitteeState { version: head, body: self.committee_body()?.0 }),
-        })
+        let (head, records, body) =
+            self.log_and_state(head.saturating_sub(u64::from(JOIN_RECORDS)), JOIN_RECORDS + 1, now)?;
+        Ok(CommitteeFeed { head, records, state: Some(CommitteeState { version: head, body }) })
     }
 
     /// (joined gate) Takes what the first gate sent: records that continue
@@ -626,20 +665,15 @@ impl Gate {
             return Ok(false);
         }
         let first = self.first_gate()?.unwrap_or_default();
-        let my_token =
-            self.store.peers()?.into_iter().find(|p| p.gate == first).map(|p| p.outbound_token).unwrap_or_default();
         let me = self.identity.gate.clone();
         let at = now_text(now);
         // the first gate is a peer since the join, with its own credentials
-        let gates: Vec<CommunityGate> = tables
-            .as_ref()
-            .map(|(t, _)| t.gates.iter().filter(|g| g.gate != first).take(MAX_GATES).cloned().collect())
-            .unwrap_or_default();
+        let gates: Vec<CommunityGate> =
+            tables.as_ref().map(|(t, _)| listed_gates(&t.gates, &first)).unwrap_or_default();
         let update = crate::store::CommitteeUpdate {
             records: &fresh,
             state: tables.as_ref().map(|(t, seq)| (t.tables.as_slice(), &t.community_keys, gates.as_slice(), *seq)),
             me: &me,
-            my_token: &my_token,
             now: &at,
         };
         self.store.take_committee_update(&update)?;
@@ -690,25 +724,48 @@ impl Gate {
     /// (joined gate) A district directive changes a category here at once;
     /// until the first directory has applied the same directive (its
     /// `district.directive` record), the committee's state does not carry
-    /// it, so it is laid over the state again. Returns how many.
+    /// it, so it is laid over the state again; once the committee has set
+    /// that resident's category itself after the directive arrived here,
+    /// the committee's word holds. Returns how many were laid over.
     fn reapply_directives(&self, now: DateTime<Utc>) -> Result<usize> {
+        let directives = self.store.applied_directives()?;
+        if directives.is_empty() {
+            return Ok(0);
+        }
         let mut in_log = BTreeSet::new();
+        // each resident's newest category change by the committee
+        let mut decided: BTreeMap<u32, DateTime<Utc>> = BTreeMap::new();
         let mut after = 0;
         loop {
             let page = self.store.committee_records_after(after, 1000)?;
             let Some(last) = page.last().map(|r| r.seq) else { break };
-            in_log.extend(page.iter().filter_map(committee_log::applied_directive));
+            for r in &page {
+                if let Some(id) = committee_log::applied_directive(r) {
+                    in_log.insert(id);
+                }
+                if r.action == "resident.category" {
+                    let who = serde_json::from_str::<serde_json::Value>(&r.detail)
+                        .ok()
+                        .and_then(|d| d.get("resident_id").and_then(serde_json::Value::as_u64))
+                        .and_then(|id| u32::try_from(id).ok());
+                    if let (Some(who), Some(at)) = (who, parse_time(&r.at)) {
+                        decided.insert(who, at);
+                    }
+                }
+            }
             after = last;
         }
         let mut n = 0;
-        for d in self.store.applied_directives()? {
-            if in_log.contains(&d.id) {
+        for d in directives {
+            let later = match (decided.get(&d.resident_id.0), parse_time(&d.received_at)) {
+                (Some(c), Some(received)) => *c > received,
+                _ => false,
+            };
+            if in_log.contains(&d.id) || later || self.store.resident(d.resident_id)?.is_none() {
                 continue;
             }
-            if self.store.resident(d.resident_id)?.is_some() {
-                self.store.set_category(d.resident_id, d.category, d.until, &now_text(now))?;
-                n += 1;
-            }
+            self.store.set_category(d.resident_id, d.category, d.until, &now_text(now))?;
+            n += 1;
         }
         Ok(n)
     }
@@ -771,6 +828,12 @@ impl Gate {
         let mut out = self.store.committee_records_after(from, limit)?;
         out.reverse();
         Ok(out)
+    }
+
+    /// What this gate signs a request to another gate with (see
+    /// `domain::join::sign_peer_request`).
+    pub fn peer_signer(&self) -> PeerSigner {
+        PeerSigner { gate: self.identity.gate.clone(), key: self.gate_key.clone() }
     }
 
     /// The name of the community's first gate, on a joined gate.
@@ -1109,10 +1172,21 @@ mod tests {
         assert_eq!(west.apply_directive(&d, "push", now).unwrap(), DirectiveResult::Applied);
         let category = |gate: &Gate| gate.store.resident(zhang).unwrap().unwrap().category;
         assert_eq!(category(&west), Category::CloseContact);
+        // a volunteer's visit recorded here refers to the resident: the
+        // committee's next state still replaces the register
+        let visit = crate::gate::paperwork::Visit {
+            resident: zhang,
+            temperature_c: Some(36.6),
+            symptoms: String::new(),
+            note: String::new(),
+            at: None,
+        };
+        west.record_followup(&visit, "志愿者", now).unwrap();
         // a committee change elsewhere: the state that arrives does not
         // carry the directive yet, which is laid over it again
         g.add_resident(&person("王五"), "主任", now).unwrap();
         follow(&mut west, &g);
+        assert_eq!(west.committee_position().unwrap().0, g.committee_position().unwrap().0);
         assert_eq!(category(&west), Category::CloseContact);
         // the first directory applies it; later the committee releases the person
         assert!(g.pin_district_key(&public, now).unwrap());
@@ -1120,6 +1194,19 @@ mod tests {
         g.apply_category(zhang, Category::Normal, None, "主任", now).unwrap();
         follow(&mut west, &g);
         assert_eq!(category(&west), Category::Normal, "the committee's word, after the directive, holds");
+
+        // a second directive reaches 西门 only; the committee later decides
+        // on the same person itself: its word holds at 西门 too
+        let d2 = directive::sign(DirectiveBody { id: "d-2".into(), ..d.body.clone() }, &district);
+        assert_eq!(west.apply_directive(&d2, "push", now).unwrap(), DirectiveResult::Applied);
+        assert_eq!(category(&west), Category::CloseContact);
+        g.add_resident(&person("赵六"), "主任", now).unwrap();
+        follow(&mut west, &g);
+        assert_eq!(category(&west), Category::CloseContact, "laid over again");
+        let later = now + chrono::Duration::seconds(5);
+        g.apply_category(zhang, Category::Normal, None, "主任", later).unwrap();
+        follow(&mut west, &g);
+        assert_eq!(category(&west), Category::Normal);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::auth::GuardAccess;
 use super::error::{ApiError, ApiJson};
 use super::AppState;
-use crate::domain::join::{JoinAnswer, JoinRequest};
+use crate::domain::join::{self, JoinAnswer, JoinRequest};
 use axum::extract::{ConnectInfo, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -61,9 +61,30 @@ impl axum::extract::FromRequestParts<AppState> for PeerAccess {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = crate::web::bearer_token(&parts.headers).ok().flatten().ok_or(ApiError::Unauthorized)?;
-        let gate = state.reader()?.peer_by_token(&crate::auth::token_hash(token))?;
-        gate.map(PeerAccess).ok_or(ApiError::Unauthorized)
+        // the first gate and a gate joined to it: the token the other made
+        if let Some(token) = crate::web::bearer_token(&parts.headers).ok().flatten() {
+            let gate = state.reader()?.peer_by_token(&crate::auth::token_hash(token))?;
+            return gate.map(PeerAccess).ok_or(ApiError::Unauthorized);
+        }
+        // two joined gates: a request signed by the caller's gate key, as the
+        // committee's state lists it, for this gate, this path, and recent
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (Some(gate), Some(at), Some(sig)) =
+            (header(join::PEER_GATE), header(join::PEER_AT), header(join::PEER_SIG))
+        else {
+            return Err(ApiError::Unauthorized);
+        };
+        let gate = hex::decode(gate).ok().and_then(|b| String::from_utf8(b).ok()).ok_or(ApiError::Unauthorized)?;
+        let at: i64 = at.parse().map_err(|_| ApiError::Unauthorized)?;
+        let key = state.reader()?.active_peer_key(&gate)?.and_then(|k| crate::export::parse_key(&k));
+        let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+        let now = chrono::Utc::now().timestamp_millis();
+        match key {
+            Some(k) if crate::domain::join::check_peer_request(&k, &state.inner.identity.gate, path, at, &sig, now) => {
+                Ok(PeerAccess(gate))
+            }
+            _ => Err(ApiError::Unauthorized),
+        }
     }
 }
 

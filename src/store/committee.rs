@@ -7,15 +7,15 @@ use crate::domain::committee_log::Record;
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-/// A gate of the community as the committee's state lists it. `token_hash`
-/// is the SHA-256 of the token the first gate gave that gate at its join:
-/// every gate accepts that token from it, so joined gates talk directly.
+/// A gate of the community as the committee's state lists it. Joined gates
+/// call each other with requests signed by their gate keys (see
+/// `domain::join::sign_peer_request`): no token is shared between them, so
+/// a gate that is removed, or lost, holds nothing that opens another.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommunityGate {
     pub gate: String,
     pub url: String,
     pub gate_key: String,
-    pub token_hash: String,
     pub removed: bool,
 }
 
@@ -61,9 +61,8 @@ pub struct CommitteeUpdate<'a> {
     /// The state at the newest record (number `.3`), when the records
     /// reach the head.
     pub state: Option<(&'a [TableRows], &'a TableRows, &'a [CommunityGate], u64)>,
-    /// This gate's own name and the token it calls every other gate with.
+    /// This gate's own name.
     pub me: &'a str,
-    pub my_token: &'a str,
     pub now: &'a str,
 }
 
@@ -96,26 +95,19 @@ impl Store {
 
     /// (first directory) The community's other gates, for the committee's state.
     pub fn community_gates(&self) -> Result<Vec<CommunityGate>> {
-        let mut st = self.conn.prepare(
-            "SELECT gate, url, gate_key, inbound_token_hash, removed_at IS NOT NULL FROM peers ORDER BY gate",
-        )?;
+        let mut st =
+            self.conn.prepare("SELECT gate, url, gate_key, removed_at IS NOT NULL FROM peers ORDER BY gate")?;
         let rows = st.query_map([], |r| {
-            Ok(CommunityGate {
-                gate: r.get(0)?,
-                url: r.get(1)?,
-                gate_key: r.get(2)?,
-                token_hash: r.get(3)?,
-                removed: r.get(4)?,
-            })
+            Ok(CommunityGate { gate: r.get(0)?, url: r.get(1)?, gate_key: r.get(2)?, removed: r.get(3)? })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// (joined gate, at the join) The other gates the committee's state lists.
-    pub fn take_gates(&mut self, gates: &[CommunityGate], me: &str, my_token: &str, now: &str) -> Result<()> {
+    pub fn take_gates(&mut self, gates: &[CommunityGate], me: &str, now: &str) -> Result<()> {
         let tx = self.conn.transaction()?;
         for g in gates.iter().filter(|g| g.gate != me) {
-            take_gate(&tx, g, my_token, now)?;
+            take_gate(&tx, g, now)?;
         }
         tx.commit()?;
         Ok(())
@@ -132,7 +124,7 @@ impl Store {
         if let Some((tables, keys, gates, at_seq)) = u.state {
             super::peers::replace_tables(&tx, tables, keys)?;
             for g in gates.iter().filter(|g| g.gate != u.me) {
-                take_gate(&tx, g, u.my_token, u.now)?;
+                take_gate(&tx, g, u.now)?;
             }
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('committee_applied', ?1)
@@ -145,8 +137,10 @@ impl Store {
     }
 }
 
-/// A gate the committee's state lists, as a peer of this (joined) gate.
-fn take_gate(tx: &rusqlite::Transaction, g: &CommunityGate, my_token: &str, now: &str) -> Result<()> {
+/// A gate the committee's state lists, as a peer of this (joined) gate:
+/// called and answered with signed requests (no token: `outbound_token`
+/// and `inbound_token_hash` stay empty, which no bearer token matches).
+fn take_gate(tx: &rusqlite::Transaction, g: &CommunityGate, now: &str) -> Result<()> {
     if g.removed {
         tx.execute(
             "UPDATE peers SET removed_at = ?2, outbound_token = '' WHERE gate = ?1 AND removed_at IS NULL",
@@ -158,36 +152,46 @@ fn take_gate(tx: &rusqlite::Transaction, g: &CommunityGate, my_token: &str, now:
         .query_row("SELECT gate_key, removed_at FROM peers WHERE gate = ?1", [&g.gate], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match known {
-        // the same gate: its address or token may have changed
+        // the same gate: its address may have changed
         Some((key, None)) if key == g.gate_key => {
-            tx.execute(
-                "UPDATE peers SET url = ?2, inbound_token_hash = ?3 WHERE gate = ?1",
-                params![g.gate, g.url, g.token_hash],
-            )?;
+            tx.execute("UPDATE peers SET url = ?2 WHERE gate = ?1", params![g.gate, g.url])?;
         }
         _ => {
             tx.execute(
                 "INSERT INTO peers (gate, url, gate_key, inbound_token_hash, outbound_token, added_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 VALUES (?1, ?2, ?3, '', '', ?4)
                  ON CONFLICT(gate) DO UPDATE SET url = excluded.url, gate_key = excluded.gate_key,
-                   inbound_token_hash = excluded.inbound_token_hash, outbound_token = excluded.outbound_token,
-                   added_at = excluded.added_at, removed_at = NULL, last_heard_at = NULL, heard_seq = 0,
-                   behind = NULL",
-                params![g.gate, g.url, g.gate_key, g.token_hash, my_token, now],
+                   inbound_token_hash = '', outbound_token = '', added_at = excluded.added_at,
+                   removed_at = NULL, last_heard_at = NULL, heard_seq = 0, behind = NULL",
+                params![g.gate, g.url, g.gate_key, now],
             )?;
         }
     }
-    // the key as the community listed it (first sight wins, as from a peer's list)
+    // the community's word on a gate's key is final: a key some peer's list
+    // pinned earlier for that name gives way
     tx.execute(
-        "INSERT OR IGNORE INTO gate_keys (gate, gate_key, learned_from, learned_at) VALUES (?1, ?2, 'committee', ?3)",
+        "INSERT INTO gate_keys (gate, gate_key, learned_from, learned_at) VALUES (?1, ?2, 'committee', ?3)
+         ON CONFLICT(gate) DO UPDATE SET gate_key = excluded.gate_key, learned_from = 'committee',
+           learned_at = excluded.learned_at WHERE gate_keys.gate_key != excluded.gate_key",
         params![g.gate, g.gate_key, now],
     )?;
     Ok(())
 }
 
+impl Store {
+    /// The key of an active peer, for a request it signed.
+    pub fn active_peer_key(&self, gate: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT gate_key FROM peers WHERE gate = ?1 AND removed_at IS NULL", [gate], |r| r.get(0))
+            .optional()?)
+    }
+}
+
 /// A directive this gate applied, to lay over the committee's state again.
 pub struct AppliedDirective {
     pub id: String,
+    pub received_at: String,
     pub resident_id: crate::domain::ResidentId,
     pub category: crate::domain::Category,
     pub until: Option<chrono::NaiveDate>,
@@ -211,18 +215,30 @@ impl Store {
 
     /// Directives applied here, oldest first.
     pub fn applied_directives(&self) -> Result<Vec<AppliedDirective>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, resident_id, category, until FROM directives WHERE result = 'applied' ORDER BY n")?;
+        let mut st = self.conn.prepare(
+            "SELECT id, resident_id, category, until, received_at FROM directives WHERE result = 'applied' ORDER BY n",
+        )?;
         let rows = st.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, resident, category, until) = row?;
+            let (id, resident, category, until, received_at) = row?;
             let (Ok(resident_id), Ok(category)) = (u32::try_from(resident), category.parse()) else { continue };
             let until = until.and_then(|u| chrono::NaiveDate::parse_from_str(&u, "%Y-%m-%d").ok());
-            out.push(AppliedDirective { id, resident_id: crate::domain::ResidentId(resident_id), category, until });
+            out.push(AppliedDirective {
+                id,
+                received_at,
+                resident_id: crate::domain::ResidentId(resident_id),
+                category,
+                until,
+            });
         }
         Ok(out)
     }

@@ -179,7 +179,9 @@ impl Store {
 
     /// The community's public keys as rows (for the committee's state).
     pub fn key_rows(&self) -> Result<TableRows> {
-        let mut st = self.conn.prepare("SELECT key_id, public_key, created_at, retired_at FROM community_keys")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT key_id, public_key, created_at, retired_at FROM community_keys ORDER BY key_id")?;
         let rows = st.query_map([], |r| {
             Ok(vec![
                 serde_json::Value::from(r.get::<_, i64>(0)?),
@@ -348,6 +350,9 @@ pub(super) fn replace_tables(tx: &rusqlite::Transaction, tables: &[TableRows], k
     if let Some(t) = all.iter().find(|t| !allowed.contains(&t.table.as_str())) {
         return Err(StoreError::Unreadable(format!("committee table '{}' is not one a gate copies", t.table)));
     }
+    // rows kept at this gate only (follow-up visits, urgent outings) refer to
+    // residents: they are checked when the new tables are in, at commit
+    tx.pragma_update(None, "defer_foreign_keys", "ON")?;
     // children first, so the references hold at every step
     for table in ["passes", "residents", "households", "policy_override", "community_keys"] {
         tx.execute(&format!("DELETE FROM {table}"), [])?;
