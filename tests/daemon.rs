@@ -152,6 +152,9 @@ fn scans_events_paging_out_and_metrics() {
         let evs = page["events"].as_array().unwrap();
         assert_eq!(page["head"]["seq"], 10);
         assert!(page["gate_key"].as_str().unwrap().len() == 64);
+        // the community's limits, for the district's count of conflicts between gates
+        assert_eq!(page["limits"]["max_members_out"], 1, "{page}");
+        assert_eq!(page["limits"]["timezone"], "Asia/Shanghai", "{page}");
         if evs.is_empty() {
             break;
         }

@@ -266,8 +266,9 @@ impl Pusher {
                 })
                 .collect();
             let head = head.map(|h| serde_json::json!({"seq": h.body.seq, "hash": h.hash, "sig": h.sig}));
+            let limits = state.policy().ok().map(|p| crate::domain::community::Limits::of(&p));
             let body = serde_json::json!({"gate": inner.identity.gate, "community": inner.identity.community, "gate_key": key,
-                "events": lines, "head": head, "directive_results": answers});
+                "events": lines, "head": head, "directive_results": answers, "limits": limits});
             Ok(serde_json::to_vec(&body).unwrap_or_default())
         })
         .await;

@@ -32,6 +32,9 @@ pub struct EventsPage {
     /// A pushing gate's answers for the directives it was sent (issue 13).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub directive_results: Vec<super::directives::Answer>,
+    /// The community's limits, for the conflicts between its gates (issue 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::domain::community::Limits>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -482,6 +485,11 @@ pub(crate) fn store_page(
     }
     let counts = ing.finish(&tx)?;
     tx.commit()?;
+    // the community's limits as this gate last sent them (not evidence: a
+    // refused page's limits are kept too, they only shape the conflict count)
+    if let Some(l) = page.limits.as_ref().filter(|l| l.policy().is_some()) {
+        store.set_gate_limits(g.id, l)?;
+    }
     Ok(counts)
 }
 

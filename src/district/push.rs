@@ -205,6 +205,7 @@ mod tests {
             events: evs.to_vec(),
             head: None,
             directive_results: Vec::new(),
+            limits: None,
         }
     }
 

@@ -222,11 +222,12 @@ pub fn daily(store: &DistrictStore, cfg: &DistrictConfig, date: NaiveDate) -> Re
     })
 }
 
-/// Each community's gates added up, and the residents let out through two
-/// of its gates with no entry between (`domain::community::conflicts` with
-/// only that rule: the district does not know each community's limits). A
-/// conflict counts on the day of its second exit; the day before is read
-/// so a pair across midnight is seen.
+/// Each community's gates added up, and what two of its gates together let
+/// through (`domain::community::conflicts`, as the gates find it): with
+/// the limits its gates send (members out, outings in the period), else
+/// only a resident let out through two gates with no entry between. A
+/// conflict counts on the day of its second exit; the period before is
+/// read so a pair across days is seen.
 fn per_community(
     store: &DistrictStore,
     gates: &[super::store::GateRow],
@@ -254,8 +255,11 @@ fn per_community(
     }
     let name_of: BTreeMap<i64, (&str, &str)> =
         gates.iter().map(|g| (g.id, (g.name.as_str(), g.community.as_str()))).collect();
+    let limits: BTreeMap<String, crate::domain::Policy> =
+        store.community_limits()?.into_iter().filter_map(|(c, l)| Some((c, l.policy()?))).collect();
+    let back_days = limits.values().map(|p| i64::from(p.period_days)).max().unwrap_or(0) + 1;
     let mut households: BTreeMap<(&str, String), Vec<crate::domain::community::Crossed>> = BTreeMap::new();
-    for e in store.facts_between(from.saturating_sub(86_400_000), to)? {
+    for e in store.facts_between(from.saturating_sub(back_days * 86_400_000), to)? {
         let (Some((gate, community)), Some(id), Some(h), "allow") =
             (name_of.get(&e.gate_id), e.resident_id, e.household.clone(), e.decision.as_str())
         else {
@@ -272,15 +276,15 @@ fn per_community(
             at_ms: e.at_ms,
             resident: id.0,
             out,
-            counted: e.kind.as_deref() != Some("exception"),
-            // (the district counts only a person out twice, for which it does not matter)
-            essential: false,
+            counted: e.kind.as_deref() != Some("exception") && !e.quota_exempt,
+            essential: e.quota_exempt,
         });
     }
     let only_twice_out =
         crate::domain::Policy { max_members_out: 0, outings_per_period: 0, ..crate::domain::Policy::default() };
     for ((community, _), history) in households {
-        let n = crate::domain::community::conflicts(&history, &only_twice_out)
+        let policy = limits.get(community).unwrap_or(&only_twice_out);
+        let n = crate::domain::community::conflicts(&history, policy)
             .iter()
             .filter(|c| c.at_ms >= from && c.at_ms < to)
             .count();
@@ -605,6 +609,51 @@ mod tests {
         // the day before sees one exit and no conflict yet
         let r = daily(&s, &DistrictConfig::default(), d("2025-03-09")).unwrap();
         assert_eq!((r.communities[0].counts.exits, r.communities[0].conflicts), (1, 0));
+    }
+
+    /// Two members of one household out through two gates that could not
+    /// see each other: with the community's limits (as its gates send them)
+    /// the district counts what the gates count; an essential worker on
+    /// duty is not a member out.
+    #[test]
+    fn with_its_limits_a_community_counts_members_out_and_quota() {
+        let mut s = DistrictStore::open_in_memory().unwrap();
+        let (ke, kw) = (SigningKey::from_bytes(&[7; 32]), SigningKey::from_bytes(&[8; 32]));
+        let east =
+            s.add_gate("东门", "阳光花园", &hex::encode(ke.verifying_key().to_bytes()), None, None, "now").unwrap();
+        let west =
+            s.add_gate("西门", "阳光花园", &hex::encode(kw.verifying_key().to_bytes()), None, None, "now").unwrap();
+        let tx = s.begin().unwrap();
+        let mut prev = [GENESIS.to_string(), GENESIS.to_string()];
+        for (seq, id, key, gate, at, resident, warnings) in [
+            (1, east, &ke, "东门", "2025-03-10T02:00:00.000Z", 42, &[][..]),
+            (1, west, &kw, "西门", "2025-03-10T02:10:00.000Z", 43, &[][..]),
+            // the nurse of the same household, on duty
+            (2, west, &kw, "西门", "2025-03-10T02:20:00.000Z", 44, &["quota_exempt"][..]),
+        ] {
+            let mut b = body(seq, at, "out", "allow", 36.5, &[], warnings);
+            b.gate = gate.into();
+            b.household = Some("1-101".into());
+            b.resident_id = Some(crate::domain::ResidentId(resident));
+            let i = usize::from(gate == "西门");
+            let ev = seal(b, &prev[i], key);
+            prev[i] = ev.hash.clone();
+            tx.insert_event(id, &ExportedEvent::new(ev, None), None, Source::Import).unwrap();
+        }
+        tx.commit().unwrap();
+        // without limits: nobody went out twice, nothing to count
+        let r = daily(&s, &DistrictConfig::default(), d("2025-03-10")).unwrap();
+        assert_eq!(r.communities[0].conflicts, 0);
+        // with the limits the gates send (one member out, one outing in three days)
+        let limits = crate::domain::community::Limits::of(&crate::domain::Policy::default());
+        s.set_gate_limits(west, &limits).unwrap();
+        let r = daily(&s, &DistrictConfig::default(), d("2025-03-10")).unwrap();
+        assert_eq!(r.communities[0].conflicts, 2, "members out and quota, not the nurse: {:?}", r.communities);
+        // limits no gate could have are not used
+        let odd = crate::domain::community::Limits { timezone: "Mars/Olympus".into(), ..limits };
+        s.set_gate_limits(west, &odd).unwrap();
+        assert!(s.community_limits().unwrap().values().all(|l| l.policy().is_none()));
+        assert_eq!(daily(&s, &DistrictConfig::default(), d("2025-03-10")).unwrap().communities[0].conflicts, 0);
     }
 
     #[test]

@@ -152,6 +152,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (directive_id, gate_id)
     );
     "#,
+    // -- issue 10: each gate's community limits as it last sent them, to
+    // count the conflicts between a community's gates
+    "ALTER TABLE gates ADD COLUMN limits TEXT;",
 ];
 
 /// A registered gate. `Debug` leaves out the API token.
@@ -268,6 +271,9 @@ pub struct EventFacts {
     /// The gate's reasons for its decision (issue 13: refusals by reason).
     #[serde(skip)]
     pub reasons: Vec<String>,
+    /// An essential worker's exit (warning `quota_exempt`, issue 10).
+    #[serde(skip)]
+    pub quota_exempt: bool,
 }
 
 /// One reset of a broken gate, as `district audit` shows it.
@@ -336,7 +342,7 @@ fn gate_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GateRow> {
 
 const FACT_COLS: &str = "gate_id, seq, at_ms, at, resident_id, household, resident_name, direction, decision, \
      temperature_c, fever_reason, overdue, backfilled, json_extract(body, '$.kind'), instr(reasons, 'not_approved') > 0, \
-     reasons";
+     reasons, instr(warnings, 'quota_exempt') > 0";
 
 fn facts_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventFacts> {
     Ok(EventFacts {
@@ -356,6 +362,7 @@ fn facts_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventFacts> {
         kind: r.get(13)?,
         not_approved: r.get(14)?,
         reasons: r.get::<_, String>(15)?.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect(),
+        quota_exempt: r.get(16)?,
     })
 }
 
@@ -414,6 +421,29 @@ impl DistrictStore {
         now: &str,
     ) -> Result<i64> {
         add_gate(&self.conn, name, community, key, url, token, now)
+    }
+
+    pub fn set_gate_limits(&self, id: i64, limits: &crate::domain::community::Limits) -> Result<()> {
+        let text = serde_json::to_string(limits).unwrap_or_default();
+        self.conn.execute("UPDATE gates SET limits = ?2 WHERE id = ?1", params![id, text])?;
+        Ok(())
+    }
+
+    /// Each community's limits: those of its first registered gate that
+    /// sent any (the gates of one community share the committee's rules).
+    pub fn community_limits(&self) -> Result<std::collections::BTreeMap<String, crate::domain::community::Limits>> {
+        let mut st =
+            self.conn.prepare("SELECT community, limits FROM gates WHERE limits IS NOT NULL ORDER BY id DESC")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = std::collections::BTreeMap::new();
+        for row in rows {
+            let (community, text) = row?;
+            if let Ok(l) = serde_json::from_str(&text) {
+                // newest gate first: the first gate's limits are taken last and win
+                out.insert(community, l);
+            }
+        }
+        Ok(out)
     }
 
     pub fn set_gate_endpoint(&self, id: i64, url: &str, token: &str) -> Result<()> {

@@ -63,6 +63,49 @@ pub struct Crossed {
     pub essential: bool,
 }
 
+/// A community's limits, as its gates send them to the district with each
+/// page of events: what the district needs to find, as the gates do, what
+/// two gates together let through (and nothing about anyone).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Limits {
+    pub max_members_out: u32,
+    pub outings_per_period: u32,
+    pub period_days: u32,
+    /// IANA name, e.g. `Asia/Shanghai` (a period is counted in local days).
+    pub timezone: String,
+}
+
+/// A period longer than a year is not a rule a gate sends.
+const MAX_PERIOD_DAYS: u32 = 366;
+
+impl Limits {
+    pub fn of(p: &super::Policy) -> Limits {
+        Limits {
+            max_members_out: p.max_members_out,
+            outings_per_period: p.outings_per_period,
+            period_days: p.period_days,
+            timezone: p.timezone.name().to_string(),
+        }
+    }
+
+    /// The policy the replay needs (the rest at its defaults); None when the
+    /// limits are not ones a gate could have (an unknown time zone, a
+    /// period of no days or over a year).
+    pub fn policy(&self) -> Option<super::Policy> {
+        let timezone = self.timezone.parse::<chrono_tz::Tz>().ok()?;
+        if !(1..=MAX_PERIOD_DAYS).contains(&self.period_days) {
+            return None;
+        }
+        Some(super::Policy {
+            max_members_out: self.max_members_out,
+            outings_per_period: self.outings_per_period,
+            period_days: self.period_days,
+            timezone,
+            ..super::Policy::default()
+        })
+    }
+}
+
 /// Two gates' decisions that together broke a rule: `first` (an earlier
 /// crossing at one gate) and `second` (a later exit at another), neither
 /// of which knew of the other.
@@ -189,6 +232,20 @@ mod tests {
         exempt.counted = false;
         let c = conflicts(&[x("东门", 1, 0, 1, true), exempt], &p);
         assert!(!c.iter().any(|c| c.rule == "household_quota"), "{c:?}");
+    }
+
+    #[test]
+    fn limits_travel_and_come_back_as_the_same_rules() {
+        let p = policy();
+        let back = Limits::of(&p).policy().unwrap();
+        assert_eq!(
+            (back.max_members_out, back.outings_per_period, back.period_days, back.timezone),
+            (p.max_members_out, p.outings_per_period, p.period_days, p.timezone)
+        );
+        let bad = |l: Limits| l.policy().is_none();
+        assert!(bad(Limits { timezone: "Mars/Olympus".into(), ..Limits::of(&p) }));
+        assert!(bad(Limits { period_days: 0, ..Limits::of(&p) }));
+        assert!(bad(Limits { period_days: 100_000, ..Limits::of(&p) }));
     }
 
     #[test]

@@ -130,12 +130,16 @@ async fn events(
         })
         .collect();
     let head = head.map(|h| serde_json::json!({"seq": h.body.seq, "hash": h.hash, "sig": h.sig}));
+    // the community's limits, so the district can find what two gates
+    // together let through (issue 10)
+    let limits = state.policy().ok().map(|p| crate::domain::community::Limits::of(&p));
     Ok(Json(serde_json::json!({
         "gate": state.inner.identity.gate,
         "community": state.inner.identity.community,
         "gate_key": key,
         "events": lines,
         "head": head,
+        "limits": limits,
     }))
     .into_response())
 }
