@@ -673,6 +673,18 @@ fn pull_from_gate_daemons_and_flag_a_tampered_gate() {
     let p = ok_json(&d, &["--json", "district", "pull", "--once"]);
     let added: Vec<u64> = p["gates"].as_array().unwrap().iter().map(|g| g["added"].as_u64().unwrap()).collect();
     assert_eq!(added, vec![3, 9], "{p}"); // 北门 sorts before 东门
+    // each gate sent its community's limits with its pages (for the conflicts between gates)
+    let db = rusqlite::Connection::open(d.join("district.db")).unwrap();
+    let limits: Vec<String> = db
+        .prepare("SELECT limits FROM gates WHERE limits IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(limits.len(), 2, "{limits:?}");
+    assert!(limits.iter().all(|l| l.contains("\"max_members_out\"") && l.contains("Asia/Shanghai")), "{limits:?}");
+    drop(db);
     let r = report(&d);
     assert_eq!(r["gates"][0].as_object().unwrap().get("exits"), Some(&json!(north_e.exits)));
     assert_eq!(r["gates"][1]["fever"], east_e.fever);
