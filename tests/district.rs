@@ -673,6 +673,7 @@ fn pull_from_gate_daemons_and_flag_a_tampered_gate() {
     let p = ok_json(&d, &["--json", "district", "pull", "--once"]);
     let added: Vec<u64> = p["gates"].as_array().unwrap().iter().map(|g| g["added"].as_u64().unwrap()).collect();
     assert_eq!(added, vec![3, 9], "{p}"); // 北门 sorts before 东门
+
     // each gate sent its community's limits with its pages (for the conflicts between gates)
     let db = rusqlite::Connection::open(d.join("district.db")).unwrap();
     let limits: Vec<String> = db
