@@ -159,18 +159,21 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn propagation() {
-    let g = community(400);
-    let guards: Vec<String> = g.dirs.iter().map(|d| token(d, "guard")).collect();
-    let running: Vec<(Running, String)> = g.dirs.iter().map(|d| serve(d)).collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let scans = Arc::new(AtomicU64::new(0));
-    // 8 clients per gate scanning the village in a loop
+/// 8 clients at each of the gates `which` (indexes into `bases`), scanning
+/// the village in a loop until `stop`; each scan counted in `scans`.
+fn scanners(
+    bases: &[String],
+    guards: &[String],
+    which: &[usize],
+    payloads: &[String],
+    stop: &Arc<AtomicBool>,
+    scans: &Arc<AtomicU64>,
+) -> Vec<std::thread::JoinHandle<()>> {
     let mut load = Vec::new();
-    for (gi, (_, base)) in running.iter().enumerate() {
+    for &gi in which {
         for c in 0..8 {
-            let (base, tok, stop, scans) = (base.clone(), guards[gi].clone(), stop.clone(), scans.clone());
-            let payloads = g.payloads.clone();
+            let (base, tok, stop, scans) = (bases[gi].clone(), guards[gi].clone(), stop.clone(), scans.clone());
+            let payloads = payloads.to_vec();
             load.push(std::thread::spawn(move || {
                 let client = reqwest::blocking::Client::new();
                 let mut i = gi * 131 + c * 17;
@@ -188,6 +191,18 @@ fn propagation() {
             }));
         }
     }
+    load
+}
+
+fn propagation() {
+    let g = community(400);
+    let guards: Vec<String> = g.dirs.iter().map(|d| token(d, "guard")).collect();
+    let running: Vec<(Running, String)> = g.dirs.iter().map(|d| serve(d)).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let scans = Arc::new(AtomicU64::new(0));
+    // 8 clients per gate scanning the village in a loop
+    let bases: Vec<String> = running.iter().map(|(_, b)| b.clone()).collect();
+    let load = scanners(&bases, &guards, &[0, 1, 2], &g.payloads, &stop, &scans);
     std::thread::sleep(Duration::from_secs(2));
     let client = reqwest::blocking::Client::new();
     let mut lat = Vec::new();
@@ -341,27 +356,8 @@ fn decisions_with_peers() {
     let quiet = one_guard(&client, &running[0].1, &guards[0], &g.payloads);
     // 8 clients at each of 西门 and 北门
     let stop = Arc::new(AtomicBool::new(false));
-    let mut load = Vec::new();
-    for gi in 1..3 {
-        for c in 0..8 {
-            let (base, tok, stop) = (running[gi].1.clone(), guards[gi].clone(), stop.clone());
-            let payloads = g.payloads.clone();
-            load.push(std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::new();
-                let mut i = gi * 131 + c * 17;
-                while !stop.load(Ordering::Relaxed) {
-                    let p = &payloads[i % payloads.len()];
-                    let dir = if (i / payloads.len()) % 2 == 0 { "out" } else { "in" };
-                    let _ = client
-                        .post(format!("{base}/api/v1/scan"))
-                        .bearer_auth(&tok)
-                        .json(&serde_json::json!({"payload": p, "direction": dir, "temperature_c": 36.5}))
-                        .send();
-                    i += 1;
-                }
-            }));
-        }
-    }
+    let bases: Vec<String> = running.iter().map(|(_, b)| b.clone()).collect();
+    let load = scanners(&bases, &guards, &[1, 2], &g.payloads, &stop, &Arc::new(AtomicU64::new(0)));
     std::thread::sleep(Duration::from_secs(2));
     let busy = one_guard(&client, &running[0].1, &guards[0], &g.payloads);
     let held_west = held(&client, &running[0].1, &guards[0], "西门");

@@ -219,6 +219,18 @@ fn step(residents: usize) -> i64 {
     86_400_000 / (4 * residents.max(1) as i64)
 }
 
+/// A card scanned with a typed temperature, direction left to the gate.
+fn scan_of(payload: &str) -> ScanRequest {
+    ScanRequest {
+        payload: payload.to_string(),
+        direction: None,
+        temperature: Some(Temperature::manual(36.5)),
+        backfill_at: None,
+        operator: None,
+        extra: None,
+    }
+}
+
 fn register(n_residents: usize) -> String {
     let mut s = String::from("household,address,grid,name\n");
     for i in 0..n_residents {
@@ -319,16 +331,8 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
     let mut scan_lat = Vec::with_capacity(opts.scans);
     for (i, p) in payloads.iter().cycle().take(opts.scans).enumerate() {
         floor.push(floor_db.commit(i)?);
-        let req = ScanRequest {
-            payload: p.clone(),
-            direction: None,
-            temperature: Some(Temperature::manual(36.5)),
-            backfill_at: None,
-            operator: None,
-            extra: None,
-        };
         let t = Instant::now();
-        gate.scan_batch(&[req], Utc::now())?;
+        gate.scan_batch(&[scan_of(p)], Utc::now())?;
         scan_lat.push(t.elapsed());
     }
 
@@ -350,16 +354,8 @@ pub fn run(data_dir: &Path, opts: BenchOptions) -> anyhow::Result<BenchReport> {
             pages.push(t.elapsed());
         }
         floor2.push(floor_db.commit(opts.scans + i)?);
-        let req = ScanRequest {
-            payload: p.clone(),
-            direction: None,
-            temperature: Some(Temperature::manual(36.5)),
-            backfill_at: None,
-            operator: None,
-            extra: None,
-        };
         let t = Instant::now();
-        gate.scan_batch(&[req], Utc::now())?;
+        gate.scan_batch(&[scan_of(p)], Utc::now())?;
         with_peers.push(t.elapsed());
     }
     let with_peers_over = ratio(&with_peers, &floor2);

@@ -7,6 +7,17 @@ mod common;
 use common::{bin, client, json, ok, run, scan, Daemon, GateDir};
 use serde_json::{json, Value};
 
+/// A guard's scan at the gate at `base`: its answer.
+fn scan_at(c: &reqwest::blocking::Client, base: &str, token: &str, payload: &str, direction: &str) -> Value {
+    c.post(format!("{base}/api/v1/scan"))
+        .bearer_auth(token)
+        .json(&json!({"payload": payload, "direction": direction, "temperature_c": 36.5}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
 fn join(dir: &std::path::Path, from: &str, code: &str, gate: &str) -> std::process::Output {
     bin()
         .arg("--data-dir")
@@ -242,14 +253,7 @@ fn joined_gates_reach_each_other_without_the_first() {
 
     // the first gate goes down
     east.kill();
-    let v: Value = c
-        .post(format!("{}/api/v1/scan", west.base))
-        .bearer_auth(&west_guard)
-        .json(&json!({"payload": g.pass("张三").payload, "direction": "out", "temperature_c": 36.5}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let v: Value = scan_at(&c, &west.base, &west_guard, &g.pass("张三").payload, "out");
     assert_eq!(v["decision"], "allow", "{v}");
     let holds = || {
         let v: Value =
@@ -257,14 +261,7 @@ fn joined_gates_reach_each_other_without_the_first() {
         v["chains"].as_array().is_some_and(|l| l.iter().any(|h| h["gate"] == "西门" && h["head"].as_u64() >= Some(1)))
     };
     wait("西门's crossing reaching 北门 with 东门 down", &holds);
-    let v: Value = c
-        .post(format!("{}/api/v1/scan", north.base))
-        .bearer_auth(&north_guard)
-        .json(&json!({"payload": g.pass("李四").payload, "direction": "out", "temperature_c": 36.5}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let v: Value = scan_at(&c, &north.base, &north_guard, &g.pass("李四").payload, "out");
     assert_eq!(v["decision"], "deny", "{v}");
     assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "household_member_out"), "{v}");
     // both chains and the committee log verify at the joined gates
@@ -439,14 +436,7 @@ fn a_revocation_at_the_first_directory_refuses_the_card_at_the_others() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(ok(&dir, &["audit"]).contains("committee.sync"));
-    let v: Value = c
-        .post(format!("{}/api/v1/scan", west.base))
-        .bearer_auth(&west_guard)
-        .json(&json!({"payload": g.pass("钱七").payload, "direction": "out", "temperature_c": 36.5}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let v: Value = scan_at(&c, &west.base, &west_guard, &g.pass("钱七").payload, "out");
     assert_eq!(v["decision"], "deny", "{v}");
     assert!(v["reasons"].as_array().unwrap().iter().any(|r| r == "revoked"), "{v}");
 }
@@ -467,14 +457,7 @@ fn a_partition_then_healing_records_the_conflict() {
     east.kill();
     let v = json(&g.dir, &["scan", "--payload", &g.pass("张三").payload, "--direction", "out", "--temp", "36.5"]);
     assert_eq!(v["decision"], "allow", "{v}");
-    let v: Value = c
-        .post(format!("{}/api/v1/scan", west.base))
-        .bearer_auth(&west_guard)
-        .json(&json!({"payload": g.pass("李四").payload, "direction": "out", "temperature_c": 36.5}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let v: Value = scan_at(&c, &west.base, &west_guard, &g.pass("李四").payload, "out");
     assert_eq!(v["decision"], "allow", "西门 could not know: {v}");
     // healing: 东门 is back and hears from 西门
     let east = Daemon::start(&g.dir);

@@ -973,6 +973,14 @@ mod tests {
         }
     }
 
+    /// 西门 joined to `g` (with a real code and answer), in `t/west`.
+    fn join_west(t: &tempfile::TempDir, g: &mut Gate, now: DateTime<Utc>) -> Gate {
+        let (code, _) = g.add_gate_code("西门", 30, "test", now).unwrap();
+        let plan = JoinPlan::new(&code, "西门", "http://10.0.0.8:8080").unwrap();
+        let answer = g.accept_join(&plan.request, now).unwrap();
+        Gate::join_new(&t.path().join("west"), "http://x:1", plan, &answer, now).unwrap()
+    }
+
     fn first() -> (tempfile::TempDir, Gate) {
         let t = tempfile::tempdir().unwrap();
         let g = Gate::init(&t.path().join("east"), "阳光花园", "东门", Utc::now()).unwrap();
@@ -1062,10 +1070,7 @@ mod tests {
     fn the_committee_log_is_taken_only_when_the_community_signed_it() {
         let (t, mut g) = first();
         let now = Utc::now();
-        let (code, _) = g.add_gate_code("西门", 30, "test", now).unwrap();
-        let plan = JoinPlan::new(&code, "西门", "http://10.0.0.8:8080").unwrap();
-        let answer = g.accept_join(&plan.request, now).unwrap();
-        let mut west = Gate::join_new(&t.path().join("west"), "http://x:1", plan, &answer, now).unwrap();
+        let mut west = join_west(&t, &mut g, now);
         // init, the code, the join: three records, and the west gate holds them all
         let (applied, held) = west.committee_position().unwrap();
         assert_eq!((applied, held), (3, 3));
@@ -1143,10 +1148,7 @@ mod tests {
         use crate::domain::directive::{self, DirectiveBody};
         let (t, mut g) = first();
         let now = Utc::now();
-        let (code, _) = g.add_gate_code("西门", 30, "test", now).unwrap();
-        let plan = JoinPlan::new(&code, "西门", "http://10.0.0.8:8080").unwrap();
-        let answer = g.accept_join(&plan.request, now).unwrap();
-        let mut west = Gate::join_new(&t.path().join("west"), "http://x:1", plan, &answer, now).unwrap();
+        let mut west = join_west(&t, &mut g, now);
         let follow = |west: &mut Gate, g: &Gate| {
             let (applied, held) = west.committee_position().unwrap();
             let feed = g.committee_feed(held, applied, now).unwrap();
