@@ -1,13 +1,11 @@
-//! Keeping up with the other gates: every `POLL` the daemon asks each peer
-//! which chains it holds (its own and the ones it collected), pins each
-//! gate's key on first sight, and fetches what it lacks, page by page. Each
-//! page is verified (community, gate, chain continuity, the pinned key's
-//! signature on its last event) and stored in one transaction, or refused
-//! whole. Joined gates talk to the first gate, which holds every gate's
-//! chain, so a crossing reaches every gate in two polls.
-//!
-//! This is the collection only: deciding with the other gates' crossings
-//! is the next step (see docs/gates.md).
+//! Keeping up with the other gates: one task per peer, every `POLL`, asks
+//! the peer which chains it holds (its own and the ones it collected), pins
+//! each gate's key on first sight, and fetches what it lacks, page by page.
+//! Each page is verified (community, gate, chain continuity, the pinned
+//! key's signature on its last event) and stored in one transaction, or
+//! refused whole. The first gate's task also follows the committee log.
+//! Every gate talks to every other directly (see docs/gates.md), and the
+//! first gate hands on every chain it holds.
 
 use crate::domain::chain::ChainedEvent;
 use crate::http::AppState;
@@ -80,76 +78,108 @@ pub fn spawn(state: AppState) {
         };
         let signer = std::sync::Arc::new(signer);
         let mut stopping = state.inner.stopping.subscribe();
-        // after a refused committee answer, the next try waits 1, 2, 4 ...
-        // rounds, up to a minute: a gate stuck on a state it cannot take
-        // does not fetch it three times a second
-        let (mut committee_wait, mut committee_backoff) = (0u32, 0u32);
-        // when each peer's contact was last written to the database, and what
-        let mut written: std::collections::HashMap<String, (std::time::Instant, Option<String>)> =
+        // one task per peer, so a gate that is switched off (each call to it
+        // waiting out its timeout) holds up no other
+        let mut running: std::collections::HashMap<String, tokio::task::JoinHandle<()>> =
             std::collections::HashMap::new();
         loop {
             let peers = state.reader().ok().and_then(|s| s.peers().ok()).unwrap_or_default();
-            let first = state.reader().ok().and_then(|s| s.meta("first_gate").ok().flatten());
-            // the first gate first: the committee's changes do not wait
-            // behind a gate that is switched off
-            let mut peers: Vec<_> = peers.into_iter().filter(|p| p.removed_at.is_none() && !p.url.is_empty()).collect();
-            peers.sort_by_key(|p| first.as_deref() != Some(p.gate.as_str()));
-            for p in peers {
-                // the first gate and this one share tokens from the join; two
-                // joined gates sign their requests with their gate keys
-                let auth = if p.outbound_token.is_empty() {
-                    Auth::Signed { signer: signer.clone(), audience: p.gate.clone() }
-                } else {
-                    Auth::Token(p.outbound_token.clone())
-                };
-                let mut result = sync_peer(&state, &client, &p.gate, &p.url, &auth).await;
-                if first.as_deref() == Some(p.gate.as_str()) {
-                    if committee_wait > 0 {
-                        committee_wait -= 1;
-                    } else if let Err(e) = sync_committee(&state, &client, &p.url, &auth).await {
-                        committee_backoff = (committee_backoff * 2).clamp(1, MAX_COMMITTEE_BACKOFF);
-                        committee_wait = committee_backoff;
-                        if result.is_ok() {
-                            result = Err(e);
-                        }
-                    } else {
-                        committee_backoff = 0;
-                    }
+            let active: std::collections::HashSet<String> =
+                peers.iter().filter(|p| p.removed_at.is_none() && !p.url.is_empty()).map(|p| p.gate.clone()).collect();
+            running.retain(|gate, task| {
+                let keep = active.contains(gate) && !task.is_finished();
+                if !keep {
+                    task.abort();
                 }
-                let (behind, error) = match result {
-                    Ok(b) => (Some(b), None),
-                    Err(e) => {
-                        tracing::debug!(peer = %p.gate, "peer sync: {e}");
-                        (None, Some(e))
-                    }
-                };
-                if error.is_none() {
-                    if let Ok(mut live) = state.inner.peer_live.lock() {
-                        live.insert(p.gate.clone(), (Utc::now(), behind));
-                    }
-                }
-                // the database copy (for `gatepass peers`) is written when the
-                // error changes, and otherwise every 30 s: not each round
-                let due = match written.get(&p.gate) {
-                    Some((at, last_err)) => *last_err != error || at.elapsed() >= DB_REFRESH,
-                    None => true,
-                };
-                if due {
-                    written.insert(p.gate.clone(), (std::time::Instant::now(), error.clone()));
-                    let gate = p.gate.clone();
-                    let _ = state
-                        .inner
-                        .writer
-                        .run(move |g| g.note_peer_contact(&gate, behind, error.as_deref(), Utc::now()))
-                        .await;
-                }
+                keep
+            });
+            for gate in active {
+                running
+                    .entry(gate.clone())
+                    .or_insert_with(|| tokio::spawn(follow_peer(state.clone(), client.clone(), signer.clone(), gate)));
             }
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
-                _ = stopping.changed() => return,
+                _ = stopping.changed() => {
+                    running.values().for_each(|t| t.abort());
+                    return;
+                }
             }
         }
     });
+}
+
+/// One peer, every [`POLL`], until it is removed (or its address cleared)
+/// or the daemon stops: its chains, and the committee's log when it is the
+/// first gate.
+async fn follow_peer(
+    state: AppState,
+    client: reqwest::Client,
+    signer: std::sync::Arc<crate::gate::community::PeerSigner>,
+    gate: String,
+) {
+    let mut stopping = state.inner.stopping.subscribe();
+    // after a refused committee answer, the next try waits 1, 2, 4 ...
+    // rounds, up to a minute: a gate stuck on a state it cannot take does
+    // not fetch it three times a second
+    let (mut committee_wait, mut committee_backoff) = (0u32, 0u32);
+    // when this peer's contact was last written to the database, and what
+    let mut written: Option<(std::time::Instant, Option<String>)> = None;
+    loop {
+        let peer =
+            state.reader().ok().and_then(|s| s.peers().ok()).and_then(|l| l.into_iter().find(|p| p.gate == gate));
+        let Some(p) = peer.filter(|p| p.removed_at.is_none() && !p.url.is_empty()) else { return };
+        let first = state.reader().ok().and_then(|s| s.meta("first_gate").ok().flatten());
+        // the first gate and this one share tokens from the join; two joined
+        // gates sign their requests with their gate keys
+        let auth = if p.outbound_token.is_empty() {
+            Auth::Signed { signer: signer.clone(), audience: p.gate.clone() }
+        } else {
+            Auth::Token(p.outbound_token.clone())
+        };
+        let mut result = sync_peer(&state, &client, &p.gate, &p.url, &auth).await;
+        if first.as_deref() == Some(p.gate.as_str()) {
+            if committee_wait > 0 {
+                committee_wait -= 1;
+            } else if let Err(e) = sync_committee(&state, &client, &p.url, &auth).await {
+                committee_backoff = (committee_backoff * 2).clamp(1, MAX_COMMITTEE_BACKOFF);
+                committee_wait = committee_backoff;
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            } else {
+                committee_backoff = 0;
+            }
+        }
+        let (behind, error) = match result {
+            Ok(b) => (Some(b), None),
+            Err(e) => {
+                tracing::debug!(peer = %p.gate, "peer sync: {e}");
+                (None, Some(e))
+            }
+        };
+        if error.is_none() {
+            if let Ok(mut live) = state.inner.peer_live.lock() {
+                live.insert(p.gate.clone(), (Utc::now(), behind));
+            }
+        }
+        // the database copy (for `gatepass peers`) is written when the error
+        // changes, and otherwise every 30 s: not each round
+        let due = match &written {
+            Some((at, last_err)) => *last_err != error || at.elapsed() >= DB_REFRESH,
+            None => true,
+        };
+        if due {
+            written = Some((std::time::Instant::now(), error.clone()));
+            let gate = p.gate.clone();
+            let _ =
+                state.inner.writer.run(move |g| g.note_peer_contact(&gate, behind, error.as_deref(), Utc::now())).await;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = stopping.changed() => return,
+        }
+    }
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(
