@@ -579,17 +579,23 @@ mod tests {
         assert_eq!(sheet.height(), 3);
     }
 
-    /// One resident let out through 东门 and then 西门 of the same
-    /// community with no entry between: one conflict for the community,
-    /// counted on the day of the second exit.
-    #[test]
-    fn a_community_adds_its_gates_and_counts_one_person_out_twice() {
-        let mut s = DistrictStore::open_in_memory().unwrap();
+    /// A district with 东门 and 西门 of 阳光花园 registered: (store, (id, key) each).
+    fn two_gates() -> (DistrictStore, (i64, SigningKey), (i64, SigningKey)) {
+        let s = DistrictStore::open_in_memory().unwrap();
         let (ke, kw) = (SigningKey::from_bytes(&[7; 32]), SigningKey::from_bytes(&[8; 32]));
         let east =
             s.add_gate("东门", "阳光花园", &hex::encode(ke.verifying_key().to_bytes()), None, None, "now").unwrap();
         let west =
             s.add_gate("西门", "阳光花园", &hex::encode(kw.verifying_key().to_bytes()), None, None, "now").unwrap();
+        (s, (east, ke), (west, kw))
+    }
+
+    /// One resident let out through 东门 and then 西门 of the same
+    /// community with no entry between: one conflict for the community,
+    /// counted on the day of the second exit.
+    #[test]
+    fn a_community_adds_its_gates_and_counts_one_person_out_twice() {
+        let (mut s, (east, ke), (west, kw)) = two_gates();
         let tx = s.begin().unwrap();
         for (id, key, gate, at) in [
             (east, &ke, "东门", "2025-03-09T15:50:00.000Z"), // 23:50 local, the day before
@@ -617,12 +623,7 @@ mod tests {
     /// duty is not a member out.
     #[test]
     fn with_its_limits_a_community_counts_members_out_and_quota() {
-        let mut s = DistrictStore::open_in_memory().unwrap();
-        let (ke, kw) = (SigningKey::from_bytes(&[7; 32]), SigningKey::from_bytes(&[8; 32]));
-        let east =
-            s.add_gate("东门", "阳光花园", &hex::encode(ke.verifying_key().to_bytes()), None, None, "now").unwrap();
-        let west =
-            s.add_gate("西门", "阳光花园", &hex::encode(kw.verifying_key().to_bytes()), None, None, "now").unwrap();
+        let (mut s, (east, ke), (west, kw)) = two_gates();
         let tx = s.begin().unwrap();
         let mut prev = [GENESIS.to_string(), GENESIS.to_string()];
         for (seq, id, key, gate, at, resident, warnings) in [

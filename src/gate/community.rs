@@ -517,12 +517,25 @@ impl Gate {
     /// Chains one record after the head, with the state as it is now.
     fn seal(&self, actor: &str, action: &str, detail: &str, now: DateTime<Utc>) -> Result<Record> {
         let (_, state_hash) = self.committee_body()?;
+        self.seal_state(actor, action, detail, &state_hash, now)
+    }
+
+    /// [`Gate::seal`] with the state's hash already computed (the state is
+    /// a snapshot of the whole register: taken once, not twice).
+    fn seal_state(
+        &self,
+        actor: &str,
+        action: &str,
+        detail: &str,
+        state_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Record> {
         let active = self.store.keys()?.into_iter().filter(|k| k.retired_at.is_none()).min_by_key(|k| k.key_id);
         let key_id = active.ok_or(GateError::NoActiveKey)?.key_id;
         let key = crate::keys::load(&crate::keys::community_key_path(&self.data_dir, key_id))?;
         let head = self.store.committee_head()?;
         let at = now_text(now);
-        let change = committee_log::Change { at: &at, actor, action, detail, state_hash: &state_hash };
+        let change = committee_log::Change { at: &at, actor, action, detail, state_hash };
         let r = committee_log::seal(head.as_ref(), &change, key_id, &key);
         self.store.append_committee_record(&r)?;
         Ok(r)
@@ -536,7 +549,7 @@ impl Gate {
         if self.joined_from()?.is_some() {
             return Ok(None);
         }
-        let r = self.in_immediate(|| self.seal_unrecorded_locked(now))?;
+        let (r, _) = self.in_immediate(|| self.seal_unrecorded_locked(now))?;
         if let Some(r) = &r {
             tracing::warn!(seq = r.seq, action = %r.action, "committee log: sealed the tables as they are");
         }
@@ -544,21 +557,24 @@ impl Gate {
     }
 
     /// [`Gate::seal_unrecorded`] inside the caller's `BEGIN IMMEDIATE`.
-    fn seal_unrecorded_locked(&self, now: DateTime<Utc>) -> Result<Option<Record>> {
+    /// Returns the record made, if any, and the state's text (which a seal
+    /// does not change: the log is not part of the state).
+    fn seal_unrecorded_locked(&self, now: DateTime<Utc>) -> Result<(Option<Record>, String)> {
         let head = self.store.committee_head()?;
-        let (_, hash) = self.committee_body()?;
+        let (body, hash) = self.committee_body()?;
         let r = match head {
             Some(h) if h.state_hash == hash => None,
-            Some(_) => Some(self.seal(
+            Some(_) => Some(self.seal_state(
                 "gatepass",
                 "committee.unrecorded",
                 r#"{"why":"the tables changed without a record"}"#,
+                &hash,
                 now,
             )?),
-            None => Some(self.seal("gatepass", "committee.start", "{}", now)?),
+            None => Some(self.seal_state("gatepass", "committee.start", "{}", &hash, now)?),
         };
         self.store.delete_meta(UNSEALED)?;
-        Ok(r)
+        Ok((r, body))
     }
 
     /// (first directory) The newest records (at most `limit`) and the state
@@ -566,10 +582,10 @@ impl Gate {
     /// the state is always the one the newest record names.
     fn log_and_state(&self, after: u64, limit: u32, now: DateTime<Utc>) -> Result<(u64, Vec<Record>, String)> {
         self.in_immediate(|| {
-            self.seal_unrecorded_locked(now)?;
+            let (_, body) = self.seal_unrecorded_locked(now)?;
             let head = self.store.committee_head()?.map(|r| r.seq).unwrap_or(0);
             let records = self.store.committee_records_after(after, limit)?;
-            Ok((head, records, self.committee_body()?.0))
+            Ok((head, records, body))
         })
     }
 
