@@ -170,6 +170,14 @@ fn peers_and_conflicts_in_chromium() {
     check(log.contains("门岗加入") && log.contains("导入登记表"), "the changes named", &log);
     copy.eval("document.getElementById('clog-position').scrollIntoView()");
     shot(&copy, "committee-log-joined-412x915");
+    // the same tab on the gate's own 800x480 screen
+    let wide = chromium.page(800, 480);
+    login(&wide, &west_url, "副主任", "8642", "/committee#audit", "/committee");
+    wide.wait("document.querySelectorAll('#clog-table tbody tr td[data-label]').length >= 15", "the log at 800 px");
+    let fits = wide.eval("document.documentElement.scrollWidth <= 800");
+    check(fits == true, "the committee log fits 800 px", fits);
+    wide.eval("document.getElementById('clog-position').scrollIntoView()");
+    shot(&wide, "committee-log-joined-800");
 
     // ---- a partition: 东门 is down, each gate lets one member of 1-101 out ----
     drop(east);
